@@ -1,0 +1,65 @@
+/* Node configuration: Goverse's YAML schema and flags, driven by one table.
+ *
+ * The table in config.c lists every setting once (YAML path, flag, type,
+ * bounds, default, sensitive, help); it drives YAML validation, flag parsing,
+ * `--help` and docs/configuration.md (`pprofgate --help-config-markdown`).
+ *
+ * A struct pg_config is plain read-only data after pg_config_parse_args();
+ * the caller owns it and releases it with pg_config_free(). */
+#ifndef PG_CONFIG_CONFIG_H
+#define PG_CONFIG_CONFIG_H
+
+#include <stddef.h>
+
+#include "src/util/err.h"
+
+#define PG_CONFIG_ADDR_MAX 256
+#define PG_CONFIG_ID_MAX 128
+#define PG_CONFIG_PATH_MAX 1024
+#define PG_CONFIG_MAX_NODES 256
+#define PG_CONFIG_MAX_ENDPOINTS 16
+
+struct pg_config_node {
+	char id[PG_CONFIG_ID_MAX];
+	char grpc_addr[PG_CONFIG_ADDR_MAX];
+	char advertise_addr[PG_CONFIG_ADDR_MAX];
+	char http_addr[PG_CONFIG_ADDR_MAX];
+};
+
+struct pg_config {
+	/* The effective settings of this node (flags, or the node picked by
+	 * --node-id from the config file's nodes: list). */
+	char listen[PG_CONFIG_ADDR_MAX];      /* gRPC host:port, default localhost:47000 */
+	char advertise[PG_CONFIG_ADDR_MAX];   /* default = listen */
+	char http_listen[PG_CONFIG_ADDR_MAX]; /* default localhost:9090 */
+	char node_id[PG_CONFIG_ID_MAX];       /* "" when not given */
+
+	/* cluster: */
+	int version;   /* 1 */
+	long shards;   /* default 8192 */
+	char provider[16]; /* "etcd" */
+	char etcd_endpoints[PG_CONFIG_MAX_ENDPOINTS][PG_CONFIG_ADDR_MAX];
+	size_t n_etcd_endpoints;          /* >= 1; default localhost:2379 */
+	char etcd_prefix[PG_CONFIG_ADDR_MAX]; /* default /goverse */
+
+	/* nodes: as read from the file (empty without --config). */
+	struct pg_config_node *nodes;
+	size_t n_nodes;
+
+	char config_path[PG_CONFIG_PATH_MAX]; /* "" without --config */
+	int log_level;                        /* enum pg_log_level */
+};
+
+/* Parses argv (flags, then the --config file if given) into a new config.
+ *
+ * Returns PG_OK with *out set and *exit_code = -1 when the node should run.
+ * For --help, --version and --check-config it prints what was asked, sets
+ * *out = NULL and *exit_code to the process exit status (0, or 2 for an
+ * invalid config). On invalid flags or config it prints every error, one per
+ * line, naming file:line:column, key and what was expected, to stderr, and
+ * returns PG_EINVAL with *exit_code = 2. */
+PG_WUR int pg_config_parse_args(int argc, char **argv, struct pg_config **out, int *exit_code);
+
+void pg_config_free(struct pg_config **pp);
+
+#endif
