@@ -41,6 +41,11 @@ struct pg_config {
 	char etcd_endpoints[PG_CONFIG_MAX_ENDPOINTS][PG_CONFIG_ADDR_MAX];
 	size_t n_etcd_endpoints;          /* >= 1; default localhost:2379 */
 	char etcd_prefix[PG_CONFIG_ADDR_MAX]; /* default /goverse */
+	/* cluster.etcd.tls: (pprofgate extension) optional TLS to etcd; "" = plain http. */
+	char etcd_ca_file[PG_CONFIG_PATH_MAX];
+	char etcd_cert_file[PG_CONFIG_PATH_MAX];
+	char etcd_key_file[PG_CONFIG_PATH_MAX];
+	long etcd_lease_ttl; /* seconds, default 15 like Goverse */
 
 	/* nodes: as read from the file (empty without --config). */
 	struct pg_config_node *nodes;
