@@ -1,36 +1,25 @@
-#define _GNU_SOURCE
 #include "src/pprof/stacktext.h"
 
-#include <dlfcn.h>
 #include <string.h>
+
+#include "src/pprof/symbolize.h"
 
 struct frame {
 	const char *func; /* never NULL */
-	const char *file; /* never NULL */
+	const char *file; /* never NULL: source file, else the object */
 	int line;         /* 0 when unknown */
-	uintptr_t off;    /* pc - function start */
+	uintptr_t off;    /* pc - function start (or object load bias) */
 };
 
-/* Stand-in symbolizer (dynamic symbols only). */
-static void describe(uintptr_t pc, struct frame *f)
+static void describe(uintptr_t pc, struct pg_sym_info *si, struct frame *f)
 {
-	Dl_info di;
-
-	memset(&di, 0, sizeof(di));
-	f->func = "?";
-	f->file = "?";
-	f->line = 0;
-	f->off = 0;
-	if (dladdr((void *)pc, &di) == 0)
-		return;
-	if (di.dli_fname)
-		f->file = di.dli_fname;
-	if (di.dli_sname) {
-		f->func = di.dli_sname;
-		f->off = pc - (uintptr_t)di.dli_saddr;
-	} else if (di.dli_fbase) {
-		f->off = pc - (uintptr_t)di.dli_fbase;
-	}
+	memset(si, 0, sizeof(*si));
+	if (pg_symbolize(pc, si) != PG_OK) /* fields stay NULL/0 when unknown */
+		pg_err_clear();
+	f->func = si->function ? si->function : "?";
+	f->file = si->file ? si->file : si->object ? si->object : "?";
+	f->line = si->file ? si->line : 0;
+	f->off = si->function && si->function_start ? pc - si->function_start : pc - si->bias;
 }
 
 /* The PC inside the call instruction, for looking up a return address. */
@@ -55,9 +44,10 @@ int pg_stacktext_hash_lines(struct pg_buf *out, const uintptr_t *pcs, size_t n, 
 	int rc = PG_OK;
 
 	for (size_t i = 0; rc == PG_OK && i < n; i++) {
+		struct pg_sym_info si;
 		struct frame f;
 
-		describe(lookup_pc(pcs, i, leaf_is_pc), &f);
+		describe(lookup_pc(pcs, i, leaf_is_pc), &si, &f);
 		if (f.line > 0)
 			rc = pg_buf_printf(out, "#\t%#llx\t%s+%#llx\t%s:%d\n", (unsigned long long)pcs[i],
 					   f.func, (unsigned long long)f.off, f.file, f.line);
@@ -73,9 +63,10 @@ int pg_stacktext_frames(struct pg_buf *out, const uintptr_t *pcs, size_t n, int 
 	int rc = PG_OK;
 
 	for (size_t i = 0; rc == PG_OK && i < n; i++) {
+		struct pg_sym_info si;
 		struct frame f;
 
-		describe(lookup_pc(pcs, i, leaf_is_pc), &f);
+		describe(lookup_pc(pcs, i, leaf_is_pc), &si, &f);
 		if (f.line > 0)
 			rc = pg_buf_printf(out, "%s(...)\n\t%s:%d +%#llx\n", f.func, f.file, f.line,
 					   (unsigned long long)f.off);
