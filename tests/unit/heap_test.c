@@ -265,6 +265,7 @@ static void test_capture_without_tcmalloc(void)
 int main(int argc, char **argv)
 {
 	(void)argc;
+	(void)argv;
 	RUN(test_parse_merges_by_stack);
 	RUN(test_scale_matches_pprof);
 	RUN(test_parse_variants);
