@@ -3,6 +3,7 @@
 #include <stdatomic.h>
 #include <stdint.h>
 #include <time.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <unistd.h>
 
@@ -50,6 +51,25 @@ static int at_line_has(const char *text, uintptr_t lo, uintptr_t span)
 		p = end;
 	}
 	return 0;
+}
+
+/* With PG_PROFILE_OUT_DIR set, saves a profile there for
+ * tests/integration/test_pprof_go_reader.sh to open with `go tool pprof`. */
+static void save_profile(const char *file, const struct pg_buf *b)
+{
+	const char *dir = getenv("PG_PROFILE_OUT_DIR");
+	char path[512];
+	FILE *f;
+
+	if (!dir)
+		return;
+	snprintf(path, sizeof(path), "%s/%s", dir, file);
+	f = fopen(path, "wb");
+	CHECK(f != NULL);
+	if (!f)
+		return;
+	CHECK_INT(fwrite(b->data, 1, b->len, f), b->len);
+	fclose(f);
 }
 
 static void contend_once(void)
@@ -104,7 +124,8 @@ static void test_contended_wait_is_recorded(void)
 	pg_buf_reset(&b);
 	CHECK_INT(pg_pprof_mutex(0, &b, &ct), PG_OK);
 	CHECK_STR(ct, "application/octet-stream");
-	CHECK(b.len > 0);
+	CHECK(b.len > 2 && (unsigned char)b.data[0] == 0x1f);
+	save_profile("mutex.pb.gz", &b);
 	pg_buf_free(&b);
 }
 

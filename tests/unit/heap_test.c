@@ -192,6 +192,25 @@ static void test_write(void)
 	pg_heap_sample_free(&s);
 }
 
+/* With PG_PROFILE_OUT_DIR set, saves a profile there for
+ * tests/integration/test_pprof_go_reader.sh to open with `go tool pprof`. */
+static void save_profile(const char *file, const struct pg_buf *b)
+{
+	const char *dir = getenv("PG_PROFILE_OUT_DIR");
+	char path[512];
+	FILE *f;
+
+	if (!dir)
+		return;
+	snprintf(path, sizeof(path), "%s/%s", dir, file);
+	f = fopen(path, "wb");
+	CHECK(f != NULL);
+	if (!f)
+		return;
+	CHECK_INT(fwrite(b->data, 1, b->len, f), b->len);
+	fclose(f);
+}
+
 #ifndef PG_NO_TCMALLOC
 void *volatile kept[200];
 
@@ -237,16 +256,12 @@ static void test_capture_with_tcmalloc(void)
 			prev--;
 		CHECK(prev && strncmp(prev, "#", 1) != 0 && strstr(prev, " @ 0x") < line);
 	}
-	if (getenv("PG_HEAP_TEST_OUT")) {
-		FILE *f = fopen(getenv("PG_HEAP_TEST_OUT"), "wb");
-
-		pg_buf_reset(&b);
-		CHECK_INT(pg_pprof_heap(0, &b, &ct), PG_OK);
-		if (f) {
-			fwrite(b.data, 1, b.len, f);
-			fclose(f);
-		}
-	}
+	pg_buf_reset(&b);
+	CHECK_INT(pg_pprof_heap(0, &b, &ct), PG_OK);
+	save_profile("heap.pb.gz", &b);
+	pg_buf_reset(&b);
+	CHECK_INT(pg_pprof_allocs(0, &b, &ct), PG_OK);
+	save_profile("allocs.pb.gz", &b);
 	pg_buf_free(&b);
 	for (int i = 0; i < 200; i++)
 		free(kept[i]);

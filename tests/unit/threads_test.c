@@ -54,7 +54,7 @@ static void *blocking_worker(void *arg)
 
 static pthread_t th[N_WORKERS + 1];
 
-static void start_workers(void)
+__attribute__((noinline)) static void start_workers(void)
 {
 	char name[16];
 
@@ -75,6 +75,25 @@ static void stop_workers(void)
 	for (int i = 0; i <= N_WORKERS; i++)
 		pthread_join(th[i], NULL);
 	close(park_pipe[0]);
+}
+
+/* With PG_PROFILE_OUT_DIR set, saves a profile there for
+ * tests/integration/test_pprof_go_reader.sh to open with `go tool pprof`. */
+static void save_profile(const char *file, const struct pg_buf *b)
+{
+	const char *dir = getenv("PG_PROFILE_OUT_DIR");
+	char path[512];
+	FILE *f;
+
+	if (!dir)
+		return;
+	snprintf(path, sizeof(path), "%s/%s", dir, file);
+	f = fopen(path, "wb");
+	CHECK(f != NULL);
+	if (!f)
+		return;
+	CHECK_INT(fwrite(b->data, 1, b->len, f), b->len);
+	fclose(f);
 }
 
 static int stack_has_fn(const struct pg_thread_stack *s, void (*fn)(void))
@@ -168,7 +187,8 @@ static void test_goroutine_text_outputs(void)
 
 	CHECK_INT(pg_pprof_goroutine(0, &b, &ct), PG_OK);
 	CHECK_STR(ct, "application/octet-stream");
-	CHECK(b.len > 0);
+	CHECK(b.len > 2 && (unsigned char)b.data[0] == 0x1f && (unsigned char)b.data[1] == 0x8b);
+	save_profile("goroutine.pb.gz", &b);
 	pg_buf_free(&b);
 }
 
@@ -226,7 +246,8 @@ static void test_threadcreate(void)
 	CHECK_CONTAINS(b.data, "# name: pgtest-blk");
 	pg_buf_reset(&b);
 	CHECK_INT(pg_pprof_threadcreate(0, &b, &ct), PG_OK);
-	CHECK(b.len > 0);
+	CHECK(b.len > 2 && (unsigned char)b.data[0] == 0x1f);
+	save_profile("threadcreate.pb.gz", &b);
 	pg_buf_free(&b);
 }
 
