@@ -192,6 +192,7 @@ static void test_write(void)
 	pg_heap_sample_free(&s);
 }
 
+#ifndef PG_NO_TCMALLOC
 /* With PG_PROFILE_OUT_DIR set, saves a profile there for
  * tests/integration/test_pprof_go_reader.sh to open with `go tool pprof`. */
 static void save_profile(const char *file, const struct pg_buf *b)
@@ -211,7 +212,6 @@ static void save_profile(const char *file, const struct pg_buf *b)
 	fclose(f);
 }
 
-#ifndef PG_NO_TCMALLOC
 void *volatile kept[200];
 
 __attribute__((noinline)) static void heap_alloc_here(void)
