@@ -2,7 +2,8 @@
  *
  * Each thread owns one completion queue and keeps SLOTS calls requested on
  * it. A call moves through three steps, each a completion on that queue:
- *   REQUESTED  a call arrived: post another slot, then receive the message;
+ *   REQUESTED  a call arrived: post another slot, then receive the message
+ *              (unimplemented methods skip straight to the reply);
  *   RECEIVED   dispatch, then send metadata + message + status in one batch;
  *   SENT       the call is over: destroy it. */
 #include "src/rpc/server.h"
@@ -31,6 +32,7 @@ struct worker;
 
 struct call {
 	enum step step;
+	enum pg_rpc_method method;
 	struct worker *w;
 	grpc_call *call;
 	grpc_call_details details;
@@ -134,17 +136,21 @@ static uint8_t *read_message(grpc_byte_buffer *bb, size_t *len)
 	return p;
 }
 
+/* Methods answered UNIMPLEMENTED without reading the request. */
+static int unimplemented(enum pg_rpc_method m)
+{
+	return m == PG_RPC_REGISTER_GATE || m == PG_RPC_TRIGGER_PENDING_CALLS || m == PG_RPC_UNKNOWN;
+}
+
 static int start_reply(struct call *c)
 {
 	struct pg_rpc *r = c->w->r;
-	grpc_slice method = c->details.method;
-	enum pg_rpc_method m = pg_rpc_method_of((const char *)GRPC_SLICE_START_PTR(method),
-						GRPC_SLICE_LENGTH(method));
+	enum pg_rpc_method m = c->method;
 	grpc_op ops[4];
 	size_t n = 0, len = 0;
 	uint8_t *body = NULL;
 
-	if (m != PG_RPC_UNKNOWN && !c->recv) {
+	if (!unimplemented(m) && !c->recv) {
 		/* A unary call without a message: the client half-closed early. */
 		memset(&c->reply, 0, sizeof(c->reply));
 		c->reply.code = GRPC_STATUS_INVALID_ARGUMENT;
@@ -205,7 +211,10 @@ static void *worker_main(void *arg)
 			if (!w->r->stopping && post_slot(w) != PG_OK)
 				pg_warn("rpc", "no new call slot: %s", pg_errmsg());
 			pthread_rwlock_unlock(&w->r->slot_lock);
-			if (start_receive(c) != PG_OK)
+			c->method = pg_rpc_method_of(
+				(const char *)GRPC_SLICE_START_PTR(c->details.method),
+				GRPC_SLICE_LENGTH(c->details.method));
+			if ((unimplemented(c->method) ? start_reply(c) : start_receive(c)) != PG_OK)
 				call_free(c);
 			break;
 		case RECEIVED:
@@ -282,8 +291,8 @@ void pg_rpc_stop(struct pg_rpc **pp)
 int pg_rpc_start(const struct pg_rpc_opts *o, struct pg_rpc **out)
 {
 	struct pg_rpc_service_opts so = {0};
-	grpc_arg args[2];
-	grpc_channel_args chargs = {2, args};
+	grpc_arg args[3];
+	grpc_channel_args chargs = {3, args};
 	grpc_server_credentials *creds;
 	struct pg_rpc *r;
 	int rc;
@@ -303,6 +312,7 @@ int pg_rpc_start(const struct pg_rpc_opts *o, struct pg_rpc **out)
 	so.advertise = o->advertise ? o->advertise : o->listen;
 	so.node_label = o->node_label;
 	so.shards = o->shards;
+	so.max_objects = o->max_objects;
 	so.metrics = o->metrics;
 	rc = pg_rpc_service_new(&so, &r->svc);
 	if (rc != PG_OK)
@@ -316,6 +326,11 @@ int pg_rpc_start(const struct pg_rpc_opts *o, struct pg_rpc **out)
 	args[1].type = GRPC_ARG_INTEGER;
 	args[1].key = GRPC_ARG_MAX_SEND_MESSAGE_LENGTH;
 	args[1].value.integer = (int)PG_RPC_MAX_MESSAGE;
+	/* gRPC sets SO_REUSEPORT by default: a second node on the same port would
+	 * then share its traffic silently instead of failing to start. */
+	args[2].type = GRPC_ARG_INTEGER;
+	args[2].key = GRPC_ARG_ALLOW_REUSEPORT;
+	args[2].value.integer = 0;
 	r->server = grpc_server_create(&chargs, NULL);
 	r->n_workers = o->threads ? o->threads : 2;
 	for (unsigned i = 0; i < r->n_workers; i++) {

@@ -25,6 +25,7 @@ struct pg_rpc_opts {
 	const char *node_label;  /* metric `node` label; NULL: advertise */
 	struct pg_metrics *metrics; /* may be NULL */
 	unsigned threads;        /* completion-queue threads, 0: 2; at most 16 */
+	size_t max_objects;      /* object table bound, 0: 1,000,000 */
 };
 
 /* Binds and starts serving. On failure nothing is left running and

@@ -8,6 +8,7 @@
 #include "proto/goverse.pb-c.h"
 #include "src/metrics/metrics.h"
 #include "src/rpc/dispatch.h"
+#include "src/rpc/server.h"
 #include "tests/unit/test.h"
 
 static struct pg_rpc_service *svc;
@@ -254,6 +255,33 @@ static void test_metrics(void)
 	pg_buf_free(&out);
 }
 
+/* The server itself: port 0, a clear bind error, stop with NULL. */
+static void test_server_start_stop(void)
+{
+	struct pg_rpc_opts o = {.listen = "127.0.0.1:0", .threads = 2};
+	struct pg_rpc *a = NULL, *b = NULL;
+	char addr[64];
+
+	CHECK_INT(pg_rpc_start(&o, &a), PG_OK);
+	CHECK(a != NULL);
+	CHECK(pg_rpc_port(a) > 0);
+	CHECK_INT(pg_rpc_num_objects(a), 0);
+	snprintf(addr, sizeof(addr), "127.0.0.1:%d", pg_rpc_port(a));
+	o.listen = addr;
+	CHECK_INT(pg_rpc_start(&o, &b), PG_ENET);
+	CHECK(b == NULL);
+	CHECK_CONTAINS(pg_errmsg(), addr);
+	o.listen = "";
+	CHECK_INT(pg_rpc_start(&o, &b), PG_EINVAL);
+	o.listen = "127.0.0.1:0";
+	o.threads = 99;
+	CHECK_INT(pg_rpc_start(&o, &b), PG_EINVAL);
+	pg_rpc_stop(&a);
+	CHECK(a == NULL);
+	pg_rpc_stop(&a);
+	pg_rpc_stop(NULL);
+}
+
 int main(void)
 {
 	struct pg_rpc_service_opts o = {.advertise = "127.0.0.1:47000", .node_label = "n1"};
@@ -269,6 +297,7 @@ int main(void)
 	RUN(test_malformed);
 	RUN(test_unimplemented);
 	RUN(test_metrics);
+	RUN(test_server_start_stop);
 	pg_rpc_service_free(&svc);
 	pg_metrics_free(&metrics);
 	TEST_END();
