@@ -169,7 +169,15 @@ static int start_reply(struct call *c)
 	memset(ops, 0, sizeof(ops));
 	ops[n++].op = GRPC_OP_SEND_INITIAL_METADATA;
 	if (c->reply.code == GRPC_STATUS_OK) {
-		grpc_slice s = grpc_slice_from_copied_buffer((const char *)c->reply.body, c->reply.len);
+		grpc_slice s;
+
+		if (c->reply.len) {
+			/* The slice takes the body: no copy, gRPC frees it. */
+			s = grpc_slice_new(c->reply.body, c->reply.len, free);
+			c->reply.body = NULL;
+		} else {
+			s = grpc_empty_slice();
+		}
 
 		c->send = grpc_raw_byte_buffer_create(&s, 1);
 		grpc_slice_unref(s);

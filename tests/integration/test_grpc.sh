@@ -88,6 +88,20 @@ out=$(gc concurrent 8 50 Counter hot)
 [ "$out" = 400 ] || pg_fail "8 concurrent clients x 50 increments gave $out, want 400"
 pg_pass "8 concurrent clients"
 
+# Metrics, once the binary serves /metrics on --http-listen.
+if pg_wait_for_port "$H" 2 2>/dev/null; then
+	m=$(curl -sf "http://127.0.0.1:$H/metrics") || pg_fail "GET /metrics"
+	grep -q '^goverse_method_calls_total{.*object_type="Counter",method_name="Increment",status="success"}' <<<"$m" ||
+		pg_fail "no goverse_method_calls_total for Counter.Increment"
+	grep -q '^goverse_method_call_duration_bucket{' <<<"$m" || pg_fail "no goverse_method_call_duration"
+	grep -q '^goverse_objects_total{.*type="Counter"' <<<"$m" || pg_fail "no goverse_objects_total"
+	grep -q '^pprofgate_grpc_requests_total{method="CreateObject",code="ALREADY_EXISTS"} 1' <<<"$m" ||
+		pg_fail "no pprofgate_grpc_requests_total for ALREADY_EXISTS"
+	pg_pass "metrics"
+else
+	echo "skip: metrics (nothing on --http-listen yet)"
+fi
+
 start=$(date +%s%N)
 rc=0
 pg_stop "$PID" 10 || rc=$?
