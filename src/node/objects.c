@@ -558,13 +558,16 @@ int pg_objects_list(struct pg_objects *t, size_t max, struct pg_object_info **ou
 		return pg_fail(PG_ENOMEM, "out of memory listing %zu objects", cap);
 	for (size_t i = 0; i < STRIPES && k < cap; i++) {
 		struct stripe *s = &t->stripes[i];
+		int oom = 0;
 
 		pthread_rwlock_rdlock(&s->lock);
-		for (size_t j = 0; j < s->n_buckets && k < cap; j++)
+		for (size_t j = 0; j < s->n_buckets && k < cap && !oom; j++)
 			for (struct obj *o = s->buckets[j]; o && k < cap; o = o->next) {
 				v[k].id = malloc(o->id_len + 1);
-				if (!v[k].id)
+				if (!v[k].id) {
+					oom = 1;
 					break;
+				}
 				memcpy(v[k].id, o->id, o->id_len + 1);
 				v[k].type = type_names[o->type];
 				v[k].creation_time = o->created;
@@ -572,6 +575,10 @@ int pg_objects_list(struct pg_objects *t, size_t max, struct pg_object_info **ou
 				k++;
 			}
 		pthread_rwlock_unlock(&s->lock);
+		if (oom) {
+			pg_objects_list_free(&v, k);
+			return pg_fail(PG_ENOMEM, "out of memory listing objects");
+		}
 	}
 	*out = v;
 	*n = k;

@@ -283,10 +283,21 @@ void pg_rpc_stop(struct pg_rpc **pp)
 		if (r->workers[i].cq)
 			grpc_completion_queue_shutdown(r->workers[i].cq);
 	for (unsigned i = 0; i < r->n_workers; i++) {
-		if (r->workers[i].started)
-			pthread_join(r->workers[i].thread, NULL);
-		if (r->workers[i].cq)
-			grpc_completion_queue_destroy(r->workers[i].cq);
+		struct worker *w = &r->workers[i];
+
+		if (w->started) {
+			pthread_join(w->thread, NULL);
+		} else if (w->cq) {
+			/* Start failed before this queue had a thread: drain it here. */
+			grpc_event ev;
+
+			while ((ev = grpc_completion_queue_next(w->cq, gpr_inf_future(GPR_CLOCK_REALTIME),
+							       NULL)).type != GRPC_QUEUE_SHUTDOWN)
+				if (ev.type == GRPC_OP_COMPLETE)
+					call_free(ev.tag);
+		}
+		if (w->cq)
+			grpc_completion_queue_destroy(w->cq);
 	}
 	pg_rpc_service_free(&r->svc);
 	pthread_rwlock_destroy(&r->slot_lock);
