@@ -1,6 +1,7 @@
 /* JWT verification: every refusal reason, with tokens minted here by libjwt
  * using keys generated here by OpenSSL. */
 #include <jwt.h>
+#include <pthread.h>
 #include <openssl/evp.h>
 #include <openssl/pem.h>
 #include <openssl/rand.h>
@@ -487,6 +488,54 @@ static void test_bearer_parse(void)
 	CHECK_INT(pg_auth_bearer_parse(big, &tok, &n), PG_AUTH_R_TOKEN_TOO_LARGE);
 }
 
+/* Several threads verifying through a tiny cache (constant eviction). */
+static struct pg_auth_jwt *shared;
+static char *thread_tokens[6];
+static int thread_bad;
+
+static void *verify_loop(void *arg)
+{
+	long id = (long)arg;
+	struct pg_auth_token tok;
+
+	for (int i = 0; i < 300; i++) {
+		const char *t = thread_tokens[(id + i) % 6];
+
+		if (pg_auth_jwt_verify(shared, t, strlen(t), NOW, &tok) != PG_AUTH_R_OK ||
+		    strcmp(tok.subject, "alice") != 0)
+			__atomic_add_fetch(&thread_bad, 1, __ATOMIC_RELAXED);
+	}
+	return NULL;
+}
+
+static void test_threads(void)
+{
+	struct pg_auth_jwt_config cfg = {.skew_s = 60, .cache_max = 4};
+	struct pg_auth_jwt_stats st;
+	pthread_t th[4];
+
+	CHECK_INT(pg_auth_jwt_new(&cfg, &shared), PG_OK);
+	CHECK_INT(pg_auth_jwt_add_key(shared, PG_AUTH_ALG_HS256, NULL, hs_secret, sizeof(hs_secret)),
+		  PG_OK);
+	for (int i = 0; i < 6; i++) {
+		struct claims c = good();
+
+		c.exp = NOW + 100 + i;
+		thread_tokens[i] = mint(JWT_ALG_HS256, hs_secret, sizeof(hs_secret), &c);
+	}
+	for (long i = 0; i < 4; i++)
+		pthread_create(&th[i], NULL, verify_loop, (void *)i);
+	for (int i = 0; i < 4; i++)
+		pthread_join(th[i], NULL);
+	CHECK_INT(thread_bad, 0);
+	pg_auth_jwt_stats(shared, &st);
+	CHECK_INT(st.hits + st.misses, 1200);
+	CHECK(st.evictions > 0);
+	for (int i = 0; i < 6; i++)
+		free(thread_tokens[i]);
+	pg_auth_jwt_free(&shared);
+}
+
 static double now_ns(void)
 {
 	struct timespec ts;
@@ -561,6 +610,7 @@ int main(void)
 	RUN(test_kid);
 	RUN(test_key_loading);
 	RUN(test_bearer_parse);
+	RUN(test_threads);
 	RUN(test_cost);
 	free(rsa_priv);
 	free(rsa_pub);
