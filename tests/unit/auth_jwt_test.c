@@ -194,6 +194,13 @@ static void test_alg_confusion(void)
 	struct pg_auth_jwt_config cfg = {.skew_s = -1};
 	struct pg_auth_token tok;
 
+	/* The trap is real: libjwt alone accepts this token with the PEM. */
+	{
+		jwt_t *j = NULL;
+
+		CHECK_INT(jwt_decode(&j, t, (const unsigned char *)rsa_pub, (int)strlen(rsa_pub)), 0);
+		jwt_free(j);
+	}
 	/* Only the RSA key configured: no HS256 key, so the alg is refused. */
 	CHECK_INT(pg_auth_jwt_new(&cfg, &v), PG_OK);
 	CHECK_INT(pg_auth_jwt_add_key(v, PG_AUTH_ALG_RS256, NULL, rsa_pub, strlen(rsa_pub)), PG_OK);

@@ -5,6 +5,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 #include <unistd.h>
 
 #include "auth/reason.h"
@@ -148,6 +149,34 @@ static void test_trust_errors(void)
 	CHECK_CONTAINS(pg_errmsg(), "/nonexistent/ca.crt");
 }
 
+static void test_cost(void)
+{
+	size_t n = 0;
+	char *pem = slurp("admin.crt", &n);
+	BIO *b = BIO_new_mem_buf(pem, (int)n);
+	X509 *x = PEM_read_bio_X509(b, NULL, NULL, NULL);
+	unsigned char *der = NULL;
+	int dl = i2d_X509(x, &der), ok = 1;
+	struct pg_auth_der chain[1] = {{der, (size_t)dl}};
+	struct pg_auth_cert_result r;
+	struct timespec a, z;
+	const int iters = 200;
+
+	clock_gettime(CLOCK_MONOTONIC, &a);
+	for (int i = 0; i < iters; i++) {
+		pg_auth_x509_verify_der(trust, chain, 1, &r);
+		ok &= r.status == PG_AUTH_R_OK;
+	}
+	clock_gettime(CLOCK_MONOTONIC, &z);
+	CHECK(ok);
+	printf("cost: client chain verification + identity (DER, P-256) %.1f us\n",
+	       ((z.tv_sec - a.tv_sec) * 1e9 + (z.tv_nsec - a.tv_nsec)) / iters / 1e3);
+	OPENSSL_free(der);
+	X509_free(x);
+	BIO_free(b);
+	free(pem);
+}
+
 int main(void)
 {
 	char cmd[512], ca[300];
@@ -171,6 +200,7 @@ int main(void)
 	RUN(test_rogue_ca_trust);
 	RUN(test_der);
 	RUN(test_trust_errors);
+	RUN(test_cost);
 	pg_auth_x509_trust_free(&trust);
 	snprintf(cmd, sizeof(cmd), "rm -rf %s", dir);
 	if (system(cmd) != 0)
