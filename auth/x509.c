@@ -2,15 +2,31 @@
 
 #include <gnutls/gnutls.h>
 #include <gnutls/x509.h>
+#include <openssl/crypto.h>
+#include <openssl/evp.h>
+#include <pthread.h>
 #include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 
 #include "auth/reason.h"
 
+struct xentry {
+	unsigned char digest[32];
+	int used;
+	int64_t until; /* wall seconds */
+	struct pg_auth_cert_result res;
+};
+
 struct pg_auth_x509_trust {
 	gnutls_x509_trust_list_t tl;
+	pthread_mutex_t mu; /* guards cache and stats */
+	struct xentry *cache;
+	size_t n_cache;
+	long ttl_s;
+	struct pg_auth_x509_stats stats;
 };
 
 int pg_auth_x509_trust_new_mem(const void *pem, size_t len, struct pg_auth_x509_trust **out)
@@ -25,7 +41,9 @@ int pg_auth_x509_trust_new_mem(const void *pem, size_t len, struct pg_auth_x509_
 	t = calloc(1, sizeof(*t));
 	if (!t)
 		return pg_fail(PG_ENOMEM, "out of memory for the client CA bundle");
+	pthread_mutex_init(&t->mu, NULL);
 	if (gnutls_x509_trust_list_init(&t->tl, 0) < 0) {
+		pthread_mutex_destroy(&t->mu);
 		free(t);
 		return pg_fail(PG_EINTERNAL, "gnutls_x509_trust_list_init failed");
 	}
@@ -63,8 +81,94 @@ void pg_auth_x509_trust_free(struct pg_auth_x509_trust **pp)
 	if (!pp || !*pp)
 		return;
 	gnutls_x509_trust_list_deinit((*pp)->tl, 1);
+	free((*pp)->cache);
+	pthread_mutex_destroy(&(*pp)->mu);
 	free(*pp);
 	*pp = NULL;
+}
+
+int pg_auth_x509_trust_set_cache(struct pg_auth_x509_trust *t, size_t max, long ttl_s)
+{
+	if (!t || max == 0 || max > 65536 || ttl_s < 1 || ttl_s > 3600)
+		return pg_fail(PG_EINVAL, "client certificate cache: size must be 1..65536 and ttl "
+					  "1..3600 s");
+	free(t->cache);
+	t->cache = calloc(max, sizeof(*t->cache));
+	t->n_cache = t->cache ? max : 0;
+	t->ttl_s = ttl_s;
+	return t->cache ? PG_OK : pg_fail(PG_ENOMEM, "out of memory for the certificate cache");
+}
+
+void pg_auth_x509_stats(struct pg_auth_x509_trust *t, struct pg_auth_x509_stats *st)
+{
+	pthread_mutex_lock(&t->mu);
+	*st = t->stats;
+	pthread_mutex_unlock(&t->mu);
+}
+
+/* SHA-256 over (length, bytes) of each certificate, so chains cannot collide
+ * by moving a boundary. */
+static int chain_digest(const struct pg_auth_der *chain, size_t n, unsigned char *out)
+{
+	EVP_MD_CTX *ctx = EVP_MD_CTX_new();
+	int ok = ctx && EVP_DigestInit_ex(ctx, EVP_sha256(), NULL);
+
+	for (size_t i = 0; ok && i < n; i++) {
+		unsigned char len[8];
+
+		for (int k = 0; k < 8; k++)
+			len[k] = (unsigned char)((uint64_t)chain[i].len >> (56 - 8 * k));
+		ok = EVP_DigestUpdate(ctx, len, sizeof(len)) &&
+		     EVP_DigestUpdate(ctx, chain[i].data, chain[i].len);
+	}
+	ok = ok && EVP_DigestFinal_ex(ctx, out, NULL);
+	EVP_MD_CTX_free(ctx);
+	return ok;
+}
+
+static struct xentry *xslot(struct pg_auth_x509_trust *t, const unsigned char *d)
+{
+	size_t h = (size_t)d[0] << 24 | (size_t)d[1] << 16 | (size_t)d[2] << 8 | d[3];
+
+	return &t->cache[h % t->n_cache];
+}
+
+static int xcache_get(struct pg_auth_x509_trust *t, const unsigned char *d, int64_t now,
+		      struct pg_auth_cert_result *res)
+{
+	struct xentry *e;
+	int hit = 0;
+
+	pthread_mutex_lock(&t->mu);
+	e = xslot(t, d);
+	if (e->used && CRYPTO_memcmp(e->digest, d, 32) == 0) {
+		if (now < e->until) {
+			*res = e->res;
+			hit = 1;
+		} else {
+			e->used = 0;
+		}
+	}
+	if (hit)
+		t->stats.hits++;
+	else
+		t->stats.misses++;
+	pthread_mutex_unlock(&t->mu);
+	return hit;
+}
+
+static void xcache_put(struct pg_auth_x509_trust *t, const unsigned char *d, int64_t until,
+		       const struct pg_auth_cert_result *res)
+{
+	struct xentry *e;
+
+	pthread_mutex_lock(&t->mu);
+	e = xslot(t, d);
+	memcpy(e->digest, d, 32);
+	e->until = until;
+	e->res = *res;
+	e->used = 1;
+	pthread_mutex_unlock(&t->mu);
 }
 
 /* Copies a string field only when it fits whole and has no NUL or control
@@ -163,11 +267,14 @@ static void verify_crts(const struct pg_auth_x509_trust *t, gnutls_x509_crt_t *c
 		extract(crts[0], &res->id);
 }
 
-void pg_auth_x509_verify_der(const struct pg_auth_x509_trust *t, const struct pg_auth_der *chain,
+void pg_auth_x509_verify_der(struct pg_auth_x509_trust *t, const struct pg_auth_der *chain,
 			     size_t n, struct pg_auth_cert_result *res)
 {
 	gnutls_x509_crt_t crts[PG_AUTH_X509_MAX_CHAIN];
 	size_t got = 0;
+	unsigned char digest[32];
+	int cacheable = 0;
+	int64_t now = (int64_t)time(NULL);
 
 	memset(res, 0, sizeof(*res));
 	res->status = PG_AUTH_R_CERT_MISSING;
@@ -176,12 +283,21 @@ void pg_auth_x509_verify_der(const struct pg_auth_x509_trust *t, const struct pg
 	res->status = PG_AUTH_R_CERT_INVALID;
 	if (n > PG_AUTH_X509_MAX_CHAIN)
 		return;
+	for (size_t i = 0; i < n; i++)
+		if (!chain[i].data || chain[i].len == 0 || chain[i].len > (1u << 20))
+			return;
+	/* A hit skips parsing and verification: same bytes, same answer, while
+	 * the entry lasts. */
+	if (t->cache && chain_digest(chain, n, digest)) {
+		cacheable = 1;
+		if (xcache_get(t, digest, now, res))
+			return;
+	}
 	for (got = 0; got < n; got++) {
 		gnutls_datum_t d = {(unsigned char *)(uintptr_t)chain[got].data,
 				    (unsigned int)chain[got].len};
 
-		if (!chain[got].data || chain[got].len == 0 || chain[got].len > (1u << 20) ||
-		    gnutls_x509_crt_init(&crts[got]) < 0)
+		if (gnutls_x509_crt_init(&crts[got]) < 0)
 			goto out;
 		if (gnutls_x509_crt_import(crts[got], &d, GNUTLS_X509_FMT_DER) < 0) {
 			gnutls_x509_crt_deinit(crts[got]);
@@ -189,6 +305,13 @@ void pg_auth_x509_verify_der(const struct pg_auth_x509_trust *t, const struct pg
 		}
 	}
 	verify_crts(t, crts, n, res);
+	if (cacheable && res->status == PG_AUTH_R_OK) {
+		int64_t until = now + t->ttl_s, na = (int64_t)gnutls_x509_crt_get_expiration_time(crts[0]);
+
+		if (na > 0 && na < until)
+			until = na;
+		xcache_put(t, digest, until, res);
+	}
 out:
 	for (size_t i = 0; i < got; i++)
 		gnutls_x509_crt_deinit(crts[i]);

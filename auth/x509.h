@@ -30,6 +30,17 @@ PG_WUR int pg_auth_x509_trust_new_mem(const void *pem, size_t len, struct pg_aut
 PG_WUR int pg_auth_x509_trust_new_file(const char *path, struct pg_auth_x509_trust **out);
 void pg_auth_x509_trust_free(struct pg_auth_x509_trust **pp);
 
+/* Enables a cache of successful pg_auth_x509_verify_der() results keyed by
+ * SHA-256 of the DER chain: at most `max` entries, each trusted for ttl_s
+ * seconds (1..3600) and never past the leaf's notAfter. Full verification
+ * costs ~0.4 ms; a hit costs a hash. Call before the store is shared. */
+PG_WUR int pg_auth_x509_trust_set_cache(struct pg_auth_x509_trust *t, size_t max, long ttl_s);
+
+struct pg_auth_x509_stats {
+	unsigned long long hits, misses;
+};
+void pg_auth_x509_stats(struct pg_auth_x509_trust *t, struct pg_auth_x509_stats *st);
+
 /* One DER certificate (same layout as a gnutls_datum_t's fields, but not that
  * type). */
 struct pg_auth_der {
@@ -41,7 +52,7 @@ struct pg_auth_der {
  * res->status is PG_AUTH_R_OK or one of PG_AUTH_R_CERT_MISSING (n == 0),
  * _CERT_INVALID (unparsable, a CA as leaf), _CERT_UNTRUSTED, _CERT_EXPIRED,
  * _CERT_NOT_YET_VALID, _CERT_BAD_PURPOSE. The identity is filled only on OK. */
-void pg_auth_x509_verify_der(const struct pg_auth_x509_trust *t, const struct pg_auth_der *chain,
+void pg_auth_x509_verify_der(struct pg_auth_x509_trust *t, const struct pg_auth_der *chain,
 			     size_t n, struct pg_auth_cert_result *res);
 
 /* Same with a PEM chain (leaf first), for tests and tools. */

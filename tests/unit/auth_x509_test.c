@@ -169,8 +169,35 @@ static void test_cost(void)
 	}
 	clock_gettime(CLOCK_MONOTONIC, &z);
 	CHECK(ok);
-	printf("cost: client chain verification + identity (DER, P-256) %.1f us\n",
+	printf("cost: client chain verification + identity (DER, P-256) %.1f us uncached",
 	       ((z.tv_sec - a.tv_sec) * 1e9 + (z.tv_nsec - a.tv_nsec)) / iters / 1e3);
+	{
+		struct pg_auth_x509_stats st;
+
+		CHECK_INT(pg_auth_x509_trust_set_cache(trust, 0, 60), PG_EINVAL);
+		CHECK_INT(pg_auth_x509_trust_set_cache(trust, 64, 0), PG_EINVAL);
+		CHECK_INT(pg_auth_x509_trust_set_cache(trust, 64, 60), PG_OK);
+		pg_auth_x509_verify_der(trust, chain, 1, &r);
+		clock_gettime(CLOCK_MONOTONIC, &a);
+		for (int i = 0; i < iters * 10; i++) {
+			pg_auth_x509_verify_der(trust, chain, 1, &r);
+			ok &= r.status == PG_AUTH_R_OK;
+		}
+		clock_gettime(CLOCK_MONOTONIC, &z);
+		CHECK(ok);
+		CHECK_STR(r.id.uri[0], "spiffe://pprofgate.local/admin");
+		pg_auth_x509_stats(trust, &st);
+		CHECK_INT(st.hits, iters * 10);
+		CHECK_INT(st.misses, 1);
+		printf(", %.2f us cached\n",
+		       ((z.tv_sec - a.tv_sec) * 1e9 + (z.tv_nsec - a.tv_nsec)) / (iters * 10) / 1e3);
+		/* A different chain (corrupted byte) misses and fails. */
+		der[dl - 5] ^= 0x01;
+		pg_auth_x509_verify_der(trust, chain, 1, &r);
+		CHECK(r.status != PG_AUTH_R_OK);
+		pg_auth_x509_stats(trust, &st);
+		CHECK_INT(st.misses, 2);
+	}
 	OPENSSL_free(der);
 	X509_free(x);
 	BIO_free(b);
