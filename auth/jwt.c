@@ -555,6 +555,10 @@ static enum pg_auth_reason check_claims(struct pg_auth_jwt *v, jwt_t *j, int64_t
 	if (s) {
 		if (strlen(s) >= sizeof(out->subject))
 			return PG_AUTH_R_TOKEN_MALFORMED;
+		/* The subject goes into audit logs: no control characters. */
+		for (const char *c = s; *c; c++)
+			if ((unsigned char)*c < 0x20 || *c == 0x7f)
+				return PG_AUTH_R_TOKEN_MALFORMED;
 		memcpy(out->subject, s, strlen(s) + 1);
 	}
 	/* "scope" (RFC 8693 §4.2) or "scp" (string or array, as some issuers

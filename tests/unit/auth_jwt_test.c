@@ -249,6 +249,13 @@ static void test_time_claims(void)
 	t = mint(JWT_ALG_RS256, rsa_priv, strlen(rsa_priv), &c);
 	CHECK_INT(verify_fresh(t), PG_AUTH_R_TOKEN_MALFORMED);
 	free(t);
+	c = good();
+	c.sub = "alice\nINFO forged log line";
+	t = mint(JWT_ALG_RS256, rsa_priv, strlen(rsa_priv), &c);
+	CHECK_INT(verify_fresh(t), PG_AUTH_R_TOKEN_MALFORMED);
+	free(t);
+	c = good();
+	c.no_exp = 1;
 	c.extra_json = "{\"exp\":1800000100.5}"; /* NumericDate may be fractional */
 	t = mint(JWT_ALG_RS256, rsa_priv, strlen(rsa_priv), &c);
 	CHECK_INT(verify_fresh(t), PG_AUTH_R_OK);
