@@ -41,6 +41,10 @@ static const struct route routes[] = {
 	{"/metrics", PG_HTTP_GET | PG_HTTP_HEAD, handle_metrics, PG_HTTP_GROUP_PUBLIC},
 	{"/healthz", PG_HTTP_GET | PG_HTTP_HEAD, handle_healthz, PG_HTTP_GROUP_PUBLIC},
 	{"/ready", PG_HTTP_GET | PG_HTTP_HEAD, handle_ready, PG_HTTP_GROUP_PUBLIC},
+#ifdef PG_HTTP_TEST_ROUTES
+	/* tests/unit/http_test.c compiles this file with extra routes. */
+	PG_HTTP_TEST_ROUTES
+#endif
 };
 #define N_ROUTES (sizeof(routes) / sizeof(routes[0]))
 #define ROUTE_OTHER N_ROUTES /* metrics slot for requests that matched no route */
@@ -295,8 +299,9 @@ int pg_http_add_header(struct pg_http_req *r, const char *name, const char *valu
 
 	if (r->n_hdrs == MAX_RESP_HEADERS)
 		return pg_fail(PG_ENOMEM, "more than %d response headers", MAX_RESP_HEADERS);
-	if (strpbrk(name, "\r\n:") || strpbrk(value, "\r\n"))
-		return pg_fail(PG_EINVAL, "response header with CR, LF or ':' in the name");
+	/* libmicrohttpd refuses empty values, and CR/LF would split headers. */
+	if (!*name || !*value || strpbrk(name, "\r\n: ") || strpbrk(value, "\r\n"))
+		return pg_fail(PG_EINVAL, "invalid response header \"%s\"", name);
 	rc = pg_buf_append(&r->hdrs, name, strlen(name) + 1);
 	if (rc == PG_OK)
 		rc = pg_buf_append(&r->hdrs, value, strlen(value) + 1);
@@ -807,12 +812,13 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *c, const cha
 		return MHD_YES;
 	}
 	if (*upload_size) {
-		/* Only POST keeps its body; other bodies are read and dropped. */
+		/* Only POST keeps its body; other bodies are read and dropped.
+		 * An oversized body is drained too and answered 413 at the end:
+		 * answering mid-upload makes clients see a reset, not the 413. */
 		if (r->state == REQ_BODY && r->method_bit == PG_HTTP_POST &&
 		    pg_buf_append(&r->body, upload_data, *upload_size) != PG_OK) {
+			pg_buf_free(&r->body);
 			pg_http_reply_error(r, 413, "request body too large");
-			*upload_size = 0;
-			return queue(r); /* early answer: MHD closes the connection after it */
 		}
 		*upload_size = 0;
 		return MHD_YES;
