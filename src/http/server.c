@@ -22,7 +22,6 @@
 #define MOD "http"
 #define MAX_RESP_HEADERS 8
 #define METRICS_BODY_MAX (64u << 20)
-#define GZIP_MIN_BYTES 1024
 
 /* ---- route table ---------------------------------------------------------- */
 
@@ -63,6 +62,18 @@ struct pg_http {
 	atomic_int inflight;           /* requests between first call and completion */
 	struct pg_family *req_total;
 	struct pg_series *duration[N_ROUTES + 1];
+	/* The last /metrics rendering, shared by scrapes within
+	 * opts.metrics_cache_ms (plain and, lazily, gzipped). */
+	pthread_mutex_t cache_lock;
+	struct snap *plain, *gz;
+	struct timespec rendered_at;
+};
+
+/* A rendered body shared by concurrent answers; freed with the last one. */
+struct snap {
+	atomic_int refs;
+	size_t len;
+	char *data;
 };
 
 enum req_state {
@@ -434,6 +445,17 @@ int pg_http_reply_error(struct pg_http_req *r, unsigned status, const char *msg)
 	return pg_http_reply_buf(r, status, "application/json", &b);
 }
 
+int pg_http_reply_shared(struct pg_http_req *r, unsigned status, const char *content_type,
+			 const void *data, size_t len, void (*release)(void *arg), void *arg)
+{
+	struct MHD_Response *resp =
+		MHD_create_response_from_buffer_with_free_callback_cls(len, (void *)data, release, arg);
+
+	if (!resp && release)
+		release(arg);
+	return set_response(r, status, content_type, resp);
+}
+
 struct stream {
 	pg_http_stream_fn *fn;
 	void *arg;
@@ -578,37 +600,100 @@ static int gzip_buf(const struct pg_buf *in, struct pg_buf *out)
 	return PG_OK;
 }
 
+static void snap_unref(void *arg)
+{
+	struct snap *sn = arg;
+
+	if (sn && atomic_fetch_sub(&sn->refs, 1) == 1) {
+		free(sn->data);
+		free(sn);
+	}
+}
+
+/* Takes the storage of b (b is left empty). */
+static struct snap *snap_new(struct pg_buf *b)
+{
+	struct snap *sn = malloc(sizeof(*sn));
+
+	if (!sn)
+		return NULL;
+	atomic_init(&sn->refs, 1);
+	sn->data = pg_buf_steal(b, &sn->len);
+	return sn;
+}
+
+static long ms_since(const struct timespec *t0)
+{
+	struct timespec t1;
+
+	clock_gettime(CLOCK_MONOTONIC, &t1);
+	return (long)(t1.tv_sec - t0->tv_sec) * 1000 + (t1.tv_nsec - t0->tv_nsec) / 1000000;
+}
+
+/* Returns a referenced rendering (gzipped if gz), rendering anew when the
+ * cached one is older than the sharing window; *gzp is cleared when gzip
+ * was asked for but failed. Caller holds h->cache_lock. */
+static struct snap *metrics_snapshot(struct pg_http *h, bool *gzp)
+{
+	struct pg_buf b, z;
+	bool gz = *gzp;
+	int rc;
+
+	if (!h->plain || h->opts.metrics_cache_ms < 0 || ms_since(&h->rendered_at) >= h->opts.metrics_cache_ms) {
+		pg_buf_init(&b, METRICS_BODY_MAX);
+		rc = pg_metrics_render(h->opts.metrics, &b);
+		if (rc != PG_OK) {
+			pg_warn(MOD, "rendering /metrics: %s", pg_errmsg());
+			pg_buf_free(&b);
+			return NULL;
+		}
+		snap_unref(h->plain);
+		snap_unref(h->gz);
+		h->gz = NULL;
+		h->plain = snap_new(&b);
+		pg_buf_free(&b);
+		if (!h->plain)
+			return NULL;
+		clock_gettime(CLOCK_MONOTONIC, &h->rendered_at);
+	}
+	if (gz && !h->gz) {
+		struct pg_buf in = {.data = h->plain->data, .len = h->plain->len};
+
+		pg_buf_init(&z, METRICS_BODY_MAX);
+		if (gzip_buf(&in, &z) == PG_OK)
+			h->gz = snap_new(&z);
+		pg_buf_free(&z);
+	}
+	if (gz && !h->gz)
+		gz = false; /* compression failed: plain text is still correct */
+	*gzp = gz;
+	atomic_fetch_add(gz ? &h->gz->refs : &h->plain->refs, 1);
+	return gz ? h->gz : h->plain;
+}
+
 static void handle_metrics(struct pg_http_req *r, void *arg)
 {
 	struct pg_http *h = arg;
-	struct pg_buf b, z;
-	int rc;
+	struct snap *sn;
+	bool gz;
 
 	if (!h->opts.metrics) {
 		pg_http_reply_text(r, 200, PG_METRICS_CONTENT_TYPE, "");
 		return;
 	}
-	pg_buf_init(&b, METRICS_BODY_MAX);
-	rc = pg_metrics_render(h->opts.metrics, &b);
-	if (rc != PG_OK) {
-		pg_warn(MOD, "rendering /metrics: %s", pg_errmsg());
-		pg_buf_free(&b);
+	gz = accepts_gzip(pg_http_req_header(r, MHD_HTTP_HEADER_ACCEPT_ENCODING));
+	pthread_mutex_lock(&h->cache_lock);
+	sn = metrics_snapshot(h, &gz);
+	pthread_mutex_unlock(&h->cache_lock);
+	if (!sn) {
 		pg_http_reply_error(r, 500, "cannot render metrics");
 		return;
 	}
-	if (b.len >= GZIP_MIN_BYTES && accepts_gzip(pg_http_req_header(r, MHD_HTTP_HEADER_ACCEPT_ENCODING))) {
-		pg_buf_init(&z, METRICS_BODY_MAX);
-		if (gzip_buf(&b, &z) == PG_OK &&
-		    pg_http_add_header(r, MHD_HTTP_HEADER_CONTENT_ENCODING, "gzip") == PG_OK) {
-			pg_buf_free(&b);
-			b = z;
-		} else {
-			pg_buf_free(&z);
-		}
-	}
+	if (gz && pg_http_add_header(r, MHD_HTTP_HEADER_CONTENT_ENCODING, "gzip") != PG_OK)
+		pg_debug(MOD, "no room for Content-Encoding");
 	if (pg_http_add_header(r, MHD_HTTP_HEADER_VARY, MHD_HTTP_HEADER_ACCEPT_ENCODING) != PG_OK)
 		pg_debug(MOD, "no room for the Vary header");
-	pg_http_reply_buf(r, 200, PG_METRICS_CONTENT_TYPE, &b);
+	pg_http_reply_shared(r, 200, PG_METRICS_CONTENT_TYPE, sn->data, sn->len, snap_unref, sn);
 }
 
 static void handle_healthz(struct pg_http_req *r, void *arg)
@@ -928,6 +1013,9 @@ int pg_http_start(const struct pg_http_opts *opts, struct pg_http **out)
 	h->opts = *opts;
 	h->listen_fd = -1;
 	pthread_mutex_init(&h->lock, NULL);
+	pthread_mutex_init(&h->cache_lock, NULL);
+	if (!h->opts.metrics_cache_ms)
+		h->opts.metrics_cache_ms = PG_HTTP_METRICS_CACHE_MS;
 	if (!h->opts.max_connections)
 		h->opts.max_connections = 256;
 	if (!h->opts.timeout_s)
@@ -963,6 +1051,7 @@ int pg_http_start(const struct pg_http_opts *opts, struct pg_http **out)
 fail:
 	if (h->listen_fd >= 0)
 		close(h->listen_fd);
+	pthread_mutex_destroy(&h->cache_lock);
 	pthread_mutex_destroy(&h->lock);
 	free(h);
 	return rc;
@@ -1038,6 +1127,9 @@ void pg_http_stop(struct pg_http **pp)
 		(void)drain(h, 500);
 	}
 	MHD_stop_daemon(h->daemon);
+	snap_unref(h->plain);
+	snap_unref(h->gz);
+	pthread_mutex_destroy(&h->cache_lock);
 	pthread_mutex_destroy(&h->lock);
 	free(h);
 	*pp = NULL;

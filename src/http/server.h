@@ -79,7 +79,12 @@ struct pg_http_opts {
 	unsigned timeout_s;           /* idle connection timeout; 0: 30 s */
 	size_t max_body;              /* POST body bound; 0: 64 KiB, larger answers 413 */
 	unsigned stop_timeout_ms;     /* pg_http_stop's wait for in-flight requests; 0: 5000 */
+	int metrics_cache_ms;         /* scrapes within this window share one rendering;
+				       * 0: PG_HTTP_METRICS_CACHE_MS, < 0: render every scrape */
 };
+
+/* Default sharing window for /metrics renderings (see docs/performance.md). */
+#define PG_HTTP_METRICS_CACHE_MS 5
 
 /* Parses "host:port": IPv4 literal, "[IPv6]" literal, or "localhost"
  * (127.0.0.1). Port 0..65535. Fails with PG_EINVAL and a sentence naming s. */
@@ -140,6 +145,12 @@ int pg_http_reply_buf(struct pg_http_req *r, unsigned status, const char *conten
 			     struct pg_buf *body);
 /* {"status":"error","error":"<msg>"} as application/json. */
 int pg_http_reply_error(struct pg_http_req *r, unsigned status, const char *msg);
+
+/* Body not copied: the server reads [data, data+len) until it calls
+ * release(arg), exactly once, when it no longer needs the bytes (also on
+ * failure). For bodies shared between concurrent answers. */
+int pg_http_reply_shared(struct pg_http_req *r, unsigned status, const char *content_type,
+			 const void *data, size_t len, void (*release)(void *arg), void *arg);
 
 /* Streaming body: fn(arg, pos, buf, max) is called from a server thread to
  * fill buf; it returns bytes written (> 0), 0 at end of stream, or -1 on

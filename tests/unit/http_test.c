@@ -233,6 +233,7 @@ static struct pg_http *start(struct pg_metrics *m, unsigned threads)
 	o.metrics = m;
 	o.threads = threads;
 	o.max_body = 1024;
+	o.metrics_cache_ms = -1; /* every scrape renders: tests see fresh counts */
 	if (pg_http_start(&o, &h) != PG_OK)
 		fprintf(stderr, "start: %s\n", pg_errmsg());
 	return h;
@@ -376,6 +377,46 @@ static void test_metrics(void)
 	CHECK_CONTAINS(r.body.data, "pprofgate_http_requests_total{route=\"other\",code=\"404\"} 1\n");
 	CHECK_CONTAINS(r.body.data, "pprofgate_http_request_duration_seconds_count{route=\"/metrics\"} 4\n");
 	CHECK_CONTAINS(r.body.data, "# TYPE pprofgate_http_request_duration_seconds histogram\n");
+	resp_free(&r);
+	pg_http_stop(&h);
+	pg_metrics_free(&m);
+}
+
+static void test_metrics_shared_window(void)
+{
+	struct pg_metrics *m = NULL;
+	struct pg_family *f;
+	struct pg_series *c;
+	struct pg_http_opts o;
+	struct pg_http *h = NULL;
+	struct resp r;
+
+	CHECK_INT(pg_metrics_new(&m), PG_OK);
+	CHECK_INT(pg_metrics_family(m, PG_METRIC_COUNTER, "test_things_total", "Things.", NULL, 0, NULL, 0, &f),
+		  PG_OK);
+	c = pg_family_series(f, NULL);
+	memset(&o, 0, sizeof(o));
+	o.listen = "127.0.0.1:0";
+	o.metrics = m;
+	o.metrics_cache_ms = 300;
+	CHECK_INT(pg_http_start(&o, &h), PG_OK);
+	pg_series_add(c, 1);
+	CHECK_INT(fetch(pg_http_port(h), NULL, "/metrics", NULL, NULL, &r), 200);
+	CHECK_CONTAINS(r.body.data, "\ntest_things_total 1\n");
+	resp_free(&r);
+	/* within the window: the same rendering, plain and gzipped */
+	pg_series_add(c, 1);
+	CHECK_INT(fetch(pg_http_port(h), NULL, "/metrics", NULL, NULL, &r), 200);
+	CHECK_CONTAINS(r.body.data, "\ntest_things_total 1\n");
+	resp_free(&r);
+	CHECK_INT(fetch(pg_http_port(h), NULL, "/metrics", "gzip", NULL, &r), 200);
+	CHECK_CONTAINS(r.hdrs.data, "Content-Encoding: gzip");
+	CHECK_CONTAINS(r.body.data, "\ntest_things_total 1\n");
+	resp_free(&r);
+	/* after it: a fresh one */
+	sleep_ms(350);
+	CHECK_INT(fetch(pg_http_port(h), NULL, "/metrics", "gzip", NULL, &r), 200);
+	CHECK_CONTAINS(r.body.data, "\ntest_things_total 2\n");
 	resp_free(&r);
 	pg_http_stop(&h);
 	pg_metrics_free(&m);
@@ -674,6 +715,7 @@ int main(void)
 	RUN(test_ipv6_listen);
 	RUN(test_healthz);
 	RUN(test_metrics);
+	RUN(test_metrics_shared_window);
 	RUN(test_ready);
 	RUN(test_not_found_and_method);
 	RUN(test_path_rejection);
