@@ -37,6 +37,9 @@ wait_http() {
 	echo "no answer from $1"; exit 1
 }
 rss_kb() { awk -v k="$2" '$1 == k":" {print $2}' "/proc/$1/status"; }
+# Proportional set size: shared library pages split between their users
+# (pprofgate maps shared libc/GnuTLS/...; the Go binary is static).
+pss_kb() { awk '$1 == "Pss:" {print $2}' "/proc/$1/smaps_rollup"; }
 
 # Build the Go baseline with throwaway caches.
 mkdir -p "$TMP/home" "$TMP/gocache"
@@ -56,6 +59,7 @@ wait_http "http://127.0.0.1:$G/metrics"
 curl -s -o /dev/null "http://127.0.0.1:$G/metrics"
 sleep 0.5
 PG_IDLE="$(rss_kb "$PG_PID" VmRSS)"; GO_IDLE="$(rss_kb "$GO_PID" VmRSS)"
+PG_IPSS="$(pss_kb "$PG_PID")"; GO_IPSS="$(pss_kb "$GO_PID")"
 
 run_wrk() { # name url -> rps p50 p99 (ms)
 	wrk -t"$THREADS" -c"$CONNS" -d"$DURATION" --latency "$2" >"$TMP/$1.wrk" 2>&1
@@ -67,16 +71,17 @@ run_wrk() { # name url -> rps p50 p99 (ms)
 }
 # Same settings, one after the other, pprofgate first.
 read -r PG_RPS PG_P50 PG_P99 < <(run_wrk pg "http://127.0.0.1:$H/metrics")
-PG_LOAD="$(rss_kb "$PG_PID" VmHWM)"
+PG_LOAD="$(rss_kb "$PG_PID" VmHWM)"; PG_LPSS="$(pss_kb "$PG_PID")"
 read -r GO_RPS GO_P50 GO_P99 < <(run_wrk go "http://127.0.0.1:$G/metrics")
-GO_LOAD="$(rss_kb "$GO_PID" VmHWM)"
+GO_LOAD="$(rss_kb "$GO_PID" VmHWM)"; GO_LPSS="$(pss_kb "$GO_PID")"
 grep -q "Non-2xx" "$TMP/pg.wrk" "$TMP/go.wrk" && { echo "non-2xx answers:"; grep -H Non-2xx "$TMP"/*.wrk; }
 
 BODY_BYTES="$(wc -c <"$TMP/body")"
 echo "wrk -t$THREADS -c$CONNS -d$DURATION --latency, body $BODY_BYTES bytes, $(nproc) CPUs"
-printf '%-11s %12s %9s %9s %14s %17s\n' server req/s p50_ms p99_ms idle_rss_KiB loaded_rss_KiB
-printf '%-11s %12s %9s %9s %14s %17s\n' pprofgate "$PG_RPS" "$PG_P50" "$PG_P99" "$PG_IDLE" "$PG_LOAD"
-printf '%-11s %12s %9s %9s %14s %17s\n' go-net/http "$GO_RPS" "$GO_P50" "$GO_P99" "$GO_IDLE" "$GO_LOAD"
+echo "RSS in KiB: idle = VmRSS before load, loaded = VmHWM (peak) after load; PSS likewise (after load: current)"
+printf '%-11s %10s %7s %7s %9s %11s %9s %11s\n' server req/s p50_ms p99_ms idle_rss loaded_rss idle_pss loaded_pss
+printf '%-11s %10s %7s %7s %9s %11s %9s %11s\n' pprofgate "$PG_RPS" "$PG_P50" "$PG_P99" "$PG_IDLE" "$PG_LOAD" "$PG_IPSS" "$PG_LPSS"
+printf '%-11s %10s %7s %7s %9s %11s %9s %11s\n' go-net/http "$GO_RPS" "$GO_P50" "$GO_P99" "$GO_IDLE" "$GO_LOAD" "$GO_IPSS" "$GO_LPSS"
 awk -v a="$PG_RPS" -v b="$GO_RPS" -v c="$PG_LOAD" -v d="$GO_LOAD" -v e="$PG_IDLE" -v f="$GO_IDLE" 'BEGIN {
 	printf "throughput ratio pprofgate/go: %.2fx (target >= 1.5x)\n", a / b
 	printf "idle RSS ratio pprofgate/go: %.2f, loaded (peak) RSS ratio: %.2f (target <= 1)\n", e / f, c / d }'

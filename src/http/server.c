@@ -1039,7 +1039,7 @@ int pg_http_start(const struct pg_http_opts *opts, struct pg_http **out)
 		MHD_OPTION_NOTIFY_COMPLETED, on_completed, h, MHD_OPTION_CONNECTION_LIMIT,
 		h->opts.max_connections, MHD_OPTION_PER_IP_CONNECTION_LIMIT, h->opts.max_per_ip,
 		MHD_OPTION_CONNECTION_TIMEOUT, h->opts.timeout_s, MHD_OPTION_CONNECTION_MEMORY_LIMIT,
-		(size_t)(64 * 1024), h->opts.threads > 1 ? MHD_OPTION_THREAD_POOL_SIZE : MHD_OPTION_END,
+		(size_t)(32 * 1024), h->opts.threads > 1 ? MHD_OPTION_THREAD_POOL_SIZE : MHD_OPTION_END,
 		h->opts.threads, MHD_OPTION_END);
 	if (!h->daemon) {
 		rc = pg_fail(PG_ENET, "http: libmicrohttpd could not start on %s", opts->listen);
