@@ -64,7 +64,8 @@ typedef void pg_http_handler_fn(struct pg_http_req *r, void *arg);
 typedef bool pg_http_gate_fn(struct pg_http_req *r, void *arg);
 
 /* Readiness: true when ready; otherwise writes a short reason (n bytes max,
- * NUL-terminated) that /ready returns. Called on the server thread. */
+ * NUL-terminated) that /ready returns. Called on a server thread, possibly
+ * concurrently when opts.threads > 1; must not block. */
 typedef bool pg_http_ready_fn(void *arg, char *reason, size_t n);
 
 struct pg_http_opts {
@@ -107,7 +108,9 @@ void pg_http_set_ready_fn(struct pg_http *h, pg_http_ready_fn *fn, void *arg);
  * everything. Takes NULL; sets *pp = NULL. */
 void pg_http_stop(struct pg_http **pp);
 
-/* ---- request accessors (valid while the request is unanswered) ---- */
+/* ---- request accessors ----
+ * Call them from the handler, or from the owner of a suspended request
+ * before it answers; results are valid until the request is answered. */
 
 const char *pg_http_req_method(const struct pg_http_req *r);
 /* The validated path, without the query. */
