@@ -753,6 +753,13 @@ static unsigned method_bit(const char *m)
 	return 0;
 }
 
+/* HEAD is allowed wherever GET is (RFC 9110 section 9.3.2); libmicrohttpd
+ * sends the headers of the GET answer without its body. */
+static unsigned route_methods(const struct route *rt)
+{
+	return rt->methods | ((rt->methods & PG_HTTP_GET) ? PG_HTTP_HEAD : 0);
+}
+
 static void allow_header(unsigned methods, char *buf, size_t n)
 {
 	snprintf(buf, n, "%s%s%s%s%s", (methods & PG_HTTP_GET) ? "GET" : "",
@@ -886,10 +893,10 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *c, const cha
 				r->route = i;
 		if (r->route == ROUTE_OTHER) {
 			pg_http_reply_error(r, 404, "not found");
-		} else if (!(r->method_bit & routes[r->route].methods)) {
+		} else if (!(r->method_bit & route_methods(&routes[r->route]))) {
 			char allow[32];
 
-			allow_header(routes[r->route].methods, allow, sizeof(allow));
+			allow_header(route_methods(&routes[r->route]), allow, sizeof(allow));
 			if (pg_http_add_header(r, MHD_HTTP_HEADER_ALLOW, allow) != PG_OK)
 				pg_debug(MOD, "no room for the Allow header");
 			pg_http_reply_error(r, 405, "method not allowed");

@@ -79,6 +79,11 @@ static void t_echo(struct pg_http_req *r, void *arg)
 	(void)arg;
 	pg_http_req_peer_str(r, peer, sizeof(peer));
 	CHECK_INT(pg_http_add_header(r, "X-Peer", peer), PG_OK);
+	if (pg_http_req_query(r, "name"))
+		CHECK_INT(pg_http_add_header(r, "X-Name", pg_http_req_query(r, "name")), PG_OK);
+	CHECK(pg_http_req_query(r, "absent") == NULL);
+	CHECK_STR(pg_http_req_method(r), "POST");
+	CHECK_STR(pg_http_req_path(r), "/test/echo");
 	CHECK_INT(pg_http_add_header(r, "X-Empty", ""), PG_EINVAL);
 	CHECK_INT(pg_http_add_header(r, "X-Split", "a\r\nSet-Cookie: x"), PG_EINVAL);
 	CHECK_INT(pg_http_add_header(r, "Bad:Name", "v"), PG_EINVAL);
@@ -470,6 +475,16 @@ static void test_not_found_and_method(void)
 	CHECK_INT(fetch(pg_http_port(h), NULL, "/test/echo", NULL, NULL, &r), 405);
 	CHECK_CONTAINS(r.hdrs.data, "Allow: POST\r\n");
 	resp_free(&r);
+	/* HEAD is implied by GET (the /test/stream route lists only GET) */
+	CHECK_INT(fetch(pg_http_port(h), "HEAD", "/test/stream", NULL, NULL, &r), 200);
+	CHECK(r.body.len == 0);
+	resp_free(&r);
+	CHECK_INT(fetch(pg_http_port(h), "PUT", "/test/stream", NULL, NULL, &r), 405);
+	CHECK_CONTAINS(r.hdrs.data, "Allow: GET, HEAD\r\n");
+	resp_free(&r);
+	/* methods are case-sensitive (RFC 9110 section 9.1) */
+	CHECK_INT(fetch(pg_http_port(h), "get", "/healthz", NULL, NULL, &r), 405);
+	resp_free(&r);
 	/* a handler that neither answers nor suspends gets a 500 */
 	CHECK_INT(fetch(pg_http_port(h), NULL, "/test/silent", NULL, NULL, &r), 500);
 	resp_free(&r);
@@ -493,6 +508,14 @@ static void test_path_rejection(void)
 		if (st != 400)
 			fprintf(stderr, "%s -> %d\n", bad[i], st);
 		CHECK_INT(st, 400);
+	}
+	{
+		char longp[PG_HTTP_PATH_MAX + 16];
+
+		memset(longp, 'a', sizeof(longp) - 1);
+		longp[0] = '/';
+		longp[sizeof(longp) - 1] = '\0';
+		CHECK_INT(raw_get(port, longp), 414);
 	}
 	/* Canonical but unknown spellings are plain 404s. */
 	CHECK_INT(raw_get(port, "/METRICS"), 404);
@@ -561,6 +584,10 @@ static void test_post_body(void)
 	CHECK_INT(fetch(pg_http_port(h), "POST", "/test/echo", NULL, "0x4005d0+0x4005e0", &r), 200);
 	CHECK_STR(r.body.data, "0x4005d0+0x4005e0");
 	CHECK_CONTAINS(r.hdrs.data, "X-Peer: 127.0.0.1\r\n");
+	resp_free(&r);
+	/* query values are percent-decoded, '+' is a space */
+	CHECK_INT(fetch(pg_http_port(h), "POST", "/test/echo?name=a%20b+c%2Fd&x", NULL, "q", &r), 200);
+	CHECK_CONTAINS(r.hdrs.data, "X-Name: a b c/d\r\n");
 	resp_free(&r);
 	memset(big, 'a', sizeof(big) - 1);
 	big[sizeof(big) - 1] = '\0';
