@@ -74,6 +74,10 @@ struct snap {
 	atomic_int refs;
 	size_t len;
 	char *data;
+	/* One response object for every answer that shares this rendering
+	 * (libmicrohttpd responses are reference counted and reusable); it
+	 * owns data once created. */
+	struct MHD_Response *resp;
 };
 
 enum req_state {
@@ -100,6 +104,7 @@ struct pg_http_req {
 	bool listed;         /* on h->suspended */
 	struct pg_http_req *next_susp, *prev_susp;
 	struct MHD_Response *resp;
+	struct snap *snap; /* answer is snap->resp, shared (holds a snap reference) */
 	unsigned status;
 	struct timespec t0;
 	struct pg_buf body;
@@ -321,10 +326,13 @@ int pg_http_add_header(struct pg_http_req *r, const char *name, const char *valu
 	return rc;
 }
 
+static void snap_unref(void *arg);
+
 static void req_free(struct pg_http_req *r)
 {
 	if (r->resp)
 		MHD_destroy_response(r->resp);
+	snap_unref(r->snap);
 	pg_buf_free(&r->body);
 	pg_buf_free(&r->hdrs);
 	free(r->qarena);
@@ -605,20 +613,43 @@ static void snap_unref(void *arg)
 	struct snap *sn = arg;
 
 	if (sn && atomic_fetch_sub(&sn->refs, 1) == 1) {
-		free(sn->data);
+		MHD_destroy_response(sn->resp); /* frees data after its last user */
 		free(sn);
 	}
 }
 
-/* Takes the storage of b (b is left empty). */
-static struct snap *snap_new(struct pg_buf *b)
+/* Builds sn->resp with the headers every answer sharing it carries. */
+static int snap_response(struct snap *sn, bool gz)
 {
-	struct snap *sn = malloc(sizeof(*sn));
+	struct MHD_Response *resp = MHD_create_response_from_buffer_with_free_callback(sn->len, sn->data, free);
+
+	if (!resp)
+		return pg_fail(PG_ENOMEM, "out of memory creating the /metrics response");
+	if (MHD_add_response_header(resp, MHD_HTTP_HEADER_CONTENT_TYPE, PG_METRICS_CONTENT_TYPE) != MHD_YES ||
+	    MHD_add_response_header(resp, MHD_HTTP_HEADER_VARY, MHD_HTTP_HEADER_ACCEPT_ENCODING) != MHD_YES ||
+	    (gz && MHD_add_response_header(resp, MHD_HTTP_HEADER_CONTENT_ENCODING, "gzip") != MHD_YES)) {
+		MHD_destroy_response(resp); /* frees data too */
+		sn->data = NULL;
+		return pg_fail(PG_ENOMEM, "out of memory creating the /metrics response");
+	}
+	sn->resp = resp;
+	return PG_OK;
+}
+
+/* Takes the storage of b (b is left empty); NULL when out of memory. */
+static struct snap *snap_new(struct pg_buf *b, bool gz)
+{
+	struct snap *sn = calloc(1, sizeof(*sn));
 
 	if (!sn)
 		return NULL;
 	atomic_init(&sn->refs, 1);
 	sn->data = pg_buf_steal(b, &sn->len);
+	if (!sn->data || snap_response(sn, gz) != PG_OK) {
+		free(sn->data);
+		free(sn);
+		return NULL;
+	}
 	return sn;
 }
 
@@ -650,7 +681,7 @@ static struct snap *metrics_snapshot(struct pg_http *h, bool *gzp)
 		snap_unref(h->plain);
 		snap_unref(h->gz);
 		h->gz = NULL;
-		h->plain = snap_new(&b);
+		h->plain = snap_new(&b, false);
 		pg_buf_free(&b);
 		if (!h->plain)
 			return NULL;
@@ -661,7 +692,7 @@ static struct snap *metrics_snapshot(struct pg_http *h, bool *gzp)
 
 		pg_buf_init(&z, METRICS_BODY_MAX);
 		if (gzip_buf(&in, &z) == PG_OK)
-			h->gz = snap_new(&z);
+			h->gz = snap_new(&z, true);
 		pg_buf_free(&z);
 	}
 	if (gz && !h->gz)
@@ -689,11 +720,14 @@ static void handle_metrics(struct pg_http_req *r, void *arg)
 		pg_http_reply_error(r, 500, "cannot render metrics");
 		return;
 	}
-	if (gz && pg_http_add_header(r, MHD_HTTP_HEADER_CONTENT_ENCODING, "gzip") != PG_OK)
-		pg_debug(MOD, "no room for Content-Encoding");
-	if (pg_http_add_header(r, MHD_HTTP_HEADER_VARY, MHD_HTTP_HEADER_ACCEPT_ENCODING) != PG_OK)
-		pg_debug(MOD, "no room for the Vary header");
-	pg_http_reply_shared(r, 200, PG_METRICS_CONTENT_TYPE, sn->data, sn->len, snap_unref, sn);
+	/* The shared response already carries every header: no per-scrape
+	 * response object, header copies or body copy. */
+	pthread_mutex_lock(&r->lock);
+	r->answered = true;
+	r->snap = sn;
+	r->status = 200;
+	r->state = REQ_READY;
+	pthread_mutex_unlock(&r->lock);
 }
 
 static void handle_healthz(struct pg_http_req *r, void *arg)
@@ -801,6 +835,12 @@ static enum MHD_Result queue(struct pg_http_req *r)
 	r->resp = NULL;
 	r->state = REQ_QUEUED;
 	pthread_mutex_unlock(&r->lock);
+	if (r->snap) {
+		ret = MHD_queue_response(r->conn, r->status, r->snap->resp);
+		snap_unref(r->snap); /* MHD holds its own reference to the response */
+		r->snap = NULL;
+		return ret;
+	}
 	if (!resp) {
 		/* set_response ran out of memory: a static 500 needs no allocation
 		 * of ours. */

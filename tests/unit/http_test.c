@@ -23,12 +23,14 @@ static void t_echo(struct pg_http_req *r, void *arg);
 static void t_stream(struct pg_http_req *r, void *arg);
 static void t_secret(struct pg_http_req *r, void *arg);
 static void t_silent(struct pg_http_req *r, void *arg);
+static void t_shared(struct pg_http_req *r, void *arg);
 
 #define PG_HTTP_TEST_ROUTES                                                          \
 	{"/test/slow", PG_HTTP_GET, t_slow, PG_HTTP_GROUP_PUBLIC},                      \
 	{"/test/echo", PG_HTTP_POST, t_echo, PG_HTTP_GROUP_PUBLIC},                     \
 	{"/test/stream", PG_HTTP_GET, t_stream, PG_HTTP_GROUP_PUBLIC},                  \
 	{"/test/silent", PG_HTTP_GET, t_silent, PG_HTTP_GROUP_PUBLIC},                  \
+	{"/test/shared", PG_HTTP_GET, t_shared, PG_HTTP_GROUP_PUBLIC},                  \
 	{"/debug/pprof/test", PG_HTTP_GET | PG_HTTP_POST, t_secret, PG_HTTP_GROUP_PPROF},
 
 #include "src/http/server.c"
@@ -110,6 +112,21 @@ static void t_stream(struct pg_http_req *r, void *arg)
 	if (chunks)
 		*chunks = 3;
 	pg_http_reply_stream(r, 200, "text/plain", count_stream, chunks, free);
+}
+
+static const char shared_body[] = "shared bytes";
+static atomic_int shared_released;
+static void release_shared(void *arg)
+{
+	CHECK(arg == shared_body);
+	atomic_fetch_add(&shared_released, 1);
+}
+
+static void t_shared(struct pg_http_req *r, void *arg)
+{
+	(void)arg;
+	pg_http_reply_shared(r, 200, "text/plain", shared_body, strlen(shared_body), release_shared,
+			     (void *)shared_body);
 }
 
 static int secret_calls;
@@ -611,6 +628,21 @@ static void test_stream(void)
 	pg_http_stop(&h);
 }
 
+static void test_shared_body(void)
+{
+	struct pg_http *h = start(NULL, 0);
+	struct resp r;
+
+	for (int i = 0; i < 3; i++) {
+		CHECK_INT(fetch(pg_http_port(h), NULL, "/test/shared", NULL, NULL, &r), 200);
+		CHECK_STR(r.body.data, "shared bytes");
+		resp_free(&r);
+	}
+	pg_http_stop(&h);
+	/* released once per answer, and only by then */
+	CHECK_INT(atomic_load(&shared_released), 3);
+}
+
 static void join_job(void)
 {
 	if (have_job_thread)
@@ -749,6 +781,7 @@ int main(void)
 	RUN(test_pprof_gate);
 	RUN(test_post_body);
 	RUN(test_stream);
+	RUN(test_shared_body);
 	RUN(test_suspend_resume);
 	RUN(test_suspended_does_not_block_others);
 	RUN(test_graceful_stop_waits);
