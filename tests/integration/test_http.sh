@@ -102,6 +102,14 @@ done
 expect_status GET /metrics/ 404
 expect_status GET /METRICS 404
 
+# a second instance on the same HTTP address fails fast, naming the address
+P2="$(free_port)"
+if timeout 10 "$BIN" --listen "127.0.0.1:$P2" --http-listen "127.0.0.1:$H" --etcd 127.0.0.1:1 \
+	>"$TMP/log2" 2>&1; then
+	fail "second instance on 127.0.0.1:$H exited 0"
+fi
+grep -q "127.0.0.1:$H" "$TMP/log2" || fail "bind error does not name the address: $(cat "$TMP/log2")"
+
 # graceful shutdown on SIGTERM
 kill -TERM "$PID"
 for _ in $(seq 1 100); do
