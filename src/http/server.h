@@ -3,8 +3,9 @@
  * Built on libmicrohttpd (one internal polling thread with epoll, or a small
  * pool; suspend/resume enabled so that long handlers never pin a thread).
  *
- * Routing. One static table in server.c lists every route: exact path,
- * allowed methods, handler, group, metrics label. The raw request-target is
+ * Routing. One static table in server.c lists every route: exact path (also
+ * its metrics label), allowed methods, handler, group. Handlers of
+ * PG_HTTP_GROUP_PPROF routes get opts.route_arg as their arg. The raw request-target is
  * validated first (src/http/path.h: non-canonical spellings answer 400 and
  * never reach a route), then matched exactly; no route answers 404, a route
  * without the method answers 405 with an Allow header. HEAD is allowed where
@@ -21,14 +22,14 @@
  *     static void hello(struct pg_http_req *r, void *arg)
  *     {
  *             const char *who = pg_http_req_query(r, "name");
- *             (void)pg_http_reply_text(r, 200, "text/plain", who ? who : "anon");
+ *             pg_http_reply_text(r, 200, "text/plain", who ? who : "anon");
  *     }
  *
  * Long work (a 30 s CPU profile):
  *
  *     pg_http_suspend(r);            // in the handler, before handing r off
  *     start_capture(r);              // another thread later calls:
- *     (void)pg_http_reply_buf(r, 200, "application/octet-stream", &buf);
+ *     pg_http_reply_buf(r, 200, "application/octet-stream", &buf);
  *
  * Metrics (when opts.metrics is set): pprofgate_http_requests_total{route,code}
  * and pprofgate_http_request_duration_seconds{route}; route is the route's
@@ -47,6 +48,7 @@
 
 struct pg_http;
 struct pg_http_req;
+struct MHD_Connection;
 
 /* Route groups: the gateway wraps every route of a group in one place. */
 enum pg_http_group {
