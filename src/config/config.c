@@ -1151,6 +1151,9 @@ int pg_config_parse_argv(int argc, char **argv, FILE *out, FILE *err, struct pg_
 					best = rows[j].flag;
 				}
 			}
+			/* Its value, if any, would only add an "unexpected argument" line. */
+			if (!eq && i + 1 < argc && argv[i + 1][0] != '-')
+				i++;
 			if (best)
 				errs_add(&e, "unknown flag --%s; did you mean --%s? (see %s --help)",
 					 quote(nm, q, sizeof(q)), best, prog);
@@ -1308,26 +1311,54 @@ static const char *default_text(const struct setting *r)
 	return r->def;
 }
 
+/* Writes `text` from column `col`, wrapped before column 100. */
+static void wrap(FILE *f, const char *text, int col)
+{
+	int at = col;
+
+	while (*text) {
+		size_t w = strcspn(text, " ");
+		if (at > col && at + 1 + (int)w > 100) {
+			fprintf(f, "\n%*s", col, "");
+			at = col;
+		} else if (at > col) {
+			fputc(' ', f);
+			at++;
+		}
+		fprintf(f, "%.*s", (int)w, text);
+		at += (int)w;
+		text += w;
+		while (*text == ' ')
+			text++;
+	}
+	fputc('\n', f);
+}
+
+/* Value flags first, then the actions (--help, --version, ...). */
+static bool flag_in_pass(const struct setting *r, int pass)
+{
+	return r->flag && (pass == 0) == (r->type != CT_ACTION);
+}
+
 void pg_config_write_help(FILE *f, const char *prog)
 {
 	fprintf(f, "Usage: %s [flags]\n       %s --config FILE [--node-id ID] [flags]\n\n"
 		   "pprofgate: a Goverse cluster node serving gRPC, /metrics and /debug/pprof.\n\n"
 		   "Flags (--flag value or --flag=value):\n",
 		prog, prog);
-	for (size_t i = 0; i < NROWS; i++) {
-		const struct setting *r = &rows[i];
-		char lhs[64];
-		const char *d = default_text(r);
-		if (!r->flag)
-			continue;
-		snprintf(lhs, sizeof(lhs), "--%s%s%s", r->flag, r->type == CT_ACTION ? "" : " ", metavar(r));
-		fprintf(f, "  %-28s %s", lhs, r->help);
-		if (d)
-			fprintf(f, " (default %s)", d);
-		if (r->flags & RF_NOCONFIG)
-			fprintf(f, " Not with --config.");
-		fputc('\n', f);
-	}
+	for (int pass = 0; pass < 2; pass++)
+		for (size_t i = 0; i < NROWS; i++) {
+			const struct setting *r = &rows[i];
+			char lhs[64], text[512];
+			const char *d = default_text(r);
+			if (!flag_in_pass(r, pass))
+				continue;
+			snprintf(lhs, sizeof(lhs), "--%s%s%s", r->flag, r->type == CT_ACTION ? "" : " ", metavar(r));
+			snprintf(text, sizeof(text), "%s%s%s%s%s", r->help, d ? " Default: " : "", d ? d : "",
+				 d ? "." : "", (r->flags & RF_NOCONFIG) ? " Not with --config." : "");
+			fprintf(f, "  %-28s ", lhs);
+			wrap(f, text, 31);
+		}
 	fprintf(f, "\nThe YAML keys are listed by %s --help-config-markdown (docs/configuration.md).\n"
 		   "Exit status: 0 ok, 2 invalid flags or config.\n", prog);
 }
@@ -1336,7 +1367,10 @@ static const char *md_type(const struct setting *r, char *tmp, size_t n)
 {
 	switch (r->type) {
 	case CT_INT:
-		snprintf(tmp, n, "integer %ld..%ld", r->min, r->max);
+		if (r->min == r->max)
+			snprintf(tmp, n, "`%ld`", r->min);
+		else
+			snprintf(tmp, n, "integer %ld..%ld", r->min, r->max);
 		return tmp;
 	case CT_ENUM:
 		snprintf(tmp, n, "one of `%s`", r->choices);
@@ -1367,14 +1401,22 @@ static const char *md_type(const struct setting *r, char *tmp, size_t n)
 	}
 }
 
-static void md_row(FILE *f, const char *name, const struct setting *r)
+static void md_row(FILE *f, const char *name, const struct setting *r, bool as_flag)
 {
-	char tmp[96];
+	char tmp[96], dflt[96], also[64] = "";
 	const char *d = default_text(r);
 
-	fprintf(f, "| `%s` | %s | %s | %s%s |\n", name, md_type(r, tmp, sizeof(tmp)),
-		(r->flags & RF_REQUIRED) ? "required" : d ? d : "", r->help,
-		(r->flags & RF_NOCONFIG) ? " Cannot be combined with `--config`." : "");
+	if (r->flags & RF_REQUIRED)
+		snprintf(dflt, sizeof(dflt), "required");
+	else if (d && r->def)
+		snprintf(dflt, sizeof(dflt), "`%s`", d);
+	else
+		snprintf(dflt, sizeof(dflt), "%s", d ? d : "");
+	if (!as_flag && r->flag)
+		snprintf(also, sizeof(also), " Flag: `--%s`.", r->flag);
+	else if (as_flag && (r->flags & RF_NOCONFIG))
+		snprintf(also, sizeof(also), " Cannot be combined with `--config`.");
+	fprintf(f, "| `%s` | %s | %s | %s%s |\n", name, md_type(r, tmp, sizeof(tmp)), dflt, r->help, also);
 }
 
 static void md_example(FILE *f)
@@ -1425,26 +1467,25 @@ void pg_config_write_markdown(FILE *f)
 	      "Flags take `--flag value` or `--flag=value` (`-flag` works too, as in Go).\n\n"
 	      "| Flag | Value | Default | Description |\n|---|---|---|---|\n",
 	      f);
-	for (size_t i = 0; i < NROWS; i++) {
-		char nm[64];
-		if (!rows[i].flag)
-			continue;
-		snprintf(nm, sizeof(nm), "--%s", rows[i].flag);
-		md_row(f, nm, &rows[i]);
-	}
+	for (int pass = 0; pass < 2; pass++)
+		for (size_t i = 0; i < NROWS; i++) {
+			char nm[64];
+			if (!flag_in_pass(&rows[i], pass))
+				continue;
+			snprintf(nm, sizeof(nm), "--%s", rows[i].flag);
+			md_row(f, nm, &rows[i], true);
+		}
 	fputs("\n## YAML keys\n\n| Key | Type | Default | Description |\n|---|---|---|---|\n", f);
 	for (size_t i = 0; i < NROWS; i++) {
 		if (!rows[i].path || rows[i].type == CT_IGNORED)
 			continue;
-		md_row(f, rows[i].path, &rows[i]);
-		if (rows[i].flag)
-			fprintf(f, "| | | | Flag: `--%s`. |\n", rows[i].flag);
+		md_row(f, rows[i].path, &rows[i], false);
 	}
 	fputs("\n### Entries of `nodes:`\n\n| Key | Type | Default | Description |\n|---|---|---|---|\n", f);
 	for (size_t i = 0; i < NNODE_ROWS; i++) {
 		char nm[64];
 		snprintf(nm, sizeof(nm), "nodes[].%s", node_rows[i].path);
-		md_row(f, nm, &node_rows[i]);
+		md_row(f, nm, &node_rows[i], false);
 	}
 	fputs("\n## Goverse settings accepted and ignored\n\n"
 	      "These keys of Goverse's config/config.go are accepted so one file serves both; pprofgate "

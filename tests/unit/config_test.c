@@ -416,6 +416,7 @@ static void test_flag_errors(void)
 	struct run r;
 
 	RUN_ARGS(&r, "--lisen", "x:1");
+	CHECK(strstr(r.err, "unexpected argument") == NULL); /* x:1 was --lisen's value */
 	expect_flag_error(&r, "unknown flag --lisen; did you mean --listen? (see pprofgate --help)");
 	RUN_ARGS(&r, "--frobnicate");
 	expect_flag_error(&r, "unknown flag --frobnicate; see pprofgate --help");
@@ -455,7 +456,7 @@ static void test_help_version_check(void)
 	CHECK_INT(r.exit_code, 0);
 	CHECK(r.cfg == NULL);
 	CHECK_CONTAINS(r.out, "--listen HOST:PORT");
-	CHECK_CONTAINS(r.out, "(default localhost:47000)");
+	CHECK_CONTAINS(r.out, "Default:\n                               localhost:47000.");
 	CHECK_CONTAINS(r.out, "--etcd-prefix PREFIX");
 	CHECK_CONTAINS(r.out, "--check-config");
 	run_free(&r);
@@ -601,9 +602,25 @@ static void test_docs_up_to_date(void)
 					"(or PG_CONFIG_UPDATE_DOCS=1 build/config_test)\n");
 		CHECK(strcmp(onfile, md) == 0);
 	}
-	CHECK_CONTAINS(md, "| `cluster.shards` | integer 1..1048576 | 8192 |");
+	CHECK_CONTAINS(md, "| `cluster.shards` | integer 1..1048576 | `8192` |");
 	CHECK_CONTAINS(md, "| `--etcd-prefix` |");
 	CHECK_CONTAINS(md, "- `gates`:");
+	{
+		/* The generated example is itself a valid config. */
+		const char *b = strstr(md, "```yaml\n"), *e = b ? strstr(b + 8, "```\n") : NULL;
+		struct pg_config *cfg = NULL;
+		char *errs = NULL;
+		CHECK(b && e);
+		if (b && e) {
+			CHECK_INT(pg_config_parse_yaml("example", b + 8, (size_t)(e - b - 8), &cfg, &errs), PG_OK);
+			if (errs)
+				fprintf(stderr, "%s", errs);
+			if (cfg)
+				CHECK_INT(cfg->n_nodes, 1);
+		}
+		pg_config_free(&cfg);
+		free(errs);
+	}
 	free(onfile);
 	free(md);
 }
