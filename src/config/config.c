@@ -668,6 +668,23 @@ static void set_nodes(struct yctx *c, yaml_node_t *v)
 			}
 }
 
+/* Reports the required keys of one mapping level that were not seen. */
+static void check_required(struct yctx *c, yaml_mark_t at, const struct setting *tab, size_t ntab,
+			   const char *lookup, const char *disp, const bool *seen)
+{
+	for (size_t i = 0; i < ntab; i++) {
+		const char *ch = child_of(&tab[i], lookup);
+		if (!ch || !(tab[i].flags & RF_REQUIRED) || seen[i])
+			continue;
+		if (tab[i].type == CT_SECTION)
+			errs_add(c->e, "%s:%lu:%lu: %s%s%s: required section is missing; add \"%s:\" (see "
+				       "docs/configuration.md)", AT(c, at), disp, disp[0] ? "." : "", ch, ch);
+		else
+			errs_add(c->e, "%s:%lu:%lu: %s%s%s: required key is missing; add \"%s: %s\"", AT(c, at),
+				 disp, disp[0] ? "." : "", ch, ch, tab[i].example ? tab[i].example : "...");
+	}
+}
+
 static void walk_map(struct yctx *c, yaml_node_t *map, const struct setting *tab, size_t ntab,
 		     const char *lookup, const char *disp, void *base, bool *seen, yaml_mark_t *marks)
 {
@@ -686,11 +703,19 @@ static void walk_map(struct yctx *c, yaml_node_t *map, const struct setting *tab
 			continue;
 		}
 		key = (const char *)k->data.scalar.value;
+		if (strlen(key) != k->data.scalar.length) {
+			errs_add(c->e, "%s:%lu:%lu: %s: a key contains a NUL character", AT(c, k->start_mark),
+				 disp[0] ? disp : "(top level)");
+			continue;
+		}
 		snprintf(full, sizeof(full), "%s%s%s", lookup, lookup[0] ? "." : "", key);
 		snprintf(shown, sizeof(shown), "%s%s%s", disp, disp[0] ? "." : "", quote(key, q, sizeof(q)));
-		for (i = 0; i < ntab; i++)
-			if (tab[i].path && strcmp(tab[i].path, full) == 0)
-				break;
+		i = ntab;
+		/* A dotted key ("etcd.prefix") must not reach a nested row. */
+		if (!strchr(key, '.'))
+			for (i = 0; i < ntab; i++)
+				if (tab[i].path && strcmp(tab[i].path, full) == 0)
+					break;
 		if (i == ntab) {
 			const char *best = NULL;
 			size_t bestd = 3;
@@ -726,8 +751,10 @@ static void walk_map(struct yctx *c, yaml_node_t *map, const struct setting *tab
 		marks[i] = v->start_mark;
 		switch (tab[i].type) {
 		case CT_SECTION:
-			if (is_null(v))
+			if (is_null(v)) {
+				check_required(c, v->start_mark, tab, ntab, full, shown, seen);
 				break;
+			}
 			if (v->type != YAML_MAPPING_NODE) {
 				errs_add(c->e, "%s:%lu:%lu: %s: expected a mapping of keys, got %s",
 					 AT(c, v->start_mark), shown, kind(v));
@@ -750,20 +777,7 @@ static void walk_map(struct yctx *c, yaml_node_t *map, const struct setting *tab
 			break;
 		}
 	}
-	/* Required keys of this mapping level. */
-	for (size_t i = 0; i < ntab; i++) {
-		const char *ch = child_of(&tab[i], lookup);
-		if (!ch || !(tab[i].flags & RF_REQUIRED) || seen[i])
-			continue;
-		if (tab[i].type == CT_SECTION)
-			errs_add(c->e, "%s:%lu:%lu: %s%s%s: required section is missing; add \"%s:\" (see "
-				       "docs/configuration.md)", AT(c, map->start_mark), disp, disp[0] ? "." : "",
-				 ch, ch);
-		else
-			errs_add(c->e, "%s:%lu:%lu: %s%s%s: required key is missing; add \"%s: %s\"",
-				 AT(c, map->start_mark), disp, disp[0] ? "." : "", ch, ch,
-				 tab[i].example ? tab[i].example : "...");
-	}
+	check_required(c, map->start_mark, tab, ntab, lookup, disp, seen);
 }
 
 /* Returns the byte offset of the first invalid UTF-8 sequence, or len. */

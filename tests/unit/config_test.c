@@ -215,6 +215,10 @@ static void test_yaml_structure_errors(void)
 		     "t.yaml:4:1: diagnostics: unknown key; expected one of: version, cluster, nodes");
 	expect_error("version: 1\ncluster:\n  provider: etcd\n  etcd:\n    tls:\n      ca: x\n",
 		     "t.yaml:6:7: cluster.etcd.tls.ca: unknown key");
+	expect_error("version: 1\ncluster:\n  provider: etcd\n  etcd.prefix: /x\n",
+		     "t.yaml:4:3: cluster.etcd.prefix: unknown key");
+	expect_error("version: 1\ncluster:\n", "t.yaml:2:9: cluster.provider: required key is missing");
+	expect_error("version: 1\ncluster:\n  provider: etcd\n\"version\\0x\": 1\n", "t.yaml:4:1: (top level): a key contains a NUL character");
 	expect_error("version: 1\nversion: 1\ncluster:\n  provider: etcd\n",
 		     "t.yaml:2:1: version: duplicate key (first set at line 1)");
 	expect_error("version: 1\ncluster: [1]\n", "t.yaml:2:10: cluster: expected a mapping of keys, got a list");
@@ -456,7 +460,7 @@ static void test_help_version_check(void)
 	CHECK_INT(r.exit_code, 0);
 	CHECK(r.cfg == NULL);
 	CHECK_CONTAINS(r.out, "--listen HOST:PORT");
-	CHECK_CONTAINS(r.out, "Default:\n                               localhost:47000.");
+	CHECK_CONTAINS(r.out, "localhost:47000. Not with --config.");
 	CHECK_CONTAINS(r.out, "--etcd-prefix PREFIX");
 	CHECK_CONTAINS(r.out, "--check-config");
 	run_free(&r);
