@@ -248,11 +248,24 @@ static int check_addr(const char *s, bool any_host, const char **why)
 			*why = "[IPv6]:port with a closing ']'";
 			return -1;
 		}
-		for (p = s + 1; p < close; p++)
-			if (!(host_char(*p) || *p == ':' || *p == '%')) {
+		/* RFC 3986 IP-literal with an optional RFC 6874 zone ("%eth0"). */
+		bool zone = false, colons = false;
+		for (p = s + 1; p < close; p++) {
+			bool hex = (*p >= '0' && *p <= '9') || (*p >= 'a' && *p <= 'f') || (*p >= 'A' && *p <= 'F');
+			if (!zone && *p == '%' && p > s + 1) {
+				zone = true;
+				continue;
+			}
+			colons |= !zone && *p == ':';
+			if (zone ? !host_char(*p) : !(hex || *p == ':' || *p == '.')) {
 				*why = "an IPv6 address in brackets, e.g. [::1]:47000";
 				return -1;
 			}
+		}
+		if (!colons || p[-1] == '%') {
+			*why = "an IPv6 address in brackets, e.g. [::1]:47000";
+			return -1;
+		}
 		colon = close + 1;
 		if (*colon != ':') {
 			*why = "[IPv6]:port, e.g. [::1]:47000";
@@ -570,7 +583,7 @@ static void set_from_scalar(struct yctx *c, const struct setting *r, void *base,
 	}
 	if (set_scalar(r, base, s, &why, tmp, sizeof(tmp)) != 0)
 		errs_add(c->e, "%s:%lu:%lu: %s: expected %s, got \"%s\"", AT(c, v->start_mark), disp, why,
-			 quote(s, q, sizeof(q)));
+			 (r->flags & RF_SENSITIVE) ? "(hidden)" : quote(s, q, sizeof(q)));
 }
 
 static void set_addr_list(struct yctx *c, const struct setting *r, void *base, yaml_node_t *v,
@@ -921,7 +934,7 @@ int pg_config_parse_yaml(const char *name, const void *data, size_t len, struct 
 
 	*out = NULL;
 	*errors = NULL;
-	pg_buf_init(&e.b, 64 * 1024);
+	pg_buf_init(&e.b, 128 * 1024);
 	memset(&c, 0, sizeof(c));
 	c.name = name;
 	c.e = &e;
@@ -1123,7 +1136,7 @@ int pg_config_parse_argv(int argc, char **argv, FILE *out, FILE *err, struct pg_
 
 	*cfgp = NULL;
 	*exit_code = 2;
-	pg_buf_init(&e.b, 64 * 1024);
+	pg_buf_init(&e.b, 256 * 1024);
 	cfg = calloc(1, sizeof(*cfg));
 	if (!cfg) {
 		errs_add(&e, "out of memory");
@@ -1195,7 +1208,8 @@ int pg_config_parse_argv(int argc, char **argv, FILE *out, FILE *err, struct pg_
 			continue;
 		}
 		if (set_scalar(r, cfg, val, &why, tmp, sizeof(tmp)) != 0) {
-			errs_add(&e, "--%s: expected %s, got \"%s\"", r->flag, why, quote(val, q, sizeof(q)));
+			errs_add(&e, "--%s: expected %s, got \"%s\"", r->flag, why,
+				 (r->flags & RF_SENSITIVE) ? "(hidden)" : quote(val, q, sizeof(q)));
 			continue;
 		}
 		given[r - rows] = true;

@@ -196,6 +196,23 @@ static void test_yaml_address_errors(void)
 	expect_error(y, "put IPv6 addresses in brackets, e.g. [::1]:47000");
 	snprintf(y, sizeof(y), "%s[\"[::1]\"]\n", pre);
 	expect_error(y, "expected [IPv6]:port");
+	snprintf(y, sizeof(y), "%s[\"[fe80::1%%eth0]:2379\", \"[::ffff:127.0.0.1]:1\"]\n", pre);
+	{
+		struct pg_config *cfg = NULL;
+		char *errs = NULL;
+		CHECK_INT(parse(y, &cfg, &errs), PG_OK);
+		CHECK_STR(errs, "");
+		pg_config_free(&cfg);
+		free(errs);
+	}
+	snprintf(y, sizeof(y), "%s[\"[zz::1]:2379\"]\n", pre);
+	expect_error(y, "expected an IPv6 address in brackets, e.g. [::1]:47000, got \"[zz::1]:2379\"");
+	snprintf(y, sizeof(y), "%s[\"[127.0.0.1]:2379\"]\n", pre);
+	expect_error(y, "expected an IPv6 address in brackets");
+	snprintf(y, sizeof(y), "%s[\"[::1]2379\"]\n", pre);
+	expect_error(y, "expected [IPv6]:port");
+	snprintf(y, sizeof(y), "%s[\"local host:1\"]\n", pre);
+	expect_error(y, "expected host:port with a host name or IP address");
 	snprintf(y, sizeof(y), "%s[\":2379\"]\n", pre);
 	expect_error(y, "cluster.etcd.endpoints[0]: expected host:port with a host");
 	snprintf(y, sizeof(y), "%s[]\n", pre);
