@@ -49,114 +49,115 @@ enum ctype {
 enum { ACT_NONE, ACT_HELP, ACT_VERSION, ACT_CHECK, ACT_MARKDOWN };
 
 struct setting {
-	const char *path;    /* YAML key path ("cluster.etcd.prefix"); NULL = flag only */
-	const char *flag;    /* long flag without "--"; NULL = file only */
+	const char *path;     /* YAML key path ("cluster.etcd.prefix"); NULL = flag only */
+	const char *flag;     /* long flag without "--"; NULL = file only */
 	enum ctype type;
-	long min, max;       /* CT_INT bounds; list length bounds; CT_ACTION id */
-	const char *def;     /* default as text, parsed like user input; NULL = none */
-	unsigned flags;      /* RF_* */
-	size_t off, size;    /* storage in struct pg_config / pg_config_node; size 0 = none */
-	size_t count_off;    /* CT_ADDR_LIST: the size_t element count */
-	const char *choices; /* CT_ENUM */
-	const char *example; /* value shown in the generated example and fix hints */
+	long min, max;        /* CT_INT bounds; list length bounds; CT_ACTION id */
+	const char *def;      /* default as text, parsed like user input; NULL = none */
+	unsigned flags;       /* RF_* */
+	size_t off, size;     /* storage in struct pg_config / pg_config_node; size 0 = none */
+	size_t count_off;     /* CT_ADDR_LIST: offset of the size_t element count */
+	const char *choices;  /* CT_ENUM: "a|b" */
+	const char *file_key; /* RF_NOCONFIG flag-only rows: the key to use in the file instead */
+	const char *example;  /* value shown in the generated example and in fix hints */
 	const char *help;
 };
 
-#define C(m) offsetof(struct pg_config, m), sizeof(((struct pg_config *)0)->m)
-#define N(m) offsetof(struct pg_config_node, m), sizeof(((struct pg_config_node *)0)->m)
-#define NOSTORE 0, 0
+#define CFG(m) .off = offsetof(struct pg_config, m), .size = sizeof(((struct pg_config *)0)->m)
+#define NODE(m) .off = offsetof(struct pg_config_node, m), .size = sizeof(((struct pg_config_node *)0)->m)
+#define GOVERSE_ONLY(p, h) {.path = (p), .type = CT_IGNORED, .help = (h)}
 
-/* Every setting, once. A nested section is a CT_SECTION row followed by the
- * rows of its keys (e.g. a future `diagnostics:` block is one more group). */
+/* Every setting, once, in documentation order. A nested section is a
+ * CT_SECTION row followed by the rows of its keys, so a future top-level
+ * `diagnostics:` section is one more such block. */
 static const struct setting rows[] = {
-	{NULL, "config", CT_FILE, 0, 0, NULL, 0, C(config_path), 0, NULL, "FILE",
-	 "Read the YAML config FILE (Goverse's schema). Address flags are then refused; the node comes "
-	 "from the file's nodes: list."},
-	{NULL, "node-id", CT_ID, 0, 0, NULL, 0, C(node_id), 0, NULL, "ID",
-	 "With --config: pick this entry of nodes:. May be left out when nodes: has exactly one entry."},
-	{NULL, "listen", CT_ADDR, 0, 0, "localhost:47000", RF_NOCONFIG | RF_ANY_HOST, C(listen), 0, NULL,
-	 "HOST:PORT", "gRPC listen address (nodes[].grpc_addr in the file)."},
-	{NULL, "advertise", CT_ADDR, 0, 0, NULL, RF_NOCONFIG, C(advertise), 0, NULL, "HOST:PORT",
-	 "Address other nodes use to reach this one (nodes[].advertise_addr in the file)."},
-	{NULL, "http-listen", CT_ADDR, 0, 0, "localhost:9090", RF_NOCONFIG | RF_ANY_HOST, C(http_listen),
-	 0, NULL, "HOST:PORT", "HTTP listen address for /metrics and /debug/pprof (nodes[].http_addr "
-	 "in the file)."},
-	{NULL, "log-level", CT_LOGLEVEL, 0, 0, "info", 0, C(log_level), 0, NULL, "LEVEL",
-	 "Minimum log level: debug, info, warn or error."},
-	{NULL, "check-config", CT_ACTION, ACT_CHECK, 0, NULL, 0, NOSTORE, 0, NULL, NULL,
-	 "Validate the flags and the --config file, print one OK line and exit 0, or print every "
-	 "error and exit 2."},
-	{NULL, "version", CT_ACTION, ACT_VERSION, 0, NULL, 0, NOSTORE, 0, NULL, NULL,
-	 "Print the version and exit."},
-	{NULL, "help", CT_ACTION, ACT_HELP, 0, NULL, 0, NOSTORE, 0, NULL, NULL,
-	 "Print this help and exit."},
-	{NULL, "help-config-markdown", CT_ACTION, ACT_MARKDOWN, 0, NULL, 0, NOSTORE, 0, NULL, NULL,
-	 "Print the configuration reference (docs/configuration.md) and exit."},
+	/* Flags only (Goverse node/serverconfig). */
+	{.flag = "config", .type = CT_FILE, CFG(config_path),
+	 .help = "Read the YAML config FILE (Goverse's schema). Address flags are then refused; the node "
+		 "comes from the file's nodes: list."},
+	{.flag = "node-id", .type = CT_ID, CFG(node_id),
+	 .help = "With --config: pick this entry of nodes:. May be left out when nodes: has exactly one "
+		 "entry."},
+	{.flag = "listen", .type = CT_ADDR, .def = "localhost:47000", .flags = RF_NOCONFIG | RF_ANY_HOST,
+	 CFG(listen), .file_key = "nodes[].grpc_addr",
+	 .help = "gRPC listen address (nodes[].grpc_addr in the file)."},
+	{.flag = "advertise", .type = CT_ADDR, .flags = RF_NOCONFIG, CFG(advertise),
+	 .file_key = "nodes[].advertise_addr",
+	 .help = "Address other nodes use to reach this one (nodes[].advertise_addr in the file)."},
+	{.flag = "http-listen", .type = CT_ADDR, .def = "localhost:9090", .flags = RF_NOCONFIG | RF_ANY_HOST,
+	 CFG(http_listen), .file_key = "nodes[].http_addr",
+	 .help = "HTTP listen address for /metrics and /debug/pprof (nodes[].http_addr in the file)."},
+	{.flag = "log-level", .type = CT_LOGLEVEL, .def = "info", CFG(log_level),
+	 .help = "Minimum log level: debug, info, warn or error."},
+	{.flag = "check-config", .type = CT_ACTION, .min = ACT_CHECK,
+	 .help = "Validate the flags and the --config file, print one OK line and exit 0, or print every "
+		 "error and exit 2."},
+	{.flag = "version", .type = CT_ACTION, .min = ACT_VERSION, .help = "Print the version and exit."},
+	{.flag = "help", .type = CT_ACTION, .min = ACT_HELP, .help = "Print this help and exit."},
+	{.flag = "help-config-markdown", .type = CT_ACTION, .min = ACT_MARKDOWN,
+	 .help = "Print the configuration reference (docs/configuration.md) and exit."},
 
-	{"version", NULL, CT_INT, 1, 1, "1", RF_REQUIRED, C(version), 0, NULL, "1",
-	 "Config schema version; must be 1."},
-	{"cluster", NULL, CT_SECTION, 0, 0, NULL, RF_REQUIRED, NOSTORE, 0, NULL, NULL,
-	 "Cluster-wide settings, shared by every node."},
-	{"cluster.shards", NULL, CT_INT, 1, 1048576, "8192", 0, C(shards), 0, NULL, "8192",
-	 "Number of shards; every node of a cluster must agree."},
-	{"cluster.provider", NULL, CT_ENUM, 0, 0, "etcd", RF_REQUIRED, C(provider), 0, "etcd", "etcd",
-	 "Cluster membership provider; only etcd is supported (as in Goverse)."},
-	{"cluster.etcd", NULL, CT_SECTION, 0, 0, NULL, 0, NOSTORE, 0, NULL, NULL, "etcd connection."},
-	{"cluster.etcd.endpoints", "etcd", CT_ADDR_LIST, 1, PG_CONFIG_MAX_ENDPOINTS, "localhost:2379",
-	 RF_NOCONFIG, C(etcd_endpoints), offsetof(struct pg_config, n_etcd_endpoints), NULL,
-	 "[localhost:2379]",
-	 "etcd endpoints as host:port (no scheme; TLS is set by cluster.etcd.tls). The flag takes a "
-	 "comma-separated list."},
-	{"cluster.etcd.prefix", "etcd-prefix", CT_PREFIX, 0, 0, "/goverse", RF_NOCONFIG, C(etcd_prefix),
-	 0, NULL, "/goverse", "Key prefix of the cluster in etcd: starts with '/', no trailing '/'."},
-	{"cluster.etcd.lease_ttl", NULL, CT_INT, 5, 300, "15", 0, C(etcd_lease_ttl), 0, NULL, "15",
-	 "Seconds the node's etcd lease lives without a keepalive (pprofgate extension)."},
-	{"cluster.etcd.tls", NULL, CT_SECTION, 0, 0, NULL, 0, NOSTORE, 0, NULL, NULL,
-	 "TLS to etcd (pprofgate extension); without it etcd is reached over plain HTTP."},
-	{"cluster.etcd.tls.ca_file", NULL, CT_PATH, 0, 0, NULL, 0, C(etcd_ca_file), 0, NULL, NULL,
-	 "PEM CA bundle that signs the etcd server certificate."},
-	{"cluster.etcd.tls.cert_file", NULL, CT_PATH, 0, 0, NULL, 0, C(etcd_cert_file), 0, NULL, NULL,
-	 "PEM client certificate for etcd (set together with key_file)."},
-	{"cluster.etcd.tls.key_file", NULL, CT_PATH, 0, 0, NULL, 0, C(etcd_key_file), 0, NULL, NULL,
-	 "PEM client private key for etcd (the path is not secret; the file is)."},
-	{"nodes", NULL, CT_NODES, 0, PG_CONFIG_MAX_NODES, NULL, 0, NOSTORE, 0, NULL, NULL,
-	 "The cluster's nodes; --node-id picks this process's entry."},
+	/* The YAML file (Goverse config/config.go, plus marked extensions). */
+	{.path = "version", .type = CT_INT, .min = 1, .max = 1, .def = "1", .flags = RF_REQUIRED,
+	 CFG(version), .example = "1", .help = "Config schema version; must be 1."},
+	{.path = "cluster", .type = CT_SECTION, .flags = RF_REQUIRED,
+	 .help = "Cluster-wide settings, shared by every node."},
+	{.path = "cluster.shards", .type = CT_INT, .min = 1, .max = 1048576, .def = "8192", CFG(shards),
+	 .example = "8192", .help = "Number of shards; every node of a cluster must agree."},
+	{.path = "cluster.provider", .type = CT_ENUM, .def = "etcd", .flags = RF_REQUIRED, CFG(provider),
+	 .choices = "etcd", .example = "etcd",
+	 .help = "Cluster membership provider; only etcd is supported (as in Goverse)."},
+	{.path = "cluster.etcd", .type = CT_SECTION, .help = "etcd connection."},
+	{.path = "cluster.etcd.endpoints", .flag = "etcd", .type = CT_ADDR_LIST, .min = 1,
+	 .max = PG_CONFIG_MAX_ENDPOINTS, .def = "localhost:2379", .flags = RF_NOCONFIG, CFG(etcd_endpoints),
+	 .count_off = offsetof(struct pg_config, n_etcd_endpoints), .example = "[localhost:2379]",
+	 .help = "etcd endpoints as host:port (no scheme; TLS is set by cluster.etcd.tls). The flag takes "
+		 "a comma-separated list."},
+	{.path = "cluster.etcd.prefix", .flag = "etcd-prefix", .type = CT_PREFIX, .def = "/goverse",
+	 .flags = RF_NOCONFIG, CFG(etcd_prefix), .example = "/goverse",
+	 .help = "Key prefix of the cluster in etcd: starts with '/', no trailing '/'."},
+	{.path = "cluster.etcd.lease_ttl", .type = CT_INT, .min = 5, .max = 300, .def = "15",
+	 CFG(etcd_lease_ttl), .example = "15",
+	 .help = "Seconds the node's etcd lease lives without a keepalive (pprofgate extension)."},
+	{.path = "cluster.etcd.tls", .type = CT_SECTION,
+	 .help = "TLS to etcd (pprofgate extension); without it etcd is reached over plain HTTP."},
+	{.path = "cluster.etcd.tls.ca_file", .type = CT_PATH, CFG(etcd_ca_file),
+	 .help = "PEM CA bundle that signs the etcd server certificate."},
+	{.path = "cluster.etcd.tls.cert_file", .type = CT_PATH, CFG(etcd_cert_file),
+	 .help = "PEM client certificate for etcd (set together with key_file)."},
+	/* A path, not a secret: RF_SENSITIVE is for values that are secrets (tokens). */
+	{.path = "cluster.etcd.tls.key_file", .type = CT_PATH, CFG(etcd_key_file),
+	 .help = "PEM client private key for etcd (the path is not secret; the file is)."},
+	{.path = "nodes", .type = CT_NODES, .max = PG_CONFIG_MAX_NODES,
+	 .help = "The cluster's nodes; --node-id picks this process's entry."},
 
 	/* Goverse settings pprofgate does not use (Goverse config/config.go). */
-	{"cluster.imbalance_threshold", NULL, CT_IGNORED, 0, 0, NULL, 0, NOSTORE, 0, NULL, NULL,
-	 "Shard rebalancing threshold."},
-	{"cluster.cluster_state_stability_duration", NULL, CT_IGNORED, 0, 0, NULL, 0, NOSTORE, 0, NULL,
-	 NULL, "Wait before acting on membership changes."},
-	{"cluster.stuck_shard_reallocation_timeout", NULL, CT_IGNORED, 0, 0, NULL, 0, NOSTORE, 0, NULL,
-	 NULL, "Shard reassignment timeout."},
-	{"cluster.default_call_timeout", NULL, CT_IGNORED, 0, 0, NULL, 0, NOSTORE, 0, NULL, NULL,
-	 "CallObject timeout."},
-	{"cluster.default_create_timeout", NULL, CT_IGNORED, 0, 0, NULL, 0, NOSTORE, 0, NULL, NULL,
-	 "CreateObject timeout."},
-	{"cluster.default_delete_timeout", NULL, CT_IGNORED, 0, 0, NULL, 0, NOSTORE, 0, NULL, NULL,
-	 "DeleteObject timeout."},
-	{"cluster.auto_load_objects", NULL, CT_IGNORED, 0, 0, NULL, 0, NOSTORE, 0, NULL, NULL,
-	 "Objects created at start-up."},
-	{"postgres", NULL, CT_IGNORED, 0, 0, NULL, 0, NOSTORE, 0, NULL, NULL, "Persistence database."},
-	{"inspector", NULL, CT_IGNORED, 0, 0, NULL, 0, NOSTORE, 0, NULL, NULL, "Inspector service."},
-	{"gates", NULL, CT_IGNORED, 0, 0, NULL, 0, NOSTORE, 0, NULL, NULL, "Client gates."},
-	{"object_access_rules", NULL, CT_IGNORED, 0, 0, NULL, 0, NOSTORE, 0, NULL, NULL,
-	 "Object access control."},
-	{"object_lifecycle_rules", NULL, CT_IGNORED, 0, 0, NULL, 0, NOSTORE, 0, NULL, NULL,
-	 "Object lifecycle control."},
+	GOVERSE_ONLY("cluster.imbalance_threshold", "Shard rebalancing threshold."),
+	GOVERSE_ONLY("cluster.cluster_state_stability_duration", "Wait before acting on membership changes."),
+	GOVERSE_ONLY("cluster.stuck_shard_reallocation_timeout", "Shard reassignment timeout."),
+	GOVERSE_ONLY("cluster.default_call_timeout", "CallObject timeout."),
+	GOVERSE_ONLY("cluster.default_create_timeout", "CreateObject timeout."),
+	GOVERSE_ONLY("cluster.default_delete_timeout", "DeleteObject timeout."),
+	GOVERSE_ONLY("cluster.auto_load_objects", "Objects created at start-up."),
+	GOVERSE_ONLY("postgres", "Persistence database."),
+	GOVERSE_ONLY("inspector", "Inspector service."),
+	GOVERSE_ONLY("gates", "Client gates."),
+	GOVERSE_ONLY("object_access_rules", "Object access control."),
+	GOVERSE_ONLY("object_lifecycle_rules", "Object lifecycle control."),
 };
 
-/* The entries of nodes:, relative paths (Goverse NodeConfig). */
+/* The entries of nodes: (Goverse NodeConfig); paths are relative. */
 static const struct setting node_rows[] = {
-	{"id", NULL, CT_ID, 0, 0, NULL, RF_REQUIRED, N(id), 0, NULL, "node1",
-	 "Unique node id; --node-id selects the entry."},
-	{"grpc_addr", NULL, CT_ADDR, 0, 0, NULL, RF_REQUIRED | RF_ANY_HOST, N(grpc_addr), 0, NULL,
-	 "localhost:47000", "gRPC listen address (what --listen sets without a file)."},
-	{"advertise_addr", NULL, CT_ADDR, 0, 0, NULL, RF_REQUIRED, N(advertise_addr), 0, NULL,
-	 "localhost:47000", "Address other nodes use for this node (--advertise)."},
-	{"http_addr", NULL, CT_ADDR, 0, 0, NULL, RF_ANY_HOST, N(http_addr), 0, NULL, "localhost:9090",
-	 "HTTP listen address for /metrics and /debug/pprof (--http-listen); left out = no HTTP "
-	 "listener, as in Goverse."},
+	{.path = "id", .type = CT_ID, .flags = RF_REQUIRED, NODE(id), .example = "node1",
+	 .help = "Unique node id; --node-id selects the entry."},
+	{.path = "grpc_addr", .type = CT_ADDR, .flags = RF_REQUIRED | RF_ANY_HOST, NODE(grpc_addr),
+	 .example = "localhost:47000", .help = "gRPC listen address (what --listen sets without a file)."},
+	{.path = "advertise_addr", .type = CT_ADDR, .flags = RF_REQUIRED, NODE(advertise_addr),
+	 .example = "localhost:47000", .help = "Address other nodes use for this node (--advertise)."},
+	{.path = "http_addr", .type = CT_ADDR, .flags = RF_ANY_HOST, NODE(http_addr),
+	 .example = "localhost:9090",
+	 .help = "HTTP listen address for /metrics and /debug/pprof (--http-listen); left out = no HTTP "
+		 "listener, as in Goverse."},
 };
 
 static const char *metavar(const struct setting *r);
@@ -1241,20 +1242,14 @@ int pg_config_parse_argv(int argc, char **argv, FILE *out, FILE *err, struct pg_
 		for (size_t i = 0; i < NROWS; i++)
 			if (given[i] && (rows[i].flags & RF_NOCONFIG))
 				errs_add(&e, "--%s cannot be used with --config; set %s in the config file instead",
-					 rows[i].flag,
-					 rows[i].path ? rows[i].path
-						      : strcmp(rows[i].flag, "listen") == 0    ? "nodes[].grpc_addr"
-						      : strcmp(rows[i].flag, "advertise") == 0 ? "nodes[].advertise_addr"
-											       : "nodes[].http_addr");
+					 rows[i].flag, rows[i].path ? rows[i].path : rows[i].file_key);
 		if (e.n)
 			goto out;
 		if (read_file(cfg->config_path, &e, &data, &len) != 0)
 			goto out;
 		if (pg_config_parse_yaml(cfg->config_path, data, len, &fc, &yerr) != PG_OK) {
 			free(data);
-			if (pg_buf_puts(&e.b, yerr) != PG_OK) {
-				/* error text too long for the buffer: the count still fails the run */
-			}
+			fputs(yerr, err);
 			e.n++;
 			free(yerr);
 			goto out;

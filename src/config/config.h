@@ -78,8 +78,8 @@ PG_WUR int pg_config_parse_argv(int argc, char **argv, FILE *out, FILE *err, str
 
 /* Parses config YAML held in memory; `name` (e.g. the file path) prefixes
  * error lines. On PG_OK *out is a new config holding defaults plus the file's
- * settings (no node picked: listen/advertise/http_listen keep their flag
- * defaults). On PG_EINVAL *out is NULL and *errors is a malloc'd text of every
+ * settings (no node picked: listen and http_listen keep their flag defaults,
+ * advertise is ""). On PG_EINVAL *out is NULL and *errors is a malloc'd text of every
  * error, one per line ("name:line:col: key.path: what was expected"), which
  * the caller frees; *errors is NULL on success. Bytes over 1 MiB, anchors,
  * aliases, tags, duplicate keys and non-UTF-8 input are rejected. */
