@@ -31,14 +31,6 @@ struct pg_pprof_cpu {
 	int64_t end_unix_ns;
 };
 
-static int64_t now_ns(clockid_t clk)
-{
-	struct timespec ts;
-
-	clock_gettime(clk, &ts);
-	return (int64_t)ts.tv_sec * 1000000000LL + ts.tv_nsec;
-}
-
 /* --- the legacy format parser (pure) --- */
 
 static uint64_t word_at(const uint8_t *p)
@@ -151,6 +143,14 @@ void pg_pprof_cpu_cancel(struct pg_pprof_cpu **pc)
 
 static pthread_mutex_t g_mu = PTHREAD_MUTEX_INITIALIZER;
 static struct pg_pprof_cpu *g_active;
+
+static int64_t now_ns(clockid_t clk)
+{
+	struct timespec ts;
+
+	clock_gettime(clk, &ts);
+	return (int64_t)ts.tv_sec * 1000000000LL + ts.tv_nsec;
+}
 
 static unsigned profiler_hz(void)
 {

@@ -16,25 +16,6 @@
 
 static volatile uint64_t cpu_test_sink;
 
-static int64_t mono_ns(void)
-{
-	struct timespec ts;
-
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (int64_t)ts.tv_sec * 1000000000LL + ts.tv_nsec;
-}
-
-/* The hot function the profile must show; its body is what -list prints. */
-static void __attribute__((noinline)) cpu_test_hot_loop(double seconds)
-{
-	int64_t end = mono_ns() + (int64_t)(seconds * 1e9);
-
-	while (mono_ns() < end) {
-		for (uint64_t i = 0; i < 2000000; i++)
-			cpu_test_sink = cpu_test_sink * 6364136223846793005ull + i; /* HOT_LINE */
-	}
-}
-
 struct words {
 	uint8_t b[4096];
 	size_t n;
@@ -154,6 +135,25 @@ static void test_capture_unsupported(void)
 	pg_pprof_cpu_cancel(&c);
 }
 #else
+
+static int64_t mono_ns(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (int64_t)ts.tv_sec * 1000000000LL + ts.tv_nsec;
+}
+
+/* The hot function the profile must show; its body is what -list prints. */
+static void __attribute__((noinline)) cpu_test_hot_loop(double seconds)
+{
+	int64_t end = mono_ns() + (int64_t)(seconds * 1e9);
+
+	while (mono_ns() < end) {
+		for (uint64_t i = 0; i < 2000000; i++)
+			cpu_test_sink = cpu_test_sink * 6364136223846793005ull + i; /* HOT_LINE */
+	}
+}
 
 /* Runs a shell command, capturing stdout+stderr. */
 static int run(const char *cmd, struct pg_buf *out)
