@@ -306,34 +306,23 @@ static int load_symtab(struct object *o, const struct elf_file *ef, size_t i, si
 	return PG_OK;
 }
 
-/* Reads symbols and line tables from the object's file. Failures leave the
- * object without tables; they are logged once, never fatal. */
-static void load_object(struct object *o)
+/* Reads symbols and line tables from an ELF image (bytes of a file, or the
+ * vDSO in memory). */
+static void load_image(struct object *o, const uint8_t *img, size_t n)
 {
-	const char *path = o->path;
 	struct elf_file ef;
-	struct stat st;
-	uint8_t *map = MAP_FAILED;
+	struct pg_dwarf_sections ds;
 	size_t pool_len = 0, pool_cap = 0, cap = 0;
 	char file_id[2 * MAX_BUILD_ID + 1] = "";
-	int fd = -1;
 
-	o->loaded = 1;
-	if (path[0] != '/')
-		return; /* e.g. linux-vdso.so.1: no file on disk */
-	fd = open(path, O_RDONLY | O_CLOEXEC);
-	if (fd < 0 || fstat(fd, &st) != 0 || !S_ISREG(st.st_mode) || st.st_size <= 0 ||
-	    (size_t)st.st_size > MAX_FILE_SIZE)
-		goto out;
-	map = mmap(NULL, (size_t)st.st_size, PROT_READ, MAP_PRIVATE, fd, 0);
-	if (map == MAP_FAILED || elf_open(map, (size_t)st.st_size, &ef) != 0)
-		goto out;
+	if (elf_open(img, n, &ef) != 0)
+		return;
 	/* A file replaced on disk since it was loaded would give wrong names. */
 	elf_build_id(&ef, file_id);
 	if (o->build_id[0] && strcmp(file_id, o->build_id) != 0) {
 		pg_warn("pprof", "%s: build ID on disk differs from the loaded image; not symbolizing",
-			path);
-		goto out;
+			o->path);
+		return;
 	}
 	for (size_t i = 0; i < ef.shnum; i++) {
 		if (ef.sh[i].sh_type != SHT_SYMTAB && ef.sh[i].sh_type != SHT_DYNSYM)
@@ -350,17 +339,43 @@ static void load_object(struct object *o)
 				o->syms[w++] = o->syms[r];
 		o->n_syms = w;
 	}
-	{
-		struct pg_dwarf_sections ds;
+	memset(&ds, 0, sizeof(ds));
+	ds.debug_line = elf_section_by_name(&ef, ".debug_line", &ds.debug_line_len);
+	ds.debug_line_str = elf_section_by_name(&ef, ".debug_line_str", &ds.debug_line_str_len);
+	ds.debug_str = elf_section_by_name(&ef, ".debug_str", &ds.debug_str_len);
+	if (ds.debug_line && pg_line_table_parse(&ds, &o->lines) != PG_OK)
+		o->lines = NULL;
+}
 
-		memset(&ds, 0, sizeof(ds));
-		ds.debug_line = elf_section_by_name(&ef, ".debug_line", &ds.debug_line_len);
-		ds.debug_line_str =
-			elf_section_by_name(&ef, ".debug_line_str", &ds.debug_line_str_len);
-		ds.debug_str = elf_section_by_name(&ef, ".debug_str", &ds.debug_str_len);
-		if (ds.debug_line && pg_line_table_parse(&ds, &o->lines) != PG_OK)
-			o->lines = NULL;
+/* Loads an object's tables once. Failures leave it without tables; they are
+ * never fatal. */
+static void load_object(struct object *o)
+{
+	struct stat st;
+	uint8_t *map = MAP_FAILED;
+	int fd = -1;
+
+	o->loaded = 1;
+	if (strncmp(o->path, "linux-vdso", 10) == 0 || strncmp(o->path, "linux-gate", 10) == 0) {
+		/* The vDSO has no file; its whole image is mapped at its load
+		 * address. The section headers sit past p_memsz but inside
+		 * the last page of the mapping. */
+		size_t pg = (size_t)sysconf(_SC_PAGESIZE);
+
+		if (o->lo == o->bias && o->hi > o->lo && pg && (pg & (pg - 1)) == 0)
+			load_image(o, (const uint8_t *)o->lo,
+				   ((o->hi - o->lo) + pg - 1) & ~(uintptr_t)(pg - 1));
+		return;
 	}
+	if (o->path[0] != '/')
+		return;
+	fd = open(o->path, O_RDONLY | O_CLOEXEC);
+	if (fd < 0 || fstat(fd, &st) != 0 || !S_ISREG(st.st_mode) || st.st_size <= 0 ||
+	    (size_t)st.st_size > MAX_FILE_SIZE)
+		goto out;
+	map = mmap(NULL, (size_t)st.st_size, PROT_READ, MAP_PRIVATE, fd, 0);
+	if (map != MAP_FAILED)
+		load_image(o, map, (size_t)st.st_size);
 out:
 	if (map != MAP_FAILED)
 		munmap(map, (size_t)st.st_size);
@@ -389,22 +404,46 @@ static const struct sym *find_sym(const struct object *o, uint64_t a)
 	return s;
 }
 
+/* The object covering addr, rescanning once for newly loaded libraries.
+ * Called with g_mu held. */
+static struct object *object_for(uintptr_t addr)
+{
+	struct object *o = g_objs ? find_object(addr) : NULL;
+
+	if (!o && refresh_objects() == PG_OK)
+		o = find_object(addr);
+	return o;
+}
+
+int pg_symbolize_object(uintptr_t addr, struct pg_sym_info *out)
+{
+	struct object *o;
+
+	memset(out, 0, sizeof(*out));
+	pthread_mutex_lock(&g_mu);
+	o = object_for(addr);
+	if (o) {
+		out->object = o->path;
+		out->build_id = o->build_id[0] ? o->build_id : NULL;
+		out->bias = o->bias;
+		out->object_has_lines = o->lines != NULL;
+	}
+	pthread_mutex_unlock(&g_mu);
+	return o ? PG_OK : PG_ENOTFOUND;
+}
+
 int pg_symbolize(uintptr_t addr, struct pg_sym_info *out)
 {
 	struct object *o;
 	const struct sym *s;
-	int rc = PG_ENOTFOUND;
+	const char *file;
+	int line, rc = PG_ENOTFOUND;
 
 	memset(out, 0, sizeof(*out));
 	pthread_mutex_lock(&g_mu);
-	o = g_objs ? find_object(addr) : NULL;
-	if (!o) {
-		/* A library may have been loaded since the last scan. */
-		if (refresh_objects() == PG_OK)
-			o = find_object(addr);
-		if (!o)
-			goto out;
-	}
+	o = object_for(addr);
+	if (!o)
+		goto out;
 	if (!o->loaded)
 		load_object(o);
 	out->object = o->path;
@@ -417,14 +456,13 @@ int pg_symbolize(uintptr_t addr, struct pg_sym_info *out)
 	out->function = o->names + s->name;
 	out->function_start = (uintptr_t)s->start + o->bias;
 	if (o->lines) {
-		const char *file;
-		int line;
-
 		if (pg_line_table_lookup(o->lines, (uint64_t)(addr - o->bias), &file, &line) ==
 		    PG_OK) {
 			out->file = file;
 			out->line = line;
 		}
+		if (pg_line_table_lookup(o->lines, s->start, &file, &line) == PG_OK)
+			out->start_line = line;
 	}
 	rc = PG_OK;
 out:

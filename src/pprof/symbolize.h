@@ -23,6 +23,7 @@ struct pg_sym_info {
 	uintptr_t function_start; /* runtime address of the symbol, 0 if unknown */
 	const char *file; /* NULL when there is no line information */
 	int line; /* 0 when unknown */
+	int start_line; /* line of the function's first instruction, 0 if unknown */
 	const char *object; /* path of the loaded object ("" never; NULL if none) */
 	const char *build_id; /* lowercase hex, NULL if the object has none */
 	uintptr_t bias; /* load bias: runtime address - link-time address */
@@ -34,6 +35,11 @@ struct pg_sym_info {
  * no symbol covers it (out->object may still be set). Never crashes on
  * garbage addresses: only our own copies of the tables are read. */
 PG_WUR int pg_symbolize(uintptr_t addr, struct pg_sym_info *out);
+
+/* Like pg_symbolize() but only names the object (path, build ID, bias)
+ * without loading its symbol tables; object_has_lines is 1 only if they were
+ * loaded before. PG_OK or PG_ENOTFOUND. */
+PG_WUR int pg_symbolize_object(uintptr_t addr, struct pg_sym_info *out);
 
 /* Writes the function name covering addr into buf (NUL-terminated,
  * truncated to n-1 bytes). Returns PG_OK or PG_ENOTFOUND (buf = ""). For

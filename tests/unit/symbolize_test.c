@@ -2,6 +2,7 @@
  * DWARF line parser on hand-built v4/v5 sections, including malformed ones. */
 #include <gnu/libc-version.h>
 #include <pthread.h>
+#include <sys/auxv.h>
 #include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -32,6 +33,7 @@ static void test_static_function(void)
 		CHECK(si.function_start == a);
 		CHECK_CONTAINS(si.file, "tests/unit/symbolize_test.c");
 		CHECK(si.line >= marker_first_line && si.line <= marker_last_line);
+		CHECK(si.start_line >= marker_first_line && si.start_line <= si.line);
 		CHECK(si.object != NULL && si.object[0] == '/');
 		CHECK(si.build_id != NULL && strlen(si.build_id) >= 16);
 		CHECK(si.object_has_lines);
@@ -72,6 +74,36 @@ static void test_garbage(void)
 	CHECK_INT(pg_symbolize_name(0x10, buf, sizeof(buf)), PG_ENOTFOUND);
 	CHECK_STR(buf, "");
 	CHECK_INT(pg_symbolize_name(0x10, buf, 0), PG_EINVAL);
+}
+
+/* The vDSO has no file on disk: its symbols come from memory. */
+static void test_vdso(void)
+{
+	uintptr_t base = (uintptr_t)getauxval(AT_SYSINFO_EHDR);
+	struct pg_sym_info si;
+	int found = 0;
+
+	if (!base) {
+		printf("SKIP vDSO check: no AT_SYSINFO_EHDR\n");
+		return;
+	}
+	for (uintptr_t a = base; a < base + 16384 && !found; a += 8)
+		if (pg_symbolize(a, &si) == PG_OK && strstr(si.function, "clock_gettime"))
+			found = 1;
+	CHECK(found);
+	CHECK_CONTAINS(si.object, "vdso");
+}
+
+static void test_object_only(void)
+{
+	struct pg_sym_info si;
+
+	CHECK_INT(pg_symbolize_object((uintptr_t)&symbolize_test_static_marker, &si), PG_OK);
+	CHECK(si.object != NULL && si.object[0] == '/');
+	CHECK(si.build_id != NULL);
+	CHECK(si.function == NULL);
+	CHECK_INT(pg_symbolize_object(0x10, &si), PG_ENOTFOUND);
+	CHECK(si.object == NULL);
 }
 
 static void *sym_thread(void *arg)
@@ -372,6 +404,8 @@ int main(void)
 	RUN(test_libc);
 	RUN(test_garbage);
 	RUN(test_threads);
+	RUN(test_vdso);
+	RUN(test_object_only);
 	RUN(test_line_table);
 	RUN(test_line_table_missing_strings);
 	RUN(test_line_table_malformed);
