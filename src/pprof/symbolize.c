@@ -25,7 +25,7 @@
 struct sym {
 	uint64_t start, size; /* link-time */
 	uint32_t name;        /* offset into the object's name pool */
-	uint8_t bind;
+	uint8_t rank;         /* which alias at one address to show */
 };
 
 struct object {
@@ -228,18 +228,31 @@ static int elf_build_id(const struct elf_file *ef, char *out)
 	return 0;
 }
 
+/* Among aliases at one address, show the public spelling over a reserved
+ * one (getpid, not __getpid; printf, not _IO_printf), then a global name
+ * over a weak or local one, then a sized symbol over an unsized one. */
+static uint8_t sym_rank(int bind, const char *name, uint64_t size)
+{
+	uint8_t r = 0;
+
+	if (name[0] != '_')
+		r += 8;
+	if (bind == STB_GLOBAL)
+		r += 4;
+	else if (bind == STB_WEAK)
+		r += 2;
+	if (size)
+		r += 1;
+	return r;
+}
+
 static int sym_cmp(const void *a, const void *b)
 {
 	const struct sym *x = a, *y = b;
 
 	if (x->start != y->start)
 		return x->start < y->start ? -1 : 1;
-	/* Among aliases prefer a global name, then a sized one. */
-	if ((x->bind == STB_GLOBAL) != (y->bind == STB_GLOBAL))
-		return x->bind == STB_GLOBAL ? -1 : 1;
-	if ((x->size != 0) != (y->size != 0))
-		return x->size ? -1 : 1;
-	return 0;
+	return (int)y->rank - (int)x->rank;
 }
 
 /* Appends the function symbols of one SHT_SYMTAB/SHT_DYNSYM section. */
@@ -299,7 +312,7 @@ static int load_symtab(struct object *o, const struct elf_file *ef, size_t i, si
 		o->syms[o->n_syms].start = y->st_value;
 		o->syms[o->n_syms].size = y->st_size;
 		o->syms[o->n_syms].name = (uint32_t)*pool_len;
-		o->syms[o->n_syms].bind = (uint8_t)ELF64_ST_BIND(y->st_info);
+		o->syms[o->n_syms].rank = sym_rank(ELF64_ST_BIND(y->st_info), nm, y->st_size);
 		o->n_syms++;
 		*pool_len += nlen + 1;
 	}

@@ -3,6 +3,7 @@
 #include <gnu/libc-version.h>
 #include <pthread.h>
 #include <sys/auxv.h>
+#include <unistd.h>
 #include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -54,6 +55,9 @@ static void test_libc(void)
 	CHECK(si.build_id != NULL);
 	CHECK_INT(pg_symbolize_name(a, buf, sizeof(buf)), PG_OK);
 	CHECK_STR(buf, "gnu_get_libc_version");
+	/* aliases (__getpid GLOBAL, getpid WEAK): the public name wins */
+	CHECK_INT(pg_symbolize_name((uintptr_t)&getpid + 1, buf, sizeof(buf)), PG_OK);
+	CHECK_STR(buf, "getpid");
 	/* truncation keeps a terminated prefix */
 	CHECK_INT(pg_symbolize_name((uintptr_t)&symbolize_test_static_marker, buf, 6), PG_OK);
 	CHECK_STR(buf, "symbo");
