@@ -173,6 +173,8 @@ static void remove_files(struct pg_pprof_cpu *c)
 		pg_warn("pprof", "cannot remove %s: %s", c->file, strerror(errno));
 	if (c->dir[0] && rmdir(c->dir) != 0 && errno != ENOENT)
 		pg_warn("pprof", "cannot remove %s: %s", c->dir, strerror(errno));
+	c->file[0] = '\0';
+	c->dir[0] = '\0';
 }
 
 int pg_pprof_cpu_start(unsigned seconds, unsigned hz, const char *tmpdir,

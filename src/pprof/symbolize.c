@@ -8,6 +8,7 @@
 #include <fcntl.h>
 #include <link.h>
 #include <pthread.h>
+#include <stddef.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -21,6 +22,7 @@
 #define MAX_FILE_SIZE ((size_t)2 << 30)
 #define MAX_SYMBOLS (1u << 24)
 #define MAX_BUILD_ID 64
+#define MAX_UNSIZED (64u << 10)
 
 struct sym {
 	uint64_t start, size; /* link-time */
@@ -43,6 +45,7 @@ struct object {
 static pthread_mutex_t g_mu = PTHREAD_MUTEX_INITIALIZER;
 static struct object *g_objs;
 static size_t g_n_objs;
+static unsigned long long g_adds; /* dlpi_adds at the last scan */
 
 /* --- build IDs from the in-memory PT_NOTE segments --- */
 
@@ -131,13 +134,30 @@ static int phdr_cb(struct dl_phdr_info *info, size_t size, void *arg)
 	return 0;
 }
 
+static int adds_cb(struct dl_phdr_info *info, size_t size, void *arg)
+{
+	/* dlpi_adds counts every dlopen; it exists when size covers it. */
+	if (size >= offsetof(struct dl_phdr_info, dlpi_adds) + sizeof(info->dlpi_adds))
+		*(unsigned long long *)arg = info->dlpi_adds;
+	return 1; /* the first object is enough */
+}
+
+/* Rescans the loaded objects, but only when something was loaded since the
+ * last scan, so lookups of garbage addresses stay cheap. */
 static int refresh_objects(void)
 {
+	unsigned long long adds = 0;
+
 	if (!g_objs) {
 		g_objs = calloc(MAX_OBJECTS, sizeof(*g_objs));
 		if (!g_objs)
 			return pg_fail(PG_ENOMEM, "out of memory for the symbolizer object list");
+	} else {
+		dl_iterate_phdr(adds_cb, &adds);
+		if (adds && adds == g_adds)
+			return PG_OK;
 	}
+	dl_iterate_phdr(adds_cb, &g_adds);
 	dl_iterate_phdr(phdr_cb, NULL);
 	return PG_OK;
 }
@@ -412,7 +432,9 @@ static const struct sym *find_sym(const struct object *o, uint64_t a)
 	if (lo == 0)
 		return NULL;
 	s = &o->syms[lo - 1];
-	if (s->size && a - s->start >= s->size)
+	/* An unsized symbol (hand-written assembly) covers up to the next
+	 * one, within reason. */
+	if (a - s->start >= (s->size ? s->size : MAX_UNSIZED))
 		return NULL;
 	return s;
 }
@@ -507,9 +529,9 @@ int pg_symbolize_name(uintptr_t addr, char *buf, size_t n)
 
 struct row {
 	uint64_t addr;
-	uint32_t file; /* index into files, FILE_NONE if unknown */
-	uint32_t line; /* row.end: this address ends a sequence */
-	uint32_t end;
+	uint32_t file;       /* index into files, FILE_NONE if unknown */
+	unsigned line : 31;
+	unsigned end : 1;    /* this address ends a sequence */
 };
 
 struct pg_line_table {
@@ -680,8 +702,8 @@ static int lt_add_row(struct pg_line_table *t, uint64_t addr, uint32_t file, uin
 	}
 	t->rows[t->n_rows].addr = addr;
 	t->rows[t->n_rows].file = file;
-	t->rows[t->n_rows].line = line > INT32_MAX ? 0 : (uint32_t)line;
-	t->rows[t->n_rows].end = end ? 1 : 0;
+	t->rows[t->n_rows].line = line > INT32_MAX ? 0 : (unsigned)line;
+	t->rows[t->n_rows].end = end ? 1u : 0u;
 	t->n_rows++;
 	return PG_OK;
 }
