@@ -9,7 +9,14 @@
  *
  * Per-object tables are built once, on first use, under a process-wide
  * mutex, and kept for the life of the process: every string handed out here
- * is owned by that cache and stays valid until exit. Thread-safe. */
+ * is owned by that cache and stays valid until exit. Thread-safe. The vDSO,
+ * which has no file, is read from memory.
+ *
+ * Limits: objects unloaded with dlclose() are not forgotten (pprofgate never
+ * unloads); no inline frames (.debug_info is not read); a DWARF 4 file name
+ * relative to the compilation directory stays relative; stripped objects
+ * (Debian's libc) give only their .dynsym names, and separate debug files
+ * (/usr/lib/debug/.build-id) are not consulted yet. */
 #ifndef PG_PPROF_SYMBOLIZE_H
 #define PG_PPROF_SYMBOLIZE_H
 
