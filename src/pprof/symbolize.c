@@ -37,8 +37,10 @@ struct object {
 	char build_id[2 * MAX_BUILD_ID + 1];
 	int loaded;      /* symbol tables read (or tried) */
 	struct sym *syms;
-	size_t n_syms;
+	size_t n_syms, syms_cap;
 	char *names;     /* pool of NUL-terminated names */
+	size_t names_len, names_cap;
+	int has_symtab;  /* a full .symtab was read (not just .dynsym) */
 	struct pg_line_table *lines;
 };
 
@@ -276,9 +278,9 @@ static int sym_cmp(const void *a, const void *b)
 }
 
 /* Appends the function symbols of one SHT_SYMTAB/SHT_DYNSYM section. */
-static int load_symtab(struct object *o, const struct elf_file *ef, size_t i, size_t *pool_len,
-		       size_t *pool_cap, size_t *cap)
+static int load_symtab(struct object *o, const struct elf_file *ef, size_t i)
 {
+	size_t *pool_len = &o->names_len, *pool_cap = &o->names_cap, *cap = &o->syms_cap;
 	const ElfW(Shdr) *s = &ef->sh[i];
 	const uint8_t *sp, *strp;
 	size_t slen, strl, n;
@@ -345,7 +347,6 @@ static void load_image(struct object *o, const uint8_t *img, size_t n)
 {
 	struct elf_file ef;
 	struct pg_dwarf_sections ds;
-	size_t pool_len = 0, pool_cap = 0, cap = 0;
 	char file_id[2 * MAX_BUILD_ID + 1] = "";
 
 	if (elf_open(img, n, &ef) != 0)
@@ -360,7 +361,9 @@ static void load_image(struct object *o, const uint8_t *img, size_t n)
 	for (size_t i = 0; i < ef.shnum; i++) {
 		if (ef.sh[i].sh_type != SHT_SYMTAB && ef.sh[i].sh_type != SHT_DYNSYM)
 			continue;
-		if (load_symtab(o, &ef, i, &pool_len, &pool_cap, &cap))
+		if (ef.sh[i].sh_type == SHT_SYMTAB)
+			o->has_symtab = 1;
+		if (load_symtab(o, &ef, i))
 			break;
 	}
 	if (o->n_syms) {
@@ -372,6 +375,8 @@ static void load_image(struct object *o, const uint8_t *img, size_t n)
 				o->syms[w++] = o->syms[r];
 		o->n_syms = w;
 	}
+	if (o->lines)
+		return;
 	memset(&ds, 0, sizeof(ds));
 	ds.debug_line = elf_section_by_name(&ef, ".debug_line", &ds.debug_line_len);
 	ds.debug_line_str = elf_section_by_name(&ef, ".debug_line_str", &ds.debug_line_str_len);
@@ -380,13 +385,39 @@ static void load_image(struct object *o, const uint8_t *img, size_t n)
 		o->lines = NULL;
 }
 
+static char g_debug_root[1024] = "/usr/lib/debug";
+
+void pg_symbolize_set_debug_root(const char *dir)
+{
+	pthread_mutex_lock(&g_mu);
+	snprintf(g_debug_root, sizeof(g_debug_root), "%s", dir ? dir : "");
+	pthread_mutex_unlock(&g_mu);
+}
+
+static void load_file(struct object *o, const char *path)
+{
+	struct stat st;
+	uint8_t *map = MAP_FAILED;
+	int fd;
+
+	fd = open(path, O_RDONLY | O_CLOEXEC);
+	if (fd < 0)
+		return;
+	if (fstat(fd, &st) == 0 && S_ISREG(st.st_mode) && st.st_size > 0 &&
+	    (size_t)st.st_size <= MAX_FILE_SIZE)
+		map = mmap(NULL, (size_t)st.st_size, PROT_READ, MAP_PRIVATE, fd, 0);
+	if (map != MAP_FAILED) {
+		load_image(o, map, (size_t)st.st_size);
+		munmap(map, (size_t)st.st_size);
+	}
+	close(fd);
+}
+
 /* Loads an object's tables once. Failures leave it without tables; they are
  * never fatal. */
 static void load_object(struct object *o)
 {
-	struct stat st;
-	uint8_t *map = MAP_FAILED;
-	int fd = -1;
+	char dbg[sizeof(g_debug_root) + 2 * MAX_BUILD_ID + 32];
 
 	o->loaded = 1;
 	if (strncmp(o->path, "linux-vdso", 10) == 0 || strncmp(o->path, "linux-gate", 10) == 0) {
@@ -402,18 +433,15 @@ static void load_object(struct object *o)
 	}
 	if (o->path[0] != '/')
 		return;
-	fd = open(o->path, O_RDONLY | O_CLOEXEC);
-	if (fd < 0 || fstat(fd, &st) != 0 || !S_ISREG(st.st_mode) || st.st_size <= 0 ||
-	    (size_t)st.st_size > MAX_FILE_SIZE)
-		goto out;
-	map = mmap(NULL, (size_t)st.st_size, PROT_READ, MAP_PRIVATE, fd, 0);
-	if (map != MAP_FAILED)
-		load_image(o, map, (size_t)st.st_size);
-out:
-	if (map != MAP_FAILED)
-		munmap(map, (size_t)st.st_size);
-	if (fd >= 0)
-		close(fd);
+	load_file(o, o->path);
+	/* Stripped objects: the separate debug file that distributions ship
+	 * (Debian's *-dbg / *-dbgsym packages) under the GDB build-ID layout,
+	 * <root>/.build-id/<first 2 hex>/<rest>.debug. */
+	if ((!o->has_symtab || !o->lines) && g_debug_root[0] && strlen(o->build_id) > 2) {
+		snprintf(dbg, sizeof(dbg), "%s/.build-id/%.2s/%s.debug", g_debug_root, o->build_id,
+			 o->build_id + 2);
+		load_file(o, dbg);
+	}
 }
 
 static const struct sym *find_sym(const struct object *o, uint64_t a)

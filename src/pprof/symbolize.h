@@ -15,8 +15,9 @@
  * Limits: objects unloaded with dlclose() are not forgotten (pprofgate never
  * unloads); no inline frames (.debug_info is not read); a DWARF 4 file name
  * relative to the compilation directory stays relative; stripped objects
- * (Debian's libc) give only their .dynsym names, and separate debug files
- * (/usr/lib/debug/.build-id) are not consulted yet. */
+ * (Debian's libc) give only their .dynsym names unless their separate debug
+ * file is installed (<root>/.build-id/xx/yyyy.debug, root /usr/lib/debug,
+ * e.g. from libc6-dbg), which is then read for .symtab and .debug_line. */
 #ifndef PG_PPROF_SYMBOLIZE_H
 #define PG_PPROF_SYMBOLIZE_H
 
@@ -52,6 +53,10 @@ PG_WUR int pg_symbolize_object(uintptr_t addr, struct pg_sym_info *out);
  * truncated to n-1 bytes). Returns PG_OK or PG_ENOTFOUND (buf = ""). For
  * /debug/pprof/symbol. */
 PG_WUR int pg_symbolize_name(uintptr_t addr, char *buf, size_t n);
+
+/* Where separate debug files are looked for ("" turns the lookup off).
+ * Only objects first looked up afterwards see the change. */
+void pg_symbolize_set_debug_root(const char *dir);
 
 /* --- the DWARF line-table parser, exposed for tests and the fuzzer --- */
 

@@ -1,5 +1,6 @@
 /* In-process symbolizer: real addresses of this binary and libc, and the
  * DWARF line parser on hand-built v4/v5 sections, including malformed ones. */
+#include <dlfcn.h>
 #include <gnu/libc-version.h>
 #include <pthread.h>
 #include <sys/auxv.h>
@@ -108,6 +109,68 @@ static void test_object_only(void)
 	CHECK(si.function == NULL);
 	CHECK_INT(pg_symbolize_object(0x10, &si), PG_ENOTFOUND);
 	CHECK(si.object == NULL);
+}
+
+/* A stripped shared library whose static function is named (and given its
+ * file:line) only by its separate debug file under <root>/.build-id/. */
+static void test_debug_file(void)
+{
+	char dir[] = "/tmp/pg_symdbg.XXXXXX", cmd[4096], lib[256], buf[64];
+	const char *src = "static int __attribute__((noinline)) dbg_hidden_fn(int x)\n"
+			  "{\n\tvolatile int v = x;\n\treturn v * 5;\n}\n"
+			  "void *dbg_addr(void) { return (void *)&dbg_hidden_fn; }\n"
+			  "int dbg_call(int x) { return dbg_hidden_fn(x); }\n";
+	void *h = NULL, *(*get)(void);
+	struct pg_sym_info si;
+	FILE *f;
+
+	if (system("command -v gcc objcopy strip >/dev/null 2>&1") != 0) {
+		printf("SKIP debug-file check: needs gcc, objcopy and strip\n");
+		return;
+	}
+	CHECK(mkdtemp(dir) != NULL);
+	snprintf(cmd, sizeof(cmd), "%s/libdbg.c", dir);
+	f = fopen(cmd, "w");
+	CHECK(f != NULL);
+	if (!f)
+		return;
+	fputs(src, f);
+	fclose(f);
+	snprintf(lib, sizeof(lib), "%s/libdbg.so", dir);
+	/* build, split off the debug info into root/.build-id/xx/yyyy.debug,
+	 * strip the library */
+	snprintf(cmd, sizeof(cmd),
+		 "set -e; cd %s; gcc -shared -fPIC -g -O1 -Wl,--build-id -o libdbg.so libdbg.c; "
+		 "id=$(readelf -n libdbg.so | sed -n 's/.*Build ID: *//p'); "
+		 "mkdir -p root/.build-id/$(echo $id | cut -c1-2); "
+		 "objcopy --only-keep-debug libdbg.so root/.build-id/$(echo $id | cut -c1-2)/$(echo $id "
+		 "| cut -c3-).debug; strip libdbg.so",
+		 dir);
+	CHECK_INT(system(cmd), 0);
+	snprintf(cmd, sizeof(cmd), "%s/root", dir);
+	pg_symbolize_set_debug_root(cmd);
+	h = dlopen(lib, RTLD_NOW);
+	CHECK(h != NULL);
+	if (!h)
+		goto out;
+	*(void **)&get = dlsym(h, "dbg_addr");
+	CHECK(get != NULL);
+	if (get) {
+		uintptr_t a = (uintptr_t)get();
+
+		CHECK_INT(pg_symbolize(a, &si), PG_OK);
+		CHECK_STR(si.function, "dbg_hidden_fn");
+		CHECK_CONTAINS(si.file, "libdbg.c");
+		CHECK(si.line >= 1 && si.line <= 5);
+		CHECK_CONTAINS(si.object, "libdbg.so");
+		CHECK_INT(pg_symbolize_name(a, buf, sizeof(buf)), PG_OK);
+		CHECK_STR(buf, "dbg_hidden_fn");
+	}
+out:
+	pg_symbolize_set_debug_root("/usr/lib/debug");
+	snprintf(cmd, sizeof(cmd), "rm -rf %s", dir);
+	if (system(cmd) != 0)
+		fprintf(stderr, "could not remove %s\n", dir);
 }
 
 static void *sym_thread(void *arg)
@@ -410,6 +473,7 @@ int main(void)
 	RUN(test_threads);
 	RUN(test_vdso);
 	RUN(test_object_only);
+	RUN(test_debug_file);
 	RUN(test_line_table);
 	RUN(test_line_table_missing_strings);
 	RUN(test_line_table_malformed);
