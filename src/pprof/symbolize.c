@@ -15,6 +15,7 @@
 #include <sys/mman.h>
 #include <sys/stat.h>
 #include <unistd.h>
+#include <zlib.h>
 
 #include "src/util/log.h"
 
@@ -23,6 +24,7 @@
 #define MAX_SYMBOLS (1u << 24)
 #define MAX_BUILD_ID 64
 #define MAX_UNSIZED (64u << 10)
+#define MAX_DEBUG_SECTION ((size_t)256 << 20)
 
 struct sym {
 	uint64_t start, size; /* link-time */
@@ -220,17 +222,47 @@ static const uint8_t *elf_section(const struct elf_file *ef, size_t i, size_t *l
 	return ef->p + s->sh_offset;
 }
 
-static const uint8_t *elf_section_by_name(const struct elf_file *ef, const char *name, size_t *len)
+/* A debug section by name. Compressed sections (SHF_COMPRESSED with
+ * ELFCOMPRESS_ZLIB, as distributions ship debug files) are inflated into
+ * *owned, which the caller frees. */
+static const uint8_t *elf_debug_section(const struct elf_file *ef, const char *name, size_t *len,
+					uint8_t **owned)
 {
 	size_t nl = strlen(name);
 
 	*len = 0;
+	*owned = NULL;
 	for (size_t i = 0; i < ef->shnum; i++) {
-		size_t o = ef->sh[i].sh_name;
+		const ElfW(Shdr) *sh = &ef->sh[i];
+		size_t o = sh->sh_name;
+		ElfW(Chdr) ch;
+		uLongf out_len;
+		uint8_t *buf;
 
-		if (o < ef->shstr_len && ef->shstr_len - o > nl &&
-		    memcmp(ef->shstr + o, name, nl + 1) == 0)
+		if (o >= ef->shstr_len || ef->shstr_len - o <= nl ||
+		    memcmp(ef->shstr + o, name, nl + 1) != 0)
+			continue;
+		if (!(sh->sh_flags & SHF_COMPRESSED))
 			return elf_section(ef, i, len);
+		if (sh->sh_type == SHT_NOBITS || sh->sh_offset > ef->n ||
+		    sh->sh_size > ef->n - sh->sh_offset || sh->sh_size < sizeof(ch))
+			return NULL;
+		memcpy(&ch, ef->p + sh->sh_offset, sizeof(ch));
+		if (ch.ch_type != ELFCOMPRESS_ZLIB || ch.ch_size == 0 || ch.ch_size > MAX_DEBUG_SECTION)
+			return NULL;
+		buf = malloc((size_t)ch.ch_size);
+		if (!buf)
+			return NULL;
+		out_len = (uLongf)ch.ch_size;
+		if (uncompress(buf, &out_len, ef->p + sh->sh_offset + sizeof(ch),
+			       (uLong)(sh->sh_size - sizeof(ch))) != Z_OK ||
+		    out_len != ch.ch_size) {
+			free(buf);
+			return NULL;
+		}
+		*owned = buf;
+		*len = (size_t)out_len;
+		return buf;
 	}
 	return NULL;
 }
@@ -347,6 +379,7 @@ static void load_image(struct object *o, const uint8_t *img, size_t n)
 {
 	struct elf_file ef;
 	struct pg_dwarf_sections ds;
+	uint8_t *own[3] = {NULL, NULL, NULL};
 	char file_id[2 * MAX_BUILD_ID + 1] = "";
 
 	if (elf_open(img, n, &ef) != 0)
@@ -378,11 +411,16 @@ static void load_image(struct object *o, const uint8_t *img, size_t n)
 	if (o->lines)
 		return;
 	memset(&ds, 0, sizeof(ds));
-	ds.debug_line = elf_section_by_name(&ef, ".debug_line", &ds.debug_line_len);
-	ds.debug_line_str = elf_section_by_name(&ef, ".debug_line_str", &ds.debug_line_str_len);
-	ds.debug_str = elf_section_by_name(&ef, ".debug_str", &ds.debug_str_len);
-	if (ds.debug_line && pg_line_table_parse(&ds, &o->lines) != PG_OK)
-		o->lines = NULL;
+	ds.debug_line = elf_debug_section(&ef, ".debug_line", &ds.debug_line_len, &own[0]);
+	if (ds.debug_line) {
+		ds.debug_line_str = elf_debug_section(&ef, ".debug_line_str",
+						      &ds.debug_line_str_len, &own[1]);
+		ds.debug_str = elf_debug_section(&ef, ".debug_str", &ds.debug_str_len, &own[2]);
+		if (pg_line_table_parse(&ds, &o->lines) != PG_OK)
+			o->lines = NULL;
+	}
+	for (int i = 0; i < 3; i++)
+		free(own[i]);
 }
 
 static char g_debug_root[1024] = "/usr/lib/debug";

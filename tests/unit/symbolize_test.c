@@ -112,7 +112,8 @@ static void test_object_only(void)
 }
 
 /* A stripped shared library whose static function is named (and given its
- * file:line) only by its separate debug file under <root>/.build-id/. */
+ * file:line) only by its separate debug file under <root>/.build-id/, with
+ * zlib-compressed debug sections as distributions ship them. */
 static void test_debug_file(void)
 {
 	char dir[] = "/tmp/pg_symdbg.XXXXXX", cmd[4096], lib[256], buf[64];
@@ -143,7 +144,7 @@ static void test_debug_file(void)
 		 "set -e; cd %s; gcc -shared -fPIC -g -O1 -Wl,--build-id -o libdbg.so libdbg.c; "
 		 "id=$(readelf -n libdbg.so | sed -n 's/.*Build ID: *//p'); "
 		 "mkdir -p root/.build-id/$(echo $id | cut -c1-2); "
-		 "objcopy --only-keep-debug libdbg.so root/.build-id/$(echo $id | cut -c1-2)/$(echo $id "
+		 "objcopy --only-keep-debug --compress-debug-sections=zlib libdbg.so root/.build-id/$(echo $id | cut -c1-2)/$(echo $id "
 		 "| cut -c3-).debug; strip libdbg.so",
 		 dir);
 	CHECK_INT(system(cmd), 0);
