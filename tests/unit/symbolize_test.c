@@ -136,6 +136,9 @@ static void test_debug_file(void)
 	if (!f)
 		return;
 	fputs(src, f);
+	/* enough line rows that objcopy finds compressing .debug_line worth it */
+	for (int i = 0; i < 300; i++)
+		fprintf(f, "int dbg_fill%d(int x) { return dbg_hidden_fn(x) + %d; }\n", i, i);
 	fclose(f);
 	snprintf(lib, sizeof(lib), "%s/libdbg.so", dir);
 	/* build, split off the debug info into root/.build-id/xx/yyyy.debug,
@@ -145,7 +148,8 @@ static void test_debug_file(void)
 		 "id=$(readelf -n libdbg.so | sed -n 's/.*Build ID: *//p'); "
 		 "mkdir -p root/.build-id/$(echo $id | cut -c1-2); "
 		 "objcopy --only-keep-debug --compress-debug-sections=zlib libdbg.so root/.build-id/$(echo $id | cut -c1-2)/$(echo $id "
-		 "| cut -c3-).debug; strip libdbg.so",
+		 "| cut -c3-).debug; strip libdbg.so; "
+		 "readelf -SW root/.build-id/*/*.debug | grep ' .debug_line ' | grep -q ' C '",
 		 dir);
 	CHECK_INT(system(cmd), 0);
 	snprintf(cmd, sizeof(cmd), "%s/root", dir);
