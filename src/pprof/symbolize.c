@@ -400,6 +400,7 @@ static void load_image(struct object *o, const uint8_t *img, size_t n)
 			break;
 	}
 	if (o->n_syms) {
+		struct sym *fit;
 		size_t w = 1;
 
 		qsort(o->syms, o->n_syms, sizeof(*o->syms), sym_cmp);
@@ -407,6 +408,14 @@ static void load_image(struct object *o, const uint8_t *img, size_t n)
 			if (o->syms[r].start != o->syms[w - 1].start)
 				o->syms[w++] = o->syms[r];
 		o->n_syms = w;
+		/* Kept for the life of the process: drop the growth slack. The
+		 * name pool keeps its slack, since aliases dropped here still
+		 * own their bytes and a debug file may append more. */
+		fit = realloc(o->syms, w * sizeof(*o->syms));
+		if (fit) {
+			o->syms = fit;
+			o->syms_cap = w;
+		}
 	}
 	if (o->lines)
 		return;
@@ -1133,8 +1142,17 @@ int pg_line_table_parse(const struct pg_dwarf_sections *s, struct pg_line_table 
 		pg_line_table_free(&t);
 		return rc;
 	}
-	if (t->n_rows)
+	if (t->n_rows) {
+		struct row *fit;
+
 		qsort(t->rows, t->n_rows, sizeof(*t->rows), row_cmp);
+		/* The table lives as long as the process: drop the growth slack. */
+		fit = realloc(t->rows, t->n_rows * sizeof(*t->rows));
+		if (fit) {
+			t->rows = fit;
+			t->cap_rows = t->n_rows;
+		}
+	}
 	*out = t;
 	return PG_OK;
 }
