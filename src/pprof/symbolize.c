@@ -64,28 +64,32 @@ static void hex_encode(const uint8_t *p, size_t n, char *out)
 	out[2 * n] = '\0';
 }
 
-/* Finds NT_GNU_BUILD_ID in a note area of n bytes; writes hex into out. */
-static int find_build_id(const uint8_t *p, size_t n, char *out)
+/* Finds NT_GNU_BUILD_ID in a note area of n bytes; writes hex into out.
+ * Name and descriptor start on `align` boundaries (4, or 8 in segments such
+ * as .note.gnu.property), counted from the area's start, as glibc reads
+ * them. */
+static int find_build_id(const uint8_t *p, size_t n, size_t align, char *out)
 {
-	size_t off = 0;
+	size_t off = 0, pad = align == 8 ? 7 : 3;
 
-	while (n - off >= sizeof(ElfW(Nhdr))) {
+	while (off <= n && n - off >= sizeof(ElfW(Nhdr))) {
 		ElfW(Nhdr) nh;
-		size_t namesz, descsz;
+		size_t name_off, desc_off;
 
 		memcpy(&nh, p + off, sizeof(nh));
-		off += sizeof(nh);
-		namesz = ((size_t)nh.n_namesz + 3) & ~(size_t)3;
-		descsz = ((size_t)nh.n_descsz + 3) & ~(size_t)3;
-		if (namesz > n - off || descsz > n - off - namesz)
+		name_off = off + sizeof(nh);
+		if (nh.n_namesz > n - name_off)
+			return 0;
+		desc_off = (name_off + nh.n_namesz + pad) & ~pad;
+		if (desc_off > n || nh.n_descsz > n - desc_off)
 			return 0;
 		if (nh.n_type == NT_GNU_BUILD_ID && nh.n_namesz == 4 &&
-		    memcmp(p + off, "GNU", 4) == 0 && nh.n_descsz > 0 &&
+		    memcmp(p + name_off, "GNU", 4) == 0 && nh.n_descsz > 0 &&
 		    nh.n_descsz <= MAX_BUILD_ID) {
-			hex_encode(p + off + namesz, nh.n_descsz, out);
+			hex_encode(p + desc_off, nh.n_descsz, out);
 			return 1;
 		}
-		off += namesz + descsz;
+		off = (desc_off + nh.n_descsz + pad) & ~pad;
 	}
 	return 0;
 }
@@ -114,7 +118,7 @@ static int phdr_cb(struct dl_phdr_info *info, size_t size, void *arg)
 				o.hi = a + ph->p_memsz;
 			have_load = 1;
 		} else if (ph->p_type == PT_NOTE && !o.build_id[0]) {
-			find_build_id((const uint8_t *)a, ph->p_filesz, o.build_id);
+			find_build_id((const uint8_t *)a, ph->p_filesz, ph->p_align, o.build_id);
 		}
 	}
 	if (!have_load)
@@ -276,7 +280,7 @@ static int elf_build_id(const struct elf_file *ef, char *out)
 		if (ef->sh[i].sh_type != SHT_NOTE)
 			continue;
 		p = elf_section(ef, i, &len);
-		if (p && ((uintptr_t)p % 4) == 0 && find_build_id(p, len, out))
+		if (p && find_build_id(p, len, ef->sh[i].sh_addralign, out))
 			return 1;
 	}
 	return 0;

@@ -42,6 +42,31 @@ static void test_static_function(void)
 	}
 }
 
+/* The build ID read from memory is the one binutils reads from the file. */
+static void test_build_id(void)
+{
+	struct pg_sym_info si;
+	char cmd[4200], out[4096] = "";
+	FILE *f;
+	size_t n;
+
+	CHECK_INT(pg_symbolize_object((uintptr_t)&symbolize_test_static_marker, &si), PG_OK);
+	if (!si.object || !si.build_id || system("command -v readelf >/dev/null 2>&1") != 0) {
+		CHECK(si.build_id != NULL);
+		printf("SKIP build ID cross-check: no readelf\n");
+		return;
+	}
+	snprintf(cmd, sizeof(cmd), "readelf -n '%s' 2>/dev/null", si.object);
+	f = popen(cmd, "r");
+	CHECK(f != NULL);
+	if (!f)
+		return;
+	n = fread(out, 1, sizeof(out) - 1, f);
+	out[n] = '\0';
+	pclose(f);
+	CHECK_CONTAINS(out, si.build_id);
+}
+
 static void test_libc(void)
 {
 	struct pg_sym_info si;
@@ -473,6 +498,7 @@ static void test_line_table_malformed(void)
 int main(void)
 {
 	RUN(test_static_function);
+	RUN(test_build_id);
 	RUN(test_libc);
 	RUN(test_garbage);
 	RUN(test_threads);
