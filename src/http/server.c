@@ -3,6 +3,7 @@
 #include <arpa/inet.h>
 #include <errno.h>
 #include <fcntl.h>
+#include <gnutls/gnutls.h>
 #include <microhttpd.h>
 #include <netinet/in.h>
 #include <pthread.h>
@@ -17,11 +18,13 @@
 #include <zlib.h>
 
 #include "src/http/path.h"
+#include "src/http/tls.h"
 #include "src/util/log.h"
 
 #define MOD "http"
 #define MAX_RESP_HEADERS 8
 #define METRICS_BODY_MAX (64u << 20)
+#define PG_AUTH_ADDR_TEXT 46
 
 /* ---- route table ---------------------------------------------------------- */
 
@@ -67,6 +70,8 @@ struct pg_http {
 	pthread_mutex_t cache_lock;
 	struct snap *plain, *gz;
 	struct timespec rendered_at;
+	bool tls;
+	char *client_ca; /* PEM text for MHD_OPTION_HTTPS_MEM_TRUST, or NULL */
 };
 
 /* A rendered body shared by concurrent answers; freed with the last one. */
@@ -112,6 +117,11 @@ struct pg_http_req {
 	unsigned n_hdrs;
 	char *qarena; /* decoded query values */
 	size_t qused;
+	size_t bytes;  /* response body bytes, for the audit hook */
+	bool audited;  /* reported to opts.done when complete */
+	char apath[161];
+	char peer[PG_AUTH_ADDR_TEXT];
+	char note[PG_HTTP_NOTE_MAX];
 };
 
 /* ---- address parsing ------------------------------------------------------ */
@@ -302,6 +312,37 @@ struct MHD_Connection *pg_http_req_connection(struct pg_http_req *r)
 	return r->conn;
 }
 
+bool pg_http_req_is_tls(struct pg_http_req *r)
+{
+	return r->h && r->h->tls;
+}
+
+size_t pg_http_req_peer_certs(struct pg_http_req *r, const unsigned char **der, size_t *len, size_t max)
+{
+	const union MHD_ConnectionInfo *ci;
+	const gnutls_datum_t *peers;
+	unsigned n = 0;
+
+	if (!r->conn || !r->h || !r->h->tls)
+		return 0;
+	ci = MHD_get_connection_info(r->conn, MHD_CONNECTION_INFO_GNUTLS_SESSION);
+	if (!ci || !ci->tls_session)
+		return 0;
+	peers = gnutls_certificate_get_peers((gnutls_session_t)ci->tls_session, &n);
+	if (!peers)
+		return 0;
+	for (unsigned i = 0; i < n && i < max; i++) {
+		der[i] = peers[i].data;
+		len[i] = peers[i].size;
+	}
+	return n;
+}
+
+char *pg_http_req_note(struct pg_http_req *r)
+{
+	return r->note;
+}
+
 void *pg_http_req_route_arg(const struct pg_http_req *r)
 {
 	return r->h ? r->h->opts.route_arg : NULL;
@@ -394,6 +435,7 @@ static int set_response(struct pg_http_req *r, unsigned status, const char *ctyp
 int pg_http_reply(struct pg_http_req *r, unsigned status, const char *content_type, const void *body,
 		  size_t len)
 {
+	r->bytes = len;
 	return set_response(r, status, content_type,
 			    MHD_create_response_from_buffer(len, (void *)body, MHD_RESPMEM_MUST_COPY));
 }
@@ -411,6 +453,7 @@ int pg_http_reply_buf(struct pg_http_req *r, unsigned status, const char *conten
 
 	if (!data)
 		return pg_http_reply(r, status, content_type, "", 0);
+	r->bytes = len;
 	resp = MHD_create_response_from_buffer_with_free_callback(len, data, free);
 	if (!resp)
 		free(data);
@@ -458,6 +501,8 @@ int pg_http_reply_shared(struct pg_http_req *r, unsigned status, const char *con
 {
 	struct MHD_Response *resp =
 		MHD_create_response_from_buffer_with_free_callback_cls(len, (void *)data, release, arg);
+
+	r->bytes = len;
 
 	if (!resp && release)
 		release(arg);
@@ -725,6 +770,7 @@ static void handle_metrics(struct pg_http_req *r, void *arg)
 	pthread_mutex_lock(&r->lock);
 	r->answered = true;
 	r->snap = sn;
+	r->bytes = sn->len;
 	r->status = 200;
 	r->state = REQ_READY;
 	pthread_mutex_unlock(&r->lock);
@@ -899,6 +945,11 @@ static void *req_new(struct pg_http *h, struct MHD_Connection *c, const char *me
 	pg_buf_init(&r->body, h->opts.max_body);
 	pg_buf_init(&r->hdrs, 4096);
 	clock_gettime(CLOCK_MONOTONIC, &r->t0);
+	if (h->opts.done && strstr(url, "debug")) {
+		r->audited = true;
+		snprintf(r->apath, sizeof(r->apath), "%s", url);
+		pg_http_req_peer_str(r, r->peer, sizeof(r->peer));
+	}
 	atomic_fetch_add(&h->inflight, 1);
 	return r;
 }
@@ -994,6 +1045,24 @@ static void on_completed(void *cls, struct MHD_Connection *c, void **con_cls, en
 		pg_series_add(pg_family_series(h->req_total, labels), 1);
 		pg_series_observe(h->duration[r->route], since(&r->t0));
 	}
+	if (r->audited && h->opts.done) {
+		struct pg_http_done_info di = {
+			/* MHD's method string may be gone by now. */
+			.method = r->method_bit == PG_HTTP_GET    ? "GET"
+				  : r->method_bit == PG_HTTP_HEAD ? "HEAD"
+				  : r->method_bit == PG_HTTP_POST ? "POST"
+								  : "other",
+			.path = r->apath,
+			.route = r->route == ROUTE_OTHER ? "other" : routes[r->route].path,
+			.gated = r->route != ROUTE_OTHER && routes[r->route].group == PG_HTTP_GROUP_PPROF,
+			.peer = r->peer,
+			.status = r->status,
+			.bytes = r->bytes,
+			.duration_s = since(&r->t0),
+			.note = r->note,
+		};
+		h->opts.done(h->opts.done_arg, &di);
+	}
 	pthread_mutex_lock(&h->lock);
 	if (r->listed) {
 		if (r->prev_susp)
@@ -1073,35 +1142,82 @@ int pg_http_start(const struct pg_http_opts *opts, struct pg_http **out)
 		h->opts.stop_timeout_ms = 5000;
 	if (!h->opts.threads)
 		h->opts.threads = 1;
+	h->tls = opts->tls_cert_file && *opts->tls_cert_file;
 	rc = metrics_init(h);
+	if (rc == PG_OK && h->tls) {
+		size_t ca_len = 0;
+
+		if (!opts->tls_key_file || !*opts->tls_key_file)
+			rc = pg_fail(PG_EINVAL, "http: TLS certificate %s given without a key file", opts->tls_cert_file);
+		if (rc == PG_OK)
+			rc = pg_http_tls_install(opts->tls_cert_file, opts->tls_key_file);
+		if (rc == PG_OK && opts->tls_client_ca_file && *opts->tls_client_ca_file)
+			rc = pg_http_tls_read_file(opts->tls_client_ca_file, 1u << 20, &h->client_ca, &ca_len);
+		flags |= MHD_USE_TLS;
+	}
 	if (rc == PG_OK)
 		rc = open_listener(opts->listen ? opts->listen : "", &h->listen_fd, &h->port);
 	if (rc != PG_OK)
 		goto fail;
 	if (strchr(opts->listen, '['))
 		flags |= MHD_USE_IPv6;
-	h->daemon = MHD_start_daemon(
-		flags, 0, NULL, NULL, on_request, h, MHD_OPTION_EXTERNAL_LOGGER, mhd_log, NULL,
-		MHD_OPTION_LISTEN_SOCKET, h->listen_fd, MHD_OPTION_UNESCAPE_CALLBACK, no_unescape, NULL,
-		MHD_OPTION_NOTIFY_COMPLETED, on_completed, h, MHD_OPTION_CONNECTION_LIMIT,
-		h->opts.max_connections, MHD_OPTION_PER_IP_CONNECTION_LIMIT, h->opts.max_per_ip,
-		MHD_OPTION_CONNECTION_TIMEOUT, h->opts.timeout_s, MHD_OPTION_CONNECTION_MEMORY_LIMIT,
-		(size_t)(32 * 1024), h->opts.threads > 1 ? MHD_OPTION_THREAD_POOL_SIZE : MHD_OPTION_END,
-		h->opts.threads, MHD_OPTION_END);
+	{
+		/* MHD_OPTION_HTTPS_MEM_TRUST only makes the server *request* a
+		 * client certificate (GNUTLS_CERT_REQUEST); the gate verifies
+		 * it on every protected request. */
+		/* MHD takes the callback through a void * slot; ISO C has no
+		 * function-to-object pointer cast, a union does the same. */
+		union {
+			gnutls_certificate_retrieve_function2 *fn;
+			void *p;
+		} cb = {.fn = pg_http_tls_retrieve};
+		struct MHD_OptionItem tls_opts[] = {
+			{h->tls ? MHD_OPTION_HTTPS_CERT_CALLBACK : MHD_OPTION_END, 0, cb.p},
+			{h->tls ? MHD_OPTION_HTTPS_PRIORITIES : MHD_OPTION_END, 0,
+			 (void *)pg_http_tls_priorities(opts->tls13_only)},
+			{h->client_ca ? MHD_OPTION_HTTPS_MEM_TRUST : MHD_OPTION_END, 0, h->client_ca},
+			{MHD_OPTION_END, 0, NULL},
+		};
+		struct MHD_OptionItem packed[4];
+		size_t n = 0;
+
+		for (size_t i = 0; i < 4; i++)
+			if (tls_opts[i].option != MHD_OPTION_END)
+				packed[n++] = tls_opts[i];
+		packed[n] = (struct MHD_OptionItem){MHD_OPTION_END, 0, NULL};
+		h->daemon = MHD_start_daemon(
+			flags, 0, NULL, NULL, on_request, h, MHD_OPTION_EXTERNAL_LOGGER, mhd_log, NULL,
+			MHD_OPTION_LISTEN_SOCKET, h->listen_fd, MHD_OPTION_UNESCAPE_CALLBACK, no_unescape, NULL,
+			MHD_OPTION_NOTIFY_COMPLETED, on_completed, h, MHD_OPTION_CONNECTION_LIMIT,
+			h->opts.max_connections, MHD_OPTION_PER_IP_CONNECTION_LIMIT, h->opts.max_per_ip,
+			MHD_OPTION_CONNECTION_TIMEOUT, h->opts.timeout_s, MHD_OPTION_CONNECTION_MEMORY_LIMIT,
+			(size_t)(32 * 1024), MHD_OPTION_ARRAY, packed,
+			h->opts.threads > 1 ? MHD_OPTION_THREAD_POOL_SIZE : MHD_OPTION_END, h->opts.threads,
+			MHD_OPTION_END);
+	}
 	if (!h->daemon) {
 		rc = pg_fail(PG_ENET, "http: libmicrohttpd could not start on %s", opts->listen);
 		goto fail;
 	}
-	pg_info(MOD, "listening on %s (port %d)", opts->listen, h->port);
+	pg_info(MOD, "listening on %s (port %d%s)", opts->listen, h->port,
+		h->tls ? (h->client_ca ? ", HTTPS, client certificates requested" : ", HTTPS") : "");
 	*out = h;
 	return PG_OK;
 fail:
 	if (h->listen_fd >= 0)
 		close(h->listen_fd);
+	free(h->client_ca);
 	pthread_mutex_destroy(&h->cache_lock);
 	pthread_mutex_destroy(&h->lock);
 	free(h);
 	return rc;
+}
+
+int pg_http_reload_tls(struct pg_http *h)
+{
+	if (!h || !h->tls)
+		return PG_OK;
+	return pg_http_tls_install(h->opts.tls_cert_file, h->opts.tls_key_file);
 }
 
 int pg_http_port(const struct pg_http *h)
@@ -1176,6 +1292,9 @@ void pg_http_stop(struct pg_http **pp)
 	MHD_stop_daemon(h->daemon);
 	snap_unref(h->plain);
 	snap_unref(h->gz);
+	if (h->tls)
+		pg_http_tls_release();
+	free(h->client_ca);
 	pthread_mutex_destroy(&h->cache_lock);
 	pthread_mutex_destroy(&h->lock);
 	free(h);

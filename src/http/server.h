@@ -70,6 +70,23 @@ typedef bool pg_http_gate_fn(struct pg_http_req *r, void *arg);
  * concurrently when opts.threads > 1; must not block. */
 typedef bool pg_http_ready_fn(void *arg, char *reason, size_t n);
 
+/* What the server tells opts.done about a finished diagnostics request:
+ * every request of PG_HTTP_GROUP_PPROF, and every request whose raw target
+ * contains "debug" (so refused spellings such as //debug/pprof/heap are seen
+ * too). Strings are valid during the call only. */
+struct pg_http_done_info {
+	const char *method;
+	const char *path;     /* raw request-target, cut at 160 bytes */
+	const char *route;    /* route path, or "other" */
+	bool gated;           /* the route is in PG_HTTP_GROUP_PPROF */
+	const char *peer;     /* peer address text */
+	unsigned status;
+	size_t bytes;         /* response body bytes */
+	double duration_s;
+	const char *note;     /* what the gate wrote with pg_http_req_note, "" if nothing */
+};
+typedef void pg_http_done_fn(void *arg, const struct pg_http_done_info *info);
+
 struct pg_http_opts {
 	const char *listen;           /* "127.0.0.1:9090", "[::1]:0", "localhost:9090" */
 	struct pg_metrics *metrics;   /* served on /metrics; also gets HTTP metrics. May be NULL. */
@@ -84,6 +101,16 @@ struct pg_http_opts {
 	unsigned stop_timeout_ms;     /* pg_http_stop's wait for in-flight requests; 0: 5000 */
 	int metrics_cache_ms;         /* scrapes within this window share one rendering;
 				       * 0: PG_HTTP_METRICS_CACHE_MS, < 0: render every scrape */
+	pg_http_done_fn *done;        /* audit hook for diagnostics requests; may be NULL */
+	void *done_arg;
+	/* HTTPS (all NULL: plain HTTP). cert/key: PEM files (the key file must
+	 * not be group/other-accessible); client_ca_file: when set, a client
+	 * certificate is requested (not required: the gate verifies it per
+	 * request, see auth/x509.h). TLS 1.2+ (tls13_only: 1.3), AEAD only. */
+	const char *tls_cert_file;
+	const char *tls_key_file;
+	const char *tls_client_ca_file;
+	bool tls13_only;
 };
 
 /* Default sharing window for /metrics renderings (see docs/performance.md). */
@@ -95,8 +122,14 @@ PG_WUR int pg_http_parse_addr(const char *s, struct sockaddr_storage *ss, sockle
 
 /* Binds, listens and starts serving. On bind failure the error names the
  * address and the reason (e.g. "address already in use"). opts is copied;
- * opts->metrics must outlive the server. */
+ * opts->metrics must outlive the server. The TLS file names are kept by
+ * pointer (a reload re-reads them) and must outlive the server too. */
 PG_WUR int pg_http_start(const struct pg_http_opts *opts, struct pg_http **out);
+
+/* Re-reads opts.tls_cert_file/key_file and serves them from the next
+ * handshake; open connections continue. On failure the old certificate stays
+ * and the error says why. PG_OK without doing anything for plain HTTP. */
+PG_WUR int pg_http_reload_tls(struct pg_http *h);
 
 /* The bound TCP port (useful with port 0). */
 int pg_http_port(const struct pg_http *h);
@@ -129,6 +162,17 @@ void pg_http_req_peer_str(struct pg_http_req *r, char *buf, size_t n);
 const void *pg_http_req_body(const struct pg_http_req *r, size_t *len);
 /* The underlying MHD connection, for the TLS gateway (client certificate). */
 struct MHD_Connection *pg_http_req_connection(struct pg_http_req *r);
+/* Whether the request came over TLS. */
+bool pg_http_req_is_tls(struct pg_http_req *r);
+/* The client's certificate chain as sent (DER, leaf first): fills up to max
+ * entries and returns how many the client sent (0: none, or plain HTTP). The
+ * pointers stay valid until the request is answered. */
+size_t pg_http_req_peer_certs(struct pg_http_req *r, const unsigned char **der, size_t *len,
+			      size_t max);
+/* A scratch text buffer of PG_HTTP_NOTE_MAX bytes that the gate fills and
+ * opts.done receives as info->note. */
+#define PG_HTTP_NOTE_MAX 512
+char *pg_http_req_note(struct pg_http_req *r);
 /* The opts.route_arg of the server this request belongs to. */
 void *pg_http_req_route_arg(const struct pg_http_req *r);
 

@@ -1,0 +1,214 @@
+#include "src/http/tls.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <gnutls/abstract.h>
+#include <gnutls/gnutls.h>
+#include <pthread.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include "src/util/log.h"
+
+#define MOD "http"
+#define MAX_CHAIN 8
+#define PEM_MAX (1u << 20)
+
+struct creds {
+	gnutls_pcert_st pcerts[MAX_CHAIN];
+	unsigned n;
+	gnutls_privkey_t key;
+	struct creds *next; /* replaced credentials, kept until release */
+};
+
+static pthread_mutex_t g_lock = PTHREAD_MUTEX_INITIALIZER;
+static struct creds *g_cur;
+static struct creds *g_old;
+
+const char *pg_http_tls_priorities(bool min_tls13)
+{
+	/* SECURE128/256 drop export, RC4, 3DES and CBC-SHA1 suites; then only
+	 * AEAD ciphers and forward-secret ECDHE key exchange are re-allowed
+	 * (TLS 1.3 suites are all AEAD and ECDHE/DHE by construction). */
+	if (min_tls13)
+		return "SECURE256:+SECURE128:-VERS-ALL:+VERS-TLS1.3:-CIPHER-ALL:+AES-256-GCM:+AES-128-GCM:"
+		       "+CHACHA20-POLY1305:-MAC-ALL:+AEAD:%SERVER_PRECEDENCE";
+	return "SECURE256:+SECURE128:-VERS-ALL:+VERS-TLS1.3:+VERS-TLS1.2:-CIPHER-ALL:+AES-256-GCM:"
+	       "+AES-128-GCM:+CHACHA20-POLY1305:-MAC-ALL:+AEAD:-KX-ALL:+ECDHE-RSA:+ECDHE-ECDSA:"
+	       "%SERVER_PRECEDENCE";
+}
+
+int pg_http_tls_read_file(const char *path, size_t max, char **out, size_t *len)
+{
+	int fd = -1, rc = PG_OK;
+	struct stat st;
+	char *buf = NULL;
+	size_t got = 0;
+
+	*out = NULL;
+	*len = 0;
+	fd = open(path, O_RDONLY | O_CLOEXEC);
+	if (fd < 0)
+		return pg_fail(PG_EIO, "cannot read %s: %s", path, strerror(errno));
+	if (fstat(fd, &st) != 0 || !S_ISREG(st.st_mode) || st.st_size < 0 || (size_t)st.st_size > max) {
+		rc = pg_fail(PG_EINVAL, "%s: not a regular file of at most %zu bytes", path, max);
+		goto out;
+	}
+	buf = malloc((size_t)st.st_size + 1);
+	if (!buf) {
+		rc = pg_fail(PG_ENOMEM, "out of memory reading %s", path);
+		goto out;
+	}
+	while (got < (size_t)st.st_size) {
+		ssize_t n = read(fd, buf + got, (size_t)st.st_size - got);
+
+		if (n < 0 && errno == EINTR)
+			continue;
+		if (n <= 0) {
+			rc = pg_fail(PG_EIO, "cannot read %s: %s", path, n < 0 ? strerror(errno) : "short read");
+			goto out;
+		}
+		got += (size_t)n;
+	}
+	buf[got] = '\0';
+	*out = buf;
+	*len = got;
+	buf = NULL;
+out:
+	free(buf);
+	if (fd >= 0)
+		close(fd);
+	return rc;
+}
+
+/* A private key others can read is as good as published: refuse it rather
+ * than warn (the operator fixes it once; a warning is read by nobody). */
+static int check_key_mode(const char *path)
+{
+	struct stat st;
+
+	if (stat(path, &st) != 0)
+		return pg_fail(PG_EIO, "cannot read key file %s: %s", path, strerror(errno));
+	if (st.st_mode & (S_IRWXG | S_IRWXO))
+		return pg_fail(PG_EDENIED,
+			       "key file %s is accessible by group or others (mode %03o); run: chmod 600 %s",
+			       path, (unsigned)(st.st_mode & 0777), path);
+	return PG_OK;
+}
+
+static void creds_free(struct creds *c)
+{
+	if (!c)
+		return;
+	for (unsigned i = 0; i < c->n; i++)
+		gnutls_pcert_deinit(&c->pcerts[i]);
+	if (c->key)
+		gnutls_privkey_deinit(c->key);
+	free(c);
+}
+
+int pg_http_tls_install(const char *cert_file, const char *key_file)
+{
+	char *cert = NULL, *key = NULL;
+	size_t clen = 0, klen = 0;
+	struct creds *c = NULL;
+	gnutls_certificate_credentials_t probe = NULL;
+	gnutls_datum_t cd, kd;
+	int rc, grc;
+
+	rc = check_key_mode(key_file);
+	if (rc == PG_OK)
+		rc = pg_http_tls_read_file(cert_file, PEM_MAX, &cert, &clen);
+	if (rc == PG_OK)
+		rc = pg_http_tls_read_file(key_file, PEM_MAX, &key, &klen);
+	if (rc != PG_OK)
+		goto out;
+	cd = (gnutls_datum_t){(unsigned char *)cert, (unsigned)clen};
+	kd = (gnutls_datum_t){(unsigned char *)key, (unsigned)klen};
+	/* The credentials API checks that the key matches the leaf. */
+	if (gnutls_certificate_allocate_credentials(&probe) != GNUTLS_E_SUCCESS) {
+		rc = pg_fail(PG_ENOMEM, "out of memory loading the TLS certificate");
+		goto out;
+	}
+	grc = gnutls_certificate_set_x509_key_mem2(probe, &cd, &kd, GNUTLS_X509_FMT_PEM, NULL, 0);
+	if (grc < 0) {
+		rc = pg_fail(PG_EINVAL, "TLS certificate %s with key %s: %s", cert_file, key_file,
+			     gnutls_strerror(grc));
+		goto out;
+	}
+	c = calloc(1, sizeof(*c));
+	if (!c) {
+		rc = pg_fail(PG_ENOMEM, "out of memory loading the TLS certificate");
+		goto out;
+	}
+	c->n = MAX_CHAIN;
+	grc = gnutls_pcert_list_import_x509_raw(c->pcerts, &c->n, &cd, GNUTLS_X509_FMT_PEM, 0);
+	if (grc < 0) {
+		c->n = 0;
+		rc = pg_fail(PG_EINVAL, "TLS certificate %s: %s", cert_file, gnutls_strerror(grc));
+		goto out;
+	}
+	grc = gnutls_privkey_init(&c->key);
+	if (grc >= 0)
+		grc = gnutls_privkey_import_x509_raw(c->key, &kd, GNUTLS_X509_FMT_PEM, NULL, 0);
+	if (grc < 0) {
+		rc = pg_fail(PG_EINVAL, "TLS key %s: %s", key_file, gnutls_strerror(grc));
+		goto out;
+	}
+	pthread_mutex_lock(&g_lock);
+	if (g_cur) {
+		g_cur->next = g_old;
+		g_old = g_cur;
+	}
+	g_cur = c;
+	c = NULL;
+	pthread_mutex_unlock(&g_lock);
+out:
+	creds_free(c);
+	if (probe)
+		gnutls_certificate_free_credentials(probe);
+	if (key) {
+		explicit_bzero(key, klen);
+		free(key);
+	}
+	free(cert);
+	return rc;
+}
+
+int pg_http_tls_retrieve(gnutls_session_t s, const gnutls_datum_t *req_ca_rdn, int nreqs,
+			 const gnutls_pk_algorithm_t *pk_algos, int pk_algos_length,
+			 gnutls_pcert_st **pcert, unsigned int *pcert_length, gnutls_privkey_t *privkey)
+{
+	int rc = -1;
+
+	(void)s;
+	(void)req_ca_rdn;
+	(void)nreqs;
+	(void)pk_algos;
+	(void)pk_algos_length;
+	pthread_mutex_lock(&g_lock);
+	if (g_cur) {
+		*pcert = g_cur->pcerts;
+		*pcert_length = g_cur->n;
+		*privkey = g_cur->key;
+		rc = 0;
+	}
+	pthread_mutex_unlock(&g_lock);
+	return rc;
+}
+
+void pg_http_tls_release(void)
+{
+	pthread_mutex_lock(&g_lock);
+	creds_free(g_cur);
+	g_cur = NULL;
+	while (g_old) {
+		struct creds *n = g_old->next;
+
+		creds_free(g_old);
+		g_old = n;
+	}
+	pthread_mutex_unlock(&g_lock);
+}

@@ -1,0 +1,45 @@
+/* The HTTPS listener's server certificate, reloadable while serving.
+ *
+ * libmicrohttpd fixes MHD_OPTION_HTTPS_MEM_CERT/_KEY at start, so the server
+ * instead installs a GnuTLS certificate-retrieve callback
+ * (MHD_OPTION_HTTPS_CERT_CALLBACK) that hands out the credentials current at
+ * each handshake. A reload builds new credentials from the files, checks that
+ * key and certificate match, then swaps them under a lock; a failing reload
+ * keeps the old ones. Replaced credentials stay allocated until
+ * pg_http_tls_release() (a handshake may still be using them): a few KiB per
+ * reload.
+ *
+ * One set per process: the callback has no user argument, and a node serves
+ * one HTTPS certificate. Internal to src/http/. */
+#ifndef PG_HTTP_TLS_H
+#define PG_HTTP_TLS_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <gnutls/abstract.h>
+#include <gnutls/gnutls.h>
+
+#include "src/util/err.h"
+
+/* The GnuTLS priority string: TLS 1.2 and 1.3 (min_tls13: 1.3 only), ECDHE
+ * key exchange and AEAD ciphers only (AES-GCM, ChaCha20-Poly1305). */
+const char *pg_http_tls_priorities(bool min_tls13);
+
+/* Loads cert_file (PEM chain, leaf first) and key_file (PEM private key),
+ * checks them, and makes them the credentials served from the next handshake.
+ * Refuses a key file that group or others can read (PG_EDENIED, naming the
+ * file and "chmod 600"). On failure the current credentials stay. */
+PG_WUR int pg_http_tls_install(const char *cert_file, const char *key_file);
+
+/* The callback to pass as MHD_OPTION_HTTPS_CERT_CALLBACK. */
+int pg_http_tls_retrieve(gnutls_session_t s, const gnutls_datum_t *req_ca_rdn, int nreqs,
+			 const gnutls_pk_algorithm_t *pk_algos, int pk_algos_length,
+			 gnutls_pcert_st **pcert, unsigned int *pcert_length, gnutls_privkey_t *privkey);
+
+/* Reads a whole (small) file into a malloc'd NUL-terminated buffer. */
+PG_WUR int pg_http_tls_read_file(const char *path, size_t max, char **out, size_t *len);
+
+/* Frees current and replaced credentials; call after every daemon stopped. */
+void pg_http_tls_release(void);
+
+#endif
