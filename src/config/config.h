@@ -27,6 +27,44 @@ struct pg_config_node {
 	char http_addr[PG_CONFIG_ADDR_MAX];
 };
 
+/* diagnostics: the gateway in front of /debug/pprof (and optionally /metrics,
+ * /healthz). Lists are stored as text, one entry per line. */
+#define PG_CONFIG_DIAG_KEYS 8
+#define PG_CONFIG_LIST_MAX 4096
+#define PG_CONFIG_TEXT_MAX 256
+
+struct pg_config_diag_group {
+	char auth[32];                      /* "", "none", "mtls", "jwt", "mtls or jwt" */
+	char allowlist[PG_CONFIG_LIST_MAX]; /* CIDRs, one per line; "" = any address */
+	int allow_plaintext_jwt;            /* 0/1 */
+};
+
+struct pg_config_diag_key {
+	char alg[8];                      /* RS256, ES256, HS256 */
+	char kid[128];                    /* "" = any */
+	char file[PG_CONFIG_PATH_MAX];
+};
+
+struct pg_config_diag {
+	/* tls_server_config: (names as Prometheus web-config) */
+	char cert_file[PG_CONFIG_PATH_MAX];
+	char key_file[PG_CONFIG_PATH_MAX];
+	char client_ca_file[PG_CONFIG_PATH_MAX];
+	char client_auth_type[32]; /* NoClientCert, RequestClientCert, RequireAndVerifyClientCert */
+	char min_version[8];       /* TLS12 or TLS13 */
+	/* client certificates allowed, "<identity> [scope...]" one per line */
+	char client_identities[PG_CONFIG_LIST_MAX];
+	/* jwt: */
+	struct pg_config_diag_key jwt_keys[PG_CONFIG_DIAG_KEYS];
+	size_t n_jwt_keys;
+	char jwt_issuer[PG_CONFIG_TEXT_MAX];
+	char jwt_audience[PG_CONFIG_TEXT_MAX];
+	long jwt_clock_skew; /* seconds; -1 = default 60 */
+	char trusted_proxies[PG_CONFIG_LIST_MAX];
+	struct pg_config_diag_group health, metrics, pprof;
+	char audit_file[PG_CONFIG_PATH_MAX]; /* "" = stderr */
+};
+
 struct pg_config {
 	/* The effective settings of this node (flags, or the node picked by
 	 * --node-id from the config file's nodes: list). */
@@ -56,6 +94,8 @@ struct pg_config {
 
 	char config_path[PG_CONFIG_PATH_MAX]; /* "" without --config */
 	int log_level;                        /* enum pg_log_level */
+
+	struct pg_config_diag diag; /* diagnostics: */
 };
 
 /* Parses argv (flags, then the --config file if given) into a new config.

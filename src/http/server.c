@@ -912,6 +912,9 @@ static enum MHD_Result dispatch(struct pg_http_req *r)
 		else if (!r->h->opts.gate(r, r->h->opts.gate_arg) && !r->answered)
 			pg_http_reply_error(r, 403, "forbidden");
 	}
+	if (rt->group == PG_HTTP_GROUP_PUBLIC && r->h->opts.gate_public &&
+	    !r->h->opts.gate_public(r, r->h->opts.gate_public_arg) && !r->answered)
+		pg_http_reply_error(r, 403, "forbidden");
 	if (!r->answered)
 		rt->handler(r, rt->group == PG_HTTP_GROUP_PUBLIC ? (void *)r->h : r->h->opts.route_arg);
 	/* Once suspended, the owner may answer at any moment; MHD calls us

@@ -92,6 +92,8 @@ struct pg_http_opts {
 	struct pg_metrics *metrics;   /* served on /metrics; also gets HTTP metrics. May be NULL. */
 	pg_http_gate_fn *gate;        /* NULL: pprof routes answer 403 (fail closed) */
 	void *gate_arg;
+	pg_http_gate_fn *gate_public; /* NULL: /metrics, /healthz, /ready are open */
+	void *gate_public_arg;
 	void *route_arg;              /* passed to handlers of later route groups */
 	unsigned threads;             /* 0 or 1: one polling thread; else a pool of this many */
 	unsigned max_connections;     /* 0: 256 */

@@ -1,0 +1,702 @@
+#include "src/gate/gate.h"
+
+#include <arpa/inet.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <microhttpd.h>
+#include <netinet/in.h>
+#include <pthread.h>
+#include <stdatomic.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <strings.h>
+#include <sys/stat.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "auth/cidr.h"
+#include "auth/identity.h"
+#include "auth/jwt.h"
+#include "auth/policy.h"
+#include "auth/scope.h"
+#include "auth/x509.h"
+#include "src/util/buf.h"
+#include "src/util/log.h"
+
+#define MOD "gate"
+#define PPROF_PREFIX "/debug/pprof/"
+#define XFF_MAX 4096
+#define AUDIT_LINE_MAX 2048
+
+/* Everything one configuration produces; replaced whole on reload. */
+struct gstate {
+	atomic_int refs;
+	struct pg_auth_policy *pol;
+	struct pg_auth_jwt *jwt;
+	struct pg_auth_idlist *ids;
+	struct pg_auth_cidr_list *proxies;
+	struct pg_auth_cidr_list *allow[PG_AUTH_ROUTE__COUNT];
+	struct pg_auth_x509_trust *trust; /* NULL: client certificates are not verified */
+	unsigned methods[PG_AUTH_ROUTE__COUNT];
+};
+
+struct pg_gate {
+	pthread_mutex_t lock;       /* guards cur */
+	pthread_mutex_t audit_lock; /* guards audit_fd */
+	struct gstate *cur;
+	int audit_fd;
+	bool audit_is_file;
+	struct pg_family *requests; /* pprofgate_diag_requests_total */
+};
+
+/* ---- building a state ------------------------------------------------------ */
+
+static void state_free(struct gstate *s)
+{
+	if (!s)
+		return;
+	pg_auth_policy_free(&s->pol);
+	pg_auth_jwt_free(&s->jwt);
+	pg_auth_idlist_free(&s->ids);
+	pg_auth_cidr_list_free(&s->proxies);
+	for (int i = 0; i < PG_AUTH_ROUTE__COUNT; i++)
+		pg_auth_cidr_list_free(&s->allow[i]);
+	pg_auth_x509_trust_free(&s->trust);
+	free(s);
+}
+
+static void state_put(struct gstate *s)
+{
+	if (s && atomic_fetch_sub(&s->refs, 1) == 1)
+		state_free(s);
+}
+
+static struct gstate *state_get(struct pg_gate *g)
+{
+	struct gstate *s;
+
+	pthread_mutex_lock(&g->lock);
+	s = g->cur;
+	atomic_fetch_add(&s->refs, 1);
+	pthread_mutex_unlock(&g->lock);
+	return s;
+}
+
+/* "mtls or jwt", "jwt", "mtls", "none", "" -> method bits. */
+static int parse_auth(const char *group, const char *s, unsigned *out)
+{
+	char buf[64];
+	char *save = NULL, *tok;
+
+	*out = PG_AUTH_METHOD_NONE;
+	if (strlen(s) >= sizeof(buf))
+		return pg_fail(PG_EINVAL, "diagnostics.groups.%s.auth: too long", group);
+	memcpy(buf, s, strlen(s) + 1);
+	for (tok = strtok_r(buf, " ,|", &save); tok; tok = strtok_r(NULL, " ,|", &save)) {
+		if (strcmp(tok, "or") == 0 || strcmp(tok, "none") == 0)
+			continue;
+		if (strcmp(tok, "mtls") == 0)
+			*out |= PG_AUTH_METHOD_MTLS;
+		else if (strcmp(tok, "jwt") == 0)
+			*out |= PG_AUTH_METHOD_JWT;
+		else
+			return pg_fail(PG_EINVAL,
+				       "diagnostics.groups.%s.auth: unknown method \"%s\" (want \"mtls\", \"jwt\", "
+				       "\"mtls or jwt\" or \"none\")",
+				       group, tok);
+	}
+	return PG_OK;
+}
+
+static int parse_alg(const char *s, enum pg_auth_alg *alg)
+{
+	if (strcmp(s, "RS256") == 0)
+		*alg = PG_AUTH_ALG_RS256;
+	else if (strcmp(s, "ES256") == 0)
+		*alg = PG_AUTH_ALG_ES256;
+	else if (strcmp(s, "HS256") == 0)
+		*alg = PG_AUTH_ALG_HS256;
+	else
+		return pg_fail(PG_EINVAL, "diagnostics.jwt.keys: alg \"%s\" (want RS256, ES256 or HS256)", s);
+	return PG_OK;
+}
+
+/* Secrets and private keys others can read are refused, not warned about. */
+static int check_private_file(const char *what, const char *path)
+{
+	struct stat st;
+
+	if (access(path, R_OK) != 0)
+		return pg_fail(PG_EIO, "%s %s is not readable: %s", what, path, strerror(errno));
+	if (stat(path, &st) != 0)
+		return pg_fail(PG_EIO, "%s %s: %s", what, path, strerror(errno));
+	if (st.st_mode & (S_IRWXG | S_IRWXO))
+		return pg_fail(PG_EDENIED, "%s %s is accessible by group or others (mode %03o); run: chmod 600 %s",
+			       what, path, (unsigned)(st.st_mode & 0777), path);
+	return PG_OK;
+}
+
+static int cidrs(const char *what, const char *text, struct pg_auth_cidr_list **out)
+{
+	char buf[PG_CONFIG_LIST_MAX];
+	int rc;
+
+	*out = NULL;
+	if (!text[0])
+		return PG_OK;
+	snprintf(buf, sizeof(buf), "%s", text);
+	for (char *p = buf; *p; p++)
+		if (*p == '\n')
+			*p = ' ';
+	rc = pg_auth_cidr_list_new(out);
+	if (rc == PG_OK)
+		rc = pg_auth_cidr_list_add_many(*out, buf);
+	if (rc != PG_OK) {
+		rc = pg_fail(rc, "%s: %s", what, pg_errmsg());
+		pg_auth_cidr_list_free(out);
+	}
+	return rc;
+}
+
+/* "<identity> [scope ...]" one per line; no scope means pprof:read. */
+static int identities(const char *text, struct pg_auth_idlist *ids)
+{
+	char buf[PG_CONFIG_LIST_MAX];
+	char *save = NULL, *line;
+	int rc = PG_OK;
+
+	snprintf(buf, sizeof(buf), "%s", text);
+	for (line = strtok_r(buf, "\n", &save); line && rc == PG_OK; line = strtok_r(NULL, "\n", &save)) {
+		char *sp = strchr(line, ' ');
+		unsigned scopes = 0;
+
+		if (sp) {
+			*sp++ = '\0';
+			scopes = pg_auth_scope_parse(sp, strlen(sp));
+			if (!scopes)
+				return pg_fail(PG_EINVAL,
+					       "diagnostics.client_identities: \"%s\": no known scope in \"%s\" (want "
+					       "pprof:read, pprof:sensitive or pprof:admin)",
+					       line, sp);
+		}
+		rc = pg_auth_idlist_add(ids, line, scopes);
+		if (rc != PG_OK)
+			rc = pg_fail(rc, "diagnostics.client_identities: %s", pg_errmsg());
+	}
+	return rc;
+}
+
+static const struct pg_config_diag_group *group_cfg(const struct pg_config_diag *d, int route)
+{
+	return route == PG_AUTH_ROUTE_PPROF ? &d->pprof : route == PG_AUTH_ROUTE_METRICS ? &d->metrics : &d->health;
+}
+
+static bool wants_client_cert(const struct pg_config_diag *d)
+{
+	return d->client_auth_type[0] && strcmp(d->client_auth_type, "NoClientCert") != 0;
+}
+
+static int state_build(const struct pg_config_diag *d, struct gstate **out)
+{
+	struct gstate *s = calloc(1, sizeof(*s));
+	unsigned all = 0;
+	int rc;
+
+	*out = NULL;
+	if (!s)
+		return pg_fail(PG_ENOMEM, "out of memory building the diagnostics policy");
+	atomic_init(&s->refs, 1);
+	rc = pg_auth_policy_new(&s->pol);
+	for (int r = 0; rc == PG_OK && r < PG_AUTH_ROUTE__COUNT; r++) {
+		const struct pg_config_diag_group *gc = group_cfg(d, r);
+		const char *name = pg_auth_route_name((enum pg_auth_route)r);
+		char what[64];
+
+		rc = parse_auth(name, gc->auth, &s->methods[r]);
+		/* RequireAndVerifyClientCert (Prometheus' strictest mode) makes
+		 * mTLS the pprof default. */
+		if (rc == PG_OK && r == PG_AUTH_ROUTE_PPROF && !gc->auth[0] &&
+		    strcmp(d->client_auth_type, "RequireAndVerifyClientCert") == 0)
+			s->methods[r] = PG_AUTH_METHOD_MTLS;
+		snprintf(what, sizeof(what), "diagnostics.groups.%s.allowlist", name);
+		if (rc == PG_OK)
+			rc = cidrs(what, gc->allowlist, &s->allow[r]);
+		if (rc == PG_OK) {
+			struct pg_auth_route_rule rule = {
+				.methods = s->methods[r],
+				.allow_plaintext_jwt = gc->allow_plaintext_jwt != 0,
+				.allowlist = s->allow[r],
+			};
+			rc = pg_auth_policy_set_route(s->pol, (enum pg_auth_route)r, &rule);
+		}
+		all |= s->methods[r];
+	}
+	if (rc == PG_OK)
+		rc = cidrs("diagnostics.trusted_proxies", d->trusted_proxies, &s->proxies);
+	if (rc == PG_OK && s->proxies)
+		pg_auth_policy_set_trusted_proxies(s->pol, s->proxies);
+
+	/* mTLS: CA store and allowed identities. */
+	if (rc == PG_OK && (all & PG_AUTH_METHOD_MTLS)) {
+		if (!d->client_ca_file[0] || !wants_client_cert(d))
+			rc = pg_fail(PG_EINVAL, "a diagnostics group uses mtls: set diagnostics.tls_server_config."
+						"client_ca_file and client_auth_type (RequestClientCert or "
+						"RequireAndVerifyClientCert)");
+		if (rc == PG_OK && !d->cert_file[0])
+			rc = pg_fail(PG_EINVAL, "a diagnostics group uses mtls: set diagnostics.tls_server_config."
+						"cert_file and key_file (mTLS needs HTTPS)");
+		if (rc == PG_OK)
+			rc = pg_auth_x509_trust_new_file(d->client_ca_file, &s->trust);
+		if (rc == PG_OK)
+			rc = pg_auth_x509_trust_set_cache(s->trust, 1024, 300);
+		if (rc == PG_OK)
+			rc = pg_auth_idlist_new(&s->ids);
+		if (rc == PG_OK)
+			rc = identities(d->client_identities, s->ids);
+		if (rc == PG_OK && pg_auth_idlist_count(s->ids) == 0)
+			rc = pg_fail(PG_EINVAL, "a diagnostics group uses mtls but diagnostics.client_identities is "
+						"empty: list the certificates allowed (e.g. "
+						"\"uri:spiffe://example.org/ops pprof:read\")");
+		if (rc == PG_OK)
+			pg_auth_policy_set_client_ids(s->pol, s->ids);
+	}
+
+	/* JWT: pinned keys. */
+	if (rc == PG_OK && (all & PG_AUTH_METHOD_JWT)) {
+		struct pg_auth_jwt_config jc = {
+			.issuer = d->jwt_issuer,
+			.audience = d->jwt_audience,
+			.skew_s = d->jwt_clock_skew,
+			.cache_max = 1024,
+		};
+
+		if (d->n_jwt_keys == 0)
+			rc = pg_fail(PG_EINVAL, "a diagnostics group uses jwt but diagnostics.jwt.keys is empty");
+		if (rc == PG_OK)
+			rc = pg_auth_jwt_new(&jc, &s->jwt);
+		for (size_t i = 0; rc == PG_OK && i < d->n_jwt_keys; i++) {
+			const struct pg_config_diag_key *k = &d->jwt_keys[i];
+			enum pg_auth_alg alg = PG_AUTH_ALG_RS256;
+
+			rc = parse_alg(k->alg, &alg);
+			if (rc == PG_OK && alg == PG_AUTH_ALG_HS256)
+				rc = check_private_file("HS256 secret file", k->file);
+			if (rc == PG_OK)
+				rc = pg_auth_jwt_add_key_file(s->jwt, alg, k->kid[0] ? k->kid : NULL, k->file);
+		}
+		if (rc == PG_OK)
+			pg_auth_policy_set_jwt(s->pol, s->jwt);
+	}
+	if (rc == PG_OK)
+		rc = pg_auth_policy_check(s->pol);
+	if (rc != PG_OK) {
+		state_free(s);
+		return rc;
+	}
+	*out = s;
+	return PG_OK;
+}
+
+/* ---- exposure check ---------------------------------------------------------- */
+
+static bool listen_is_loopback(const char *listen)
+{
+	struct sockaddr_storage ss;
+	socklen_t len = 0;
+	struct pg_auth_addr a;
+
+	if (pg_http_parse_addr(listen, &ss, &len) != PG_OK) {
+		pg_err_clear();
+		return false;
+	}
+	if (pg_auth_addr_from_sockaddr((struct sockaddr *)&ss, len, &a) != PG_OK) {
+		pg_err_clear();
+		return false;
+	}
+	return pg_auth_addr_is_loopback(&a);
+}
+
+int pg_gate_check_exposure(const char *http_listen, const struct pg_config_diag *d)
+{
+	unsigned m = 0;
+
+	if (!http_listen || !*http_listen || listen_is_loopback(http_listen))
+		return PG_OK;
+	if (parse_auth("pprof", d->pprof.auth, &m) != PG_OK)
+		return PG_EINVAL;
+	if (!d->pprof.auth[0] && strcmp(d->client_auth_type, "RequireAndVerifyClientCert") == 0)
+		m = PG_AUTH_METHOD_MTLS;
+	if (!d->cert_file[0] || !d->key_file[0] || m == PG_AUTH_METHOD_NONE)
+		return pg_fail(PG_EINVAL,
+			       "refusing to serve /debug/pprof on %s (not loopback) without TLS and an "
+			       "authentication method: set diagnostics.tls_server_config.cert_file and key_file, "
+			       "and diagnostics.groups.pprof.auth (\"mtls\", \"jwt\" or \"mtls or jwt\"), or "
+			       "listen on localhost",
+			       http_listen);
+	return PG_OK;
+}
+
+/* ---- audit ------------------------------------------------------------------ */
+
+static int open_audit(const char *path, int *fd)
+{
+	*fd = 2;
+	if (!path[0])
+		return PG_OK;
+	/* O_APPEND: each write() lands whole at the end, even with logrotate's
+	 * copytruncate or several writers. */
+	*fd = open(path, O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC | O_NOFOLLOW, 0600);
+	if (*fd < 0) {
+		*fd = 2;
+		return pg_fail(PG_EIO, "cannot open audit file diagnostics.audit_file %s: %s", path, strerror(errno));
+	}
+	return PG_OK;
+}
+
+#define B(x)                       \
+	do {                       \
+		if (rc == PG_OK)   \
+			rc = (x);  \
+	} while (0)
+
+static int json_str(struct pg_buf *b, const char *s)
+{
+	int rc = pg_buf_puts(b, "\"");
+
+	for (; *s; s++) {
+		unsigned char c = (unsigned char)*s;
+
+		if (c == '"' || c == '\\')
+			B(pg_buf_printf(b, "\\%c", c));
+		else if (c < 0x20 || c >= 0x7f)
+			B(pg_buf_printf(b, "\\u%04x", c));
+		else
+			B(pg_buf_append(b, s, 1));
+	}
+	B(pg_buf_puts(b, "\""));
+	return rc;
+}
+
+static void count(struct pg_gate *g, const char *route, const char *decision, const char *reason)
+{
+	const char *v[3] = {route, decision, reason};
+
+	if (g->requests)
+		pg_series_add(pg_family_series(g->requests, v), 1);
+}
+
+static const char *status_reason(unsigned status)
+{
+	switch (status) {
+	case 400:
+	case 414:
+		return "bad_path";
+	case 404:
+		return "not_found";
+	case 405:
+		return "method_not_allowed";
+	default:
+		return status < 400 ? "ok" : "error";
+	}
+}
+
+void pg_gate_audit(void *arg, const struct pg_http_done_info *info)
+{
+	struct pg_gate *g = arg;
+	char ts[40], frac[24];
+	struct timespec now;
+	struct tm tm;
+	struct pg_buf b;
+	int fd, rc = PG_OK;
+
+	clock_gettime(CLOCK_REALTIME, &now);
+	gmtime_r(&now.tv_sec, &tm);
+	strftime(ts, sizeof(ts), "%Y-%m-%dT%H:%M:%S", &tm);
+	snprintf(frac, sizeof(frac), ".%03ldZ", now.tv_nsec / 1000000);
+	pg_buf_init(&b, AUDIT_LINE_MAX);
+	B(pg_buf_printf(&b, "{\"time\":\"%s%s\",\"peer\":", ts, frac));
+	B(json_str(&b, info->peer));
+	if (info->note[0]) {
+		/* The gate's decision: client, identity, decision, reason. */
+		B(pg_buf_printf(&b, ",%s", info->note));
+	} else {
+		/* Refused before any route (non-canonical spelling, unknown). */
+		const char *reason = status_reason(info->status);
+
+		B(pg_buf_printf(&b, ",\"identity\":\"-\",\"decision\":\"%s\",\"reason\":\"%s\"",
+				    info->status < 400 ? "allow" : "deny", reason));
+		count(g, info->route, info->status < 400 ? "allow" : "deny", reason);
+	}
+	B(pg_buf_printf(&b, ",\"method\":\"%s\",\"route\":", info->method));
+	B(json_str(&b, info->route));
+	B(pg_buf_puts(&b, ",\"path\":"));
+	B(json_str(&b, info->path));
+	B(pg_buf_printf(&b, ",\"status\":%u,\"bytes\":%zu,\"duration_ms\":%.3f}\n", info->status, info->bytes,
+			    info->duration_s * 1000.0));
+	if (rc == PG_OK) {
+		pthread_mutex_lock(&g->audit_lock);
+		fd = g->audit_fd;
+		/* One write() per line: lines from concurrent requests never
+		 * interleave in an O_APPEND file. */
+		if (write(fd, b.data, b.len) < 0)
+			pg_debug(MOD, "audit write failed: %s", strerror(errno));
+		pthread_mutex_unlock(&g->audit_lock);
+	}
+	pg_buf_free(&b);
+}
+
+/* ---- per request --------------------------------------------------------------- */
+
+struct xff {
+	char buf[XFF_MAX + 2];
+	size_t len;
+	bool seen, overflow;
+};
+
+static enum MHD_Result xff_iter(void *cls, enum MHD_ValueKind kind, const char *key, const char *value)
+{
+	struct xff *x = cls;
+	size_t n;
+
+	(void)kind;
+	if (!key || !value || strcasecmp(key, "X-Forwarded-For") != 0)
+		return MHD_YES;
+	n = strlen(value);
+	/* RFC 9110 §5.3: several lines of one field are one comma-joined list. */
+	if (x->len + n + 2 > sizeof(x->buf)) {
+		x->overflow = true;
+		return MHD_NO;
+	}
+	if (x->seen)
+		x->buf[x->len++] = ',';
+	memcpy(x->buf + x->len, value, n);
+	x->len += n;
+	x->buf[x->len] = '\0';
+	x->seen = true;
+	return MHD_YES;
+}
+
+static socklen_t sa_len(const struct sockaddr *sa)
+{
+	if (!sa)
+		return 0;
+	return sa->sa_family == AF_INET6 ? (socklen_t)sizeof(struct sockaddr_in6)
+					 : (socklen_t)sizeof(struct sockaddr_in);
+}
+
+static const char *method_name(enum pg_auth_method_used m)
+{
+	switch (m) {
+	case PG_AUTH_USED_MTLS:
+		return "mtls";
+	case PG_AUTH_USED_JWT:
+		return "jwt";
+	case PG_AUTH_USED_LOOPBACK:
+		return "loopback";
+	default:
+		return "none";
+	}
+}
+
+static bool gate(struct pg_http_req *r, struct pg_gate *g, enum pg_auth_route route)
+{
+	struct gstate *s = state_get(g);
+	struct pg_auth_cert_result cr;
+	struct pg_auth_decision d;
+	struct xff x;
+	struct timespec mono;
+	const char *path = pg_http_req_path(r);
+	struct pg_auth_request rq = {.route = route, .profile = ""};
+	struct MHD_Connection *c = pg_http_req_connection(r);
+	char *note = pg_http_req_note(r);
+	struct pg_buf nb;
+	int rc = PG_OK;
+
+	if (route == PG_AUTH_ROUTE_PPROF && strncmp(path, PPROF_PREFIX, strlen(PPROF_PREFIX)) == 0)
+		rq.profile = path + strlen(PPROF_PREFIX);
+	rq.peer = pg_http_req_peer(r);
+	rq.peer_len = sa_len(rq.peer);
+	x.len = 0;
+	x.buf[0] = '\0';
+	x.seen = x.overflow = false;
+	if (c)
+		(void)MHD_get_connection_values(c, MHD_HEADER_KIND, xff_iter, &x);
+	/* Too long to join: hand over something malformed, so a trusted
+	 * proxy's request is refused (400) rather than guessed at. */
+	rq.forwarded_for = x.overflow ? "\x01" : x.seen ? x.buf : NULL;
+	rq.tls = pg_http_req_is_tls(r);
+	rq.authorization = pg_http_req_header(r, MHD_HTTP_HEADER_AUTHORIZATION);
+	if (rq.tls && s->trust && (s->methods[route] & PG_AUTH_METHOD_MTLS)) {
+		const unsigned char *der[PG_AUTH_X509_MAX_CHAIN];
+		size_t lens[PG_AUTH_X509_MAX_CHAIN];
+		size_t n = pg_http_req_peer_certs(r, der, lens, PG_AUTH_X509_MAX_CHAIN);
+
+		if (n > PG_AUTH_X509_MAX_CHAIN) {
+			memset(&cr, 0, sizeof(cr));
+			cr.status = PG_AUTH_R_CERT_INVALID;
+			rq.cert = &cr;
+		} else if (n > 0) {
+			struct pg_auth_der chain[PG_AUTH_X509_MAX_CHAIN];
+
+			for (size_t i = 0; i < n; i++)
+				chain[i] = (struct pg_auth_der){der[i], lens[i]};
+			pg_auth_x509_verify_der(s->trust, chain, n, &cr);
+			rq.cert = &cr;
+		}
+	}
+	rq.now_wall_s = (int64_t)time(NULL);
+	clock_gettime(CLOCK_MONOTONIC, &mono);
+	rq.now_mono_ms = (int64_t)mono.tv_sec * 1000 + mono.tv_nsec / 1000000;
+	pg_auth_decide(s->pol, &rq, &d);
+	state_put(s);
+
+	/* The audit fragment: no token, no key, no certificate bytes. */
+	pg_buf_init(&nb, PG_HTTP_NOTE_MAX - 1);
+	B(pg_buf_puts(&nb, "\"client\":"));
+	B(json_str(&nb, d.client));
+	B(pg_buf_puts(&nb, ",\"identity\":"));
+	B(json_str(&nb, d.identity));
+	B(pg_buf_printf(&nb, ",\"auth\":\"%s\",\"decision\":\"%s\",\"reason\":\"%s\"", method_name(d.method),
+			    d.allow ? "allow" : "deny", pg_auth_reason_str(d.reason)));
+	if (rc == PG_OK && nb.len < PG_HTTP_NOTE_MAX) {
+		memcpy(note, nb.data, nb.len);
+		note[nb.len] = '\0';
+	} else {
+		snprintf(note, PG_HTTP_NOTE_MAX, "\"identity\":\"-\",\"decision\":\"%s\",\"reason\":\"%s\"",
+			 d.allow ? "allow" : "deny", pg_auth_reason_str(d.reason));
+	}
+	pg_buf_free(&nb);
+	count(g, route == PG_AUTH_ROUTE_PPROF ? path : pg_auth_route_name(route), d.allow ? "allow" : "deny",
+	      pg_auth_reason_str(d.reason));
+	if (!d.allow) {
+		char body[160];
+		int len = pg_auth_decision_json(&d, body, sizeof(body));
+
+		if (d.www_authenticate[0] && pg_http_add_header(r, MHD_HTTP_HEADER_WWW_AUTHENTICATE, d.www_authenticate) != PG_OK)
+			pg_err_clear();
+		if (len < 0) {
+			pg_err_clear();
+			pg_http_reply_error(r, (unsigned)d.http_status, "forbidden");
+		} else {
+			pg_http_reply(r, (unsigned)d.http_status, "application/json", body, (size_t)len);
+		}
+		return false;
+	}
+	return true;
+}
+
+bool pg_gate_check(struct pg_http_req *r, void *arg)
+{
+	return gate(r, arg, PG_AUTH_ROUTE_PPROF);
+}
+
+bool pg_gate_check_public(struct pg_http_req *r, void *arg)
+{
+	const char *p = pg_http_req_path(r);
+
+	return gate(r, arg, strcmp(p, "/metrics") == 0 ? PG_AUTH_ROUTE_METRICS : PG_AUTH_ROUTE_HEALTH);
+}
+
+/* ---- lifecycle ----------------------------------------------------------------- */
+
+int pg_gate_new(const struct pg_config_diag *d, struct pg_metrics *metrics, struct pg_gate **out)
+{
+	static const char *const labels[] = {"route", "decision", "reason"};
+	struct pg_gate *g = calloc(1, sizeof(*g));
+	int rc;
+
+	*out = NULL;
+	if (!g)
+		return pg_fail(PG_ENOMEM, "out of memory creating the diagnostics gate");
+	pthread_mutex_init(&g->lock, NULL);
+	pthread_mutex_init(&g->audit_lock, NULL);
+	g->audit_fd = 2;
+	rc = state_build(d, &g->cur);
+	if (rc == PG_OK)
+		rc = open_audit(d->audit_file, &g->audit_fd);
+	g->audit_is_file = g->audit_fd != 2;
+	if (rc == PG_OK && metrics)
+		rc = pg_metrics_family(metrics, PG_METRIC_COUNTER, "pprofgate_diag_requests_total",
+				       "Diagnostics requests by route, gateway decision and reason.", labels, 3, NULL,
+				       0, &g->requests);
+	if (rc != PG_OK) {
+		pg_gate_free(&g);
+		return rc;
+	}
+	pg_info(MOD, "diagnostics policy: pprof %s%s, metrics %s, health %s; audit to %s",
+		g->cur->methods[PG_AUTH_ROUTE_PPROF] == 3   ? "mtls or jwt"
+		: g->cur->methods[PG_AUTH_ROUTE_PPROF] == 1 ? "mtls"
+		: g->cur->methods[PG_AUTH_ROUTE_PPROF] == 2 ? "jwt"
+		: g->cur->allow[PG_AUTH_ROUTE_PPROF]        ? "allowlist only"
+							    : "loopback only",
+		g->cur->allow[PG_AUTH_ROUTE_PPROF] && g->cur->methods[PG_AUTH_ROUTE_PPROF] ? " + allowlist" : "",
+		g->cur->methods[PG_AUTH_ROUTE_METRICS] || g->cur->allow[PG_AUTH_ROUTE_METRICS] ? "guarded" : "open",
+		g->cur->methods[PG_AUTH_ROUTE_HEALTH] || g->cur->allow[PG_AUTH_ROUTE_HEALTH] ? "guarded" : "open",
+		d->audit_file[0] ? d->audit_file : "stderr");
+	*out = g;
+	return PG_OK;
+}
+
+int pg_gate_reload(struct pg_gate *g, const struct pg_config_diag *d)
+{
+	struct gstate *s = NULL, *old;
+	int fd = 2, rc;
+
+	rc = state_build(d, &s);
+	if (rc == PG_OK)
+		rc = open_audit(d->audit_file, &fd);
+	if (rc != PG_OK) {
+		state_free(s);
+		return rc;
+	}
+	pthread_mutex_lock(&g->lock);
+	old = g->cur;
+	g->cur = s;
+	pthread_mutex_unlock(&g->lock);
+	pthread_mutex_lock(&g->audit_lock);
+	if (g->audit_is_file)
+		close(g->audit_fd); /* under the lock: no writer is using it */
+	g->audit_fd = fd;
+	g->audit_is_file = fd != 2;
+	pthread_mutex_unlock(&g->audit_lock);
+	state_put(old);
+	return PG_OK;
+}
+
+void pg_gate_free(struct pg_gate **pp)
+{
+	struct pg_gate *g;
+
+	if (!pp || !*pp)
+		return;
+	g = *pp;
+	state_put(g->cur);
+	if (g->audit_is_file)
+		close(g->audit_fd);
+	pthread_mutex_destroy(&g->audit_lock);
+	pthread_mutex_destroy(&g->lock);
+	free(g);
+	*pp = NULL;
+}
+
+void pg_gate_http_opts(struct pg_gate *g, const struct pg_config_diag *d, struct pg_http_opts *o)
+{
+	struct gstate *s = g->cur;
+
+	o->gate = pg_gate_check;
+	o->gate_arg = g;
+	o->done = pg_gate_audit;
+	o->done_arg = g;
+	/* /metrics and /healthz stay ungated (no per-request cost) unless
+	 * their group has a rule. */
+	if (s->methods[PG_AUTH_ROUTE_METRICS] || s->allow[PG_AUTH_ROUTE_METRICS] || s->methods[PG_AUTH_ROUTE_HEALTH] ||
+	    s->allow[PG_AUTH_ROUTE_HEALTH]) {
+		o->gate_public = pg_gate_check_public;
+		o->gate_public_arg = g;
+	}
+	o->tls_cert_file = d->cert_file[0] ? d->cert_file : NULL;
+	o->tls_key_file = d->key_file[0] ? d->key_file : NULL;
+	o->tls_client_ca_file = d->client_ca_file[0] && wants_client_cert(d) ? d->client_ca_file : NULL;
+	o->tls13_only = strcmp(d->min_version, "TLS13") == 0;
+}

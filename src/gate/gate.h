@@ -1,0 +1,55 @@
+/* The diagnostics gateway: the glue between the HTTP server and auth/.
+ *
+ * Built from the diagnostics: section of the config, it holds the access
+ * policy (JWT verifier, client CA store, allowed identities, allowlists,
+ * trusted proxies) and the audit log. Per request it collects what the
+ * policy needs (peer, X-Forwarded-For, Authorization, the client's
+ * certificate chain, verified here: libmicrohttpd only requests it), calls
+ * pg_auth_decide() and answers refusals itself (status, JSON reason,
+ * WWW-Authenticate). Every diagnostics request ends in one audit line and
+ * one pprofgate_diag_requests_total{route,decision,reason} increment.
+ *
+ * Reload (SIGHUP): pg_gate_reload() builds a complete new policy from a
+ * config; requests in flight keep the state they started with (reference
+ * counted), new ones see the new state; on failure the old state stays.
+ *
+ * Thread-safe after pg_gate_new(); the gate must outlive the HTTP server. */
+#ifndef PG_GATE_GATE_H
+#define PG_GATE_GATE_H
+
+#include <stdbool.h>
+
+#include "src/config/config.h"
+#include "src/http/server.h"
+#include "src/metrics/metrics.h"
+#include "src/util/err.h"
+
+struct pg_gate;
+
+/* Refuses (PG_EINVAL, with a sentence saying what to configure) to expose
+ * /debug/pprof on a non-loopback HTTP address without TLS and an
+ * authentication method for the pprof group. */
+PG_WUR int pg_gate_check_exposure(const char *http_listen, const struct pg_config_diag *d);
+
+/* Builds the gate. Key files must be readable and private (mode 600); the
+ * errors name the file and the fix. `metrics` may be NULL. */
+PG_WUR int pg_gate_new(const struct pg_config_diag *d, struct pg_metrics *metrics, struct pg_gate **out);
+
+/* Replaces policy, keys and audit file from `d`; the old state stays on
+ * failure. TLS server certificates are reloaded by pg_http_reload_tls(). */
+PG_WUR int pg_gate_reload(struct pg_gate *g, const struct pg_config_diag *d);
+
+void pg_gate_free(struct pg_gate **pp);
+
+/* Fills the gate and TLS fields of HTTP server options from the gate and
+ * `d` (d's strings must outlive the server). */
+void pg_gate_http_opts(struct pg_gate *g, const struct pg_config_diag *d, struct pg_http_opts *o);
+
+/* pg_http_gate_fn for the pprof group (arg = the gate). */
+bool pg_gate_check(struct pg_http_req *r, void *arg);
+/* pg_http_gate_fn for /metrics and /healthz, /ready (arg = the gate). */
+bool pg_gate_check_public(struct pg_http_req *r, void *arg);
+/* pg_http_done_fn: the audit line (arg = the gate). */
+void pg_gate_audit(void *arg, const struct pg_http_done_info *info);
+
+#endif
