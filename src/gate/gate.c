@@ -700,3 +700,43 @@ void pg_gate_http_opts(struct pg_gate *g, const struct pg_config_diag *d, struct
 	o->tls_client_ca_file = d->client_ca_file[0] && wants_client_cert(d) ? d->client_ca_file : NULL;
 	o->tls13_only = strcmp(d->min_version, "TLS13") == 0;
 }
+
+int pg_gate_sighup(struct pg_gate *g, struct pg_http *http, struct pg_config *cfg, int argc, char **argv)
+{
+	struct pg_config *fresh = NULL;
+	struct pg_gate *probe = NULL;
+	struct pg_config_diag *old = NULL;
+	int exit_code = 0, rc;
+
+	/* Re-read flags and file exactly as at start; addresses are kept
+	 * (changing them needs a restart), the diagnostics section is new. */
+	rc = pg_config_parse_args(argc, argv, &fresh, &exit_code);
+	if (rc == PG_OK && !fresh)
+		rc = pg_fail(PG_EINVAL, "the command line no longer starts a node");
+	/* A throw-away gate validates keys, lists and the audit file before
+	 * anything live changes. */
+	if (rc == PG_OK)
+		rc = pg_gate_new(&fresh->diag, NULL, &probe);
+	pg_gate_free(&probe);
+	if (rc == PG_OK && !(old = malloc(sizeof(*old))))
+		rc = pg_fail(PG_ENOMEM, "out of memory reloading");
+	if (rc != PG_OK)
+		goto out;
+	/* The HTTP server reads the certificate file names from cfg->diag. */
+	*old = cfg->diag;
+	cfg->diag = fresh->diag;
+	rc = pg_http_reload_tls(http);
+	if (rc != PG_OK) {
+		cfg->diag = *old;
+		goto out;
+	}
+	rc = pg_gate_reload(g, &cfg->diag);
+out:
+	if (rc != PG_OK)
+		pg_error(MOD, "reload failed, still serving the previous certificates and policy: %s", pg_errmsg());
+	else
+		pg_info(MOD, "reloaded certificates, keys and diagnostics policy");
+	free(old);
+	pg_config_free(&fresh);
+	return rc;
+}
