@@ -53,7 +53,9 @@ void pg_series_observe(struct pg_series *s, double v);
 /* The current value of a counter or gauge (for tests and collectors). */
 double pg_series_value(const struct pg_series *s);
 
-/* A collector updates gauges/counters just before each render. */
+/* A collector updates gauges/counters just before each render. It runs with
+ * the registry lock held: it may update series (and create them through
+ * pg_family_series) but must not call pg_metrics_family. */
 typedef void pg_metrics_collect_fn(void *arg);
 PG_WUR int pg_metrics_add_collector(struct pg_metrics *m, pg_metrics_collect_fn *fn, void *arg);
 

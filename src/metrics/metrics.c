@@ -1,0 +1,491 @@
+#include "src/metrics/metrics.h"
+
+#include <math.h>
+#include <pthread.h>
+#include <stdatomic.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#define SERIES_HASH_BUCKETS 256
+#define MAX_COLLECTORS 32
+
+/* Doubles are kept as their bit patterns in 64-bit atomics so that updates
+ * need no lock; additions use a compare-and-swap loop. */
+struct pg_series {
+	struct pg_family *family;
+	char **values;                  /* label values, n_labels of them */
+	_Atomic uint64_t value;         /* counter/gauge value, or histogram sum */
+	_Atomic uint64_t count;         /* histogram observations */
+	_Atomic uint64_t *bucket_count; /* histogram: per bucket, not cumulative */
+	struct pg_series *hash_next;
+	struct pg_series *order_next;   /* creation order, for stable output */
+};
+
+struct pg_family {
+	enum pg_metric_kind kind;
+	char *name;
+	char *help;
+	char *labels[PG_METRICS_MAX_LABELS];
+	size_t n_labels;
+	double buckets[PG_METRICS_MAX_BUCKETS];
+	size_t n_buckets;
+	pthread_mutex_t lock; /* guards the hash chains and the order list */
+	struct pg_series *hash[SERIES_HASH_BUCKETS];
+	struct pg_series *first, *last;
+	size_t n_series;
+	struct pg_family *next;
+};
+
+struct pg_metrics {
+	pthread_mutex_t lock; /* guards the family list and collectors */
+	struct pg_family *first, *last;
+	struct {
+		pg_metrics_collect_fn *fn;
+		void *arg;
+	} collectors[MAX_COLLECTORS];
+	size_t n_collectors;
+};
+
+static uint64_t dbits(double v)
+{
+	uint64_t u;
+
+	memcpy(&u, &v, sizeof(u));
+	return u;
+}
+
+static double bitsd(uint64_t u)
+{
+	double v;
+
+	memcpy(&v, &u, sizeof(v));
+	return v;
+}
+
+static void atomic_add_double(_Atomic uint64_t *a, double v)
+{
+	uint64_t old = atomic_load_explicit(a, memory_order_relaxed);
+
+	while (!atomic_compare_exchange_weak_explicit(a, &old, dbits(bitsd(old) + v),
+						      memory_order_relaxed, memory_order_relaxed))
+		;
+}
+
+static int valid_name(const char *s, int allow_colon)
+{
+	if (!s || !*s)
+		return 0;
+	for (size_t i = 0; s[i]; i++) {
+		char c = s[i];
+		int alpha = (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || c == '_' ||
+			    (allow_colon && c == ':');
+		if (!alpha && !(i > 0 && c >= '0' && c <= '9'))
+			return 0;
+	}
+	return 1;
+}
+
+int pg_metrics_new(struct pg_metrics **out)
+{
+	struct pg_metrics *m = calloc(1, sizeof(*m));
+
+	if (!m)
+		return pg_fail(PG_ENOMEM, "out of memory creating the metrics registry");
+	pthread_mutex_init(&m->lock, NULL);
+	*out = m;
+	return PG_OK;
+}
+
+static void series_free(struct pg_series *s, size_t n_labels)
+{
+	for (size_t i = 0; s->values && i < n_labels; i++)
+		free(s->values[i]);
+	free(s->values);
+	free(s->bucket_count);
+	free(s);
+}
+
+static void family_free(struct pg_family *f)
+{
+	struct pg_series *s = f->first;
+
+	while (s) {
+		struct pg_series *next = s->order_next;
+		series_free(s, f->n_labels);
+		s = next;
+	}
+	for (size_t i = 0; i < f->n_labels; i++)
+		free(f->labels[i]);
+	free(f->name);
+	free(f->help);
+	pthread_mutex_destroy(&f->lock);
+	free(f);
+}
+
+void pg_metrics_free(struct pg_metrics **pp)
+{
+	struct pg_metrics *m;
+	struct pg_family *f;
+
+	if (!pp || !*pp)
+		return;
+	m = *pp;
+	f = m->first;
+	while (f) {
+		struct pg_family *next = f->next;
+		family_free(f);
+		f = next;
+	}
+	pthread_mutex_destroy(&m->lock);
+	free(m);
+	*pp = NULL;
+}
+
+static int same_shape(const struct pg_family *f, enum pg_metric_kind kind,
+		      const char *const *label_names, size_t n_labels)
+{
+	if (f->kind != kind || f->n_labels != n_labels)
+		return 0;
+	for (size_t i = 0; i < n_labels; i++)
+		if (strcmp(f->labels[i], label_names[i]) != 0)
+			return 0;
+	return 1;
+}
+
+int pg_metrics_family(struct pg_metrics *m, enum pg_metric_kind kind, const char *name,
+		      const char *help, const char *const *label_names, size_t n_labels,
+		      const double *buckets, size_t n_buckets, struct pg_family **out)
+{
+	struct pg_family *f = NULL;
+	int rc = PG_OK;
+
+	if (!valid_name(name, 1))
+		return pg_fail(PG_EINVAL, "metric name \"%s\" is not a valid Prometheus name", name ? name : "");
+	if (n_labels > PG_METRICS_MAX_LABELS)
+		return pg_fail(PG_EINVAL, "metric %s: more than %d labels", name, PG_METRICS_MAX_LABELS);
+	for (size_t i = 0; i < n_labels; i++)
+		if (!valid_name(label_names[i], 0) || strncmp(label_names[i], "__", 2) == 0 ||
+		    (kind == PG_METRIC_HISTOGRAM && strcmp(label_names[i], "le") == 0))
+			return pg_fail(PG_EINVAL, "metric %s: invalid label name \"%s\"", name, label_names[i]);
+	if (kind == PG_METRIC_HISTOGRAM) {
+		if (n_buckets == 0 || n_buckets > PG_METRICS_MAX_BUCKETS)
+			return pg_fail(PG_EINVAL, "histogram %s: needs 1..%d buckets", name, PG_METRICS_MAX_BUCKETS);
+		for (size_t i = 0; i < n_buckets; i++)
+			if (!isfinite(buckets[i]) || (i > 0 && !(buckets[i] > buckets[i - 1])))
+				return pg_fail(PG_EINVAL, "histogram %s: buckets must be finite and strictly increasing", name);
+	}
+
+	pthread_mutex_lock(&m->lock);
+	for (struct pg_family *g = m->first; g; g = g->next) {
+		if (strcmp(g->name, name) != 0)
+			continue;
+		if (same_shape(g, kind, label_names, n_labels))
+			*out = g;
+		else
+			rc = pg_fail(PG_EEXIST, "metric %s is already declared with another type or labels", name);
+		goto out;
+	}
+	f = calloc(1, sizeof(*f));
+	if (!f || !(f->name = strdup(name)) || !(f->help = strdup(help ? help : ""))) {
+		rc = pg_fail(PG_ENOMEM, "out of memory declaring metric %s", name);
+		goto out;
+	}
+	f->kind = kind;
+	for (size_t i = 0; i < n_labels; i++) {
+		if (!(f->labels[i] = strdup(label_names[i]))) {
+			rc = pg_fail(PG_ENOMEM, "out of memory declaring metric %s", name);
+			goto out;
+		}
+		f->n_labels++;
+	}
+	if (kind == PG_METRIC_HISTOGRAM) {
+		memcpy(f->buckets, buckets, n_buckets * sizeof(*buckets));
+		f->n_buckets = n_buckets;
+	}
+	pthread_mutex_init(&f->lock, NULL);
+	if (m->last)
+		m->last->next = f;
+	else
+		m->first = f;
+	m->last = f;
+	*out = f;
+	f = NULL;
+out:
+	pthread_mutex_unlock(&m->lock);
+	if (f) {
+		for (size_t i = 0; i < f->n_labels; i++)
+			free(f->labels[i]);
+		free(f->name);
+		free(f->help);
+		free(f);
+	}
+	return rc;
+}
+
+/* FNV-1a over the label values, each terminated by a 0xff separator. */
+static unsigned hash_values(const char *const *values, size_t n)
+{
+	uint32_t h = 2166136261u;
+
+	for (size_t i = 0; i < n; i++) {
+		for (const unsigned char *p = (const unsigned char *)values[i]; *p; p++)
+			h = (h ^ *p) * 16777619u;
+		h = (h ^ 0xffu) * 16777619u;
+	}
+	return h % SERIES_HASH_BUCKETS;
+}
+
+static int values_equal(const struct pg_series *s, const char *const *values, size_t n)
+{
+	for (size_t i = 0; i < n; i++)
+		if (strcmp(s->values[i], values[i]) != 0)
+			return 0;
+	return 1;
+}
+
+struct pg_series *pg_family_series(struct pg_family *f, const char *const *label_values)
+{
+	static const char *const none[1] = {""};
+	const char *const *values = f->n_labels ? label_values : none;
+	unsigned h = hash_values(values, f->n_labels);
+	struct pg_series *s;
+
+	pthread_mutex_lock(&f->lock);
+	for (s = f->hash[h]; s; s = s->hash_next)
+		if (values_equal(s, values, f->n_labels))
+			goto out;
+	if (f->n_series >= PG_METRICS_MAX_SERIES)
+		goto out; /* s is NULL: cardinality guard */
+	s = calloc(1, sizeof(*s));
+	if (!s)
+		goto out;
+	s->family = f;
+	s->values = calloc(f->n_labels ? f->n_labels : 1, sizeof(char *));
+	if (f->kind == PG_METRIC_HISTOGRAM)
+		s->bucket_count = calloc(f->n_buckets, sizeof(*s->bucket_count));
+	if (!s->values || (f->kind == PG_METRIC_HISTOGRAM && !s->bucket_count))
+		goto fail;
+	for (size_t i = 0; i < f->n_labels; i++)
+		if (!(s->values[i] = strdup(values[i])))
+			goto fail;
+	s->hash_next = f->hash[h];
+	f->hash[h] = s;
+	if (f->last)
+		f->last->order_next = s;
+	else
+		f->first = s;
+	f->last = s;
+	f->n_series++;
+	goto out;
+fail:
+	series_free(s, f->n_labels);
+	s = NULL;
+out:
+	pthread_mutex_unlock(&f->lock);
+	return s;
+}
+
+void pg_series_add(struct pg_series *s, double v)
+{
+	if (!s || (s->family->kind == PG_METRIC_COUNTER && !(v >= 0)))
+		return;
+	atomic_add_double(&s->value, v);
+}
+
+void pg_series_set(struct pg_series *s, double v)
+{
+	if (!s || s->family->kind == PG_METRIC_HISTOGRAM)
+		return;
+	atomic_store_explicit(&s->value, dbits(v), memory_order_relaxed);
+}
+
+void pg_series_observe(struct pg_series *s, double v)
+{
+	const struct pg_family *f;
+	size_t i;
+
+	if (!s || s->family->kind != PG_METRIC_HISTOGRAM || isnan(v))
+		return;
+	f = s->family;
+	for (i = 0; i < f->n_buckets && v > f->buckets[i]; i++)
+		;
+	if (i < f->n_buckets)
+		atomic_fetch_add_explicit(&s->bucket_count[i], 1, memory_order_relaxed);
+	atomic_add_double(&s->value, v);
+	atomic_fetch_add_explicit(&s->count, 1, memory_order_relaxed);
+}
+
+double pg_series_value(const struct pg_series *s)
+{
+	return s ? bitsd(atomic_load_explicit(&((struct pg_series *)s)->value, memory_order_relaxed)) : 0;
+}
+
+int pg_metrics_add_collector(struct pg_metrics *m, pg_metrics_collect_fn *fn, void *arg)
+{
+	int rc = PG_OK;
+
+	pthread_mutex_lock(&m->lock);
+	if (m->n_collectors == MAX_COLLECTORS) {
+		rc = pg_fail(PG_ENOMEM, "more than %d metrics collectors", MAX_COLLECTORS);
+	} else {
+		m->collectors[m->n_collectors].fn = fn;
+		m->collectors[m->n_collectors].arg = arg;
+		m->n_collectors++;
+	}
+	pthread_mutex_unlock(&m->lock);
+	return rc;
+}
+
+/* Go's strconv.FormatFloat(v, 'g', -1, 64), which the Prometheus text format
+ * uses: the shortest digits that read back exactly, in %e form only when the
+ * exponent is < -4 or >= 21. */
+static int put_double(struct pg_buf *b, double v)
+{
+	char tmp[64];
+	int prec, exp10;
+
+	if (isnan(v))
+		return pg_buf_puts(b, "NaN");
+	if (isinf(v))
+		return pg_buf_puts(b, v > 0 ? "+Inf" : "-Inf");
+	if (v == 0)
+		return pg_buf_puts(b, signbit(v) ? "-0" : "0");
+	for (prec = 0; prec < 17; prec++) {
+		snprintf(tmp, sizeof(tmp), "%.*e", prec, v);
+		if (strtod(tmp, NULL) == v)
+			break;
+	}
+	exp10 = (int)strtol(strchr(tmp, 'e') + 1, NULL, 10);
+	if (exp10 < -4 || exp10 >= 21) {
+		/* Go writes at least two exponent digits, like C. */
+		return pg_buf_puts(b, tmp);
+	}
+	snprintf(tmp, sizeof(tmp), "%.*f", prec - exp10 > 0 ? prec - exp10 : 0, v);
+	return pg_buf_puts(b, tmp);
+}
+
+/* Label values escape \ " and newline; HELP text escapes \ and newline. */
+static int put_escaped(struct pg_buf *b, const char *s, int quote)
+{
+	int rc = PG_OK;
+
+	for (; *s && rc == PG_OK; s++) {
+		if (*s == '\\')
+			rc = pg_buf_puts(b, "\\\\");
+		else if (*s == '\n')
+			rc = pg_buf_puts(b, "\\n");
+		else if (quote && *s == '"')
+			rc = pg_buf_puts(b, "\\\"");
+		else
+			rc = pg_buf_append(b, s, 1);
+	}
+	return rc;
+}
+
+/* Writes {a="x",b="y"[,le="..."]} or nothing when there are no labels. */
+static int put_labels(struct pg_buf *b, const struct pg_family *f, const struct pg_series *s,
+		      const char *le)
+{
+	int rc = PG_OK;
+
+	if (f->n_labels == 0 && !le)
+		return PG_OK;
+	rc = pg_buf_puts(b, "{");
+	for (size_t i = 0; i < f->n_labels && rc == PG_OK; i++) {
+		rc = pg_buf_printf(b, "%s%s=\"", i ? "," : "", f->labels[i]);
+		if (rc == PG_OK)
+			rc = put_escaped(b, s->values[i], 1);
+		if (rc == PG_OK)
+			rc = pg_buf_puts(b, "\"");
+	}
+	if (rc == PG_OK && le)
+		rc = pg_buf_printf(b, "%sle=\"%s\"", f->n_labels ? "," : "", le);
+	if (rc == PG_OK)
+		rc = pg_buf_puts(b, "}");
+	return rc;
+}
+
+static int render_series(struct pg_buf *b, const struct pg_family *f, struct pg_series *s)
+{
+	uint64_t cum = 0;
+	char le[40];
+	int rc;
+
+	if (f->kind != PG_METRIC_HISTOGRAM) {
+		rc = pg_buf_puts(b, f->name);
+		if (rc == PG_OK)
+			rc = put_labels(b, f, s, NULL);
+		if (rc == PG_OK)
+			rc = pg_buf_puts(b, " ");
+		if (rc == PG_OK)
+			rc = put_double(b, pg_series_value(s));
+		return rc ? rc : pg_buf_puts(b, "\n");
+	}
+	/* Read count first: a concurrent observe may make the buckets sum to
+	 * more than this count, never less, so +Inf uses the larger. */
+	uint64_t count = atomic_load_explicit(&s->count, memory_order_relaxed);
+	rc = PG_OK;
+	for (size_t i = 0; i <= f->n_buckets && rc == PG_OK; i++) {
+		if (i < f->n_buckets) {
+			struct pg_buf tmp;
+
+			cum += atomic_load_explicit(&s->bucket_count[i], memory_order_relaxed);
+			pg_buf_init(&tmp, sizeof(le) - 1);
+			rc = put_double(&tmp, f->buckets[i]);
+			snprintf(le, sizeof(le), "%s", tmp.data ? tmp.data : "0");
+			pg_buf_free(&tmp);
+		} else {
+			if (count > cum)
+				cum = count;
+			snprintf(le, sizeof(le), "+Inf");
+		}
+		if (rc == PG_OK)
+			rc = pg_buf_printf(b, "%s_bucket", f->name);
+		if (rc == PG_OK)
+			rc = put_labels(b, f, s, le);
+		if (rc == PG_OK)
+			rc = pg_buf_printf(b, " %llu\n", (unsigned long long)cum);
+	}
+	if (rc == PG_OK)
+		rc = pg_buf_printf(b, "%s_sum", f->name);
+	if (rc == PG_OK)
+		rc = put_labels(b, f, s, NULL);
+	if (rc == PG_OK)
+		rc = pg_buf_puts(b, " ");
+	if (rc == PG_OK)
+		rc = put_double(b, pg_series_value(s));
+	if (rc == PG_OK)
+		rc = pg_buf_printf(b, "\n%s_count", f->name);
+	if (rc == PG_OK)
+		rc = put_labels(b, f, s, NULL);
+	if (rc == PG_OK)
+		rc = pg_buf_printf(b, " %llu\n", (unsigned long long)cum);
+	return rc;
+}
+
+int pg_metrics_render(struct pg_metrics *m, struct pg_buf *out)
+{
+	static const char *const types[] = {"counter", "gauge", "histogram"};
+	int rc = PG_OK;
+
+	pthread_mutex_lock(&m->lock);
+	for (size_t i = 0; i < m->n_collectors; i++)
+		m->collectors[i].fn(m->collectors[i].arg);
+	for (struct pg_family *f = m->first; f && rc == PG_OK; f = f->next) {
+		pthread_mutex_lock(&f->lock);
+		if (f->n_series > 0) {
+			rc = pg_buf_printf(out, "# HELP %s ", f->name);
+			if (rc == PG_OK)
+				rc = put_escaped(out, f->help, 0);
+			if (rc == PG_OK)
+				rc = pg_buf_printf(out, "\n# TYPE %s %s\n", f->name, types[f->kind]);
+			for (struct pg_series *s = f->first; s && rc == PG_OK; s = s->order_next)
+				rc = render_series(out, f, s);
+		}
+		pthread_mutex_unlock(&f->lock);
+	}
+	pthread_mutex_unlock(&m->lock);
+	return rc;
+}
