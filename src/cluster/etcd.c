@@ -8,6 +8,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 
 #include "src/util/buf.h"
 #include "src/util/json.h"
@@ -589,6 +590,14 @@ const char *pg_etcd_endpoint(struct pg_etcd *c)
 	return c->urls[atomic_load(&c->current) % c->n];
 }
 
+static long long now_ms(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (long long)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+}
+
 /* One transfer's state, shared with the curl callbacks. */
 struct xfer {
 	struct pg_buf reply;  /* unary: the whole body; watch: the partial line */
@@ -756,13 +765,17 @@ out:
 /* POSTs body to path, failing over across endpoints. For unary calls the
  * reply body is left in x->reply. */
 static int request(struct pg_etcd *c, const char *path, const char *body, bool honour_cancel,
-		   long timeout_ms, struct xfer *x)
+		   long timeout_ms, bool total_budget, struct xfer *x)
 {
 	size_t start = atomic_load(&c->current);
+	char first[256] = "";
+	size_t tried = 0;
+	long long deadline = now_ms() + timeout_ms;
 	int rc = PG_OK;
 
 	for (size_t i = 0; i < c->n; i++) {
 		size_t ep = (start + i) % c->n;
+		long t = timeout_ms;
 		CURLcode cc;
 		long status;
 
@@ -770,7 +783,13 @@ static int request(struct pg_etcd *c, const char *path, const char *body, bool h
 		x->got_data = false;
 		if (honour_cancel && atomic_load(&c->cancelled))
 			return pg_fail(PG_ENET, "etcd: cancelled");
-		rc = perform(c, c->urls[ep], path, body, honour_cancel, timeout_ms, x, &cc, &status);
+		if (total_budget) {
+			t = (long)(deadline - now_ms());
+			if (t <= 0)
+				break;
+		}
+		tried++;
+		rc = perform(c, c->urls[ep], path, body, honour_cancel, t, x, &cc, &status);
 		if (rc != PG_OK)
 			return rc;
 		if (cc == CURLE_OK) {
@@ -790,17 +809,28 @@ static int request(struct pg_etcd *c, const char *path, const char *body, bool h
 		/* A watch that already streamed must not silently move on. */
 		if (!retryable(cc) || (x->fn && x->got_data))
 			return rc;
+		if (i == 0)
+			snprintf(first, sizeof(first), "%s", pg_errmsg());
 		pg_debug(MOD, "%s; trying the next endpoint", pg_errmsg());
 	}
+	/* Report the preferred endpoint's failure: it is the telling one. */
+	if (tried > 1 && first[0])
+		return pg_fail(PG_ENET, "%s (and %zu other endpoint%s failed)", first, tried - 1,
+			       tried > 2 ? "s" : "");
+	if (tried == 1 && first[0])
+		return pg_fail(PG_ENET, "%s", first);
 	return rc;
 }
 
+/* timeout_ms > 0 is a budget for all endpoints together; 0 means the
+ * client's request timeout for each endpoint. */
 static int unary(struct pg_etcd *c, const char *path, const char *body, bool honour_cancel,
 		 long timeout_ms, struct xfer *x)
 {
 	memset(x, 0, sizeof(*x));
 	pg_buf_init(&x->reply, PG_ETCD_MAX_REPLY);
-	return request(c, path, body, honour_cancel, timeout_ms ? timeout_ms : c->request_ms, x);
+	return request(c, path, body, honour_cancel, timeout_ms ? timeout_ms : c->request_ms,
+		       timeout_ms > 0, x);
 }
 
 int pg_etcd_lease_grant(struct pg_etcd *c, int64_t ttl, int64_t *id, int64_t *granted_ttl)
@@ -966,7 +996,7 @@ int pg_etcd_watch(struct pg_etcd *c, const char *key, bool prefix, int64_t start
 	    (rc = pg_buf_puts(&b, "}}")) != PG_OK)
 		goto out;
 	/* No overall timeout: a watch lives until the callback ends it. */
-	rc = request(c, "/v3/watch", b.data, true, 0, &x);
+	rc = request(c, "/v3/watch", b.data, true, 0, false, &x);
 out:
 	pg_buf_free(&x.reply);
 	pg_buf_free(&b);

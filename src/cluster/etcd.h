@@ -127,8 +127,9 @@ const char *pg_etcd_endpoint(struct pg_etcd *c);
 PG_WUR int pg_etcd_lease_grant(struct pg_etcd *c, int64_t ttl, int64_t *id, int64_t *granted_ttl);
 /* Refreshes a lease once. PG_ENOTFOUND when etcd no longer knows it. */
 PG_WUR int pg_etcd_lease_keepalive(struct pg_etcd *c, int64_t id, int64_t *ttl);
-/* Revokes a lease (its keys disappear at once). Ignores pg_etcd_cancel and
- * uses its own timeout_ms (0 = the request timeout) so shutdown is bounded. */
+/* Revokes a lease (its keys disappear at once). Ignores pg_etcd_cancel;
+ * timeout_ms > 0 bounds the whole call across all endpoints (0 = the request
+ * timeout per endpoint), so shutdown stays bounded when etcd hangs. */
 PG_WUR int pg_etcd_lease_revoke(struct pg_etcd *c, int64_t id, long timeout_ms);
 /* lease 0 = no lease. */
 PG_WUR int pg_etcd_put(struct pg_etcd *c, const char *key, const char *value, int64_t lease);

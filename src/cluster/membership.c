@@ -547,8 +547,8 @@ int pg_membership_start(const struct pg_config *cfg, struct pg_metrics *metrics,
 		goto out;
 	}
 	m->watch_started = true;
-	pg_info(MOD, "registering %s in etcd %s (lease TTL %ld s)", m->key, pg_etcd_endpoint(m->etcd),
-		m->ttl);
+	pg_info(MOD, "registering %s in etcd %s%s (lease TTL %ld s)", m->key, cfg->etcd_endpoints[0],
+		cfg->n_etcd_endpoints > 1 ? " and others" : "", m->ttl);
 	*out = m;
 	m = NULL;
 	rc = PG_OK;
