@@ -194,8 +194,13 @@ static void *lease_main(void *arg)
 			last_ok = now_ms();
 			backoff = PG_MEMBERSHIP_BACKOFF_MIN_MS;
 			/* Like Goverse, drop the lease we lost track of. */
-			if (stale && pg_etcd_lease_revoke(m->etcd, stale, REVOKE_TIMEOUT_MS) != PG_OK)
-				pg_debug(MOD, "revoking stale lease: %s", pg_errmsg());
+			if (stale) {
+				/* NOT_FOUND is the usual outcome: it already expired. */
+				int rrc = pg_etcd_lease_revoke(m->etcd, stale, REVOKE_TIMEOUT_MS);
+
+				if (rrc != PG_OK && rrc != PG_ENOTFOUND)
+					metric_inc(m->m_errors[OP_REVOKE]);
+			}
 			stale = 0;
 			wait = m->ttl * 1000 / 3;
 		} else {
@@ -586,9 +591,11 @@ void pg_membership_stop(struct pg_membership **pp)
 		if (pg_etcd_lease_revoke(m->etcd, lease, REVOKE_TIMEOUT_MS) == PG_OK)
 			pg_info(MOD, "revoked lease %" PRIx64 ": %s removed (%" PRId64 " ms)", (uint64_t)lease,
 				m->key, now_ms() - t0);
-		else
+		else {
+			metric_inc(m->m_errors[OP_REVOKE]);
 			pg_warn(MOD, "revoking lease %" PRIx64 " failed (%s); %s expires within %ld s",
 				(uint64_t)lease, pg_errmsg(), m->key, m->ttl);
+		}
 	}
 	metric_set(m->m_registered, 0);
 	membership_free(m);
