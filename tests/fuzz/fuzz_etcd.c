@@ -49,7 +49,9 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 			    memcmp(enc, p, size) != 0)
 				abort();
 		}
-		if (pg_etcd_prefix_end(p, size, end, sizeof(end), &n) == PG_OK && (n == 0 || n > size))
+		/* Either a non-empty end no longer than the prefix, or "\0" (to the end). */
+		if (pg_etcd_prefix_end(p, size, end, sizeof(end), &n) == PG_OK &&
+		    (n == 0 || (n > size && !(n == 1 && end[0] == '\0'))))
 			abort();
 	}
 	return 0;
