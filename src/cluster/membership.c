@@ -619,6 +619,11 @@ bool pg_membership_ready(struct pg_membership *m, char *reason, size_t n)
 	return ok;
 }
 
+bool pg_membership_ready_cb(void *arg, char *reason, size_t n)
+{
+	return pg_membership_ready(arg, reason, n);
+}
+
 size_t pg_membership_members(struct pg_membership *m, char (*out)[PG_CONFIG_ADDR_MAX], size_t max)
 {
 	size_t n;

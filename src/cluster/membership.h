@@ -53,6 +53,10 @@ void pg_membership_stop(struct pg_membership **pp);
  * NUL-terminated; reason may be NULL). Never blocks on I/O. */
 bool pg_membership_ready(struct pg_membership *m, char *reason, size_t n);
 
+/* pg_membership_ready with the signature of the HTTP server's readiness
+ * callback (pg_http_ready_fn): arg is the struct pg_membership. */
+bool pg_membership_ready_cb(void *arg, char *reason, size_t n);
+
 /* The live member list as last read from etcd (values of the keys under
  * <prefix>/nodes/, sorted). Copies up to `max` addresses into out (may be
  * NULL when max is 0) and returns the total number of members. Longer

@@ -329,6 +329,7 @@ static void test_membership(void)
 	/* The keys outlive several TTLs: keepalive works. */
 	sleep_ms(4000);
 	CHECK(pg_membership_ready(m1, reason, sizeof(reason)));
+	CHECK(pg_membership_ready_cb(m1, reason, sizeof(reason)));
 	CHECK(key_has_lease("127.0.0.1:47102"));
 	/* A clean stop revokes: gone from etcd at once and from the peer's list within 1 s. */
 	t0 = now_ms();
@@ -411,6 +412,7 @@ static void test_start_without_etcd(void)
 	sleep_ms(1500);
 	CHECK(!pg_membership_ready(m, reason, sizeof(reason)));
 	CHECK_CONTAINS(reason, "etcd unreachable");
+	CHECK(!pg_membership_ready_cb(m, reason, sizeof(reason)));
 	CHECK(etcd_start());
 	t = wait_ready(m, true, 12000);
 	printf("registered %lld ms after etcd appeared\n", t);
