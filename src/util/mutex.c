@@ -1,0 +1,82 @@
+#include "src/util/mutex.h"
+
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+#include "src/pprof/contention.h"
+
+int pg_mutex_init(struct pg_mutex *m)
+{
+	int rc = pthread_mutex_init(&m->mu, NULL);
+
+	if (rc != 0)
+		return pg_fail(PG_ENOMEM, "pthread_mutex_init: %s", strerror(rc));
+	return PG_OK;
+}
+
+/* A failing lock or unlock on a valid mutex is a bug (corruption, unlock by a
+ * non-owner); continuing would break mutual exclusion. */
+static void die(const char *what, int rc)
+{
+	fprintf(stderr, "pprofgate: %s failed: %s\n", what, strerror(rc));
+	abort();
+}
+
+static int64_t now_ns(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (int64_t)ts.tv_sec * 1000000000 + ts.tv_nsec;
+}
+
+/* Kept out of line so the fast path stays a trylock and a branch. */
+__attribute__((noinline)) static void lock_slow(struct pg_mutex *m)
+{
+	int64_t t0;
+	int rc;
+
+	if (!pg_contention_should_sample()) {
+		rc = pthread_mutex_lock(&m->mu);
+		if (rc != 0)
+			die("pthread_mutex_lock", rc);
+		return;
+	}
+	t0 = now_ns();
+	rc = pthread_mutex_lock(&m->mu);
+	if (rc != 0)
+		die("pthread_mutex_lock", rc);
+	/* Skip lock_slow and pg_mutex_lock: the stack starts at the waiter. */
+	pg_contention_record(now_ns() - t0, 2);
+	/* No tail calls: the skipped frames must really be on the stack. */
+	__asm__ __volatile__("" ::: "memory");
+}
+
+void pg_mutex_lock(struct pg_mutex *m)
+{
+	if (pthread_mutex_trylock(&m->mu) == 0)
+		return;
+	lock_slow(m);
+	__asm__ __volatile__("" ::: "memory");
+}
+
+int pg_mutex_trylock(struct pg_mutex *m)
+{
+	return pthread_mutex_trylock(&m->mu) == 0;
+}
+
+void pg_mutex_unlock(struct pg_mutex *m)
+{
+	int rc = pthread_mutex_unlock(&m->mu);
+
+	if (rc != 0)
+		die("pthread_mutex_unlock", rc);
+}
+
+void pg_mutex_destroy(struct pg_mutex *m)
+{
+	if (m)
+		(void)pthread_mutex_destroy(&m->mu);
+}

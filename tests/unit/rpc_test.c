@@ -1,0 +1,304 @@
+/* Tests for the goverse.Goverse dispatch function: each method, malformed
+ * input, unimplemented methods, the size cap and the metrics it keeps. */
+#include <grpc/status.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "proto/counter.pb-c.h"
+#include "proto/goverse.pb-c.h"
+#include "src/metrics/metrics.h"
+#include "src/rpc/dispatch.h"
+#include "src/rpc/server.h"
+#include "tests/unit/test.h"
+
+static struct pg_rpc_service *svc;
+static struct pg_metrics *metrics;
+
+/* Packs m and dispatches it to method; the caller clears *out. */
+static int call(enum pg_rpc_method method, const ProtobufCMessage *m, struct pg_rpc_reply *out)
+{
+	uint8_t buf[4096];
+	size_t n = m ? protobuf_c_message_pack(m, buf) : 0;
+
+	pg_rpc_dispatch(svc, method, buf, n, out);
+	return out->code;
+}
+
+static int create(const char *type, const char *id)
+{
+	Goverse__CreateObjectRequest q = GOVERSE__CREATE_OBJECT_REQUEST__INIT;
+	struct pg_rpc_reply r;
+	int code;
+
+	q.type = (char *)type;
+	q.id = (char *)id;
+	code = call(PG_RPC_CREATE_OBJECT, &q.base, &r);
+	if (code == GRPC_STATUS_OK) {
+		Goverse__CreateObjectResponse *p =
+			goverse__create_object_response__unpack(NULL, r.len, r.body);
+
+		CHECK(p && strcmp(p->id, id) == 0);
+		if (p)
+			goverse__create_object_response__free_unpacked(p, NULL);
+	}
+	pg_rpc_reply_clear(&r);
+	return code;
+}
+
+/* CallObject on a Counter with an IncrementRequest; *value gets the result. */
+static int increment(const char *type, const char *id, const char *method, int32_t amount,
+		     int32_t *value, char *msg, size_t msg_len)
+{
+	Goverse__CallObjectRequest q = GOVERSE__CALL_OBJECT_REQUEST__INIT;
+	Google__Protobuf__Any any = GOOGLE__PROTOBUF__ANY__INIT;
+	Counter__IncrementRequest inc = COUNTER__INCREMENT_REQUEST__INIT;
+	uint8_t ibuf[16];
+	struct pg_rpc_reply r;
+	int code;
+
+	inc.amount = amount;
+	any.type_url = "type.googleapis.com/counter.IncrementRequest";
+	any.value.data = ibuf;
+	any.value.len = counter__increment_request__pack(&inc, ibuf);
+	q.id = (char *)id;
+	q.type = (char *)type;
+	q.method = (char *)method;
+	q.request = &any;
+	code = call(PG_RPC_CALL_OBJECT, &q.base, &r);
+	if (msg)
+		snprintf(msg, msg_len, "%s", r.message);
+	if (code == GRPC_STATUS_OK) {
+		Goverse__CallObjectResponse *p = goverse__call_object_response__unpack(NULL, r.len, r.body);
+		Counter__CounterResponse *cr = NULL;
+
+		CHECK(p && p->response);
+		if (p && p->response) {
+			CHECK_STR(p->response->type_url, "type.googleapis.com/counter.CounterResponse");
+			cr = counter__counter_response__unpack(NULL, p->response->value.len,
+							       p->response->value.data);
+		}
+		CHECK(cr != NULL);
+		if (cr) {
+			*value = cr->value;
+			counter__counter_response__free_unpacked(cr, NULL);
+		}
+		if (p)
+			goverse__call_object_response__free_unpacked(p, NULL);
+	}
+	pg_rpc_reply_clear(&r);
+	return code;
+}
+
+static void test_method_of(void)
+{
+	const char *p = "/goverse.Goverse/CallObject";
+
+	CHECK_INT(pg_rpc_method_of(p, strlen(p)), PG_RPC_CALL_OBJECT);
+	CHECK_INT(pg_rpc_method_of("/goverse.Goverse/Status", 23), PG_RPC_STATUS);
+	CHECK_INT(pg_rpc_method_of("/goverse.Goverse/RegisterGate", 29), PG_RPC_REGISTER_GATE);
+	CHECK_INT(pg_rpc_method_of("/goverse.Goverse/Statu", 22), PG_RPC_UNKNOWN);
+	CHECK_INT(pg_rpc_method_of("/goverse.Goverse/StatusX", 24), PG_RPC_UNKNOWN);
+	CHECK_INT(pg_rpc_method_of("/goverse.Goverse/", 17), PG_RPC_UNKNOWN);
+	CHECK_INT(pg_rpc_method_of("/other.Svc/Status", 17), PG_RPC_UNKNOWN);
+	CHECK_INT(pg_rpc_method_of(NULL, 0), PG_RPC_UNKNOWN);
+	/* Length, not NUL, bounds the path (gRPC slices are not terminated). */
+	CHECK_INT(pg_rpc_method_of("/goverse.Goverse/Status", 20), PG_RPC_UNKNOWN);
+	CHECK_STR(pg_rpc_code_name(GRPC_STATUS_NOT_FOUND), "NOT_FOUND");
+	CHECK_STR(pg_rpc_code_name(99), "UNKNOWN");
+	CHECK_STR(pg_rpc_method_name(PG_RPC_N_METHODS), "unknown");
+}
+
+static void test_status_and_list(void)
+{
+	struct pg_rpc_reply r;
+	Goverse__StatusResponse *s;
+	Goverse__ListObjectsResponse *l;
+
+	CHECK_INT(create("Counter", "s1"), GRPC_STATUS_OK);
+	CHECK_INT(create("Echo", "shard#2/e"), GRPC_STATUS_OK);
+	CHECK_INT(call(PG_RPC_STATUS, NULL, &r), GRPC_STATUS_OK);
+	s = goverse__status_response__unpack(NULL, r.len, r.body);
+	CHECK(s != NULL);
+	if (s) {
+		CHECK_STR(s->advertise_addr, "127.0.0.1:47000");
+		CHECK_INT(s->num_objects, 2);
+		CHECK(s->uptime_seconds >= 0 && s->uptime_seconds < 60);
+		goverse__status_response__free_unpacked(s, NULL);
+	}
+	pg_rpc_reply_clear(&r);
+	CHECK_INT(call(PG_RPC_LIST_OBJECTS, NULL, &r), GRPC_STATUS_OK);
+	l = goverse__list_objects_response__unpack(NULL, r.len, r.body);
+	CHECK(l && l->n_objects == 2);
+	if (l) {
+		for (size_t i = 0; i < l->n_objects; i++) {
+			CHECK(strcmp(l->objects[i]->type, "Counter") == 0 ||
+			      strcmp(l->objects[i]->type, "Echo") == 0);
+			CHECK(l->objects[i]->creation_time > 1600000000);
+		}
+		goverse__list_objects_response__free_unpacked(l, NULL);
+	}
+	pg_rpc_reply_clear(&r);
+	CHECK_INT(pg_rpc_service_num_objects(svc), 2);
+}
+
+static void test_create_call_delete(void)
+{
+	Goverse__DeleteObjectRequest d = GOVERSE__DELETE_OBJECT_REQUEST__INIT;
+	struct pg_rpc_reply r;
+	char msg[512];
+	int32_t v = 0;
+
+	CHECK_INT(create("Counter", "c1"), GRPC_STATUS_OK);
+	CHECK_INT(create("Counter", "c1"), GRPC_STATUS_ALREADY_EXISTS);
+	CHECK_INT(create("Nope", "c2"), GRPC_STATUS_INVALID_ARGUMENT);
+	CHECK_INT(create("Counter", ""), GRPC_STATUS_INVALID_ARGUMENT);
+	CHECK_INT(increment("Counter", "c1", "Increment", 7, &v, NULL, 0), GRPC_STATUS_OK);
+	CHECK_INT(v, 7);
+	CHECK_INT(increment("Counter", "c1", "Add", -2, &v, NULL, 0), GRPC_STATUS_OK);
+	CHECK_INT(v, 5);
+	CHECK_INT(increment("", "nobody", "Increment", 1, &v, msg, sizeof(msg)), GRPC_STATUS_NOT_FOUND);
+	CHECK_CONTAINS(msg, "not found");
+	CHECK_INT(increment("Echo", "c1", "Echo", 1, &v, msg, sizeof(msg)),
+		  GRPC_STATUS_INVALID_ARGUMENT);
+	CHECK_CONTAINS(msg, "type mismatch");
+	CHECK_INT(increment("Counter", "c1", "Nope", 1, &v, msg, sizeof(msg)),
+		  GRPC_STATUS_INVALID_ARGUMENT);
+	CHECK_CONTAINS(msg, "Increment");
+	/* Decrement with an IncrementRequest: wrong Any type. */
+	CHECK_INT(increment("Counter", "c1", "Decrement", 1, &v, msg, sizeof(msg)),
+		  GRPC_STATUS_INVALID_ARGUMENT);
+	CHECK_CONTAINS(msg, "counter.DecrementRequest");
+	d.id = "c1";
+	d.type = "Echo";
+	CHECK_INT(call(PG_RPC_DELETE_OBJECT, &d.base, &r), GRPC_STATUS_INVALID_ARGUMENT);
+	pg_rpc_reply_clear(&r);
+	d.type = "Counter";
+	CHECK_INT(call(PG_RPC_DELETE_OBJECT, &d.base, &r), GRPC_STATUS_OK);
+	CHECK_INT(r.len, 0); /* DeleteObjectResponse is empty */
+	pg_rpc_reply_clear(&r);
+	CHECK_INT(call(PG_RPC_DELETE_OBJECT, &d.base, &r), GRPC_STATUS_NOT_FOUND);
+	pg_rpc_reply_clear(&r);
+	d.id = "";
+	CHECK_INT(call(PG_RPC_DELETE_OBJECT, &d.base, &r), GRPC_STATUS_INVALID_ARGUMENT);
+	pg_rpc_reply_clear(&r);
+}
+
+static void test_malformed(void)
+{
+	static const struct {
+		enum pg_rpc_method m;
+		const char *bytes;
+		size_t len;
+	} cases[] = {
+		{PG_RPC_CREATE_OBJECT, "\x0a\x05" "abc", 5},     /* truncated string */
+		{PG_RPC_CALL_OBJECT, "\xff\xff\xff\xff\xff\xff\xff\xff\xff\xff\x01", 11}, /* bad varint */
+		{PG_RPC_STATUS, "\x0f", 1},                        /* wire type 7 */
+		{PG_RPC_LIST_OBJECTS, "\x0a", 1},                  /* tag without length */
+		{PG_RPC_DELETE_OBJECT, "\x0a\x80\x80\x80\x80\x10", 6}, /* huge length */
+		{PG_RPC_CALL_OBJECT, "\x22\x02\x0a\x05", 4},       /* Any with a truncated field */
+		{PG_RPC_CREATE_OBJECT, "\x0a\x02\xc3\x28", 4},     /* invalid UTF-8 in a string */
+	};
+	struct pg_rpc_reply r;
+
+	for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
+		pg_rpc_dispatch(svc, cases[i].m, (const uint8_t *)cases[i].bytes, cases[i].len, &r);
+		if (r.code != GRPC_STATUS_INVALID_ARGUMENT)
+			fprintf(stderr, "case %zu: code %d\n", i, r.code);
+		CHECK_INT(r.code, GRPC_STATUS_INVALID_ARGUMENT);
+		CHECK(r.body == NULL);
+		CHECK(r.message[0] != 0);
+		pg_rpc_reply_clear(&r);
+	}
+	/* Empty bodies are valid (all defaults): Create then fails on the id. */
+	pg_rpc_dispatch(svc, PG_RPC_CREATE_OBJECT, NULL, 0, &r);
+	CHECK_INT(r.code, GRPC_STATUS_INVALID_ARGUMENT);
+	CHECK_CONTAINS(r.message, "id must be specified");
+	pg_rpc_reply_clear(&r);
+	/* Over the 4 MiB cap. */
+	pg_rpc_dispatch(svc, PG_RPC_STATUS, (const uint8_t *)"", PG_RPC_MAX_MESSAGE + 1, &r);
+	CHECK_INT(r.code, GRPC_STATUS_RESOURCE_EXHAUSTED);
+	pg_rpc_reply_clear(&r);
+}
+
+static void test_unimplemented(void)
+{
+	struct pg_rpc_reply r;
+
+	pg_rpc_dispatch(svc, PG_RPC_REGISTER_GATE, NULL, 0, &r);
+	CHECK_INT(r.code, GRPC_STATUS_UNIMPLEMENTED);
+	CHECK_CONTAINS(r.message, "RegisterGate");
+	pg_rpc_reply_clear(&r);
+	pg_rpc_dispatch(svc, PG_RPC_TRIGGER_PENDING_CALLS, NULL, 0, &r);
+	CHECK_INT(r.code, GRPC_STATUS_UNIMPLEMENTED);
+	pg_rpc_reply_clear(&r);
+	pg_rpc_dispatch(svc, PG_RPC_UNKNOWN, (const uint8_t *)"junk", 4, &r);
+	CHECK_INT(r.code, GRPC_STATUS_UNIMPLEMENTED);
+	CHECK_CONTAINS(r.message, "CallObject");
+	pg_rpc_reply_clear(&r);
+	pg_rpc_dispatch(svc, (enum pg_rpc_method)1000, NULL, 0, &r);
+	CHECK_INT(r.code, GRPC_STATUS_UNIMPLEMENTED);
+	pg_rpc_reply_clear(&r);
+}
+
+static void test_metrics(void)
+{
+	struct pg_buf out;
+
+	pg_buf_init(&out, 1 << 20);
+	CHECK_INT(pg_metrics_render(metrics, &out), PG_OK);
+	CHECK_CONTAINS(out.data, "pprofgate_grpc_requests_total{method=\"CreateObject\",code=\"ALREADY_EXISTS\"} 1");
+	CHECK_CONTAINS(out.data, "pprofgate_grpc_requests_total{method=\"unknown\",code=\"UNIMPLEMENTED\"} 2");
+	CHECK_CONTAINS(out.data, "goverse_method_calls_total{node=\"n1\",object_type=\"Counter\",method_name=\"Increment\",status=\"success\"} 1");
+	CHECK_CONTAINS(out.data, "goverse_method_calls_total{node=\"n1\",object_type=\"Counter\",method_name=\"other\",status=\"failure\"} 1");
+	CHECK_CONTAINS(out.data, "goverse_method_call_duration_bucket{node=\"n1\",object_type=\"Counter\",method_name=\"Add\",status=\"success\",le=\"0.001\"} 1");
+	CHECK_CONTAINS(out.data, "goverse_objects_total{node=\"n1\",type=\"Echo\",shard=\"2\"} 1");
+	pg_buf_free(&out);
+}
+
+/* The server itself: port 0, a clear bind error, stop with NULL. */
+static void test_server_start_stop(void)
+{
+	struct pg_rpc_opts o = {.listen = "127.0.0.1:0", .threads = 2};
+	struct pg_rpc *a = NULL, *b = NULL;
+	char addr[64];
+
+	CHECK_INT(pg_rpc_start(&o, &a), PG_OK);
+	CHECK(a != NULL);
+	CHECK(pg_rpc_port(a) > 0);
+	CHECK_INT(pg_rpc_num_objects(a), 0);
+	snprintf(addr, sizeof(addr), "127.0.0.1:%d", pg_rpc_port(a));
+	o.listen = addr;
+	CHECK_INT(pg_rpc_start(&o, &b), PG_ENET);
+	CHECK(b == NULL);
+	CHECK_CONTAINS(pg_errmsg(), addr);
+	o.listen = "";
+	CHECK_INT(pg_rpc_start(&o, &b), PG_EINVAL);
+	o.listen = "127.0.0.1:0";
+	o.threads = 99;
+	CHECK_INT(pg_rpc_start(&o, &b), PG_EINVAL);
+	pg_rpc_stop(&a);
+	CHECK(a == NULL);
+	pg_rpc_stop(&a);
+	pg_rpc_stop(NULL);
+}
+
+int main(void)
+{
+	struct pg_rpc_service_opts o = {.advertise = "127.0.0.1:47000", .node_label = "n1"};
+
+	if (pg_metrics_new(&metrics) != PG_OK)
+		return 1;
+	o.metrics = metrics;
+	if (pg_rpc_service_new(&o, &svc) != PG_OK)
+		return 1;
+	RUN(test_method_of);
+	RUN(test_status_and_list);
+	RUN(test_create_call_delete);
+	RUN(test_malformed);
+	RUN(test_unimplemented);
+	RUN(test_metrics);
+	RUN(test_server_start_stop);
+	pg_rpc_service_free(&svc);
+	pg_metrics_free(&metrics);
+	TEST_END();
+}
