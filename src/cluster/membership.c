@@ -40,6 +40,7 @@ struct pg_membership {
 
 	pthread_t lease_thr, watch_thr;
 	bool lease_started, watch_started;
+	bool left; /* pg_membership_leave ran (owner's thread only) */
 	atomic_bool watch_restart; /* set by the lease thread when etcd looks down */
 
 	/* mu guards everything below; held only for memory copies. */
@@ -563,14 +564,13 @@ out:
 	return rc;
 }
 
-void pg_membership_stop(struct pg_membership **pp)
+void pg_membership_leave(struct pg_membership *m)
 {
-	struct pg_membership *m;
 	int64_t lease, t0 = now_ms();
 
-	if (!pp || !*pp)
+	if (!m || m->left)
 		return;
-	m = *pp;
+	m->left = true;
 	pthread_mutex_lock(&m->mu);
 	m->stopping = true;
 	m->registered = false;
@@ -583,6 +583,7 @@ void pg_membership_stop(struct pg_membership **pp)
 		pthread_join(m->lease_thr, NULL);
 	if (m->watch_started)
 		pthread_join(m->watch_thr, NULL);
+	m->lease_started = m->watch_started = false;
 	pthread_mutex_lock(&m->mu);
 	lease = m->lease_id;
 	m->lease_id = 0;
@@ -598,7 +599,14 @@ void pg_membership_stop(struct pg_membership **pp)
 		}
 	}
 	metric_set(m->m_registered, 0);
-	membership_free(m);
+}
+
+void pg_membership_stop(struct pg_membership **pp)
+{
+	if (!pp || !*pp)
+		return;
+	pg_membership_leave(*pp);
+	membership_free(*pp);
 	*pp = NULL;
 }
 

@@ -42,8 +42,15 @@ struct pg_metrics;
 PG_WUR int pg_membership_start(const struct pg_config *cfg, struct pg_metrics *metrics,
 			       struct pg_membership **out);
 
-/* Stops the threads, revokes the lease (the key disappears immediately) and
- * frees everything. Bounded to about 2 s even when etcd hangs. Takes NULL;
+/* Leaves the cluster: stops the threads and revokes the lease (the key
+ * disappears immediately). Bounded to about 2 s even when etcd hangs. The
+ * object stays valid: readers keep working (ready says false, "stopping"),
+ * so a server thread still holding it as its readiness callback is safe.
+ * Idempotent; call it from the thread that owns m. */
+void pg_membership_leave(struct pg_membership *m);
+
+/* pg_membership_leave, then frees everything. Readers must be gone (stop
+ * the HTTP server first, or call leave early and stop last). Takes NULL;
  * sets *pp = NULL. */
 void pg_membership_stop(struct pg_membership **pp);
 

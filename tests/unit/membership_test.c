@@ -333,8 +333,13 @@ static void test_membership(void)
 	CHECK(key_has_lease("127.0.0.1:47102"));
 	/* A clean stop revokes: gone from etcd at once and from the peer's list within 1 s. */
 	t0 = now_ms();
+	pg_membership_leave(m2);
+	printf("leave took %lld ms\n", now_ms() - t0);
+	CHECK(!pg_membership_ready(m2, reason, sizeof(reason)));
+	CHECK_STR(reason, "stopping");
+	CHECK_INT(pg_membership_members(m2, NULL, 0), 2); /* last known list, still readable */
+	pg_membership_leave(m2);
 	pg_membership_stop(&m2);
-	printf("stop took %lld ms\n", now_ms() - t0);
 	CHECK(m2 == NULL);
 	CHECK(now_ms() - t0 < 2000);
 	t = wait_members(m1, 1, 1000);
