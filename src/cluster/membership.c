@@ -49,7 +49,9 @@ struct pg_membership {
 	bool stopping;
 	bool registered;
 	int64_t lease_id; /* granted lease (0 = none), revoked on stop */
+	int64_t expires_ms; /* when the lease expires unless renewed (monotonic) */
 	char reason[256];
+	char last_err[200]; /* last keepalive failure, for the reason */
 	char (*snap)[PG_CONFIG_ADDR_MAX]; /* published member addresses */
 	size_t n_snap;
 
@@ -121,6 +123,15 @@ static void set_state(struct pg_membership *m, bool registered, const char *reas
 	metric_set(m->m_registered, registered ? 1 : 0);
 }
 
+/* Records a successful grant or keepalive: the lease lives until now + ttl. */
+static void lease_renewed(struct pg_membership *m, int64_t ttl)
+{
+	pthread_mutex_lock(&m->mu);
+	m->expires_ms = now_ms() + ttl * 1000;
+	m->last_err[0] = '\0';
+	pthread_mutex_unlock(&m->mu);
+}
+
 static int64_t next_backoff(int64_t b)
 {
 	b *= 2;
@@ -180,6 +191,7 @@ static void *lease_main(void *arg)
 			pthread_mutex_lock(&m->mu);
 			lease = m->lease_id;
 			pthread_mutex_unlock(&m->mu);
+			lease_renewed(m, ttl);
 			set_state(m, true, NULL);
 			metric_set(m->m_ttl, (double)ttl);
 			if (ever) {
@@ -207,6 +219,7 @@ static void *lease_main(void *arg)
 		} else {
 			rc = pg_etcd_lease_keepalive(m->etcd, lease, &ttl);
 			if (rc == PG_OK) {
+				lease_renewed(m, ttl);
 				metric_set(m->m_ttl, (double)ttl);
 				last_ok = now_ms();
 				backoff = PG_MEMBERSHIP_BACKOFF_MIN_MS;
@@ -229,6 +242,9 @@ static void *lease_main(void *arg)
 				metric_inc(m->m_errors[OP_KEEPALIVE]);
 				atomic_store(&m->watch_restart, true);
 				snprintf(why, sizeof(why), "etcd unreachable: %.200s", pg_errmsg());
+				pthread_mutex_lock(&m->mu);
+				snprintf(m->last_err, sizeof(m->last_err), "%s", pg_errmsg());
+				pthread_mutex_unlock(&m->mu);
 				if (now_ms() - last_ok >= m->ttl * 1000) {
 					/* The lease has surely expired by now. */
 					pg_warn(MOD, "keepalive failed for longer than the %ld s TTL (%s); "
@@ -621,8 +637,18 @@ bool pg_membership_ready(struct pg_membership *m, char *reason, size_t n)
 	}
 	pthread_mutex_lock(&m->mu);
 	ok = m->registered;
-	if (reason && n)
+	if (ok && now_ms() >= m->expires_ms) {
+		/* Keepalives are overdue: the lease has expired in etcd even if
+		 * the lease thread is still waiting for a reply. */
+		ok = false;
+		if (reason && n && m->last_err[0])
+			snprintf(reason, n, "etcd unreachable: lease expired without keepalive (%s)",
+				 m->last_err);
+		else if (reason && n)
+			snprintf(reason, n, "etcd unreachable: lease expired without keepalive");
+	} else if (reason && n) {
 		snprintf(reason, n, "%s", ok ? "" : m->reason);
+	}
 	pthread_mutex_unlock(&m->mu);
 	return ok;
 }

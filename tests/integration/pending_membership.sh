@@ -7,6 +7,7 @@
 #   - SIGKILL: the key stays until the lease expires, then goes
 #   - etcd frozen past the TTL: /healthz stays 200, /ready turns 503; etcd
 #     restarted on the same data dir and port: registered again, /ready 200
+set -euo pipefail
 source "$(dirname "$0")/lib.sh"
 pg_tmpdir
 PG_BIN="$PG_BUILD_DIR/pprofgate"
@@ -93,7 +94,7 @@ grep -o 'registered /goverse/nodes/[^ ]* .* in [0-9]* ms' "$PG_TMP/n1.log" | hea
 lease=$(key_state "$A1")
 if [[ "$lease" =~ ^[0-9a-f]+$ ]]; then
 	pg_pass "key /goverse/nodes/$A1 = $A1 with lease $lease"
-	ttl=$(pg_etcdctl lease timetolive "$lease" -w json | /usr/bin/python3 -c 'import json,sys; print(json.load(sys.stdin).get("grantedTTL", 0))')
+	ttl=$(pg_etcdctl lease timetolive "$lease" -w json | /usr/bin/python3 -c 'import json,sys; print(json.load(sys.stdin).get("granted-ttl", 0))')
 	[[ "$ttl" == "$TTL" ]] && pg_pass "lease granted TTL $ttl s" || pg_fail "lease granted TTL $ttl, want $TTL"
 else
 	pg_fail "node1 key state: $lease"
