@@ -427,6 +427,129 @@ static void test_start_without_etcd(void)
 	CHECK(key_absent());
 }
 
+/* ---- TLS: etcd with server certificate and client-certificate auth ---- */
+
+static bool run(const char *cmd)
+{
+	int rc = system(cmd);
+
+	if (rc != 0)
+		fprintf(stderr, "command failed (%d): %s\n", rc, cmd);
+	return rc == 0;
+}
+
+static bool make_pki(const char *d)
+{
+	char cmd[2048];
+
+	/* Two CAs (the second one must be refused), a server certificate for
+	 * IP 127.0.0.1 and a client certificate, all from the first CA. */
+	snprintf(cmd, sizeof(cmd),
+		 "set -e; cd '%s'; exec 2>pki.log >&2;"
+		 "for ca in ca ca2; do openssl req -x509 -newkey ec -pkeyopt ec_paramgen_curve:P-256 -nodes"
+		 " -keyout $ca.key -out $ca.pem -days 1 -subj /CN=test-$ca; done;"
+		 "printf 'subjectAltName=IP:127.0.0.1\\nextendedKeyUsage=serverAuth,clientAuth\\n' > srv.ext;"
+		 "printf 'extendedKeyUsage=clientAuth\\n' > cli.ext;"
+		 "for n in srv cli; do openssl req -newkey ec -pkeyopt ec_paramgen_curve:P-256 -nodes"
+		 " -keyout $n.key -out $n.csr -subj /CN=$n;"
+		 " openssl x509 -req -in $n.csr -CA ca.pem -CAkey ca.key -CAcreateserial -out $n.pem -days 1"
+		 " -extfile $n.ext; done",
+		 d);
+	return run(cmd);
+}
+
+static void test_tls(void)
+{
+	char d[300], url[64], purl[64], ca[400], ca2[400], crt[400], key[400], data[400];
+	int cport = free_port(), pport = free_port();
+	const char *eps[1];
+	struct pg_etcd_opts o = {0};
+	struct pg_etcd *c = NULL;
+	struct pg_etcd_range r;
+	struct pg_config cfg;
+	struct pg_membership *m = NULL;
+	pid_t pid;
+	int rc = PG_ENET;
+
+	snprintf(d, sizeof(d), "%s-tls", etcd_dir);
+	if (mkdir(d, 0700) != 0 || !make_pki(d)) {
+		CHECK(!"could not make the test PKI");
+		return;
+	}
+	snprintf(ca, sizeof(ca), "%s/ca.pem", d);
+	snprintf(ca2, sizeof(ca2), "%s/ca2.pem", d);
+	snprintf(crt, sizeof(crt), "%s/cli.pem", d);
+	snprintf(key, sizeof(key), "%s/cli.key", d);
+	snprintf(data, sizeof(data), "%s/data", d);
+	snprintf(url, sizeof(url), "https://127.0.0.1:%d", cport);
+	snprintf(purl, sizeof(purl), "http://127.0.0.1:%d", pport);
+	pid = fork();
+	if (pid == 0) {
+		char sc[400], sk[400], logp[400];
+
+		snprintf(sc, sizeof(sc), "%s/srv.pem", d);
+		snprintf(sk, sizeof(sk), "%s/srv.key", d);
+		snprintf(logp, sizeof(logp), "%s/etcd.log", d);
+		if (!freopen(logp, "a", stderr))
+			_exit(126);
+		execlp("etcd", "etcd", "--data-dir", data, "--listen-client-urls", url, "--advertise-client-urls",
+		       url, "--listen-peer-urls", purl, "--cert-file", sc, "--key-file", sk,
+		       "--trusted-ca-file", ca, "--client-cert-auth", (char *)NULL);
+		_exit(127);
+	}
+	snprintf(url, sizeof(url), "127.0.0.1:%d", cport);
+	eps[0] = url;
+	o.endpoints = eps;
+	o.n_endpoints = 1;
+	o.ca_file = ca;
+	o.cert_file = crt;
+	o.key_file = key;
+	CHECK_INT(pg_etcd_new(&o, &c), PG_OK);
+	CHECK_CONTAINS(pg_etcd_endpoint(c), "https://");
+	for (int i = 0; i < 100 && rc != PG_OK; i++) {
+		rc = pg_etcd_put(c, "/tls/k", "v", 0);
+		if (rc != PG_OK)
+			sleep_ms(100);
+	}
+	CHECK_INT(rc, PG_OK);
+	CHECK_INT(pg_etcd_get(c, "/tls/", true, &r), PG_OK);
+	CHECK_INT(r.n, 1);
+	pg_etcd_range_clear(&r);
+	pg_etcd_free(&c);
+	/* No client certificate: etcd refuses the handshake. */
+	o.cert_file = o.key_file = NULL;
+	CHECK_INT(pg_etcd_new(&o, &c), PG_OK);
+	CHECK(pg_etcd_put(c, "/tls/k", "v", 0) != PG_OK);
+	pg_etcd_free(&c);
+	/* A CA that did not sign the server: we refuse etcd. */
+	o.ca_file = ca2;
+	o.cert_file = crt;
+	o.key_file = key;
+	CHECK_INT(pg_etcd_new(&o, &c), PG_OK);
+	CHECK_INT(pg_etcd_put(c, "/tls/k", "v", 0), PG_ENET);
+	CHECK_CONTAINS(pg_errmsg(), "SSL");
+	pg_etcd_free(&c);
+	/* Membership over TLS from the config fields. */
+	make_cfg(&cfg, "127.0.0.1:47104", 3);
+	snprintf(cfg.etcd_endpoints[0], sizeof(cfg.etcd_endpoints[0]), "%s", url);
+	cfg.n_etcd_endpoints = 1;
+	snprintf(cfg.etcd_ca_file, sizeof(cfg.etcd_ca_file), "%s", ca);
+	snprintf(cfg.etcd_cert_file, sizeof(cfg.etcd_cert_file), "%s", crt);
+	snprintf(cfg.etcd_key_file, sizeof(cfg.etcd_key_file), "%s", key);
+	CHECK_INT(pg_membership_start(&cfg, NULL, &m), PG_OK);
+	CHECK(wait_ready(m, true, 5000) >= 0);
+	CHECK(wait_members(m, 1, 3000) >= 0);
+	pg_membership_stop(&m);
+	kill(pid, SIGTERM);
+	waitpid(pid, NULL, 0);
+	{
+		char cmd[400];
+
+		snprintf(cmd, sizeof(cmd), "rm -rf '%s'", d);
+		CHECK(run(cmd));
+	}
+}
+
 static void test_invalid_config(void)
 {
 	struct pg_config cfg;
@@ -469,6 +592,7 @@ int main(void)
 	RUN(test_client_live);
 	RUN(test_membership);
 	RUN(test_start_without_etcd);
+	RUN(test_tls);
 	etcd_kill(SIGTERM);
 	{
 		char cmd[600];
