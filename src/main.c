@@ -1,8 +1,123 @@
-/* pprofgate: entry point. Wiring only; each concern lives in its module. */
+/* pprofgate: entry point. Wiring only; each concern lives in its module.
+ *
+ * Start order: config -> metrics -> gRPC -> HTTP -> etcd membership.
+ * Stop order is the reverse, so the node leaves the cluster (its lease is
+ * revoked) before it stops serving, and in-flight requests finish. */
+#include <signal.h>
+#include <stdint.h>
 #include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
 
-int main(void)
+#include "src/config/config.h"
+#include "src/http/server.h"
+#include "src/metrics/metrics.h"
+#include "src/metrics/process.h"
+#include "src/pprof/heap.h"
+#include "src/rpc/server.h"
+#include "src/util/err.h"
+#include "src/util/log.h"
+
+/* tcmalloc reads TCMALLOC_SAMPLE_PARAMETER once, before main() runs, so the
+ * always-on heap sample needs it in the environment at exec time. When the
+ * operator did not set it, set the default (one sample per 512 KiB allocated
+ * on average, as Go's runtime.MemProfileRate) and exec ourselves once. */
+static void ensure_heap_sampling(char **argv)
 {
-	printf("pprofgate %s\n", PG_VERSION);
-	return 0;
+#ifndef PG_NO_TCMALLOC
+	if (getenv("TCMALLOC_SAMPLE_PARAMETER"))
+		return;
+	if (setenv("TCMALLOC_SAMPLE_PARAMETER", "524288", 1) != 0)
+		return;
+	execv("/proc/self/exe", argv);
+	/* exec failed: run on without heap sampling. */
+	unsetenv("TCMALLOC_SAMPLE_PARAMETER");
+#else
+	(void)argv;
+#endif
+}
+
+static int wait_for_stop_signal(const sigset_t *set)
+{
+	int sig = 0;
+
+	for (;;) {
+		if (sigwait(set, &sig) != 0)
+			continue;
+		if (sig == SIGHUP) {
+			pg_info("main", "SIGHUP: nothing to reload yet");
+			continue;
+		}
+		return sig;
+	}
+}
+
+int main(int argc, char **argv)
+{
+	struct pg_config *cfg = NULL;
+	struct pg_metrics *metrics = NULL;
+	struct pg_rpc *rpc = NULL;
+	struct pg_http *http = NULL;
+	sigset_t sigs;
+	int exit_code = 1, sig;
+
+	ensure_heap_sampling(argv);
+	/* tcmalloc never samples the main thread's small allocations otherwise. */
+	if (pg_heap_mark_thread_idle() != PG_OK)
+		pg_err_clear();
+	/* gRPC core's own logging is noisy; the operator can opt back in. */
+	setenv("GRPC_VERBOSITY", "NONE", 0);
+
+	if (pg_config_parse_args(argc, argv, &cfg, &exit_code) != PG_OK || !cfg)
+		return exit_code < 0 ? 2 : exit_code;
+	pg_log_set_level((enum pg_log_level)cfg->log_level);
+
+	/* Every thread inherits this mask; only sigwait() below sees these. */
+	sigemptyset(&sigs);
+	sigaddset(&sigs, SIGINT);
+	sigaddset(&sigs, SIGTERM);
+	sigaddset(&sigs, SIGHUP);
+	pthread_sigmask(SIG_BLOCK, &sigs, NULL);
+	signal(SIGPIPE, SIG_IGN);
+
+	exit_code = 1;
+	if (pg_metrics_new(&metrics) != PG_OK || pg_metrics_process_register(metrics) != PG_OK)
+		goto fail;
+
+	struct pg_rpc_opts ro = {
+		.listen = cfg->listen,
+		.advertise = cfg->advertise,
+		.shards = (uint32_t)cfg->shards,
+		.node_label = cfg->advertise,
+		.metrics = metrics,
+		.threads = 2,
+	};
+	if (pg_rpc_start(&ro, &rpc) != PG_OK)
+		goto fail;
+
+	struct pg_http_opts ho = {
+		.listen = cfg->http_listen,
+		.metrics = metrics,
+	};
+	if (pg_http_start(&ho, &http) != PG_OK)
+		goto fail;
+	pg_info("main", "pprofgate %s node %s: gRPC on %s (advertised as %s), HTTP on %s",
+		PG_VERSION, cfg->node_id[0] ? cfg->node_id : "-", cfg->listen, cfg->advertise,
+		cfg->http_listen);
+
+	sig = wait_for_stop_signal(&sigs);
+	pg_info("main", "%s: stopping", sig == SIGINT ? "SIGINT" : "SIGTERM");
+	exit_code = 0;
+	goto out;
+fail:
+	pg_error("main", "%s", pg_errmsg());
+out:
+	pg_http_stop(&http);
+	pg_rpc_stop(&rpc);
+	pg_metrics_free(&metrics);
+	pg_config_free(&cfg);
+	if (exit_code == 0)
+		pg_info("main", "stopped");
+	return exit_code;
 }

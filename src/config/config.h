@@ -10,6 +10,7 @@
 #define PG_CONFIG_CONFIG_H
 
 #include <stddef.h>
+#include <stdio.h>
 
 #include "src/util/err.h"
 
@@ -31,7 +32,9 @@ struct pg_config {
 	 * --node-id from the config file's nodes: list). */
 	char listen[PG_CONFIG_ADDR_MAX];      /* gRPC host:port, default localhost:47000 */
 	char advertise[PG_CONFIG_ADDR_MAX];   /* default = listen */
-	char http_listen[PG_CONFIG_ADDR_MAX]; /* default localhost:9090 */
+	char http_listen[PG_CONFIG_ADDR_MAX]; /* default localhost:9090; "" (only from a
+					       * nodes: entry without http_addr, as in
+					       * Goverse) = no HTTP listener */
 	char node_id[PG_CONFIG_ID_MAX];       /* "" when not given */
 
 	/* cluster: */
@@ -66,5 +69,28 @@ struct pg_config {
 PG_WUR int pg_config_parse_args(int argc, char **argv, struct pg_config **out, int *exit_code);
 
 void pg_config_free(struct pg_config **pp);
+
+/* pg_config_parse_args() with explicit output streams (tests use memory
+ * streams): `out` gets --help/--version/--check-config output, `err` the
+ * error lines. */
+PG_WUR int pg_config_parse_argv(int argc, char **argv, FILE *out, FILE *err, struct pg_config **cfg,
+				int *exit_code);
+
+/* Parses config YAML held in memory; `name` (e.g. the file path) prefixes
+ * error lines. On PG_OK *out is a new config holding defaults plus the file's
+ * settings (no node picked: listen and http_listen keep their flag defaults,
+ * advertise is ""). On PG_EINVAL *out is NULL and *errors is a malloc'd text of every
+ * error, one per line ("name:line:col: key.path: what was expected"), which
+ * the caller frees; *errors is NULL on success. Bytes over 1 MiB, anchors,
+ * aliases, tags, duplicate keys and non-UTF-8 input are rejected. */
+PG_WUR int pg_config_parse_yaml(const char *name, const void *data, size_t len, struct pg_config **out,
+				char **errors);
+
+/* Writes the --help text, generated from the settings table. */
+void pg_config_write_help(FILE *f, const char *prog);
+
+/* Writes docs/configuration.md, generated from the settings table
+ * (`pprofgate --help-config-markdown`). */
+void pg_config_write_markdown(FILE *f);
 
 #endif

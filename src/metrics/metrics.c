@@ -44,6 +44,7 @@ struct pg_metrics {
 	struct {
 		pg_metrics_collect_fn *fn;
 		void *arg;
+		void (*free_arg)(void *arg);
 	} collectors[MAX_COLLECTORS];
 	size_t n_collectors;
 };
@@ -132,6 +133,9 @@ void pg_metrics_free(struct pg_metrics **pp)
 	if (!pp || !*pp)
 		return;
 	m = *pp;
+	for (size_t i = 0; i < m->n_collectors; i++)
+		if (m->collectors[i].free_arg)
+			m->collectors[i].free_arg(m->collectors[i].arg);
 	f = m->first;
 	while (f) {
 		struct pg_family *next = f->next;
@@ -324,6 +328,12 @@ double pg_series_value(const struct pg_series *s)
 
 int pg_metrics_add_collector(struct pg_metrics *m, pg_metrics_collect_fn *fn, void *arg)
 {
+	return pg_metrics_add_collector_owned(m, fn, arg, NULL);
+}
+
+int pg_metrics_add_collector_owned(struct pg_metrics *m, pg_metrics_collect_fn *fn, void *arg,
+				   void (*free_arg)(void *arg))
+{
 	int rc = PG_OK;
 
 	pthread_mutex_lock(&m->lock);
@@ -332,9 +342,12 @@ int pg_metrics_add_collector(struct pg_metrics *m, pg_metrics_collect_fn *fn, vo
 	} else {
 		m->collectors[m->n_collectors].fn = fn;
 		m->collectors[m->n_collectors].arg = arg;
+		m->collectors[m->n_collectors].free_arg = free_arg;
 		m->n_collectors++;
 	}
 	pthread_mutex_unlock(&m->lock);
+	if (rc != PG_OK && free_arg)
+		free_arg(arg);
 	return rc;
 }
 

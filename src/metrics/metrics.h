@@ -58,6 +58,10 @@ double pg_series_value(const struct pg_series *s);
  * pg_family_series) but must not call pg_metrics_family. */
 typedef void pg_metrics_collect_fn(void *arg);
 PG_WUR int pg_metrics_add_collector(struct pg_metrics *m, pg_metrics_collect_fn *fn, void *arg);
+/* Same, and the registry owns `arg`: pg_metrics_free calls free_arg(arg)
+ * (also when this call fails, so the caller never leaks it). */
+PG_WUR int pg_metrics_add_collector_owned(struct pg_metrics *m, pg_metrics_collect_fn *fn, void *arg,
+					  void (*free_arg)(void *arg));
 
 /* Runs the collectors and appends the whole registry in text format 0.0.4. */
 PG_WUR int pg_metrics_render(struct pg_metrics *m, struct pg_buf *out);

@@ -530,15 +530,14 @@ static int read_mappings(struct pg_profile *p, struct mapping **out, size_t *n_o
 		}
 		m[n].filename = fi;
 		memset(&si, 0, sizeof(si));
-		if (pg_symbolize((uintptr_t)lo, &si) == PG_OK || si.object) {
-			if (si.build_id) {
-				if ((fi = strtab_add(&p->st, si.build_id)) < 0) {
-					rc = (int)fi;
-					goto out;
-				}
-				m[n].build_id = fi;
+		/* Names only: loading every library's tables would cost
+		 * more than the profile. */
+		if (pg_symbolize_object((uintptr_t)lo, &si) == PG_OK && si.build_id) {
+			if ((fi = strtab_add(&p->st, si.build_id)) < 0) {
+				rc = (int)fi;
+				goto out;
 			}
-			m[n].has_lines = si.object_has_lines;
+			m[n].build_id = fi;
 		}
 		if (exe[0] && strcmp(path, exe) == 0 && n > 0 && m[0].filename != m[n].filename) {
 			struct mapping tmp = m[n];
@@ -614,13 +613,14 @@ static int add_function(struct pg_profile *p, struct enc *e, const struct pg_sym
 		f->name = name;
 		f->system_name = name;
 		f->filename = file;
+		f->start_line = si->start_line;
 	}
 	*id = (uint64_t)ix + 1;
 	return PG_OK;
 }
 
 /* Returns the 1-based location id of pc, symbolizing it on first sight. */
-static int add_location(struct pg_profile *p, struct enc *e, const struct mapping *maps,
+static int add_location(struct pg_profile *p, struct enc *e, struct mapping *maps,
 			size_t n_maps, uintptr_t pc, int exact, uint64_t *id)
 {
 	struct pg_sym_info si;
@@ -659,6 +659,14 @@ static int add_location(struct pg_profile *p, struct enc *e, const struct mappin
 	memset(&si, 0, sizeof(si));
 	if (pc && pg_symbolize(exact ? pc : pc - 1, &si) == PG_OK && si.function) {
 		uint64_t fid = 0;
+
+		if (l->mapping_id) {
+			struct mapping *m = &maps[l->mapping_id - 1];
+
+			m->has_functions = 1;
+			if (si.object_has_lines)
+				m->has_lines = 1;
+		}
 
 		if ((rc = add_function(p, e, &si, &fid)))
 			return rc;
@@ -768,12 +776,6 @@ int pg_profile_write(struct pg_profile *p, struct pg_buf *out)
 		e.line_ptrs[i] = &e.lines[i];
 		if (e.locs[i].n_line)
 			e.locs[i].line = &e.line_ptrs[i];
-		if (e.locs[i].mapping_id) {
-			struct mapping *m = &maps[e.locs[i].mapping_id - 1];
-
-			if (e.locs[i].n_line)
-				m->has_functions = 1;
-		}
 	}
 	for (size_t i = 0; i < e.n_funcs; i++)
 		e.func_ptrs[i] = &e.funcs[i];

@@ -8,12 +8,14 @@
 #include <fcntl.h>
 #include <link.h>
 #include <pthread.h>
+#include <stddef.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/mman.h>
 #include <sys/stat.h>
 #include <unistd.h>
+#include <zlib.h>
 
 #include "src/util/log.h"
 
@@ -21,11 +23,13 @@
 #define MAX_FILE_SIZE ((size_t)2 << 30)
 #define MAX_SYMBOLS (1u << 24)
 #define MAX_BUILD_ID 64
+#define MAX_UNSIZED (64u << 10)
+#define MAX_DEBUG_SECTION ((size_t)256 << 20)
 
 struct sym {
 	uint64_t start, size; /* link-time */
 	uint32_t name;        /* offset into the object's name pool */
-	uint8_t bind;
+	uint8_t rank;         /* which alias at one address to show */
 };
 
 struct object {
@@ -35,14 +39,17 @@ struct object {
 	char build_id[2 * MAX_BUILD_ID + 1];
 	int loaded;      /* symbol tables read (or tried) */
 	struct sym *syms;
-	size_t n_syms;
+	size_t n_syms, syms_cap;
 	char *names;     /* pool of NUL-terminated names */
+	size_t names_len, names_cap;
+	int has_symtab;  /* a full .symtab was read (not just .dynsym) */
 	struct pg_line_table *lines;
 };
 
 static pthread_mutex_t g_mu = PTHREAD_MUTEX_INITIALIZER;
 static struct object *g_objs;
 static size_t g_n_objs;
+static unsigned long long g_adds; /* dlpi_adds at the last scan */
 
 /* --- build IDs from the in-memory PT_NOTE segments --- */
 
@@ -57,28 +64,32 @@ static void hex_encode(const uint8_t *p, size_t n, char *out)
 	out[2 * n] = '\0';
 }
 
-/* Finds NT_GNU_BUILD_ID in a note area of n bytes; writes hex into out. */
-static int find_build_id(const uint8_t *p, size_t n, char *out)
+/* Finds NT_GNU_BUILD_ID in a note area of n bytes; writes hex into out.
+ * Name and descriptor start on `align` boundaries (4, or 8 in segments such
+ * as .note.gnu.property), counted from the area's start, as glibc reads
+ * them. */
+static int find_build_id(const uint8_t *p, size_t n, size_t align, char *out)
 {
-	size_t off = 0;
+	size_t off = 0, pad = align == 8 ? 7 : 3;
 
-	while (n - off >= sizeof(ElfW(Nhdr))) {
+	while (off <= n && n - off >= sizeof(ElfW(Nhdr))) {
 		ElfW(Nhdr) nh;
-		size_t namesz, descsz;
+		size_t name_off, desc_off;
 
 		memcpy(&nh, p + off, sizeof(nh));
-		off += sizeof(nh);
-		namesz = ((size_t)nh.n_namesz + 3) & ~(size_t)3;
-		descsz = ((size_t)nh.n_descsz + 3) & ~(size_t)3;
-		if (namesz > n - off || descsz > n - off - namesz)
+		name_off = off + sizeof(nh);
+		if (nh.n_namesz > n - name_off)
+			return 0;
+		desc_off = (name_off + nh.n_namesz + pad) & ~pad;
+		if (desc_off > n || nh.n_descsz > n - desc_off)
 			return 0;
 		if (nh.n_type == NT_GNU_BUILD_ID && nh.n_namesz == 4 &&
-		    memcmp(p + off, "GNU", 4) == 0 && nh.n_descsz > 0 &&
+		    memcmp(p + name_off, "GNU", 4) == 0 && nh.n_descsz > 0 &&
 		    nh.n_descsz <= MAX_BUILD_ID) {
-			hex_encode(p + off + namesz, nh.n_descsz, out);
+			hex_encode(p + desc_off, nh.n_descsz, out);
 			return 1;
 		}
-		off += namesz + descsz;
+		off = (desc_off + nh.n_descsz + pad) & ~pad;
 	}
 	return 0;
 }
@@ -107,7 +118,7 @@ static int phdr_cb(struct dl_phdr_info *info, size_t size, void *arg)
 				o.hi = a + ph->p_memsz;
 			have_load = 1;
 		} else if (ph->p_type == PT_NOTE && !o.build_id[0]) {
-			find_build_id((const uint8_t *)a, ph->p_filesz, o.build_id);
+			find_build_id((const uint8_t *)a, ph->p_filesz, ph->p_align, o.build_id);
 		}
 	}
 	if (!have_load)
@@ -131,13 +142,30 @@ static int phdr_cb(struct dl_phdr_info *info, size_t size, void *arg)
 	return 0;
 }
 
+static int adds_cb(struct dl_phdr_info *info, size_t size, void *arg)
+{
+	/* dlpi_adds counts every dlopen; it exists when size covers it. */
+	if (size >= offsetof(struct dl_phdr_info, dlpi_adds) + sizeof(info->dlpi_adds))
+		*(unsigned long long *)arg = info->dlpi_adds;
+	return 1; /* the first object is enough */
+}
+
+/* Rescans the loaded objects, but only when something was loaded since the
+ * last scan, so lookups of garbage addresses stay cheap. */
 static int refresh_objects(void)
 {
+	unsigned long long adds = 0;
+
 	if (!g_objs) {
 		g_objs = calloc(MAX_OBJECTS, sizeof(*g_objs));
 		if (!g_objs)
 			return pg_fail(PG_ENOMEM, "out of memory for the symbolizer object list");
+	} else {
+		dl_iterate_phdr(adds_cb, &adds);
+		if (adds && adds == g_adds)
+			return PG_OK;
 	}
+	dl_iterate_phdr(adds_cb, &g_adds);
 	dl_iterate_phdr(phdr_cb, NULL);
 	return PG_OK;
 }
@@ -198,17 +226,47 @@ static const uint8_t *elf_section(const struct elf_file *ef, size_t i, size_t *l
 	return ef->p + s->sh_offset;
 }
 
-static const uint8_t *elf_section_by_name(const struct elf_file *ef, const char *name, size_t *len)
+/* A debug section by name. Compressed sections (SHF_COMPRESSED with
+ * ELFCOMPRESS_ZLIB, as distributions ship debug files) are inflated into
+ * *owned, which the caller frees. */
+static const uint8_t *elf_debug_section(const struct elf_file *ef, const char *name, size_t *len,
+					uint8_t **owned)
 {
 	size_t nl = strlen(name);
 
 	*len = 0;
+	*owned = NULL;
 	for (size_t i = 0; i < ef->shnum; i++) {
-		size_t o = ef->sh[i].sh_name;
+		const ElfW(Shdr) *sh = &ef->sh[i];
+		size_t o = sh->sh_name;
+		ElfW(Chdr) ch;
+		uLongf out_len;
+		uint8_t *buf;
 
-		if (o < ef->shstr_len && ef->shstr_len - o > nl &&
-		    memcmp(ef->shstr + o, name, nl + 1) == 0)
+		if (o >= ef->shstr_len || ef->shstr_len - o <= nl ||
+		    memcmp(ef->shstr + o, name, nl + 1) != 0)
+			continue;
+		if (!(sh->sh_flags & SHF_COMPRESSED))
 			return elf_section(ef, i, len);
+		if (sh->sh_type == SHT_NOBITS || sh->sh_offset > ef->n ||
+		    sh->sh_size > ef->n - sh->sh_offset || sh->sh_size < sizeof(ch))
+			return NULL;
+		memcpy(&ch, ef->p + sh->sh_offset, sizeof(ch));
+		if (ch.ch_type != ELFCOMPRESS_ZLIB || ch.ch_size == 0 || ch.ch_size > MAX_DEBUG_SECTION)
+			return NULL;
+		buf = malloc((size_t)ch.ch_size);
+		if (!buf)
+			return NULL;
+		out_len = (uLongf)ch.ch_size;
+		if (uncompress(buf, &out_len, ef->p + sh->sh_offset + sizeof(ch),
+			       (uLong)(sh->sh_size - sizeof(ch))) != Z_OK ||
+		    out_len != ch.ch_size) {
+			free(buf);
+			return NULL;
+		}
+		*owned = buf;
+		*len = (size_t)out_len;
+		return buf;
 	}
 	return NULL;
 }
@@ -222,10 +280,28 @@ static int elf_build_id(const struct elf_file *ef, char *out)
 		if (ef->sh[i].sh_type != SHT_NOTE)
 			continue;
 		p = elf_section(ef, i, &len);
-		if (p && ((uintptr_t)p % 4) == 0 && find_build_id(p, len, out))
+		if (p && find_build_id(p, len, ef->sh[i].sh_addralign, out))
 			return 1;
 	}
 	return 0;
+}
+
+/* Among aliases at one address, show the public spelling over a reserved
+ * one (getpid, not __getpid; printf, not _IO_printf), then a global name
+ * over a weak or local one, then a sized symbol over an unsized one. */
+static uint8_t sym_rank(int bind, const char *name, uint64_t size)
+{
+	uint8_t r = 0;
+
+	if (name[0] != '_')
+		r += 8;
+	if (bind == STB_GLOBAL)
+		r += 4;
+	else if (bind == STB_WEAK)
+		r += 2;
+	if (size)
+		r += 1;
+	return r;
 }
 
 static int sym_cmp(const void *a, const void *b)
@@ -234,18 +310,13 @@ static int sym_cmp(const void *a, const void *b)
 
 	if (x->start != y->start)
 		return x->start < y->start ? -1 : 1;
-	/* Among aliases prefer a global name, then a sized one. */
-	if ((x->bind == STB_GLOBAL) != (y->bind == STB_GLOBAL))
-		return x->bind == STB_GLOBAL ? -1 : 1;
-	if ((x->size != 0) != (y->size != 0))
-		return x->size ? -1 : 1;
-	return 0;
+	return (int)y->rank - (int)x->rank;
 }
 
 /* Appends the function symbols of one SHT_SYMTAB/SHT_DYNSYM section. */
-static int load_symtab(struct object *o, const struct elf_file *ef, size_t i, size_t *pool_len,
-		       size_t *pool_cap, size_t *cap)
+static int load_symtab(struct object *o, const struct elf_file *ef, size_t i)
 {
+	size_t *pool_len = &o->names_len, *pool_cap = &o->names_cap, *cap = &o->syms_cap;
 	const ElfW(Shdr) *s = &ef->sh[i];
 	const uint8_t *sp, *strp;
 	size_t slen, strl, n;
@@ -299,49 +370,41 @@ static int load_symtab(struct object *o, const struct elf_file *ef, size_t i, si
 		o->syms[o->n_syms].start = y->st_value;
 		o->syms[o->n_syms].size = y->st_size;
 		o->syms[o->n_syms].name = (uint32_t)*pool_len;
-		o->syms[o->n_syms].bind = (uint8_t)ELF64_ST_BIND(y->st_info);
+		o->syms[o->n_syms].rank = sym_rank(ELF64_ST_BIND(y->st_info), nm, y->st_size);
 		o->n_syms++;
 		*pool_len += nlen + 1;
 	}
 	return PG_OK;
 }
 
-/* Reads symbols and line tables from the object's file. Failures leave the
- * object without tables; they are logged once, never fatal. */
-static void load_object(struct object *o)
+/* Reads symbols and line tables from an ELF image (bytes of a file, or the
+ * vDSO in memory). */
+static void load_image(struct object *o, const uint8_t *img, size_t n)
 {
-	const char *path = o->path;
 	struct elf_file ef;
-	struct stat st;
-	uint8_t *map = MAP_FAILED;
-	size_t pool_len = 0, pool_cap = 0, cap = 0;
+	struct pg_dwarf_sections ds;
+	uint8_t *own[3] = {NULL, NULL, NULL};
 	char file_id[2 * MAX_BUILD_ID + 1] = "";
-	int fd = -1;
 
-	o->loaded = 1;
-	if (path[0] != '/')
-		return; /* e.g. linux-vdso.so.1: no file on disk */
-	fd = open(path, O_RDONLY | O_CLOEXEC);
-	if (fd < 0 || fstat(fd, &st) != 0 || !S_ISREG(st.st_mode) || st.st_size <= 0 ||
-	    (size_t)st.st_size > MAX_FILE_SIZE)
-		goto out;
-	map = mmap(NULL, (size_t)st.st_size, PROT_READ, MAP_PRIVATE, fd, 0);
-	if (map == MAP_FAILED || elf_open(map, (size_t)st.st_size, &ef) != 0)
-		goto out;
+	if (elf_open(img, n, &ef) != 0)
+		return;
 	/* A file replaced on disk since it was loaded would give wrong names. */
 	elf_build_id(&ef, file_id);
 	if (o->build_id[0] && strcmp(file_id, o->build_id) != 0) {
 		pg_warn("pprof", "%s: build ID on disk differs from the loaded image; not symbolizing",
-			path);
-		goto out;
+			o->path);
+		return;
 	}
 	for (size_t i = 0; i < ef.shnum; i++) {
 		if (ef.sh[i].sh_type != SHT_SYMTAB && ef.sh[i].sh_type != SHT_DYNSYM)
 			continue;
-		if (load_symtab(o, &ef, i, &pool_len, &pool_cap, &cap))
+		if (ef.sh[i].sh_type == SHT_SYMTAB)
+			o->has_symtab = 1;
+		if (load_symtab(o, &ef, i))
 			break;
 	}
 	if (o->n_syms) {
+		struct sym *fit;
 		size_t w = 1;
 
 		qsort(o->syms, o->n_syms, sizeof(*o->syms), sym_cmp);
@@ -349,23 +412,87 @@ static void load_object(struct object *o)
 			if (o->syms[r].start != o->syms[w - 1].start)
 				o->syms[w++] = o->syms[r];
 		o->n_syms = w;
+		/* Kept for the life of the process: drop the growth slack. The
+		 * name pool keeps its slack, since aliases dropped here still
+		 * own their bytes and a debug file may append more. */
+		fit = realloc(o->syms, w * sizeof(*o->syms));
+		if (fit) {
+			o->syms = fit;
+			o->syms_cap = w;
+		}
 	}
-	{
-		struct pg_dwarf_sections ds;
-
-		memset(&ds, 0, sizeof(ds));
-		ds.debug_line = elf_section_by_name(&ef, ".debug_line", &ds.debug_line_len);
-		ds.debug_line_str =
-			elf_section_by_name(&ef, ".debug_line_str", &ds.debug_line_str_len);
-		ds.debug_str = elf_section_by_name(&ef, ".debug_str", &ds.debug_str_len);
-		if (ds.debug_line && pg_line_table_parse(&ds, &o->lines) != PG_OK)
+	if (o->lines)
+		return;
+	memset(&ds, 0, sizeof(ds));
+	ds.debug_line = elf_debug_section(&ef, ".debug_line", &ds.debug_line_len, &own[0]);
+	if (ds.debug_line) {
+		ds.debug_line_str = elf_debug_section(&ef, ".debug_line_str",
+						      &ds.debug_line_str_len, &own[1]);
+		ds.debug_str = elf_debug_section(&ef, ".debug_str", &ds.debug_str_len, &own[2]);
+		if (pg_line_table_parse(&ds, &o->lines) != PG_OK)
 			o->lines = NULL;
 	}
-out:
-	if (map != MAP_FAILED)
+	for (int i = 0; i < 3; i++)
+		free(own[i]);
+}
+
+static char g_debug_root[1024] = "/usr/lib/debug";
+
+void pg_symbolize_set_debug_root(const char *dir)
+{
+	pthread_mutex_lock(&g_mu);
+	snprintf(g_debug_root, sizeof(g_debug_root), "%s", dir ? dir : "");
+	pthread_mutex_unlock(&g_mu);
+}
+
+static void load_file(struct object *o, const char *path)
+{
+	struct stat st;
+	uint8_t *map = MAP_FAILED;
+	int fd;
+
+	fd = open(path, O_RDONLY | O_CLOEXEC);
+	if (fd < 0)
+		return;
+	if (fstat(fd, &st) == 0 && S_ISREG(st.st_mode) && st.st_size > 0 &&
+	    (size_t)st.st_size <= MAX_FILE_SIZE)
+		map = mmap(NULL, (size_t)st.st_size, PROT_READ, MAP_PRIVATE, fd, 0);
+	if (map != MAP_FAILED) {
+		load_image(o, map, (size_t)st.st_size);
 		munmap(map, (size_t)st.st_size);
-	if (fd >= 0)
-		close(fd);
+	}
+	close(fd);
+}
+
+/* Loads an object's tables once. Failures leave it without tables; they are
+ * never fatal. */
+static void load_object(struct object *o)
+{
+	char dbg[sizeof(g_debug_root) + 2 * MAX_BUILD_ID + 32];
+
+	o->loaded = 1;
+	if (strncmp(o->path, "linux-vdso", 10) == 0 || strncmp(o->path, "linux-gate", 10) == 0) {
+		/* The vDSO has no file; its whole image is mapped at its load
+		 * address. The section headers sit past p_memsz but inside
+		 * the last page of the mapping. */
+		size_t pg = (size_t)sysconf(_SC_PAGESIZE);
+
+		if (o->lo == o->bias && o->hi > o->lo && pg && (pg & (pg - 1)) == 0)
+			load_image(o, (const uint8_t *)o->lo,
+				   ((o->hi - o->lo) + pg - 1) & ~(uintptr_t)(pg - 1));
+		return;
+	}
+	if (o->path[0] != '/')
+		return;
+	load_file(o, o->path);
+	/* Stripped objects: the separate debug file that distributions ship
+	 * (Debian's *-dbg / *-dbgsym packages) under the GDB build-ID layout,
+	 * <root>/.build-id/<first 2 hex>/<rest>.debug. */
+	if ((!o->has_symtab || !o->lines) && g_debug_root[0] && strlen(o->build_id) > 2) {
+		snprintf(dbg, sizeof(dbg), "%s/.build-id/%.2s/%s.debug", g_debug_root, o->build_id,
+			 o->build_id + 2);
+		load_file(o, dbg);
+	}
 }
 
 static const struct sym *find_sym(const struct object *o, uint64_t a)
@@ -384,27 +511,53 @@ static const struct sym *find_sym(const struct object *o, uint64_t a)
 	if (lo == 0)
 		return NULL;
 	s = &o->syms[lo - 1];
-	if (s->size && a - s->start >= s->size)
+	/* An unsized symbol (hand-written assembly) covers up to the next
+	 * one, within reason. */
+	if (a - s->start >= (s->size ? s->size : MAX_UNSIZED))
 		return NULL;
 	return s;
+}
+
+/* The object covering addr, rescanning once for newly loaded libraries.
+ * Called with g_mu held. */
+static struct object *object_for(uintptr_t addr)
+{
+	struct object *o = g_objs ? find_object(addr) : NULL;
+
+	if (!o && refresh_objects() == PG_OK)
+		o = find_object(addr);
+	return o;
+}
+
+int pg_symbolize_object(uintptr_t addr, struct pg_sym_info *out)
+{
+	struct object *o;
+
+	memset(out, 0, sizeof(*out));
+	pthread_mutex_lock(&g_mu);
+	o = object_for(addr);
+	if (o) {
+		out->object = o->path;
+		out->build_id = o->build_id[0] ? o->build_id : NULL;
+		out->bias = o->bias;
+		out->object_has_lines = o->lines != NULL;
+	}
+	pthread_mutex_unlock(&g_mu);
+	return o ? PG_OK : PG_ENOTFOUND;
 }
 
 int pg_symbolize(uintptr_t addr, struct pg_sym_info *out)
 {
 	struct object *o;
 	const struct sym *s;
-	int rc = PG_ENOTFOUND;
+	const char *file;
+	int line, rc = PG_ENOTFOUND;
 
 	memset(out, 0, sizeof(*out));
 	pthread_mutex_lock(&g_mu);
-	o = g_objs ? find_object(addr) : NULL;
-	if (!o) {
-		/* A library may have been loaded since the last scan. */
-		if (refresh_objects() == PG_OK)
-			o = find_object(addr);
-		if (!o)
-			goto out;
-	}
+	o = object_for(addr);
+	if (!o)
+		goto out;
 	if (!o->loaded)
 		load_object(o);
 	out->object = o->path;
@@ -417,14 +570,13 @@ int pg_symbolize(uintptr_t addr, struct pg_sym_info *out)
 	out->function = o->names + s->name;
 	out->function_start = (uintptr_t)s->start + o->bias;
 	if (o->lines) {
-		const char *file;
-		int line;
-
 		if (pg_line_table_lookup(o->lines, (uint64_t)(addr - o->bias), &file, &line) ==
 		    PG_OK) {
 			out->file = file;
 			out->line = line;
 		}
+		if (pg_line_table_lookup(o->lines, s->start, &file, &line) == PG_OK)
+			out->start_line = line;
 	}
 	rc = PG_OK;
 out:
@@ -456,9 +608,9 @@ int pg_symbolize_name(uintptr_t addr, char *buf, size_t n)
 
 struct row {
 	uint64_t addr;
-	uint32_t file; /* index into files, FILE_NONE if unknown */
-	uint32_t line; /* row.end: this address ends a sequence */
-	uint32_t end;
+	uint32_t file;       /* index into files, FILE_NONE if unknown */
+	unsigned line : 31;
+	unsigned end : 1;    /* this address ends a sequence */
 };
 
 struct pg_line_table {
@@ -629,8 +781,8 @@ static int lt_add_row(struct pg_line_table *t, uint64_t addr, uint32_t file, uin
 	}
 	t->rows[t->n_rows].addr = addr;
 	t->rows[t->n_rows].file = file;
-	t->rows[t->n_rows].line = line > INT32_MAX ? 0 : (uint32_t)line;
-	t->rows[t->n_rows].end = end ? 1 : 0;
+	t->rows[t->n_rows].line = line > INT32_MAX ? 0 : (unsigned)line;
+	t->rows[t->n_rows].end = end ? 1u : 0u;
 	t->n_rows++;
 	return PG_OK;
 }
@@ -994,8 +1146,17 @@ int pg_line_table_parse(const struct pg_dwarf_sections *s, struct pg_line_table 
 		pg_line_table_free(&t);
 		return rc;
 	}
-	if (t->n_rows)
+	if (t->n_rows) {
+		struct row *fit;
+
 		qsort(t->rows, t->n_rows, sizeof(*t->rows), row_cmp);
+		/* The table lives as long as the process: drop the growth slack. */
+		fit = realloc(t->rows, t->n_rows * sizeof(*t->rows));
+		if (fit) {
+			t->rows = fit;
+			t->cap_rows = t->n_rows;
+		}
+	}
 	*out = t;
 	return PG_OK;
 }

@@ -9,7 +9,15 @@
  *
  * Per-object tables are built once, on first use, under a process-wide
  * mutex, and kept for the life of the process: every string handed out here
- * is owned by that cache and stays valid until exit. Thread-safe. */
+ * is owned by that cache and stays valid until exit. Thread-safe. The vDSO,
+ * which has no file, is read from memory.
+ *
+ * Limits: objects unloaded with dlclose() are not forgotten (pprofgate never
+ * unloads); no inline frames (.debug_info is not read); a DWARF 4 file name
+ * relative to the compilation directory stays relative; stripped objects
+ * (Debian's libc) give only their .dynsym names unless their separate debug
+ * file is installed (<root>/.build-id/xx/yyyy.debug, root /usr/lib/debug,
+ * e.g. from libc6-dbg), which is then read for .symtab and .debug_line. */
 #ifndef PG_PPROF_SYMBOLIZE_H
 #define PG_PPROF_SYMBOLIZE_H
 
@@ -23,6 +31,7 @@ struct pg_sym_info {
 	uintptr_t function_start; /* runtime address of the symbol, 0 if unknown */
 	const char *file; /* NULL when there is no line information */
 	int line; /* 0 when unknown */
+	int start_line; /* line of the function's first instruction, 0 if unknown */
 	const char *object; /* path of the loaded object ("" never; NULL if none) */
 	const char *build_id; /* lowercase hex, NULL if the object has none */
 	uintptr_t bias; /* load bias: runtime address - link-time address */
@@ -35,10 +44,19 @@ struct pg_sym_info {
  * garbage addresses: only our own copies of the tables are read. */
 PG_WUR int pg_symbolize(uintptr_t addr, struct pg_sym_info *out);
 
+/* Like pg_symbolize() but only names the object (path, build ID, bias)
+ * without loading its symbol tables; object_has_lines is 1 only if they were
+ * loaded before. PG_OK or PG_ENOTFOUND. */
+PG_WUR int pg_symbolize_object(uintptr_t addr, struct pg_sym_info *out);
+
 /* Writes the function name covering addr into buf (NUL-terminated,
  * truncated to n-1 bytes). Returns PG_OK or PG_ENOTFOUND (buf = ""). For
  * /debug/pprof/symbol. */
 PG_WUR int pg_symbolize_name(uintptr_t addr, char *buf, size_t n);
+
+/* Where separate debug files are looked for ("" turns the lookup off).
+ * Only objects first looked up afterwards see the change. */
+void pg_symbolize_set_debug_root(const char *dir);
 
 /* --- the DWARF line-table parser, exposed for tests and the fuzzer --- */
 

@@ -157,6 +157,19 @@ static int blocks_signal(pid_t tid, int sig)
 	return (mask >> (sig - 1)) & 1;
 }
 
+/* A thread still returning from the previous dump's handler has the signal
+ * masked for a few microseconds; only a mask that persists means the thread
+ * blocks it. */
+static int blocked_for_good(pid_t tid)
+{
+	for (int i = 0; i < 5; i++) {
+		if (!blocks_signal(tid, PG_THREADS_SIGNAL))
+			return 0;
+		usleep(2000);
+	}
+	return 1;
+}
+
 static int by_tid(const void *a, const void *b)
 {
 	const struct pg_thread_stack *x = a, *y = b;
@@ -259,7 +272,7 @@ __attribute__((noinline)) int pg_threads_capture(struct pg_thread_stack **out, s
 				st->pcs[st->depth++] = (uintptr_t)frames[k];
 			continue;
 		}
-		if (blocks_signal(st->tid, PG_THREADS_SIGNAL)) {
+		if (blocked_for_good(st->tid)) {
 			st->state = PG_THREAD_STACK_BLOCKED;
 			continue;
 		}

@@ -183,6 +183,7 @@ static void test_roundtrip(void)
 				seen_marker = 1;
 				CHECK_STR(str(pr, f->name), "profile_test_marker");
 				CHECK_CONTAINS(str(pr, f->filename), "profile_test.c");
+				CHECK(f->start_line > 0 && f->start_line <= l->line[0]->line);
 			}
 			CHECK(l->line[0]->line > 0);
 		}
@@ -197,6 +198,9 @@ static void test_roundtrip(void)
 	CHECK(pr->n_mapping > 0);
 	if (pr->n_mapping) {
 		CHECK(pr->mapping[0]->has_functions);
+		CHECK(pr->mapping[0]->has_filenames);
+		CHECK(pr->mapping[0]->has_line_numbers);
+		CHECK_CONTAINS(str(pr, pr->mapping[0]->filename), "profile_test");
 		CHECK(strlen(str(pr, pr->mapping[0]->build_id)) >= 16);
 		CHECK(pr->mapping[0]->memory_start <= marker && marker < pr->mapping[0]->memory_limit);
 	}

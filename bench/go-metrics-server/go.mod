@@ -1,0 +1,3 @@
+module pprofgate/bench/go-metrics-server
+
+go 1.19

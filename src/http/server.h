@@ -1,0 +1,174 @@
+/* The HTTP server: /metrics, /healthz, /ready, and later the /debug/pprof/ routes.
+ *
+ * Built on libmicrohttpd (one internal polling thread with epoll, or a small
+ * pool; suspend/resume enabled so that long handlers never pin a thread).
+ *
+ * Routing. One static table in server.c lists every route: exact path (also
+ * its metrics label), allowed methods, handler, group. Handlers of
+ * PG_HTTP_GROUP_PPROF routes get opts.route_arg as their arg. The raw request-target is
+ * validated first (src/http/path.h: non-canonical spellings answer 400 and
+ * never reach a route), then matched exactly; no route answers 404, a route
+ * without the method answers 405 with an Allow header. HEAD is allowed where
+ * GET is, and answers without a body. Every route of group PG_HTTP_GROUP_PPROF
+ * passes through opts.gate first: the one place where the security gateway
+ * hooks in.
+ *
+ * Request/response API for handlers. A handler gets a struct pg_http_req and
+ * must, before returning, either answer it (pg_http_reply*) or suspend it
+ * (pg_http_suspend) and answer it later from any thread. A handler that does
+ * neither gets a 500. All strings returned by the accessors are owned by the
+ * request and valid until it is answered.
+ *
+ *     static void hello(struct pg_http_req *r, void *arg)
+ *     {
+ *             const char *who = pg_http_req_query(r, "name");
+ *             pg_http_reply_text(r, 200, "text/plain", who ? who : "anon");
+ *     }
+ *
+ * Long work (a 30 s CPU profile):
+ *
+ *     pg_http_suspend(r);            // in the handler, before handing r off
+ *     start_capture(r);              // another thread later calls:
+ *     pg_http_reply_buf(r, 200, "application/octet-stream", &buf);
+ *
+ * Metrics (when opts.metrics is set): pprofgate_http_requests_total{route,code}
+ * and pprofgate_http_request_duration_seconds{route}; route is the route's
+ * label, or "other" for requests that matched no route. */
+#ifndef PG_HTTP_SERVER_H
+#define PG_HTTP_SERVER_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <sys/socket.h>
+#include <sys/types.h>
+
+#include "src/metrics/metrics.h"
+#include "src/util/buf.h"
+#include "src/util/err.h"
+
+struct pg_http;
+struct pg_http_req;
+struct MHD_Connection;
+
+/* Route groups: the gateway wraps every route of a group in one place. */
+enum pg_http_group {
+	PG_HTTP_GROUP_PUBLIC = 0, /* /metrics, /healthz, /ready */
+	PG_HTTP_GROUP_PPROF = 1   /* /debug/pprof/...: behind opts.gate */
+};
+
+/* Method bits for the route table. */
+enum { PG_HTTP_GET = 1u << 0, PG_HTTP_HEAD = 1u << 1, PG_HTTP_POST = 1u << 2 };
+
+typedef void pg_http_handler_fn(struct pg_http_req *r, void *arg);
+
+/* Gate for PG_HTTP_GROUP_PPROF routes. Returns true to let the request
+ * through; returning false means the gate answered (e.g. 401/403) itself. */
+typedef bool pg_http_gate_fn(struct pg_http_req *r, void *arg);
+
+/* Readiness: true when ready; otherwise writes a short reason (n bytes max,
+ * NUL-terminated) that /ready returns. Called on a server thread, possibly
+ * concurrently when opts.threads > 1; must not block. */
+typedef bool pg_http_ready_fn(void *arg, char *reason, size_t n);
+
+struct pg_http_opts {
+	const char *listen;           /* "127.0.0.1:9090", "[::1]:0", "localhost:9090" */
+	struct pg_metrics *metrics;   /* served on /metrics; also gets HTTP metrics. May be NULL. */
+	pg_http_gate_fn *gate;        /* NULL: pprof routes answer 403 (fail closed) */
+	void *gate_arg;
+	void *route_arg;              /* passed to handlers of later route groups */
+	unsigned threads;             /* 0 or 1: one polling thread; else a pool of this many */
+	unsigned max_connections;     /* 0: 256 */
+	unsigned max_per_ip;          /* 0: no per-IP limit */
+	unsigned timeout_s;           /* idle connection timeout; 0: 30 s */
+	size_t max_body;              /* POST body bound; 0: 64 KiB, larger answers 413 */
+	unsigned stop_timeout_ms;     /* pg_http_stop's wait for in-flight requests; 0: 5000 */
+	int metrics_cache_ms;         /* scrapes within this window share one rendering;
+				       * 0: PG_HTTP_METRICS_CACHE_MS, < 0: render every scrape */
+};
+
+/* Default sharing window for /metrics renderings (see docs/performance.md). */
+#define PG_HTTP_METRICS_CACHE_MS 5
+
+/* Parses "host:port": IPv4 literal, "[IPv6]" literal, or "localhost"
+ * (127.0.0.1). Port 0..65535. Fails with PG_EINVAL and a sentence naming s. */
+PG_WUR int pg_http_parse_addr(const char *s, struct sockaddr_storage *ss, socklen_t *len);
+
+/* Binds, listens and starts serving. On bind failure the error names the
+ * address and the reason (e.g. "address already in use"). opts is copied;
+ * opts->metrics must outlive the server. */
+PG_WUR int pg_http_start(const struct pg_http_opts *opts, struct pg_http **out);
+
+/* The bound TCP port (useful with port 0). */
+int pg_http_port(const struct pg_http *h);
+
+/* Sets the readiness callback; until then /ready answers 503 "starting".
+ * Thread-safe; fn(arg) must stay valid until pg_http_stop. */
+void pg_http_set_ready_fn(struct pg_http *h, pg_http_ready_fn *fn, void *arg);
+
+/* Graceful stop: stops accepting, lets in-flight requests finish for up to
+ * opts.stop_timeout_ms, answers still-suspended requests 503, then closes
+ * everything. Takes NULL; sets *pp = NULL. */
+void pg_http_stop(struct pg_http **pp);
+
+/* ---- request accessors ----
+ * Call them from the handler, or from the owner of a suspended request
+ * before it answers; results are valid until the request is answered. */
+
+const char *pg_http_req_method(const struct pg_http_req *r);
+/* The validated path, without the query. */
+const char *pg_http_req_path(const struct pg_http_req *r);
+/* The percent-decoded value of query parameter `name`, NULL if absent. */
+const char *pg_http_req_query(struct pg_http_req *r, const char *name);
+/* A request header (case-insensitive name), NULL if absent. */
+const char *pg_http_req_header(struct pg_http_req *r, const char *name);
+/* The peer address; NULL only if the library could not tell. */
+const struct sockaddr *pg_http_req_peer(struct pg_http_req *r);
+/* The peer as "ip" text, into buf (n >= 46 covers IPv6). */
+void pg_http_req_peer_str(struct pg_http_req *r, char *buf, size_t n);
+/* The POST body (up to opts.max_body), len 0 and NULL for other methods. */
+const void *pg_http_req_body(const struct pg_http_req *r, size_t *len);
+/* The underlying MHD connection, for the TLS gateway (client certificate). */
+struct MHD_Connection *pg_http_req_connection(struct pg_http_req *r);
+/* The opts.route_arg of the server this request belongs to. */
+void *pg_http_req_route_arg(const struct pg_http_req *r);
+
+/* ---- responses: exactly one per request ----
+ * Each returns PG_OK, or an error when the request was already answered
+ * (PG_EBUSY) or memory ran out; on error the request is answered 500 if
+ * it was not yet, so handlers may ignore the result. Headers set with
+ * pg_http_add_header apply to the reply. */
+
+/* Adds a response header (copied). At most 8 per request. */
+PG_WUR int pg_http_add_header(struct pg_http_req *r, const char *name, const char *value);
+/* Body is copied. */
+int pg_http_reply(struct pg_http_req *r, unsigned status, const char *content_type,
+			 const void *body, size_t len);
+int pg_http_reply_text(struct pg_http_req *r, unsigned status, const char *content_type,
+			      const char *body);
+/* Takes ownership of body's storage (body is left empty). */
+int pg_http_reply_buf(struct pg_http_req *r, unsigned status, const char *content_type,
+			     struct pg_buf *body);
+/* {"status":"error","error":"<msg>"} as application/json. */
+int pg_http_reply_error(struct pg_http_req *r, unsigned status, const char *msg);
+
+/* Body not copied: the server reads [data, data+len) until it calls
+ * release(arg), exactly once, when it no longer needs the bytes (also on
+ * failure). For bodies shared between concurrent answers. */
+int pg_http_reply_shared(struct pg_http_req *r, unsigned status, const char *content_type,
+			 const void *data, size_t len, void (*release)(void *arg), void *arg);
+
+/* Streaming body: fn(arg, pos, buf, max) is called from a server thread to
+ * fill buf; it returns bytes written (> 0), 0 at end of stream, or -1 on
+ * error (the connection is closed). free_fn(arg) runs once when done (may be
+ * NULL). The callback must not block for long; use suspend for waiting. */
+typedef ssize_t pg_http_stream_fn(void *arg, unsigned long long pos, char *buf, size_t max);
+int pg_http_reply_stream(struct pg_http_req *r, unsigned status, const char *content_type,
+				pg_http_stream_fn *fn, void *arg, void (*free_fn)(void *arg));
+
+/* Suspends the request: call it in the handler, then hand r to another
+ * thread, which answers with one pg_http_reply* call (that resumes it). The
+ * server keeps r alive until that call, even past pg_http_stop: if the
+ * server stopped first, the late reply returns PG_EBUSY and frees r. */
+void pg_http_suspend(struct pg_http_req *r);
+
+#endif

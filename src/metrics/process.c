@@ -1,0 +1,221 @@
+#include "src/metrics/process.h"
+
+#include <dirent.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/resource.h>
+#include <unistd.h>
+
+struct proc_state {
+	struct pg_series *cpu, *rss, *vsz, *open_fds, *max_fds, *start;
+	double ticks;     /* sysconf(_SC_CLK_TCK) */
+	double page_size; /* sysconf(_SC_PAGESIZE) */
+};
+
+/* Reads a small /proc file whole into buf (NUL-terminated). */
+static int read_small(const char *path, char *buf, size_t n)
+{
+	size_t got = 0;
+	int fd = open(path, O_RDONLY | O_CLOEXEC);
+
+	if (fd < 0)
+		return pg_fail(PG_EIO, "cannot open %s: %s", path, strerror(errno));
+	while (got + 1 < n) {
+		ssize_t r = read(fd, buf + got, n - 1 - got);
+
+		if (r < 0 && errno == EINTR)
+			continue;
+		if (r <= 0)
+			break;
+		got += (size_t)r;
+	}
+	close(fd);
+	buf[got] = '\0';
+	return got ? PG_OK : pg_fail(PG_EIO, "%s is empty", path);
+}
+
+/* /proc/self/stat fields (proc(5), 1-based): 14 utime, 15 stime,
+ * 22 starttime, 23 vsize, 24 rss. Field 2 (comm) may contain spaces and
+ * parentheses, so counting starts after the last ')'. */
+struct stat_fields {
+	unsigned long long utime, stime, starttime, vsize;
+	long long rss;
+};
+
+static int parse_self_stat(struct stat_fields *sf)
+{
+	char buf[1024], *p, *end;
+	int field = 3, rc;
+
+	rc = read_small("/proc/self/stat", buf, sizeof(buf));
+	if (rc != PG_OK)
+		return rc;
+	p = strrchr(buf, ')');
+	if (!p)
+		return pg_fail(PG_EIO, "/proc/self/stat: no ')' after comm");
+	p++;
+	memset(sf, 0, sizeof(*sf));
+	for (; field <= 24; field++) {
+		while (*p == ' ')
+			p++;
+		if (!*p)
+			return pg_fail(PG_EIO, "/proc/self/stat: only %d fields", field - 1);
+		errno = 0;
+		unsigned long long v = strtoull(p, &end, 10);
+		if (field >= 14 && (end == p || errno))
+			return pg_fail(PG_EIO, "/proc/self/stat: field %d is not a number", field);
+		if (field == 14)
+			sf->utime = v;
+		else if (field == 15)
+			sf->stime = v;
+		else if (field == 22)
+			sf->starttime = v;
+		else if (field == 23)
+			sf->vsize = v;
+		else if (field == 24)
+			sf->rss = (long long)v;
+		p = strchr(p, ' ');
+		if (!p)
+			p = end + strlen(end);
+	}
+	return PG_OK;
+}
+
+/* Boot time in seconds since the epoch: the "btime" line of /proc/stat. */
+static int read_btime(unsigned long long *out)
+{
+	char buf[16384], *p, *end;
+	int rc = read_small("/proc/stat", buf, sizeof(buf));
+
+	if (rc != PG_OK)
+		return rc;
+	p = strstr(buf, "\nbtime ");
+	if (!p)
+		return pg_fail(PG_EIO, "/proc/stat has no btime line");
+	p += strlen("\nbtime ");
+	errno = 0;
+	*out = strtoull(p, &end, 10);
+	if (end == p || errno)
+		return pg_fail(PG_EIO, "/proc/stat: btime is not a number");
+	return PG_OK;
+}
+
+static double count_open_fds(void)
+{
+	DIR *d = opendir("/proc/self/fd");
+	struct dirent *e;
+	double n = 0;
+
+	if (!d)
+		return 0;
+	/* Like the Go client, the directory's own descriptor is counted. */
+	while ((e = readdir(d)))
+		if (e->d_name[0] != '.')
+			n++;
+	closedir(d);
+	return n;
+}
+
+static void collect(void *arg)
+{
+	struct proc_state *st = arg;
+	struct stat_fields sf;
+	struct rlimit rl;
+
+	if (parse_self_stat(&sf) == PG_OK) {
+		pg_series_set(st->cpu, (double)(sf.utime + sf.stime) / st->ticks);
+		pg_series_set(st->vsz, (double)sf.vsize);
+		pg_series_set(st->rss, (double)sf.rss * st->page_size);
+	}
+	pg_series_set(st->open_fds, count_open_fds());
+	/* getrlimit reads the same soft limit as the "Max open files" row of
+	 * /proc/self/limits, without parsing a table. */
+	if (getrlimit(RLIMIT_NOFILE, &rl) == 0)
+		pg_series_set(st->max_fds, rl.rlim_cur == RLIM_INFINITY ? -1 : (double)rl.rlim_cur);
+}
+
+static int gauge(struct pg_metrics *m, enum pg_metric_kind kind, const char *name, const char *help,
+		 struct pg_series **out)
+{
+	struct pg_family *f;
+	int rc = pg_metrics_family(m, kind, name, help, NULL, 0, NULL, 0, &f);
+
+	if (rc != PG_OK)
+		return rc;
+	*out = pg_family_series(f, NULL);
+	return *out ? PG_OK : pg_fail(PG_ENOMEM, "out of memory creating %s", name);
+}
+
+#if defined(__clang__)
+#define PG_COMPILER "clang " __clang_version__
+#elif defined(__GNUC__)
+#define PG_COMPILER "gcc " __VERSION__
+#else
+#define PG_COMPILER "unknown"
+#endif
+
+int pg_metrics_process_register(struct pg_metrics *m)
+{
+	static const char *const build_labels[] = {"version", "compiler"};
+	const char *const build_values[] = {PG_VERSION, PG_COMPILER};
+	struct proc_state *st = NULL;
+	struct stat_fields sf;
+	struct pg_family *bf;
+	struct pg_series *bs;
+	unsigned long long btime;
+	long ticks, page;
+	int rc;
+
+	ticks = sysconf(_SC_CLK_TCK);
+	page = sysconf(_SC_PAGESIZE);
+	if (ticks <= 0 || page <= 0)
+		return pg_fail(PG_EINTERNAL, "sysconf(_SC_CLK_TCK/_SC_PAGESIZE) failed");
+	rc = parse_self_stat(&sf);
+	if (rc == PG_OK)
+		rc = read_btime(&btime);
+	if (rc != PG_OK)
+		return rc;
+	st = calloc(1, sizeof(*st));
+	if (!st)
+		return pg_fail(PG_ENOMEM, "out of memory registering process metrics");
+	st->ticks = (double)ticks;
+	st->page_size = (double)page;
+	rc = gauge(m, PG_METRIC_COUNTER, "process_cpu_seconds_total",
+		   "Total user and system CPU time spent in seconds.", &st->cpu);
+	if (rc == PG_OK)
+		rc = gauge(m, PG_METRIC_GAUGE, "process_open_fds", "Number of open file descriptors.",
+			   &st->open_fds);
+	if (rc == PG_OK)
+		rc = gauge(m, PG_METRIC_GAUGE, "process_max_fds", "Maximum number of open file descriptors.",
+			   &st->max_fds);
+	if (rc == PG_OK)
+		rc = gauge(m, PG_METRIC_GAUGE, "process_virtual_memory_bytes", "Virtual memory size in bytes.",
+			   &st->vsz);
+	if (rc == PG_OK)
+		rc = gauge(m, PG_METRIC_GAUGE, "process_resident_memory_bytes", "Resident memory size in bytes.",
+			   &st->rss);
+	if (rc == PG_OK)
+		rc = gauge(m, PG_METRIC_GAUGE, "process_start_time_seconds",
+			   "Start time of the process since unix epoch in seconds.", &st->start);
+	if (rc == PG_OK)
+		rc = pg_metrics_family(m, PG_METRIC_GAUGE, "pprofgate_build_info",
+				       "A metric with a constant '1' value labeled by version and compiler.",
+				       build_labels, 2, NULL, 0, &bf);
+	if (rc == PG_OK) {
+		bs = pg_family_series(bf, build_values);
+		if (!bs)
+			rc = pg_fail(PG_ENOMEM, "out of memory creating pprofgate_build_info");
+		else
+			pg_series_set(bs, 1);
+	}
+	if (rc != PG_OK) {
+		free(st);
+		return rc;
+	}
+	/* The start time never changes: set it once. */
+	pg_series_set(st->start, (double)btime + (double)sf.starttime / st->ticks);
+	return pg_metrics_add_collector_owned(m, collect, st, free);
+}

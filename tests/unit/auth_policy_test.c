@@ -1,0 +1,540 @@
+/* The access decision: every route group, every refusal, and the order of
+ * checks (allowlist, then authentication, then scope, then window). */
+#include <arpa/inet.h>
+#include <jwt.h>
+#include <netinet/in.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+#include "auth/policy.h"
+#include "auth/scope.h"
+#include "tests/unit/test.h"
+
+#define NOW 1800000000L
+#define MONO 5000000
+
+static const unsigned char secret[] = "0123456789abcdef0123456789abcdef-policy-test";
+
+struct fixture {
+	struct pg_auth_policy *p;
+	struct pg_auth_jwt *jwt;
+	struct pg_auth_idlist *ids;
+	struct pg_auth_cidr_list *loop, *proxies, *metrics_allow;
+	struct pg_auth_window *win;
+};
+
+static char *mint(const char *sub, const char *scope, long exp)
+{
+	jwt_t *j = NULL;
+	char *t;
+
+	jwt_new(&j);
+	jwt_add_grant(j, "sub", sub);
+	jwt_add_grant(j, "iss", "iss.example");
+	jwt_add_grant(j, "aud", "pprofgate");
+	if (scope)
+		jwt_add_grant(j, "scope", scope);
+	jwt_add_grant_int(j, "exp", exp);
+	jwt_set_alg(j, JWT_ALG_HS256, secret, (int)sizeof(secret) - 1);
+	t = jwt_encode_str(j);
+	jwt_free(j);
+	return t;
+}
+
+static char *bearer(const char *tok)
+{
+	size_t n = strlen(tok) + 8;
+	char *h = malloc(n);
+
+	snprintf(h, n, "Bearer %s", tok);
+	return h;
+}
+
+/* pprof: mtls or jwt, window required, allowlist 127.0.0.0/8 + ::1;
+ * metrics: allowlist 10.0.0.0/8 only; health: open. */
+static void setup(struct fixture *f)
+{
+	struct pg_auth_jwt_config jc = {.issuer = "iss.example", .audience = "pprofgate",
+					.skew_s = 60, .cache_max = 128};
+	struct pg_auth_route_rule pprof = {0}, metrics = {0};
+
+	memset(f, 0, sizeof(*f));
+	CHECK_INT(pg_auth_jwt_new(&jc, &f->jwt), PG_OK);
+	CHECK_INT(pg_auth_jwt_add_key(f->jwt, PG_AUTH_ALG_HS256, NULL, secret, sizeof(secret) - 1), PG_OK);
+	CHECK_INT(pg_auth_idlist_new(&f->ids), PG_OK);
+	CHECK_INT(pg_auth_idlist_add(f->ids, "spiffe://pprofgate.local/admin", PG_AUTH_SCOPE_ADMIN), PG_OK);
+	CHECK_INT(pg_auth_idlist_add(f->ids, "cn:operator", PG_AUTH_SCOPE_READ), PG_OK);
+	CHECK_INT(pg_auth_cidr_list_new(&f->loop), PG_OK);
+	CHECK_INT(pg_auth_cidr_list_add_many(f->loop, "127.0.0.0/8 ::1"), PG_OK);
+	CHECK_INT(pg_auth_cidr_list_new(&f->proxies), PG_OK);
+	CHECK_INT(pg_auth_cidr_list_add(f->proxies, "127.0.0.2"), PG_OK);
+	CHECK_INT(pg_auth_cidr_list_new(&f->metrics_allow), PG_OK);
+	CHECK_INT(pg_auth_cidr_list_add(f->metrics_allow, "10.0.0.0/8"), PG_OK);
+	CHECK_INT(pg_auth_window_new(3600000, 5000, &f->win), PG_OK);
+	CHECK_INT(pg_auth_policy_new(&f->p), PG_OK);
+	pprof.methods = PG_AUTH_METHOD_MTLS | PG_AUTH_METHOD_JWT;
+	pprof.require_window = true;
+	pprof.allowlist = f->loop;
+	metrics.allowlist = f->metrics_allow;
+	CHECK_INT(pg_auth_policy_set_route(f->p, PG_AUTH_ROUTE_PPROF, &pprof), PG_OK);
+	CHECK_INT(pg_auth_policy_set_route(f->p, PG_AUTH_ROUTE_METRICS, &metrics), PG_OK);
+	pg_auth_policy_set_jwt(f->p, f->jwt);
+	pg_auth_policy_set_client_ids(f->p, f->ids);
+	pg_auth_policy_set_trusted_proxies(f->p, f->proxies);
+	pg_auth_policy_set_window(f->p, f->win);
+	CHECK_INT(pg_auth_policy_check(f->p), PG_OK);
+}
+
+static void teardown(struct fixture *f)
+{
+	pg_auth_policy_free(&f->p);
+	pg_auth_jwt_free(&f->jwt);
+	pg_auth_idlist_free(&f->ids);
+	pg_auth_cidr_list_free(&f->loop);
+	pg_auth_cidr_list_free(&f->proxies);
+	pg_auth_cidr_list_free(&f->metrics_allow);
+	pg_auth_window_free(&f->win);
+}
+
+struct peer {
+	struct sockaddr_storage ss;
+	socklen_t len;
+};
+
+static struct peer P(const char *ip)
+{
+	struct peer p;
+
+	memset(&p, 0, sizeof(p));
+	if (strchr(ip, ':')) {
+		struct sockaddr_in6 *s = (struct sockaddr_in6 *)&p.ss;
+		s->sin6_family = AF_INET6;
+		inet_pton(AF_INET6, ip, &s->sin6_addr);
+		p.len = sizeof(*s);
+	} else {
+		struct sockaddr_in *s = (struct sockaddr_in *)&p.ss;
+		s->sin_family = AF_INET;
+		inet_pton(AF_INET, ip, &s->sin_addr);
+		p.len = sizeof(*s);
+	}
+	return p;
+}
+
+static struct pg_auth_request req(enum pg_auth_route route, const char *profile, const struct peer *p)
+{
+	struct pg_auth_request r = {.route = route, .profile = profile,
+				    .peer = (const struct sockaddr *)&p->ss, .peer_len = p->len,
+				    .tls = true, .now_wall_s = NOW, .now_mono_ms = MONO};
+	return r;
+}
+
+static struct pg_auth_cert_result cert(int status, const char *cn, const char *uri)
+{
+	struct pg_auth_cert_result c;
+
+	memset(&c, 0, sizeof(c));
+	c.status = status;
+	if (status == PG_AUTH_R_OK) {
+		snprintf(c.id.cn, sizeof(c.id.cn), "%s", cn);
+		if (uri) {
+			snprintf(c.id.uri[0], sizeof(c.id.uri[0]), "%s", uri);
+			c.id.n_uri = 1;
+		}
+	}
+	return c;
+}
+
+#define EXPECT(d, st, why)                                                    \
+	do {                                                                  \
+		CHECK_INT((d).http_status, st);                               \
+		CHECK_STR(pg_auth_reason_str((d).reason), why);               \
+		CHECK_INT((d).allow, (st) == 200);                            \
+	} while (0)
+
+static void test_no_security(void)
+{
+	struct pg_auth_policy *p = NULL;
+	struct pg_auth_decision d;
+	struct peer lo = P("127.0.0.1"), lo6 = P("::1"), mapped = P("::ffff:127.0.0.1"),
+		    far = P("192.0.2.1");
+	struct pg_auth_request r;
+
+	CHECK_INT(pg_auth_policy_new(&p), PG_OK);
+	CHECK_INT(pg_auth_policy_check(p), PG_OK);
+	r = req(PG_AUTH_ROUTE_PPROF, "heap", &lo);
+	r.tls = false;
+	pg_auth_decide(p, &r, &d);
+	EXPECT(d, 200, "ok");
+	CHECK_INT(d.method, PG_AUTH_USED_LOOPBACK);
+	CHECK_STR(d.client, "127.0.0.1");
+	r.peer = (const struct sockaddr *)&lo6.ss;
+	r.peer_len = lo6.len;
+	pg_auth_decide(p, &r, &d);
+	EXPECT(d, 200, "ok");
+	r.peer = (const struct sockaddr *)&mapped.ss;
+	r.peer_len = mapped.len;
+	pg_auth_decide(p, &r, &d);
+	EXPECT(d, 200, "ok");
+	r.peer = (const struct sockaddr *)&far.ss;
+	r.peer_len = far.len;
+	pg_auth_decide(p, &r, &d);
+	EXPECT(d, 403, "loopback_only");
+	CHECK_STR(d.client, "192.0.2.1");
+	/* Metrics and health are open without configuration. */
+	r.route = PG_AUTH_ROUTE_METRICS;
+	pg_auth_decide(p, &r, &d);
+	EXPECT(d, 200, "ok");
+	r.route = PG_AUTH_ROUTE_HEALTH;
+	pg_auth_decide(p, &r, &d);
+	EXPECT(d, 200, "ok");
+	/* A non-IP peer is refused. */
+	r.route = PG_AUTH_ROUTE_PPROF;
+	r.peer = NULL;
+	pg_auth_decide(p, &r, &d);
+	EXPECT(d, 403, "ip_not_allowed");
+	pg_auth_decide(p, NULL, &d);
+	CHECK_INT(d.allow, 0);
+	CHECK_INT(d.http_status, 500);
+	pg_auth_policy_free(&p);
+}
+
+static void test_allowlist_first(void)
+{
+	struct fixture f;
+	struct pg_auth_decision d;
+	struct peer far = P("192.0.2.1"), ten = P("10.9.8.7"), proxy = P("127.0.0.2");
+	char *tok = mint("alice", "pprof:admin", NOW + 300), *h = bearer(tok);
+	struct pg_auth_request r;
+
+	setup(&f);
+	CHECK_INT(pg_auth_window_open(f.win, MONO, 60000, "test", "t", NULL, 0), PG_OK);
+	/* Even a valid token does not help from outside the allowlist. */
+	r = req(PG_AUTH_ROUTE_PPROF, "profile", &far);
+	r.authorization = h;
+	pg_auth_decide(f.p, &r, &d);
+	EXPECT(d, 403, "ip_not_allowed");
+	CHECK_STR(d.www_authenticate, "");
+	CHECK_STR(d.identity, "-");
+	/* Metrics: allowlist only. */
+	r = req(PG_AUTH_ROUTE_METRICS, NULL, &ten);
+	pg_auth_decide(f.p, &r, &d);
+	EXPECT(d, 200, "ok");
+	r = req(PG_AUTH_ROUTE_METRICS, NULL, &far);
+	pg_auth_decide(f.p, &r, &d);
+	EXPECT(d, 403, "ip_not_allowed");
+	/* Health: open. */
+	r = req(PG_AUTH_ROUTE_HEALTH, NULL, &far);
+	pg_auth_decide(f.p, &r, &d);
+	EXPECT(d, 200, "ok");
+	/* Through the trusted proxy the forwarded client is what counts. */
+	r = req(PG_AUTH_ROUTE_METRICS, NULL, &proxy);
+	r.forwarded_for = "192.0.2.1, 10.1.1.1";
+	pg_auth_decide(f.p, &r, &d);
+	EXPECT(d, 200, "ok");
+	CHECK_STR(d.client, "10.1.1.1");
+	r.forwarded_for = "10.1.1.1, 192.0.2.1";
+	pg_auth_decide(f.p, &r, &d);
+	EXPECT(d, 403, "ip_not_allowed");
+	CHECK_STR(d.client, "192.0.2.1");
+	r.forwarded_for = "10.1.1.1, bogus";
+	pg_auth_decide(f.p, &r, &d);
+	EXPECT(d, 400, "bad_forwarded_for");
+	/* An untrusted peer's forwarded-for is ignored. */
+	r = req(PG_AUTH_ROUTE_METRICS, NULL, &far);
+	r.forwarded_for = "10.1.1.1";
+	pg_auth_decide(f.p, &r, &d);
+	EXPECT(d, 403, "ip_not_allowed");
+	teardown(&f);
+	free(tok);
+	free(h);
+}
+
+static void test_jwt_path(void)
+{
+	struct fixture f;
+	struct pg_auth_decision d;
+	struct peer lo = P("127.0.0.1");
+	char *good = mint("alice", "pprof:read", NOW + 300), *hg = bearer(good);
+	char *sens = mint("bob", "pprof:sensitive", NOW + 300), *hs = bearer(sens);
+	char *old = mint("alice", "pprof:admin", NOW - 3600), *ho = bearer(old);
+	struct pg_auth_request r;
+
+	setup(&f);
+	/* Anonymous: 401 with a bare challenge; nothing about the window. */
+	r = req(PG_AUTH_ROUTE_PPROF, "profile", &lo);
+	pg_auth_decide(f.p, &r, &d);
+	EXPECT(d, 401, "credentials_missing");
+	CHECK_STR(d.www_authenticate, "Bearer realm=\"pprofgate\"");
+	/* Another scheme counts as no token. */
+	r.authorization = "Basic dXNlcjpwYXNz";
+	pg_auth_decide(f.p, &r, &d);
+	EXPECT(d, 401, "credentials_missing");
+	/* Bad tokens: 401 invalid_token, still nothing about the window. */
+	r.authorization = ho;
+	pg_auth_decide(f.p, &r, &d);
+	EXPECT(d, 401, "token_expired");
+	CHECK_STR(d.www_authenticate, "Bearer realm=\"pprofgate\", error=\"invalid_token\"");
+	r.authorization = "Bearer abc.def.ghi";
+	pg_auth_decide(f.p, &r, &d);
+	EXPECT(d, 401, "token_malformed");
+	r.authorization = "Bearer two tokens";
+	pg_auth_decide(f.p, &r, &d);
+	EXPECT(d, 400, "token_malformed");
+	CHECK_STR(d.www_authenticate, "Bearer realm=\"pprofgate\", error=\"invalid_request\"");
+	/* Valid token, window closed. */
+	r.authorization = hg;
+	pg_auth_decide(f.p, &r, &d);
+	EXPECT(d, 403, "window_closed");
+	CHECK_STR(d.identity, "jwt:alice");
+	CHECK_STR(d.www_authenticate, "");
+	/* Window open: allowed. */
+	CHECK_INT(pg_auth_window_open(f.win, MONO - 1000, 60000, "INC-1", "jwt:ops", NULL, 0), PG_OK);
+	pg_auth_decide(f.p, &r, &d);
+	EXPECT(d, 200, "ok");
+	CHECK_STR(d.identity, "jwt:alice");
+	CHECK_INT(d.method, PG_AUTH_USED_JWT);
+	CHECK_INT(d.scopes, PG_AUTH_SCOPE_READ);
+	CHECK_INT(d.window_left_ms, 59000);
+	/* pprof:read does not open heap. */
+	r.profile = "heap";
+	pg_auth_decide(f.p, &r, &d);
+	EXPECT(d, 403, "scope_missing");
+	CHECK_STR(d.www_authenticate,
+		  "Bearer realm=\"pprofgate\", error=\"insufficient_scope\", scope=\"pprof:sensitive\"");
+	r.authorization = hs;
+	pg_auth_decide(f.p, &r, &d);
+	EXPECT(d, 200, "ok");
+	CHECK_STR(d.identity, "jwt:bob");
+	/* Bearer over plain HTTP is refused. */
+	r.tls = false;
+	pg_auth_decide(f.p, &r, &d);
+	EXPECT(d, 403, "tls_required");
+	/* Window covering only "profile": heap is closed for it. */
+	{
+		const char *const only[] = {"profile"};
+		CHECK_INT(pg_auth_window_open(f.win, MONO, 60000, "INC-2", "jwt:ops", only, 1), PG_OK);
+	}
+	r.tls = true;
+	pg_auth_decide(f.p, &r, &d);
+	EXPECT(d, 403, "window_closed");
+	r.profile = "profile";
+	pg_auth_decide(f.p, &r, &d);
+	EXPECT(d, 200, "ok");
+	/* Window over. */
+	r.now_mono_ms = MONO + 60000;
+	pg_auth_decide(f.p, &r, &d);
+	EXPECT(d, 403, "window_closed");
+	teardown(&f);
+	free(good);
+	free(hg);
+	free(sens);
+	free(hs);
+	free(old);
+	free(ho);
+}
+
+static void test_mtls_path(void)
+{
+	struct fixture f;
+	struct pg_auth_decision d;
+	struct peer lo = P("::1");
+	struct pg_auth_cert_result admin = cert(PG_AUTH_R_OK, "admin", "spiffe://pprofgate.local/admin");
+	struct pg_auth_cert_result oper = cert(PG_AUTH_R_OK, "operator", NULL);
+	struct pg_auth_cert_result stranger = cert(PG_AUTH_R_OK, "mallory", "spiffe://evil/x");
+	struct pg_auth_cert_result expired = cert(PG_AUTH_R_CERT_EXPIRED, NULL, NULL);
+	struct pg_auth_cert_result untrusted = cert(PG_AUTH_R_CERT_UNTRUSTED, NULL, NULL);
+	char *old = mint("alice", "pprof:admin", NOW - 3600), *ho = bearer(old);
+	struct pg_auth_request r;
+
+	setup(&f);
+	CHECK_INT(pg_auth_window_open(f.win, MONO, 60000, "INC-3", "cn:admin", NULL, 0), PG_OK);
+	r = req(PG_AUTH_ROUTE_PPROF, "goroutine", &lo);
+	r.cert = &admin;
+	pg_auth_decide(f.p, &r, &d);
+	EXPECT(d, 200, "ok");
+	CHECK_STR(d.identity, "uri:spiffe://pprofgate.local/admin");
+	CHECK_INT(d.method, PG_AUTH_USED_MTLS);
+	/* operator has pprof:read only. */
+	r.cert = &oper;
+	pg_auth_decide(f.p, &r, &d);
+	EXPECT(d, 403, "scope_missing");
+	CHECK_STR(d.www_authenticate, ""); /* not a token problem */
+	r.profile = "profile";
+	pg_auth_decide(f.p, &r, &d);
+	EXPECT(d, 200, "ok");
+	CHECK_STR(d.identity, "cn:operator");
+	r.cert = &stranger;
+	pg_auth_decide(f.p, &r, &d);
+	EXPECT(d, 403, "identity_not_allowed");
+	CHECK_STR(d.identity, "spiffe://evil/x");
+	r.cert = &expired;
+	pg_auth_decide(f.p, &r, &d);
+	EXPECT(d, 403, "cert_expired");
+	r.cert = &untrusted;
+	pg_auth_decide(f.p, &r, &d);
+	EXPECT(d, 403, "cert_untrusted");
+	/* A good cert plus a bad token: every presented credential must hold. */
+	r.cert = &admin;
+	r.authorization = ho;
+	pg_auth_decide(f.p, &r, &d);
+	EXPECT(d, 401, "token_expired");
+	teardown(&f);
+	free(old);
+	free(ho);
+}
+
+static void test_single_method_routes(void)
+{
+	struct fixture f;
+	struct pg_auth_decision d;
+	struct peer lo = P("127.0.0.1");
+	struct pg_auth_route_rule mtls_only = {.methods = PG_AUTH_METHOD_MTLS};
+	struct pg_auth_route_rule jwt_only = {.methods = PG_AUTH_METHOD_JWT, .allow_plaintext_jwt = true};
+	struct pg_auth_cert_result admin = cert(PG_AUTH_R_OK, "admin", "spiffe://pprofgate.local/admin");
+	char *tok = mint("carol", NULL, NOW + 300), *h = bearer(tok);
+	struct pg_auth_request r;
+
+	setup(&f);
+	CHECK_INT(pg_auth_policy_set_route(f.p, PG_AUTH_ROUTE_METRICS, &mtls_only), PG_OK);
+	r = req(PG_AUTH_ROUTE_METRICS, NULL, &lo);
+	r.tls = false;
+	pg_auth_decide(f.p, &r, &d);
+	EXPECT(d, 403, "tls_required");
+	r.tls = true;
+	pg_auth_decide(f.p, &r, &d);
+	EXPECT(d, 403, "cert_missing");
+	/* A token is not a certificate. */
+	r.authorization = h;
+	pg_auth_decide(f.p, &r, &d);
+	EXPECT(d, 403, "cert_missing");
+	r.cert = &admin;
+	pg_auth_decide(f.p, &r, &d);
+	EXPECT(d, 200, "ok");
+
+	CHECK_INT(pg_auth_policy_set_route(f.p, PG_AUTH_ROUTE_METRICS, &jwt_only), PG_OK);
+	r = req(PG_AUTH_ROUTE_METRICS, NULL, &lo);
+	pg_auth_decide(f.p, &r, &d);
+	EXPECT(d, 401, "token_missing");
+	/* A certificate is not a token. */
+	r.cert = &admin;
+	pg_auth_decide(f.p, &r, &d);
+	EXPECT(d, 401, "token_missing");
+	/* Plaintext allowed on this route; metrics needs no pprof scope. */
+	r.authorization = h;
+	r.tls = false;
+	pg_auth_decide(f.p, &r, &d);
+	EXPECT(d, 200, "ok");
+	CHECK_STR(d.identity, "jwt:carol");
+	/* The same token on pprof: authenticated, but no scope. */
+	CHECK_INT(pg_auth_window_open(f.win, MONO, 60000, "x", "y", NULL, 0), PG_OK);
+	r.route = PG_AUTH_ROUTE_PPROF;
+	r.profile = "profile";
+	r.tls = true;
+	r.cert = NULL;
+	pg_auth_decide(f.p, &r, &d);
+	EXPECT(d, 403, "scope_missing");
+	teardown(&f);
+	free(tok);
+	free(h);
+}
+
+static void test_check_and_json(void)
+{
+	struct pg_auth_policy *p = NULL;
+	struct pg_auth_route_rule jwt = {.methods = PG_AUTH_METHOD_JWT};
+	struct pg_auth_route_rule mtls = {.methods = PG_AUTH_METHOD_MTLS};
+	struct pg_auth_route_rule win = {.require_window = true};
+	struct pg_auth_route_rule bad = {.methods = 8};
+	struct pg_auth_decision d;
+	char buf[128];
+
+	CHECK_INT(pg_auth_policy_new(&p), PG_OK);
+	CHECK_INT(pg_auth_policy_set_route(p, PG_AUTH_ROUTE_PPROF, &bad), PG_EINVAL);
+	CHECK_INT(pg_auth_policy_set_route(p, PG_AUTH_ROUTE__COUNT, &jwt), PG_EINVAL);
+	CHECK_INT(pg_auth_policy_set_route(p, PG_AUTH_ROUTE_PPROF, &jwt), PG_OK);
+	CHECK_INT(pg_auth_policy_check(p), PG_EINVAL);
+	CHECK_CONTAINS(pg_errmsg(), "route pprof uses JWT");
+	CHECK_INT(pg_auth_policy_set_route(p, PG_AUTH_ROUTE_PPROF, &mtls), PG_OK);
+	CHECK_INT(pg_auth_policy_check(p), PG_EINVAL);
+	CHECK_CONTAINS(pg_errmsg(), "mTLS");
+	CHECK_INT(pg_auth_policy_set_route(p, PG_AUTH_ROUTE_PPROF, &win), PG_OK);
+	CHECK_INT(pg_auth_policy_check(p), PG_EINVAL);
+	CHECK_CONTAINS(pg_errmsg(), "window");
+	pg_auth_policy_free(&p);
+	CHECK(p == NULL);
+
+	memset(&d, 0, sizeof(d));
+	d.http_status = 401;
+	d.reason = PG_AUTH_R_TOKEN_EXPIRED;
+	CHECK_INT(pg_auth_decision_json(&d, buf, sizeof(buf)), 49);
+	CHECK_STR(buf, "{\"error\":\"unauthorized\",\"reason\":\"token_expired\"}");
+	d.http_status = 403;
+	d.reason = PG_AUTH_R_WINDOW_CLOSED;
+	CHECK(pg_auth_decision_json(&d, buf, sizeof(buf)) > 0);
+	CHECK_STR(buf, "{\"error\":\"forbidden\",\"reason\":\"window_closed\"}");
+	CHECK_INT(pg_auth_decision_json(&d, buf, 10), PG_ENOMEM);
+	CHECK_STR(pg_auth_reason_str(PG_AUTH_R__COUNT), "unknown");
+	for (int i = 0; i < PG_AUTH_R__COUNT; i++)
+		CHECK(strcmp(pg_auth_reason_str((enum pg_auth_reason)i), "unknown") != 0);
+}
+
+static double now_ns(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return ts.tv_sec * 1e9 + ts.tv_nsec;
+}
+
+static void test_cost(void)
+{
+	struct fixture f;
+	struct pg_auth_decision d;
+	struct peer lo = P("127.0.0.1");
+	struct pg_auth_cert_result admin = cert(PG_AUTH_R_OK, "admin", "spiffe://pprofgate.local/admin");
+	char *tok = mint("alice", "pprof:admin", NOW + 300), *h = bearer(tok);
+	struct pg_auth_request r;
+	const int n = 20000;
+	double t0, jwt_ns, mtls_ns;
+	int ok = 1;
+
+	setup(&f);
+	CHECK_INT(pg_auth_window_open(f.win, MONO, 60000, "bench", "t", NULL, 0), PG_OK);
+	r = req(PG_AUTH_ROUTE_PPROF, "heap", &lo);
+	r.authorization = h;
+	pg_auth_decide(f.p, &r, &d);
+	t0 = now_ns();
+	for (int i = 0; i < n; i++) {
+		pg_auth_decide(f.p, &r, &d);
+		ok &= d.allow;
+	}
+	jwt_ns = (now_ns() - t0) / n;
+	r.authorization = NULL;
+	r.cert = &admin;
+	t0 = now_ns();
+	for (int i = 0; i < n; i++) {
+		pg_auth_decide(f.p, &r, &d);
+		ok &= d.allow;
+	}
+	mtls_ns = (now_ns() - t0) / n;
+	CHECK(ok);
+	printf("cost: full decision with cached JWT %.2f us, with verified cert identity %.2f us\n",
+	       jwt_ns / 1e3, mtls_ns / 1e3);
+	teardown(&f);
+	free(tok);
+	free(h);
+}
+
+int main(void)
+{
+	RUN(test_no_security);
+	RUN(test_allowlist_first);
+	RUN(test_jwt_path);
+	RUN(test_mtls_path);
+	RUN(test_single_method_routes);
+	RUN(test_check_and_json);
+	RUN(test_cost);
+	TEST_END();
+}

@@ -1,0 +1,792 @@
+/* HTTP server: routes, errors, path rejection, readiness, suspend/resume,
+ * the pprof gate, bodies, streams and graceful stop, driven over loopback
+ * with libcurl and raw sockets.
+ *
+ * server.c is compiled into this file with extra test routes (a slow,
+ * suspending handler, a POST echo, a stream, a gated route), so the public
+ * route table stays free of test code. */
+#include <arpa/inet.h>
+#include <curl/curl.h>
+#include <netinet/in.h>
+#include <pthread.h>
+#include <stdbool.h>
+#include <stdint.h>
+#include <string.h>
+#include <sys/socket.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "src/http/server.h"
+
+static void t_slow(struct pg_http_req *r, void *arg);
+static void t_echo(struct pg_http_req *r, void *arg);
+static void t_stream(struct pg_http_req *r, void *arg);
+static void t_secret(struct pg_http_req *r, void *arg);
+static void t_silent(struct pg_http_req *r, void *arg);
+static void t_shared(struct pg_http_req *r, void *arg);
+
+#define PG_HTTP_TEST_ROUTES                                                          \
+	{"/test/slow", PG_HTTP_GET, t_slow, PG_HTTP_GROUP_PUBLIC},                      \
+	{"/test/echo", PG_HTTP_POST, t_echo, PG_HTTP_GROUP_PUBLIC},                     \
+	{"/test/stream", PG_HTTP_GET, t_stream, PG_HTTP_GROUP_PUBLIC},                  \
+	{"/test/silent", PG_HTTP_GET, t_silent, PG_HTTP_GROUP_PUBLIC},                  \
+	{"/test/shared", PG_HTTP_GET, t_shared, PG_HTTP_GROUP_PUBLIC},                  \
+	{"/debug/pprof/test", PG_HTTP_GET | PG_HTTP_POST, t_secret, PG_HTTP_GROUP_PPROF},
+
+#include "src/http/server.c"
+#include "tests/unit/test.h"
+
+/* ---- test handlers ---- */
+
+struct slow_job {
+	struct pg_http_req *r;
+	unsigned delay_ms;
+	int reply_rc;
+};
+
+static struct slow_job last_job;
+static pthread_t last_job_thread;
+static bool have_job_thread;
+
+static void *slow_worker(void *arg)
+{
+	struct slow_job *j = arg;
+
+	sleep_ms(j->delay_ms);
+	j->reply_rc = pg_http_reply_text(j->r, 200, "text/plain", "slow done");
+	return NULL;
+}
+
+/* Suspends, then answers from another thread after ?ms=N milliseconds. */
+static void t_slow(struct pg_http_req *r, void *arg)
+{
+	const char *ms = pg_http_req_query(r, "ms");
+
+	(void)arg;
+	last_job.r = r;
+	last_job.delay_ms = ms ? (unsigned)strtoul(ms, NULL, 10) : 50;
+	last_job.reply_rc = 1;
+	pg_http_suspend(r);
+	have_job_thread = pthread_create(&last_job_thread, NULL, slow_worker, &last_job) == 0;
+	if (!have_job_thread)
+		pg_http_reply_text(r, 500, "text/plain", "no thread");
+}
+
+static void t_echo(struct pg_http_req *r, void *arg)
+{
+	size_t len;
+	const void *body = pg_http_req_body(r, &len);
+	char peer[64];
+
+	(void)arg;
+	pg_http_req_peer_str(r, peer, sizeof(peer));
+	CHECK_INT(pg_http_add_header(r, "X-Peer", peer), PG_OK);
+	if (pg_http_req_query(r, "name"))
+		CHECK_INT(pg_http_add_header(r, "X-Name", pg_http_req_query(r, "name")), PG_OK);
+	CHECK(pg_http_req_query(r, "absent") == NULL);
+	CHECK_STR(pg_http_req_method(r), "POST");
+	CHECK_STR(pg_http_req_path(r), "/test/echo");
+	CHECK_INT(pg_http_add_header(r, "X-Empty", ""), PG_EINVAL);
+	CHECK_INT(pg_http_add_header(r, "X-Split", "a\r\nSet-Cookie: x"), PG_EINVAL);
+	CHECK_INT(pg_http_add_header(r, "Bad:Name", "v"), PG_EINVAL);
+	pg_http_reply(r, 200, "application/octet-stream", body, len);
+}
+
+static ssize_t count_stream(void *arg, unsigned long long pos, char *buf, size_t max)
+{
+	int *chunks = arg;
+
+	(void)pos;
+	if (*chunks == 0 || max < 6)
+		return 0;
+	(*chunks)--;
+	memcpy(buf, "chunk\n", 6);
+	return 6;
+}
+
+static void t_stream(struct pg_http_req *r, void *arg)
+{
+	int *chunks = malloc(sizeof(*chunks));
+
+	(void)arg;
+	if (chunks)
+		*chunks = 3;
+	pg_http_reply_stream(r, 200, "text/plain", count_stream, chunks, free);
+}
+
+static const char shared_body[] = "shared bytes";
+static atomic_int shared_released;
+static void release_shared(void *arg)
+{
+	CHECK(arg == shared_body);
+	atomic_fetch_add(&shared_released, 1);
+}
+
+static void t_shared(struct pg_http_req *r, void *arg)
+{
+	(void)arg;
+	pg_http_reply_shared(r, 200, "text/plain", shared_body, strlen(shared_body), release_shared,
+			     (void *)shared_body);
+}
+
+static int secret_calls;
+static void t_secret(struct pg_http_req *r, void *arg)
+{
+	(void)arg;
+	secret_calls++;
+	pg_http_reply_text(r, 200, "text/plain", "secret");
+}
+
+static void t_silent(struct pg_http_req *r, void *arg)
+{
+	(void)r;
+	(void)arg;
+}
+
+/* ---- client helpers ---- */
+
+struct resp {
+	long code;
+	struct pg_buf body;
+	struct pg_buf hdrs;
+};
+
+static size_t on_body(char *p, size_t sz, size_t n, void *arg)
+{
+	return pg_buf_append(arg, p, sz * n) == PG_OK ? sz * n : 0;
+}
+
+static void resp_free(struct resp *r)
+{
+	pg_buf_free(&r->body);
+	pg_buf_free(&r->hdrs);
+}
+
+/* One request with libcurl; method NULL = GET. Returns the status or -1. */
+static long fetch(int port, const char *method, const char *path, const char *hdr, const char *post,
+		  struct resp *out)
+{
+	char url[1024];
+	CURL *c = curl_easy_init();
+	struct curl_slist *hl = NULL;
+	CURLcode cc;
+
+	memset(out, 0, sizeof(*out));
+	pg_buf_init(&out->body, 1 << 22);
+	pg_buf_init(&out->hdrs, 1 << 16);
+	out->code = -1;
+	if (!c)
+		return -1;
+	snprintf(url, sizeof(url), "http://127.0.0.1:%d%s", port, path);
+	curl_easy_setopt(c, CURLOPT_URL, url);
+	curl_easy_setopt(c, CURLOPT_PATH_AS_IS, 1L);
+	curl_easy_setopt(c, CURLOPT_WRITEFUNCTION, on_body);
+	curl_easy_setopt(c, CURLOPT_WRITEDATA, &out->body);
+	curl_easy_setopt(c, CURLOPT_HEADERFUNCTION, on_body);
+	curl_easy_setopt(c, CURLOPT_HEADERDATA, &out->hdrs);
+	curl_easy_setopt(c, CURLOPT_TIMEOUT_MS, 10000L);
+	if (method && strcmp(method, "HEAD") == 0)
+		curl_easy_setopt(c, CURLOPT_NOBODY, 1L);
+	else if (method)
+		curl_easy_setopt(c, CURLOPT_CUSTOMREQUEST, method);
+	if (post) {
+		curl_easy_setopt(c, CURLOPT_POSTFIELDS, post);
+		curl_easy_setopt(c, CURLOPT_POSTFIELDSIZE, (long)strlen(post));
+	}
+	if (hdr && strcmp(hdr, "gzip") == 0)
+		curl_easy_setopt(c, CURLOPT_ACCEPT_ENCODING, "gzip");
+	else if (hdr)
+		hl = curl_slist_append(hl, hdr);
+	if (hl)
+		curl_easy_setopt(c, CURLOPT_HTTPHEADER, hl);
+	cc = curl_easy_perform(c);
+	if (cc == CURLE_OK)
+		curl_easy_getinfo(c, CURLINFO_RESPONSE_CODE, &out->code);
+	curl_slist_free_all(hl);
+	curl_easy_cleanup(c);
+	return out->code;
+}
+
+/* Sends `req` verbatim and returns the status of the answer (0 if none). */
+static int raw_status(int port, const char *req)
+{
+	struct sockaddr_in a;
+	char buf[512];
+	size_t got = 0;
+	int fd = socket(AF_INET, SOCK_STREAM, 0), status = 0;
+	struct timeval tv = {5, 0};
+
+	if (fd < 0)
+		return 0;
+	memset(&a, 0, sizeof(a));
+	a.sin_family = AF_INET;
+	a.sin_port = htons((uint16_t)port);
+	a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+	setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof(tv));
+	if (connect(fd, (struct sockaddr *)&a, sizeof(a)) == 0 &&
+	    send(fd, req, strlen(req), MSG_NOSIGNAL) == (ssize_t)strlen(req)) {
+		ssize_t n;
+
+		while (got + 1 < sizeof(buf) && (n = recv(fd, buf + got, sizeof(buf) - 1 - got, 0)) > 0)
+			got += (size_t)n;
+		buf[got] = '\0';
+		if (strncmp(buf, "HTTP/1.1 ", 9) == 0)
+			status = (int)strtol(buf + 9, NULL, 10);
+	}
+	close(fd);
+	return status;
+}
+
+static int raw_get(int port, const char *target)
+{
+	char req[1024];
+
+	snprintf(req, sizeof(req), "GET %s HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n", target);
+	return raw_status(port, req);
+}
+
+static struct pg_http *start(struct pg_metrics *m, unsigned threads)
+{
+	struct pg_http_opts o;
+	struct pg_http *h = NULL;
+
+	memset(&o, 0, sizeof(o));
+	o.listen = "127.0.0.1:0";
+	o.metrics = m;
+	o.threads = threads;
+	o.max_body = 1024;
+	o.metrics_cache_ms = -1; /* every scrape renders: tests see fresh counts */
+	if (pg_http_start(&o, &h) != PG_OK)
+		fprintf(stderr, "start: %s\n", pg_errmsg());
+	return h;
+}
+
+static double now_s(void)
+{
+	struct timespec t;
+
+	clock_gettime(CLOCK_MONOTONIC, &t);
+	return (double)t.tv_sec + (double)t.tv_nsec / 1e9;
+}
+
+/* ---- tests ---- */
+
+static void test_parse_addr(void)
+{
+	struct sockaddr_storage ss;
+	socklen_t len;
+
+	CHECK_INT(pg_http_parse_addr("127.0.0.1:9090", &ss, &len), PG_OK);
+	CHECK_INT(ss.ss_family, AF_INET);
+	CHECK_INT(ntohs(((struct sockaddr_in *)&ss)->sin_port), 9090);
+	CHECK_INT(pg_http_parse_addr("localhost:0", &ss, &len), PG_OK);
+	CHECK_INT(((struct sockaddr_in *)&ss)->sin_addr.s_addr, htonl(INADDR_LOOPBACK));
+	CHECK_INT(pg_http_parse_addr("[::1]:65535", &ss, &len), PG_OK);
+	CHECK_INT(ss.ss_family, AF_INET6);
+	CHECK_INT(pg_http_parse_addr("0.0.0.0:1", &ss, &len), PG_OK);
+
+	static const char *const bad[] = {"", "127.0.0.1", "127.0.0.1:", "127.0.0.1:65536", "127.0.0.1:-1",
+					  "127.0.0.1:+5", "127.0.0.1:80x", "::1:80", "[::1]80", "[::1]",
+					  "[127.0.0.1]:80", "example.com:80", ":80", "[]:80", "1.2.3:80"};
+	for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
+		int rc = pg_http_parse_addr(bad[i], &ss, &len);
+
+		if (rc != PG_EINVAL)
+			fprintf(stderr, "accepted \"%s\"\n", bad[i]);
+		CHECK_INT(rc, PG_EINVAL);
+	}
+	CHECK_INT(pg_http_parse_addr(NULL, &ss, &len), PG_EINVAL);
+}
+
+static void test_start_and_bind_failure(void)
+{
+	struct pg_http *h = start(NULL, 0), *h2 = NULL;
+	struct pg_http_opts o;
+	char addr[64];
+
+	CHECK(h != NULL);
+	CHECK(pg_http_port(h) > 0);
+	memset(&o, 0, sizeof(o));
+	snprintf(addr, sizeof(addr), "127.0.0.1:%d", pg_http_port(h));
+	o.listen = addr;
+	CHECK_INT(pg_http_start(&o, &h2), PG_ENET);
+	CHECK(h2 == NULL);
+	CHECK_CONTAINS(pg_errmsg(), addr);
+	CHECK_CONTAINS(pg_errmsg(), "in use");
+	o.listen = "nonsense";
+	CHECK_INT(pg_http_start(&o, &h2), PG_EINVAL);
+	CHECK_CONTAINS(pg_errmsg(), "nonsense");
+	pg_http_stop(&h);
+	CHECK(h == NULL);
+	pg_http_stop(&h); /* NULL is fine */
+	pg_http_stop(NULL);
+}
+
+static void test_ipv6_listen(void)
+{
+	struct pg_http_opts o;
+	struct pg_http *h = NULL;
+	int s6 = socket(AF_INET6, SOCK_STREAM, 0);
+	struct sockaddr_in6 a;
+
+	if (s6 < 0)
+		return; /* no IPv6 in this sandbox */
+	memset(&a, 0, sizeof(a));
+	a.sin6_family = AF_INET6;
+	a.sin6_addr = in6addr_loopback;
+	if (bind(s6, (struct sockaddr *)&a, sizeof(a)) != 0) {
+		close(s6);
+		return;
+	}
+	close(s6);
+	memset(&o, 0, sizeof(o));
+	o.listen = "[::1]:0";
+	CHECK_INT(pg_http_start(&o, &h), PG_OK);
+	CHECK(pg_http_port(h) > 0);
+	pg_http_stop(&h);
+}
+
+static void test_healthz(void)
+{
+	struct pg_http *h = start(NULL, 0);
+	struct resp r;
+
+	CHECK_INT(fetch(pg_http_port(h), NULL, "/healthz", NULL, NULL, &r), 200);
+	CHECK_STR(r.body.data, "{\"status\":\"ok\"}\n");
+	CHECK_CONTAINS(r.hdrs.data, "Content-Type: application/json");
+	resp_free(&r);
+	CHECK_INT(fetch(pg_http_port(h), "HEAD", "/healthz", NULL, NULL, &r), 200);
+	CHECK(r.body.len == 0);
+	CHECK_CONTAINS(r.hdrs.data, "Content-Length: 16");
+	resp_free(&r);
+	pg_http_stop(&h);
+}
+
+static void test_metrics(void)
+{
+	struct pg_metrics *m = NULL;
+	struct pg_family *f;
+	struct pg_http *h;
+	struct resp r;
+
+	CHECK_INT(pg_metrics_new(&m), PG_OK);
+	CHECK_INT(pg_metrics_family(m, PG_METRIC_COUNTER, "test_things_total", "Things.", NULL, 0, NULL, 0, &f),
+		  PG_OK);
+	pg_series_add(pg_family_series(f, NULL), 42);
+	h = start(m, 0);
+	CHECK_INT(fetch(pg_http_port(h), NULL, "/metrics", NULL, NULL, &r), 200);
+	CHECK_CONTAINS(r.body.data, "\ntest_things_total 42\n");
+	CHECK_CONTAINS(r.hdrs.data, "Content-Type: text/plain; version=0.0.4; charset=utf-8");
+	CHECK(!strstr(r.hdrs.data, "Content-Encoding"));
+	resp_free(&r);
+	/* gzip when asked (curl decodes it; the header proves it was used) */
+	CHECK_INT(fetch(pg_http_port(h), NULL, "/metrics", "gzip", NULL, &r), 200);
+	CHECK_CONTAINS(r.hdrs.data, "Content-Encoding: gzip");
+	CHECK_CONTAINS(r.body.data, "\ntest_things_total 42\n");
+	resp_free(&r);
+	/* q=0 refuses gzip */
+	CHECK_INT(fetch(pg_http_port(h), NULL, "/metrics", "Accept-Encoding: gzip;q=0, identity", NULL, &r), 200);
+	CHECK(!strstr(r.hdrs.data, "Content-Encoding"));
+	resp_free(&r);
+	CHECK_INT(fetch(pg_http_port(h), "HEAD", "/metrics", NULL, NULL, &r), 200);
+	CHECK(r.body.len == 0);
+	resp_free(&r);
+	/* the HTTP metrics count what was served so far */
+	CHECK_INT(fetch(pg_http_port(h), NULL, "/nope", NULL, NULL, &r), 404);
+	resp_free(&r);
+	CHECK_INT(fetch(pg_http_port(h), NULL, "/metrics", NULL, NULL, &r), 200);
+	CHECK_CONTAINS(r.body.data, "pprofgate_http_requests_total{route=\"/metrics\",code=\"200\"} 4\n");
+	CHECK_CONTAINS(r.body.data, "pprofgate_http_requests_total{route=\"other\",code=\"404\"} 1\n");
+	CHECK_CONTAINS(r.body.data, "pprofgate_http_request_duration_seconds_count{route=\"/metrics\"} 4\n");
+	CHECK_CONTAINS(r.body.data, "# TYPE pprofgate_http_request_duration_seconds histogram\n");
+	resp_free(&r);
+	pg_http_stop(&h);
+	pg_metrics_free(&m);
+}
+
+static void test_metrics_shared_window(void)
+{
+	struct pg_metrics *m = NULL;
+	struct pg_family *f;
+	struct pg_series *c;
+	struct pg_http_opts o;
+	struct pg_http *h = NULL;
+	struct resp r;
+
+	CHECK_INT(pg_metrics_new(&m), PG_OK);
+	CHECK_INT(pg_metrics_family(m, PG_METRIC_COUNTER, "test_things_total", "Things.", NULL, 0, NULL, 0, &f),
+		  PG_OK);
+	c = pg_family_series(f, NULL);
+	memset(&o, 0, sizeof(o));
+	o.listen = "127.0.0.1:0";
+	o.metrics = m;
+	o.metrics_cache_ms = 300;
+	CHECK_INT(pg_http_start(&o, &h), PG_OK);
+	pg_series_add(c, 1);
+	CHECK_INT(fetch(pg_http_port(h), NULL, "/metrics", NULL, NULL, &r), 200);
+	CHECK_CONTAINS(r.body.data, "\ntest_things_total 1\n");
+	resp_free(&r);
+	/* within the window: the same rendering, plain and gzipped */
+	pg_series_add(c, 1);
+	CHECK_INT(fetch(pg_http_port(h), NULL, "/metrics", NULL, NULL, &r), 200);
+	CHECK_CONTAINS(r.body.data, "\ntest_things_total 1\n");
+	resp_free(&r);
+	CHECK_INT(fetch(pg_http_port(h), NULL, "/metrics", "gzip", NULL, &r), 200);
+	CHECK_CONTAINS(r.hdrs.data, "Content-Encoding: gzip");
+	CHECK_CONTAINS(r.body.data, "\ntest_things_total 1\n");
+	resp_free(&r);
+	/* after it: a fresh one */
+	sleep_ms(350);
+	CHECK_INT(fetch(pg_http_port(h), NULL, "/metrics", "gzip", NULL, &r), 200);
+	CHECK_CONTAINS(r.body.data, "\ntest_things_total 2\n");
+	resp_free(&r);
+	pg_http_stop(&h);
+	pg_metrics_free(&m);
+}
+
+static bool ready_val;
+static bool ready_fn(void *arg, char *reason, size_t n)
+{
+	CHECK(arg == &ready_val);
+	if (!ready_val)
+		snprintf(reason, n, "etcd \"down\"");
+	return ready_val;
+}
+
+static void test_ready(void)
+{
+	struct pg_http *h = start(NULL, 0);
+	struct resp r;
+
+	CHECK_INT(fetch(pg_http_port(h), NULL, "/ready", NULL, NULL, &r), 503);
+	CHECK_STR(r.body.data, "{\"status\":\"not ready\",\"reason\":\"starting\"}\n");
+	resp_free(&r);
+	ready_val = false;
+	pg_http_set_ready_fn(h, ready_fn, &ready_val);
+	CHECK_INT(fetch(pg_http_port(h), NULL, "/ready", NULL, NULL, &r), 503);
+	CHECK_STR(r.body.data, "{\"status\":\"not ready\",\"reason\":\"etcd \\\"down\\\"\"}\n");
+	resp_free(&r);
+	ready_val = true;
+	CHECK_INT(fetch(pg_http_port(h), NULL, "/ready", NULL, NULL, &r), 200);
+	CHECK_STR(r.body.data, "{\"status\":\"ready\"}\n");
+	CHECK_CONTAINS(r.hdrs.data, "Content-Type: application/json");
+	resp_free(&r);
+	pg_http_stop(&h);
+}
+
+static void test_not_found_and_method(void)
+{
+	struct pg_http *h = start(NULL, 0);
+	struct resp r;
+
+	CHECK_INT(fetch(pg_http_port(h), NULL, "/nope", NULL, NULL, &r), 404);
+	CHECK_STR(r.body.data, "{\"status\":\"error\",\"error\":\"not found\"}\n");
+	CHECK_CONTAINS(r.hdrs.data, "Content-Type: application/json");
+	resp_free(&r);
+	CHECK_INT(fetch(pg_http_port(h), "POST", "/metrics", NULL, "x=1", &r), 405);
+	CHECK_CONTAINS(r.hdrs.data, "Allow: GET, HEAD\r\n");
+	CHECK_CONTAINS(r.body.data, "method not allowed");
+	resp_free(&r);
+	CHECK_INT(fetch(pg_http_port(h), "DELETE", "/healthz", NULL, NULL, &r), 405);
+	resp_free(&r);
+	CHECK_INT(fetch(pg_http_port(h), NULL, "/test/echo", NULL, NULL, &r), 405);
+	CHECK_CONTAINS(r.hdrs.data, "Allow: POST\r\n");
+	resp_free(&r);
+	/* HEAD is implied by GET (the /test/stream route lists only GET) */
+	CHECK_INT(fetch(pg_http_port(h), "HEAD", "/test/stream", NULL, NULL, &r), 200);
+	CHECK(r.body.len == 0);
+	resp_free(&r);
+	CHECK_INT(fetch(pg_http_port(h), "PUT", "/test/stream", NULL, NULL, &r), 405);
+	CHECK_CONTAINS(r.hdrs.data, "Allow: GET, HEAD\r\n");
+	resp_free(&r);
+	/* methods are case-sensitive (RFC 9110 section 9.1) */
+	CHECK_INT(fetch(pg_http_port(h), "get", "/healthz", NULL, NULL, &r), 405);
+	resp_free(&r);
+	/* a handler that neither answers nor suspends gets a 500 */
+	CHECK_INT(fetch(pg_http_port(h), NULL, "/test/silent", NULL, NULL, &r), 500);
+	resp_free(&r);
+	pg_http_stop(&h);
+}
+
+static void test_path_rejection(void)
+{
+	struct pg_http *h = start(NULL, 0);
+	int port = pg_http_port(h);
+	static const char *const bad[] = {"/%2e%2e/metrics", "/%2E%2E/healthz", "//metrics", "/./metrics",
+					  "/x/../metrics", "/metrics/.", "/metrics/..", "/metrics;x",
+					  "/metrics%00", "/metrics%2f", "/debug%2fpprof/test", "/debug/pprof/./test",
+					  "/debug//pprof/test", "/metrics#x", "/healthz\\", "http://x/metrics", "*"};
+
+	CHECK_INT(raw_get(port, "/metrics"), 200);
+	CHECK_INT(raw_get(port, "/metrics?a=b&c"), 200);
+	for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
+		int st = raw_get(port, bad[i]);
+
+		if (st != 400)
+			fprintf(stderr, "%s -> %d\n", bad[i], st);
+		CHECK_INT(st, 400);
+	}
+	{
+		char longp[PG_HTTP_PATH_MAX + 16];
+
+		memset(longp, 'a', sizeof(longp) - 1);
+		longp[0] = '/';
+		longp[sizeof(longp) - 1] = '\0';
+		CHECK_INT(raw_get(port, longp), 414);
+	}
+	/* Canonical but unknown spellings are plain 404s. */
+	CHECK_INT(raw_get(port, "/METRICS"), 404);
+	CHECK_INT(raw_get(port, "/metrics/"), 404);
+	CHECK_INT(raw_get(port, "/metricsx"), 404);
+	CHECK_INT(raw_get(port, "/debug/pprof"), 404);
+	CHECK_INT(secret_calls, 0);
+	pg_http_stop(&h);
+}
+
+static bool gate_allow;
+static int gate_calls;
+static bool gate(struct pg_http_req *r, void *arg)
+{
+	CHECK(arg == &gate_allow);
+	gate_calls++;
+	if (!gate_allow)
+		pg_http_reply_error(r, 401, "no token");
+	return gate_allow;
+}
+
+static void test_pprof_gate(void)
+{
+	struct pg_http_opts o;
+	struct pg_http *h = start(NULL, 0);
+	struct resp r;
+
+	/* No gate configured: pprof routes fail closed. */
+	secret_calls = 0;
+	CHECK_INT(fetch(pg_http_port(h), NULL, "/debug/pprof/test", NULL, NULL, &r), 403);
+	resp_free(&r);
+	CHECK_INT(secret_calls, 0);
+	pg_http_stop(&h);
+
+	memset(&o, 0, sizeof(o));
+	o.listen = "127.0.0.1:0";
+	o.gate = gate;
+	o.gate_arg = &gate_allow;
+	CHECK_INT(pg_http_start(&o, &h), PG_OK);
+	gate_allow = false;
+	CHECK_INT(fetch(pg_http_port(h), NULL, "/debug/pprof/test", NULL, NULL, &r), 401);
+	CHECK_CONTAINS(r.body.data, "no token");
+	resp_free(&r);
+	CHECK_INT(fetch(pg_http_port(h), "POST", "/debug/pprof/test", NULL, "0x1", &r), 401);
+	resp_free(&r);
+	CHECK_INT(secret_calls, 0);
+	gate_allow = true;
+	CHECK_INT(fetch(pg_http_port(h), NULL, "/debug/pprof/test", NULL, NULL, &r), 200);
+	CHECK_STR(r.body.data, "secret");
+	resp_free(&r);
+	CHECK_INT(secret_calls, 1);
+	/* the gate does not run for public routes */
+	gate_calls = 0;
+	CHECK_INT(fetch(pg_http_port(h), NULL, "/healthz", NULL, NULL, &r), 200);
+	resp_free(&r);
+	CHECK_INT(gate_calls, 0);
+	pg_http_stop(&h);
+}
+
+static void test_post_body(void)
+{
+	struct pg_http *h = start(NULL, 0);
+	char big[2048];
+	struct resp r;
+
+	CHECK_INT(fetch(pg_http_port(h), "POST", "/test/echo", NULL, "0x4005d0+0x4005e0", &r), 200);
+	CHECK_STR(r.body.data, "0x4005d0+0x4005e0");
+	CHECK_CONTAINS(r.hdrs.data, "X-Peer: 127.0.0.1\r\n");
+	resp_free(&r);
+	/* query values are percent-decoded, '+' is a space */
+	CHECK_INT(fetch(pg_http_port(h), "POST", "/test/echo?name=a%20b+c%2Fd&x", NULL, "q", &r), 200);
+	CHECK_CONTAINS(r.hdrs.data, "X-Name: a b c/d\r\n");
+	resp_free(&r);
+	memset(big, 'a', sizeof(big) - 1);
+	big[sizeof(big) - 1] = '\0';
+	CHECK_INT(fetch(pg_http_port(h), "POST", "/test/echo", NULL, big, &r), 413);
+	resp_free(&r);
+	/* the server still serves after the early answer */
+	CHECK_INT(fetch(pg_http_port(h), "POST", "/test/echo", NULL, "", &r), 200);
+	CHECK(r.body.len == 0);
+	resp_free(&r);
+	pg_http_stop(&h);
+}
+
+static void test_stream(void)
+{
+	struct pg_http *h = start(NULL, 0);
+	struct resp r;
+
+	CHECK_INT(fetch(pg_http_port(h), NULL, "/test/stream", NULL, NULL, &r), 200);
+	CHECK_STR(r.body.data, "chunk\nchunk\nchunk\n");
+	resp_free(&r);
+	pg_http_stop(&h);
+}
+
+static void test_shared_body(void)
+{
+	struct pg_http *h = start(NULL, 0);
+	struct resp r;
+
+	for (int i = 0; i < 3; i++) {
+		CHECK_INT(fetch(pg_http_port(h), NULL, "/test/shared", NULL, NULL, &r), 200);
+		CHECK_STR(r.body.data, "shared bytes");
+		resp_free(&r);
+	}
+	pg_http_stop(&h);
+	/* released once per answer, and only by then */
+	CHECK_INT(atomic_load(&shared_released), 3);
+}
+
+static void join_job(void)
+{
+	if (have_job_thread)
+		pthread_join(last_job_thread, NULL);
+	have_job_thread = false;
+}
+
+static void test_suspend_resume(void)
+{
+	struct pg_http *h = start(NULL, 0);
+	struct resp r;
+	double t0 = now_s();
+
+	CHECK_INT(fetch(pg_http_port(h), NULL, "/test/slow?ms=150", NULL, NULL, &r), 200);
+	CHECK(now_s() - t0 >= 0.14);
+	CHECK_STR(r.body.data, "slow done");
+	resp_free(&r);
+	join_job();
+	CHECK_INT(last_job.reply_rc, PG_OK);
+	pg_http_stop(&h);
+}
+
+struct bg {
+	int port;
+	const char *path;
+	long code;
+	struct resp r;
+	pthread_t th;
+};
+
+static void *bg_fetch(void *arg)
+{
+	struct bg *b = arg;
+
+	b->code = fetch(b->port, NULL, b->path, NULL, NULL, &b->r);
+	return NULL;
+}
+
+static void test_suspended_does_not_block_others(void)
+{
+	struct pg_http *h = start(NULL, 0);
+	struct bg b = {.port = pg_http_port(h), .path = "/test/slow?ms=600"};
+	struct resp r;
+	double t0;
+
+	CHECK_INT(pthread_create(&b.th, NULL, bg_fetch, &b), 0);
+	sleep_ms(100);
+	t0 = now_s();
+	CHECK_INT(fetch(pg_http_port(h), NULL, "/healthz", NULL, NULL, &r), 200);
+	CHECK(now_s() - t0 < 0.3);
+	resp_free(&r);
+	pthread_join(b.th, NULL);
+	CHECK_INT(b.code, 200);
+	resp_free(&b.r);
+	join_job();
+	pg_http_stop(&h);
+}
+
+static void test_graceful_stop_waits(void)
+{
+	struct pg_http *h = start(NULL, 0);
+	struct bg b = {.port = pg_http_port(h), .path = "/test/slow?ms=400"};
+	int port = pg_http_port(h);
+	double t0;
+
+	CHECK_INT(pthread_create(&b.th, NULL, bg_fetch, &b), 0);
+	sleep_ms(100);
+	t0 = now_s();
+	pg_http_stop(&h);
+	/* stop waited for the in-flight request, which completed normally */
+	CHECK(now_s() - t0 >= 0.2);
+	pthread_join(b.th, NULL);
+	CHECK_INT(b.code, 200);
+	CHECK_STR(b.r.body.data, "slow done");
+	resp_free(&b.r);
+	join_job();
+	/* and the port no longer accepts */
+	CHECK_INT(raw_get(port, "/healthz"), 0);
+}
+
+static void test_graceful_stop_bounded(void)
+{
+	struct pg_http_opts o;
+	struct pg_http *h = NULL;
+	struct bg b;
+	double t0;
+
+	memset(&o, 0, sizeof(o));
+	o.listen = "127.0.0.1:0";
+	o.stop_timeout_ms = 200;
+	CHECK_INT(pg_http_start(&o, &h), PG_OK);
+	memset(&b, 0, sizeof(b));
+	b.port = pg_http_port(h);
+	b.path = "/test/slow?ms=1500";
+	CHECK_INT(pthread_create(&b.th, NULL, bg_fetch, &b), 0);
+	sleep_ms(100);
+	t0 = now_s();
+	pg_http_stop(&h);
+	CHECK(now_s() - t0 < 1.2);
+	pthread_join(b.th, NULL);
+	CHECK_INT(b.code, 503);
+	resp_free(&b.r);
+	/* the owner's late reply finds the request answered and frees it */
+	join_job();
+	CHECK_INT(last_job.reply_rc, PG_EBUSY);
+}
+
+static void test_thread_pool(void)
+{
+	struct pg_http *h = start(NULL, 3);
+	struct resp r;
+
+	for (int i = 0; i < 10; i++) {
+		CHECK_INT(fetch(pg_http_port(h), NULL, "/healthz", NULL, NULL, &r), 200);
+		resp_free(&r);
+	}
+	CHECK_INT(fetch(pg_http_port(h), NULL, "/test/slow?ms=20", NULL, NULL, &r), 200);
+	resp_free(&r);
+	join_job();
+	pg_http_stop(&h);
+}
+
+int main(void)
+{
+	curl_global_init(CURL_GLOBAL_DEFAULT);
+	pg_log_set_level(PG_LOG_ERROR);
+	RUN(test_parse_addr);
+	RUN(test_start_and_bind_failure);
+	RUN(test_ipv6_listen);
+	RUN(test_healthz);
+	RUN(test_metrics);
+	RUN(test_metrics_shared_window);
+	RUN(test_ready);
+	RUN(test_not_found_and_method);
+	RUN(test_path_rejection);
+	RUN(test_pprof_gate);
+	RUN(test_post_body);
+	RUN(test_stream);
+	RUN(test_shared_body);
+	RUN(test_suspend_resume);
+	RUN(test_suspended_does_not_block_others);
+	RUN(test_graceful_stop_waits);
+	RUN(test_graceful_stop_bounded);
+	RUN(test_thread_pool);
+	curl_global_cleanup();
+	TEST_END();
+}
