@@ -123,7 +123,7 @@ pg_etcd_kill() {
 	[ -n "$ETCD_PID" ] || return 0
 	kill -CONT "$ETCD_PID" 2>/dev/null || true
 	kill -"${1:-KILL}" "$ETCD_PID" 2>/dev/null || true
-	wait "$ETCD_PID" 2>/dev/null || true
+	{ wait "$ETCD_PID"; } 2>/dev/null || true
 	ETCD_PID=""
 }
 
