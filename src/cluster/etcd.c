@@ -157,7 +157,9 @@ static int check_error(const struct pg_json_value *root)
 
 static int parse_doc(const char *body, size_t len, struct pg_json **doc)
 {
-	int rc = pg_json_parse(body, len, NULL, doc);
+	/* A whole reply may be parsed (a large range); each kv is ~8 values. */
+	static const struct pg_json_limits lim = {.max_bytes = PG_ETCD_MAX_REPLY, .max_nodes = 262144};
+	int rc = pg_json_parse(body, len, &lim, doc);
 
 	if (rc != PG_OK)
 		return pg_fail(PG_EPROTO, "etcd: malformed reply: %s", pg_errmsg());
@@ -363,9 +365,8 @@ int pg_etcd_parse_range(const char *body, size_t len, struct pg_etcd_range *out)
 			goto out;
 		}
 	}
-	/* Walk siblings directly: pg_json_at is linear. */
-	for (size_t i = 0; i < n; i++) {
-		if ((rc = parse_kv(pg_json_at(kvs, i), &res.kvs[i])) != PG_OK)
+	for (const struct pg_json_value *kv = pg_json_first(kvs); kv && res.n < n; kv = pg_json_next(kv)) {
+		if ((rc = parse_kv(kv, &res.kvs[res.n])) != PG_OK)
 			goto out;
 		res.n++;
 	}
@@ -426,8 +427,8 @@ int pg_etcd_parse_watch(const char *body, size_t len, struct pg_etcd_watch_resp 
 			goto out;
 		}
 	}
-	for (size_t i = 0; i < n; i++) {
-		const struct pg_json_value *ev = pg_json_at(evs, i);
+	for (const struct pg_json_value *ev = pg_json_first(evs); ev && w.n_events < n; ev = pg_json_next(ev)) {
+		size_t i = w.n_events;
 		const struct pg_json_value *t = pg_json_get(ev, "type");
 		const char *ts;
 

@@ -552,6 +552,23 @@ const char *pg_json_key_at(const struct pg_json_value *v, size_t i)
 	return v ? pool_at(v, v->key) : NULL;
 }
 
+const struct pg_json_value *pg_json_first(const struct pg_json_value *v)
+{
+	if (!v || (v->type != PG_JSON_ARRAY && v->type != PG_JSON_OBJECT))
+		return NULL;
+	return node(v, v->first);
+}
+
+const struct pg_json_value *pg_json_next(const struct pg_json_value *v)
+{
+	return v ? node(v, v->next) : NULL;
+}
+
+const char *pg_json_key(const struct pg_json_value *v)
+{
+	return v ? pool_at(v, v->key) : NULL;
+}
+
 const char *pg_json_str(const struct pg_json_value *v, size_t *len)
 {
 	if (!v || v->type != PG_JSON_STRING)

@@ -80,6 +80,15 @@ size_t pg_json_count(const struct pg_json_value *v);
 const struct pg_json_value *pg_json_at(const struct pg_json_value *v, size_t i);
 const char *pg_json_key_at(const struct pg_json_value *v, size_t i);
 
+/* Iteration in constant time per step:
+ *     for (v = pg_json_first(arr); v; v = pg_json_next(v)) ...
+ * pg_json_first gives the first element/member of an array/object (NULL if
+ * empty or not a container); pg_json_next the following sibling, NULL at
+ * the end. pg_json_key gives a member's key (NULL outside objects). */
+const struct pg_json_value *pg_json_first(const struct pg_json_value *v);
+const struct pg_json_value *pg_json_next(const struct pg_json_value *v);
+const char *pg_json_key(const struct pg_json_value *v);
+
 /* A string's decoded UTF-8 bytes (NUL-terminated; it may also contain NULs
  * from \u0000, hence *len), or NULL when v is not a string. len may be NULL. */
 const char *pg_json_str(const struct pg_json_value *v, size_t *len);

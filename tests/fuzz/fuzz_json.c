@@ -41,6 +41,14 @@ static void walk(const struct pg_json_value *v, struct pg_buf *b, int depth)
 	case PG_JSON_ARRAY:
 	case PG_JSON_OBJECT:
 		n = pg_json_count(v);
+		{
+			size_t cnt = 0;
+
+			for (const struct pg_json_value *e = pg_json_first(v); e; e = pg_json_next(e))
+				cnt++;
+			if (cnt != n)
+				abort();
+		}
 		for (size_t k = 0; k < n && k < 64; k++) {
 			const char *key = pg_json_key_at(v, k);
 

@@ -5,6 +5,7 @@
 #include <string.h>
 
 #include "src/cluster/etcd.h"
+#include "src/util/buf.h"
 #include "tests/unit/test.h"
 
 #define S(x) x, strlen(x)
@@ -181,6 +182,30 @@ static void test_range(void)
 	CHECK_INT(pg_etcd_parse_header(S("{\"header\":{\"revision\":false}}"), &rev), PG_EPROTO);
 }
 
+/* A reply larger than the JSON reader's default 1 MiB still parses. */
+static void test_large_range(void)
+{
+	struct pg_buf b;
+	struct pg_etcd_range r;
+	int rc = PG_OK;
+
+	pg_buf_init(&b, 4u << 20);
+	rc = pg_buf_puts(&b, "{\"header\":{\"revision\":\"9\"},\"kvs\":[");
+	for (int i = 0; i < 10000 && rc == PG_OK; i++)
+		rc = pg_buf_printf(&b, "%s{\"key\":\"L2dvdmVyc2Uvbm9kZXMvYQ==\",\"create_revision\":\"2\","
+				   "\"mod_revision\":\"2\",\"version\":\"1\",\"value\":\"YQ==\","
+				   "\"lease\":\"7587899155760402949\"}",
+				   i ? "," : "");
+	if (rc == PG_OK)
+		rc = pg_buf_puts(&b, "]}");
+	CHECK_INT(rc, PG_OK);
+	CHECK(b.len > (1u << 20));
+	CHECK_INT(pg_etcd_parse_range(b.data, b.len, &r), PG_OK);
+	CHECK_INT(r.n, 10000);
+	pg_etcd_range_clear(&r);
+	pg_buf_free(&b);
+}
+
 static void test_watch(void)
 {
 	struct pg_etcd_watch_resp w;
@@ -291,6 +316,7 @@ int main(void)
 	RUN(test_errors);
 	RUN(test_grant_keepalive);
 	RUN(test_range);
+	RUN(test_large_range);
 	RUN(test_watch);
 	RUN(test_client_opts);
 	RUN(test_client_unreachable);

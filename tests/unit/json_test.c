@@ -108,6 +108,17 @@ static void test_values(void)
 	CHECK(pg_json_is(pg_json_at(a, 4), PG_JSON_NULL));
 	CHECK_STR(pg_json_str(pg_json_at(a, 5), NULL), "x");
 	CHECK(pg_json_at(a, 6) == NULL);
+	{
+		size_t k = 0;
+
+		for (const struct pg_json_value *e = pg_json_first(a); e; e = pg_json_next(e))
+			CHECK(e == pg_json_at(a, k++));
+		CHECK_INT(k, 6);
+		CHECK_STR(pg_json_key(pg_json_first(r)), "a");
+		CHECK(pg_json_key(pg_json_first(a)) == NULL);
+		CHECK(pg_json_first(pg_json_at(a, 0)) == NULL);
+		CHECK(pg_json_next(NULL) == NULL);
+	}
 	CHECK(pg_json_key_at(a, 0) == NULL);
 	CHECK_INT(pg_json_count(pg_json_get(r, "b")), 0);
 	CHECK(pg_json_get(r, "missing") == NULL);
