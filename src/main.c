@@ -102,17 +102,19 @@ int main(int argc, char **argv)
 		.listen = cfg->http_listen,
 		.metrics = metrics,
 	};
-	if (pg_http_start(&ho, &http) != PG_OK)
+	/* A config node without http_addr has no HTTP listener, as in Goverse. */
+	if (cfg->http_listen[0] && pg_http_start(&ho, &http) != PG_OK)
 		goto fail;
 	pg_info("main", "pprofgate %s node %s: gRPC on %s (advertised as %s), HTTP on %s",
 		PG_VERSION, cfg->node_id[0] ? cfg->node_id : "-", cfg->listen, cfg->advertise,
-		cfg->http_listen);
+		cfg->http_listen[0] ? cfg->http_listen : "(none)");
 
 	/* Advertise the node only once it serves. An unreachable etcd is not
 	 * fatal: membership retries in the background and /ready says why. */
 	if (pg_membership_start(cfg, metrics, &membership) != PG_OK)
 		goto fail;
-	pg_http_set_ready_fn(http, pg_membership_ready_cb, membership);
+	if (http)
+		pg_http_set_ready_fn(http, pg_membership_ready_cb, membership);
 
 	sig = wait_for_stop_signal(&sigs);
 	pg_info("main", "%s: stopping", sig == SIGINT ? "SIGINT" : "SIGTERM");
