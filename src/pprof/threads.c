@@ -109,25 +109,6 @@ static void install(void)
 	}
 }
 
-static void read_name(pid_t tid, char name[16])
-{
-	char path[64];
-	ssize_t n;
-	int fd;
-
-	name[0] = '\0';
-	snprintf(path, sizeof(path), "/proc/self/task/%d/comm", (int)tid);
-	fd = open(path, O_RDONLY | O_CLOEXEC);
-	if (fd < 0)
-		return;
-	n = read(fd, name, 15);
-	close(fd);
-	if (n <= 0)
-		return;
-	name[n] = '\0';
-	name[strcspn(name, "\n")] = '\0';
-}
-
 /* Whether the thread blocks `sig`, from the SigBlk mask in its status. */
 static int blocks_signal(pid_t tid, int sig)
 {
@@ -262,7 +243,7 @@ __attribute__((noinline)) int pg_threads_capture(struct pg_thread_stack **out, s
 		struct pg_thread_stack *st = &v[i];
 
 		st->tid = tids[i];
-		read_name(st->tid, st->name);
+		pg_thread_name_of(st->tid, st->name);
 		slot_of[i] = -1;
 		if (st->tid == self) {
 			void *frames[PG_THREADS_DEPTH];
