@@ -24,6 +24,10 @@
 
 #define MAX_FILE_BYTES (1024 * 1024)
 #define MAX_ERRORS 100
+/* The schema nests 4 levels; Goverse-only sections a few more. libyaml's
+ * scanner slows down quadratically with flow nesting depth, so deep input is
+ * refused while scanning. */
+#define MAX_DEPTH 32
 
 enum ctype {
 	CT_SECTION,   /* a nested mapping: its rows follow with a longer path */
@@ -841,7 +845,7 @@ static int prescan(const char *name, const unsigned char *data, size_t len, stru
 {
 	yaml_parser_t p;
 	yaml_event_t ev;
-	int docs = 0, before = e->n;
+	int docs = 0, depth = 0, before = e->n;
 	bool done = false;
 
 	if (!yaml_parser_initialize(&p)) {
@@ -876,11 +880,17 @@ static int prescan(const char *name, const unsigned char *data, size_t len, stru
 			anchor = (const char *)ev.data.scalar.anchor;
 			tag = (const char *)ev.data.scalar.tag;
 			break;
+		case YAML_SEQUENCE_END_EVENT:
+		case YAML_MAPPING_END_EVENT:
+			depth--;
+			break;
 		case YAML_SEQUENCE_START_EVENT:
+			depth++;
 			anchor = (const char *)ev.data.sequence_start.anchor;
 			tag = (const char *)ev.data.sequence_start.tag;
 			break;
 		case YAML_MAPPING_START_EVENT:
+			depth++;
 			anchor = (const char *)ev.data.mapping_start.anchor;
 			tag = (const char *)ev.data.mapping_start.tag;
 			break;
@@ -893,6 +903,12 @@ static int prescan(const char *name, const unsigned char *data, size_t len, stru
 		if (tag)
 			errs_add(e, "%s:%lu:%lu: YAML tags (!tag) are not supported; remove the tag", name,
 				 (unsigned long)ev.start_mark.line + 1, (unsigned long)ev.start_mark.column + 1);
+		if (depth > MAX_DEPTH) {
+			errs_add(e, "%s:%lu:%lu: lists and mappings nest deeper than %d levels", name,
+				 (unsigned long)ev.start_mark.line + 1, (unsigned long)ev.start_mark.column + 1,
+				 MAX_DEPTH);
+			done = true;
+		}
 		yaml_event_delete(&ev);
 		if (e->n >= MAX_ERRORS)
 			break;
@@ -1485,7 +1501,7 @@ void pg_config_write_markdown(FILE *f)
 	      "  entry in `nodes:`, `--node-id` may be left out; with several it is required.\n\n"
 	      "`pprofgate --check-config --config FILE` validates a file: it prints one OK line and "
 	      "exits 0, or prints\nevery error as `file:line:column: key: what was expected` and exits 2. "
-	      "Files are limited to 1 MiB of\nUTF-8; YAML anchors, aliases, tags, duplicate keys and "
+	      "Files are limited to 1 MiB of\nUTF-8 and 32 levels of nesting; YAML anchors, aliases, tags, duplicate keys and "
 	      "unknown keys are errors.\n\n## Command-line flags\n\n"
 	      "Flags take `--flag value` or `--flag=value` (`-flag` works too, as in Go).\n\n"
 	      "| Flag | Value | Default | Description |\n|---|---|---|---|\n",
