@@ -12,6 +12,7 @@
 
 #include "src/cluster/membership.h"
 #include "src/config/config.h"
+#include "src/gate/gate.h"
 #include "src/http/server.h"
 #include "src/metrics/metrics.h"
 #include "src/metrics/process.h"
@@ -46,10 +47,6 @@ static int wait_for_stop_signal(const sigset_t *set)
 	for (;;) {
 		if (sigwait(set, &sig) != 0)
 			continue;
-		if (sig == SIGHUP) {
-			pg_info("main", "SIGHUP: nothing to reload yet");
-			continue;
-		}
 		return sig;
 	}
 }
@@ -60,9 +57,10 @@ int main(int argc, char **argv)
 	struct pg_metrics *metrics = NULL;
 	struct pg_rpc *rpc = NULL;
 	struct pg_http *http = NULL;
+	struct pg_gate *gate = NULL;
 	struct pg_membership *membership = NULL;
 	sigset_t sigs;
-	int exit_code = 1, sig;
+	int exit_code = 1, sig, rc;
 
 	ensure_heap_sampling(argv);
 	/* tcmalloc never samples the main thread's small allocations otherwise. */
@@ -102,9 +100,21 @@ int main(int argc, char **argv)
 		.listen = cfg->http_listen,
 		.metrics = metrics,
 	};
-	/* A config node without http_addr has no HTTP listener, as in Goverse. */
-	if (cfg->http_listen[0] && pg_http_start(&ho, &http) != PG_OK)
+	/* The diagnostics gateway; a misconfiguration exits 2 like a bad config. */
+	if (cfg->http_listen[0]) {
+		exit_code = 2;
+		if (pg_gate_check_exposure(cfg->http_listen, &cfg->diag) != PG_OK ||
+		    pg_gate_new(&cfg->diag, metrics, &gate) != PG_OK)
+			goto fail;
+		pg_gate_http_opts(gate, &cfg->diag, &ho);
+	}
+	/* A config node without http_addr has no HTTP listener, as in Goverse.
+	 * Certificate and key problems exit 2, a busy address 1. */
+	if (cfg->http_listen[0] && (rc = pg_http_start(&ho, &http)) != PG_OK) {
+		exit_code = rc == PG_ENET ? 1 : 2;
 		goto fail;
+	}
+	exit_code = 1;
 	pg_info("main", "pprofgate %s node %s: gRPC on %s (advertised as %s), HTTP on %s",
 		PG_VERSION, cfg->node_id[0] ? cfg->node_id : "-", cfg->listen, cfg->advertise,
 		cfg->http_listen[0] ? cfg->http_listen : "(none)");
@@ -116,7 +126,9 @@ int main(int argc, char **argv)
 	if (http)
 		pg_http_set_ready_fn(http, pg_membership_ready_cb, membership);
 
-	sig = wait_for_stop_signal(&sigs);
+	while ((sig = wait_for_stop_signal(&sigs)) == SIGHUP)
+		if (pg_gate_sighup(gate, http, cfg, argc, argv) != PG_OK)
+			pg_err_clear(); /* logged; the old state keeps serving */
 	pg_info("main", "%s: stopping", sig == SIGINT ? "SIGINT" : "SIGTERM");
 	exit_code = 0;
 	goto out;
@@ -127,6 +139,7 @@ out:
 	 * then stop serving; free membership last, as /ready may still read it. */
 	pg_membership_leave(membership);
 	pg_http_stop(&http);
+	pg_gate_free(&gate);
 	pg_rpc_stop(&rpc);
 	pg_membership_stop(&membership);
 	pg_metrics_free(&metrics);

@@ -708,6 +708,8 @@ int pg_gate_sighup(struct pg_gate *g, struct pg_http *http, struct pg_config *cf
 	struct pg_config_diag *old = NULL;
 	int exit_code = 0, rc;
 
+	if (!g)
+		return pg_fail(PG_EINVAL, "SIGHUP: no HTTP listener, nothing to reload");
 	/* Re-read flags and file exactly as at start; addresses are kept
 	 * (changing them needs a restart), the diagnostics section is new. */
 	rc = pg_config_parse_args(argc, argv, &fresh, &exit_code);
