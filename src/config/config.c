@@ -42,6 +42,9 @@ enum ctype {
 	CT_ID,        /* node id */
 	CT_LOGLEVEL,  /* debug|info|warn|error */
 	CT_NODES,     /* list of maps validated by node_rows */
+	CT_TEXT,      /* printable ASCII text (spaces allowed) */
+	CT_TEXT_LIST, /* a list of CT_TEXT (or one scalar), stored one per line; max entries */
+	CT_KEYS,      /* diagnostics.jwt.keys: list of maps validated by key_rows */
 	CT_ACTION     /* flag without value: --help, --version, ... */
 };
 
@@ -69,6 +72,9 @@ struct setting {
 
 #define CFG(m) .off = offsetof(struct pg_config, m), .size = sizeof(((struct pg_config *)0)->m)
 #define NODE(m) .off = offsetof(struct pg_config_node, m), .size = sizeof(((struct pg_config_node *)0)->m)
+#define DIAG(m) .off = offsetof(struct pg_config, diag.m), .size = sizeof(((struct pg_config *)0)->diag.m)
+#define KEY(m) .off = offsetof(struct pg_config_diag_key, m), .size = sizeof(((struct pg_config_diag_key *)0)->m)
+#define GROUP_AUTH "none|mtls|jwt|mtls or jwt|jwt or mtls"
 #define GOVERSE_ONLY(p, h) {.path = (p), .type = CT_IGNORED, .help = (h)}
 
 /* Every setting, once, in documentation order. A nested section is a
@@ -135,6 +141,68 @@ static const struct setting rows[] = {
 	{.path = "nodes", .type = CT_NODES, .max = PG_CONFIG_MAX_NODES,
 	 .help = "The cluster's nodes; --node-id picks this process's entry."},
 
+	/* diagnostics: the gateway in front of /debug/pprof (pprofgate extension;
+	 * TLS names as in Prometheus' web-config). See SECURITY.md, docs/auth.md. */
+	{.path = "diagnostics", .type = CT_SECTION,
+	 .help = "The diagnostics gateway (pprofgate extension). Without it /debug/pprof answers loopback "
+		 "peers only, /metrics and /healthz are open. SIGHUP reloads this section."},
+	{.path = "diagnostics.tls_server_config", .type = CT_SECTION,
+	 .help = "HTTPS for the HTTP listener (as Prometheus web-config). TLS 1.2+, ECDHE, AEAD ciphers "
+		 "only."},
+	{.path = "diagnostics.tls_server_config.cert_file", .type = CT_PATH, DIAG(cert_file),
+	 .help = "PEM server certificate chain, leaf first; set with key_file to serve HTTPS."},
+	{.path = "diagnostics.tls_server_config.key_file", .type = CT_PATH, DIAG(key_file),
+	 .help = "PEM private key of cert_file; must be mode 600 (refused when group or others can read "
+		 "it)."},
+	{.path = "diagnostics.tls_server_config.client_ca_file", .type = CT_PATH, DIAG(client_ca_file),
+	 .help = "PEM CA bundle for client certificates (mtls). Each request's chain is verified by the "
+		 "gateway: trust, dates, clientAuth usage."},
+	{.path = "diagnostics.tls_server_config.client_auth_type", .type = CT_ENUM,
+	 .choices = "NoClientCert|RequestClientCert|RequireAndVerifyClientCert", DIAG(client_auth_type),
+	 .help = "Whether the TLS handshake asks for a client certificate. Default: RequestClientCert when "
+		 "client_ca_file is set. RequireAndVerifyClientCert also makes mtls the pprof default. "
+		 "Which routes need one is set by groups.*.auth."},
+	{.path = "diagnostics.tls_server_config.min_version", .type = CT_ENUM, .choices = "TLS12|TLS13",
+	 .def = "TLS12", DIAG(min_version), .help = "Lowest TLS version accepted."},
+	{.path = "diagnostics.client_identities", .type = CT_TEXT_LIST, .max = 256, DIAG(client_identities),
+	 .help = "Client certificates allowed (mtls): \"IDENTITY [SCOPE...]\" per entry, IDENTITY one of "
+		 "cn:NAME, dns:NAME, uri:URI, email:ADDR, spiffe://...; SCOPE pprof:read (default), "
+		 "pprof:sensitive (heap, allocs, goroutine, cmdline) or pprof:admin."},
+	{.path = "diagnostics.jwt", .type = CT_SECTION,
+	 .help = "Bearer JWTs (RFC 6750, RFC 7519), algorithm pinned per key; exp required."},
+	{.path = "diagnostics.jwt.keys", .type = CT_KEYS, .max = PG_CONFIG_DIAG_KEYS,
+	 .help = "Verification keys: a list of {alg, kid, file} (see below)."},
+	{.path = "diagnostics.jwt.issuer", .type = CT_TEXT, DIAG(jwt_issuer),
+	 .help = "Required \"iss\"; empty = not checked."},
+	{.path = "diagnostics.jwt.audience", .type = CT_TEXT, DIAG(jwt_audience),
+	 .help = "Required in \"aud\" (string or array); empty = not checked."},
+	{.path = "diagnostics.jwt.clock_skew", .type = CT_INT, .min = 0, .max = 600, .def = "60",
+	 DIAG(jwt_clock_skew), .help = "Seconds of clock skew allowed for exp, nbf and iat."},
+	{.path = "diagnostics.trusted_proxies", .type = CT_TEXT_LIST, .max = 64, DIAG(trusted_proxies),
+	 .help = "CIDRs of proxies whose X-Forwarded-For is believed (walked from the right); others' is "
+		 "ignored."},
+	{.path = "diagnostics.groups", .type = CT_SECTION, .help = "Policy per route group."},
+	{.path = "diagnostics.groups.pprof", .type = CT_SECTION, .help = "/debug/pprof/*."},
+	{.path = "diagnostics.groups.pprof.auth", .type = CT_ENUM, .choices = GROUP_AUTH, DIAG(pprof.auth),
+	 .help = "Methods, OR-combined. Empty: loopback peers only (unless an allowlist is set)."},
+	{.path = "diagnostics.groups.pprof.allowlist", .type = CT_TEXT_LIST, .max = 256, DIAG(pprof.allowlist),
+	 .help = "Client CIDRs allowed (IPv4/IPv6); checked before authentication; empty = any."},
+	{.path = "diagnostics.groups.metrics", .type = CT_SECTION,
+	 .help = "/metrics (open by default; guarding it for the first time needs a restart)."},
+	{.path = "diagnostics.groups.metrics.auth", .type = CT_ENUM, .choices = GROUP_AUTH, DIAG(metrics.auth),
+	 .help = "Methods, OR-combined; empty = none."},
+	{.path = "diagnostics.groups.metrics.allowlist", .type = CT_TEXT_LIST, .max = 256,
+	 DIAG(metrics.allowlist), .help = "Client CIDRs allowed; empty = any."},
+	{.path = "diagnostics.groups.health", .type = CT_SECTION,
+	 .help = "/healthz and /ready (open by default; guarding them for the first time needs a restart)."},
+	{.path = "diagnostics.groups.health.auth", .type = CT_ENUM, .choices = GROUP_AUTH, DIAG(health.auth),
+	 .help = "Methods, OR-combined; empty = none."},
+	{.path = "diagnostics.groups.health.allowlist", .type = CT_TEXT_LIST, .max = 256,
+	 DIAG(health.allowlist), .help = "Client CIDRs allowed; empty = any."},
+	{.path = "diagnostics.audit_file", .type = CT_FILE, DIAG(audit_file),
+	 .help = "Audit log: one JSON line per diagnostics request (opened O_APPEND, created 0600; reopened "
+		 "on SIGHUP). Empty = stderr."},
+
 	/* Goverse settings pprofgate does not use (Goverse config/config.go). */
 	GOVERSE_ONLY("cluster.imbalance_threshold", "Shard rebalancing threshold."),
 	GOVERSE_ONLY("cluster.cluster_state_stability_duration", "Wait before acting on membership changes."),
@@ -163,6 +231,17 @@ static const struct setting node_rows[] = {
 	 .help = "HTTP listen address for /metrics and /debug/pprof (--http-listen); left out = no HTTP "
 		 "listener, as in Goverse."},
 };
+
+/* The entries of diagnostics.jwt.keys; paths are relative. */
+static const struct setting key_rows[] = {
+	{.path = "alg", .type = CT_ENUM, .choices = "RS256|ES256|HS256", .flags = RF_REQUIRED, KEY(alg),
+	 .example = "RS256", .help = "The only algorithm this key verifies (no alg=none, no HS/RS confusion)."},
+	{.path = "kid", .type = CT_ID, KEY(kid), .example = "2026-11",
+	 .help = "Key id the token's header must name; empty = serves tokens with any or no kid."},
+	{.path = "file", .type = CT_PATH, .flags = RF_REQUIRED, KEY(file), .example = "/etc/pprofgate/jwt.pub",
+	 .help = "PEM public key (RSA >= 2048 / P-256), or for HS256 the secret (>= 32 bytes, mode 600)."},
+};
+#define NKEY_ROWS (sizeof(key_rows) / sizeof(key_rows[0]))
 
 static const char *metavar(const struct setting *r);
 
@@ -411,6 +490,14 @@ static int set_scalar(const struct setting *r, void *base, const char *s, const 
 			return -1;
 		}
 		return put_str(dst, r->size, s, why, tmp, tmpn);
+	case CT_TEXT:
+	case CT_TEXT_LIST: /* one entry */
+		for (const char *p = s; *p; p++)
+			if ((unsigned char)*p < 0x20 || (unsigned char)*p >= 0x7f) {
+				*why = "printable ASCII text";
+				return -1;
+			}
+		return put_str(dst, r->size, s, why, tmp, tmpn);
 	case CT_ADDR_LIST: {
 		/* Flags and defaults: comma-separated. */
 		size_t *count = (size_t *)(void *)((char *)base + r->count_off);
@@ -549,6 +636,12 @@ static const char *type_text(const struct setting *r, char *tmp, size_t n)
 		return "a list of host:port, e.g. [localhost:2379]";
 	case CT_NODES:
 		return "a list of node mappings (- id: ...)";
+	case CT_TEXT:
+		return "text";
+	case CT_TEXT_LIST:
+		return "a list of strings";
+	case CT_KEYS:
+		return "a list of key mappings (- {alg: RS256, file: ...})";
 	case CT_SECTION:
 		return "a mapping of keys";
 	default:
@@ -686,6 +779,99 @@ static void set_nodes(struct yctx *c, yaml_node_t *v)
 			}
 }
 
+/* A list of printable strings (or one scalar), stored one per line. */
+static void set_text_list(struct yctx *c, const struct setting *r, void *base, yaml_node_t *v, const char *disp)
+{
+	char *dst = (char *)base + r->off;
+	char tmp[160], q[256];
+	size_t n, used = 0;
+
+	if (is_null(v))
+		return;
+	if (v->type == YAML_SCALAR_NODE) {
+		set_from_scalar(c, r, base, v, disp);
+		return;
+	}
+	if (v->type != YAML_SEQUENCE_NODE) {
+		errs_add(c->e, "%s:%lu:%lu: %s: expected %s, got %s", AT(c, v->start_mark), disp,
+			 type_text(r, tmp, sizeof(tmp)), kind(v));
+		return;
+	}
+	n = (size_t)(v->data.sequence.items.top - v->data.sequence.items.start);
+	if (n > (size_t)r->max) {
+		errs_add(c->e, "%s:%lu:%lu: %s: expected at most %ld entries, got %zu", AT(c, v->start_mark), disp,
+			 r->max, n);
+		return;
+	}
+	dst[0] = '\0';
+	for (size_t i = 0; i < n; i++) {
+		yaml_node_t *it = yaml_document_get_node(c->doc, v->data.sequence.items.start[i]);
+		const char *s;
+		size_t l;
+		bool ok = true;
+
+		if (!it || it->type != YAML_SCALAR_NODE || is_null(it)) {
+			errs_add(c->e, "%s:%lu:%lu: %s[%zu]: expected a string, got %s", AT(c, v->start_mark), disp, i,
+				 it && is_null(it) ? "an empty value" : it ? kind(it) : "nothing");
+			continue;
+		}
+		s = (const char *)it->data.scalar.value;
+		l = strlen(s);
+		for (size_t k = 0; k < l; k++)
+			if ((unsigned char)s[k] < 0x20 || (unsigned char)s[k] >= 0x7f)
+				ok = false;
+		if (!ok || l != it->data.scalar.length) {
+			errs_add(c->e, "%s:%lu:%lu: %s[%zu]: expected printable ASCII text, got \"%s\"",
+				 AT(c, it->start_mark), disp, i, quote(s, q, sizeof(q)));
+			continue;
+		}
+		if (used + l + 2 > r->size) {
+			errs_add(c->e, "%s:%lu:%lu: %s: the list is longer than %zu bytes", AT(c, it->start_mark), disp,
+				 r->size - 1);
+			return;
+		}
+		if (used)
+			dst[used++] = '\n';
+		memcpy(dst + used, s, l + 1);
+		used += l;
+	}
+}
+
+static void set_keys(struct yctx *c, yaml_node_t *v, const char *disp)
+{
+	struct pg_config_diag *d = &c->cfg->diag;
+	size_t n;
+
+	if (is_null(v))
+		return;
+	if (v->type != YAML_SEQUENCE_NODE) {
+		errs_add(c->e, "%s:%lu:%lu: %s: expected a list of key mappings (- {alg: RS256, file: ...}), got %s",
+			 AT(c, v->start_mark), disp, kind(v));
+		return;
+	}
+	n = (size_t)(v->data.sequence.items.top - v->data.sequence.items.start);
+	if (n > PG_CONFIG_DIAG_KEYS) {
+		errs_add(c->e, "%s:%lu:%lu: %s: expected at most %d keys, got %zu", AT(c, v->start_mark), disp,
+			 PG_CONFIG_DIAG_KEYS, n);
+		return;
+	}
+	for (size_t i = 0; i < n; i++) {
+		yaml_node_t *it = yaml_document_get_node(c->doc, v->data.sequence.items.start[i]);
+		char kd[300];
+		bool seen[NKEY_ROWS] = {false};
+		yaml_mark_t marks[NKEY_ROWS];
+
+		snprintf(kd, sizeof(kd), "%s[%zu]", disp, i);
+		if (!it || it->type != YAML_MAPPING_NODE) {
+			errs_add(c->e, "%s:%lu:%lu: %s: expected a mapping with alg, kid, file, got %s",
+				 AT(c, v->start_mark), kd, it ? kind(it) : "nothing");
+			continue;
+		}
+		walk_map(c, it, key_rows, NKEY_ROWS, "", kd, &d->jwt_keys[i], seen, marks);
+	}
+	d->n_jwt_keys = n;
+}
+
 /* Reports the required keys of one mapping level that were not seen. */
 static void check_required(struct yctx *c, yaml_mark_t at, const struct setting *tab, size_t ntab,
 			   const char *lookup, const char *disp, const bool *seen)
@@ -789,6 +975,12 @@ static void walk_map(struct yctx *c, yaml_node_t *map, const struct setting *tab
 			break;
 		case CT_ADDR_LIST:
 			set_addr_list(c, &tab[i], base, v, shown);
+			break;
+		case CT_TEXT_LIST:
+			set_text_list(c, &tab[i], base, v, shown);
+			break;
+		case CT_KEYS:
+			set_keys(c, v, shown);
 			break;
 		default:
 			set_from_scalar(c, &tab[i], base, v, shown);
@@ -1431,6 +1623,14 @@ static const char *md_type(const struct setting *r, char *tmp, size_t n)
 	case CT_NODES:
 		snprintf(tmp, n, "list of node entries (at most %ld)", r->max);
 		return tmp;
+	case CT_TEXT:
+		return "text";
+	case CT_TEXT_LIST:
+		snprintf(tmp, n, "list of strings (at most %ld)", r->max);
+		return tmp;
+	case CT_KEYS:
+		snprintf(tmp, n, "list of key entries (at most %ld)", r->max);
+		return tmp;
 	case CT_SECTION:
 		return "section";
 	case CT_ACTION:
@@ -1469,6 +1669,8 @@ static void md_example(FILE *f)
 			continue;
 		if (r->type == CT_SECTION && strcmp(r->path, "cluster.etcd.tls") == 0)
 			continue; /* optional; documented in the table */
+		if (strncmp(r->path, "diagnostics", 11) == 0)
+			continue; /* optional; its own example below */
 		for (const char *p = r->path; *p; p++)
 			depth += *p == '.';
 		leaf = strrchr(r->path, '.');
@@ -1526,6 +1728,26 @@ void pg_config_write_markdown(FILE *f)
 		snprintf(nm, sizeof(nm), "nodes[].%s", node_rows[i].path);
 		md_row(f, nm, &node_rows[i], false);
 	}
+	fputs("\n### Entries of `diagnostics.jwt.keys:`\n\n| Key | Type | Default | Description |\n"
+	      "|---|---|---|---|\n",
+	      f);
+	for (size_t i = 0; i < NKEY_ROWS; i++) {
+		char nm[64];
+		snprintf(nm, sizeof(nm), "diagnostics.jwt.keys[].%s", key_rows[i].path);
+		md_row(f, nm, &key_rows[i], false);
+	}
+	fputs("\n### Example: `diagnostics:`\n\n"
+	      "Profiles for holders of an allowed client certificate or a valid token, from one network; "
+	      "see\nSECURITY.md for the threat model and docs/auth.md for the order of checks.\n\n"
+	      "```yaml title=\"diagnostics\"\ndiagnostics:\n  tls_server_config:\n    cert_file: /etc/pprofgate/tls/server.crt\n"
+	      "    key_file: /etc/pprofgate/tls/server.key\n    client_ca_file: /etc/pprofgate/tls/clients-ca.crt\n"
+	      "    client_auth_type: RequestClientCert\n    min_version: TLS12\n  client_identities:\n"
+	      "    - \"uri:spiffe://example.org/sre pprof:admin\"\n    - \"cn:profiler pprof:read\"\n  jwt:\n"
+	      "    issuer: https://sso.example.org\n    audience: pprofgate\n    keys:\n"
+	      "      - {alg: RS256, kid: \"2026-11\", file: /etc/pprofgate/jwt/sso.pub}\n  groups:\n    pprof:\n"
+	      "      auth: mtls or jwt\n      allowlist: [10.20.0.0/16, \"fd00::/8\"]\n"
+	      "  audit_file: /var/log/pprofgate/audit.log\n```\n",
+	      f);
 	fputs("\n## Goverse settings accepted and ignored\n\n"
 	      "These keys of Goverse's config/config.go are accepted so one file serves both; pprofgate "
 	      "logs one\nnotice for each and does not use them.\n\n",

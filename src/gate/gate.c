@@ -192,9 +192,13 @@ static const struct pg_config_diag_group *group_cfg(const struct pg_config_diag 
 	return route == PG_AUTH_ROUTE_PPROF ? &d->pprof : route == PG_AUTH_ROUTE_METRICS ? &d->metrics : &d->health;
 }
 
+/* Prometheus' default is NoClientCert; here a configured client CA implies
+ * RequestClientCert unless the operator says otherwise. */
 static bool wants_client_cert(const struct pg_config_diag *d)
 {
-	return d->client_auth_type[0] && strcmp(d->client_auth_type, "NoClientCert") != 0;
+	if (!d->client_auth_type[0])
+		return d->client_ca_file[0] != '\0';
+	return strcmp(d->client_auth_type, "NoClientCert") != 0;
 }
 
 static int state_build(const struct pg_config_diag *d, struct gstate **out)

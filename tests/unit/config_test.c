@@ -228,8 +228,8 @@ static void test_yaml_structure_errors(void)
 {
 	expect_error("version: 1\ncluster:\n  provider: etcd\n  shard: 3\n",
 		     "t.yaml:4:3: cluster.shard: unknown key; did you mean \"shards\"?");
-	expect_error("version: 1\ncluster:\n  provider: etcd\ndiagnostics: {}\n",
-		     "t.yaml:4:1: diagnostics: unknown key; expected one of: version, cluster, nodes");
+	expect_error("version: 1\ncluster:\n  provider: etcd\nobservability: {}\n",
+		     "t.yaml:4:1: observability: unknown key; expected one of: version, cluster, nodes, diagnostics");
 	expect_error("version: 1\ncluster:\n  provider: etcd\n  etcd:\n    tls:\n      ca: x\n",
 		     "t.yaml:6:7: cluster.etcd.tls.ca: unknown key");
 	expect_error("version: 1\ncluster:\n  provider: etcd\n  etcd.prefix: /x\n",
@@ -671,6 +671,50 @@ static void test_docs_up_to_date(void)
 	free(md);
 }
 
+/* diagnostics: lists joined one per line, jwt.keys entries, enums. */
+static void test_diagnostics_section(void)
+{
+	struct pg_config *cfg = NULL;
+	char *errs = NULL;
+	const char *ok = "version: 1\ncluster:\n  provider: etcd\ndiagnostics:\n"
+			 "  tls_server_config:\n    cert_file: /etc/hostname\n    key_file: /etc/hostname\n"
+			 "    min_version: TLS13\n"
+			 "  client_identities: [\"uri:spiffe://x/admin pprof:admin\", \"cn:op\"]\n"
+			 "  jwt:\n    issuer: https://iss\n    keys:\n      - {alg: RS256, file: /etc/hostname}\n"
+			 "      - {alg: HS256, kid: k2, file: /etc/hostname}\n"
+			 "  groups:\n    pprof:\n      auth: mtls or jwt\n      allowlist: 10.0.0.0/8\n"
+			 "    metrics:\n      allowlist: [127.0.0.1/32, \"::1/128\"]\n";
+
+	CHECK_INT(parse(ok, &cfg, &errs), PG_OK);
+	if (errs)
+		fprintf(stderr, "%s", errs);
+	free(errs);
+	errs = NULL;
+	if (cfg) {
+		CHECK_STR(cfg->diag.cert_file, "/etc/hostname");
+		CHECK_STR(cfg->diag.min_version, "TLS13");
+		CHECK_STR(cfg->diag.client_identities, "uri:spiffe://x/admin pprof:admin\ncn:op");
+		CHECK_INT(cfg->diag.n_jwt_keys, 2);
+		CHECK_STR(cfg->diag.jwt_keys[1].alg, "HS256");
+		CHECK_STR(cfg->diag.jwt_keys[1].kid, "k2");
+		CHECK_INT(cfg->diag.jwt_clock_skew, 60);
+		CHECK_STR(cfg->diag.pprof.auth, "mtls or jwt");
+		CHECK_STR(cfg->diag.pprof.allowlist, "10.0.0.0/8");
+		CHECK_STR(cfg->diag.metrics.allowlist, "127.0.0.1/32\n::1/128");
+	}
+	pg_config_free(&cfg);
+	expect_error("version: 1\ncluster:\n  provider: etcd\ndiagnostics:\n  groups:\n    pprof:\n      auth: basic\n",
+		     "diagnostics.groups.pprof.auth: expected one of: none|mtls|jwt");
+	expect_error("version: 1\ncluster:\n  provider: etcd\ndiagnostics:\n  jwt:\n    keys:\n      - {alg: none, file: /etc/hostname}\n",
+		     "diagnostics.jwt.keys[0].alg: expected one of: RS256|ES256|HS256");
+	expect_error("version: 1\ncluster:\n  provider: etcd\ndiagnostics:\n  jwt:\n    keys:\n      - {alg: RS256}\n",
+		     "file: required key is missing");
+	expect_error("version: 1\ncluster:\n  provider: etcd\ndiagnostics:\n  trusted_proxies: [[1]]\n",
+		     "diagnostics.trusted_proxies[0]: expected a string");
+	expect_error("version: 1\ncluster:\n  provider: etcd\ndiagnostics:\n  tls_server_config:\n    key_file: /nonexistent/k\n",
+		     "diagnostics.tls_server_config.key_file: expected a readable file");
+}
+
 int main(void)
 {
 	RUN(test_valid_yaml);
@@ -691,5 +735,6 @@ int main(void)
 	RUN(test_flag_config_conflict);
 	RUN(test_node_selection);
 	RUN(test_docs_up_to_date);
+	RUN(test_diagnostics_section);
 	TEST_END();
 }

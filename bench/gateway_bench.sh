@@ -1,0 +1,121 @@
+#!/usr/bin/env bash
+# What the diagnostics gateway's checks cost, in one run.
+#
+# Two nodes, both HTTPS with the same certificate and priorities:
+#   secured: pprof group "mtls or jwt", client certificates requested and
+#            verified per request, a bearer RS256 JWT verified per request
+#            (the client sends both: the most work the gate does);
+#   open:    no diagnostics auth: the loopback-only default policy.
+# The same small pprof request is driven over keep-alive connections with
+# bench/https_load (wrk cannot present client certificates).
+#
+# Usage: bench/gateway_bench.sh [build-dir]
+# Env:   SECONDS_EACH (5) CONNS (8) ROUTE (/debug/pprof/cmdline) ROUNDS (2)
+# Prints req/s, p50 and p99 of each and the ratio secured/open.
+set -euo pipefail
+
+SRC="$(cd "$(dirname "$0")/.." && pwd)"
+BUILD="${1:-$SRC/build}"
+BIN="$BUILD/pprofgate"
+LOAD="$BUILD/bench/https_load"
+SECS="${SECONDS_EACH:-5}"
+CONNS="${CONNS:-8}"
+ROUTE="${ROUTE:-/debug/pprof/cmdline}"
+ROUNDS="${ROUNDS:-2}"
+TMP="$(mktemp -d)"
+PIDS=()
+
+cleanup() {
+	for p in "${PIDS[@]+"${PIDS[@]}"}"; do kill "$p" 2>/dev/null || true; done
+	wait 2>/dev/null || true
+	rm -rf "$TMP"
+}
+trap cleanup EXIT
+
+[[ -x "$BIN" ]] || { echo "no binary at $BIN (build first)"; exit 1; }
+[[ -x "$LOAD" ]] || { echo "no $LOAD (cmake --build $BUILD --target https_load)"; exit 1; }
+free_port() {
+	/usr/bin/python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1]); s.close()'
+}
+
+D="$TMP/pki"
+"$SRC/certs/gen-dev-pki.sh" --dir "$D" >/dev/null
+b64url() { openssl base64 -A | tr '+/' '-_' | tr -d '='; }
+h=$(printf '{"alg":"RS256","typ":"JWT"}' | b64url)
+p=$(printf '{"sub":"bench","iss":"https://issuer.test","aud":"pprofgate","scope":"pprof:admin","exp":%s}' \
+	$(($(date +%s) + 3600)) | b64url)
+TOKEN="$h.$p.$(printf '%s.%s' "$h" "$p" | openssl dgst -sha256 -sign "$D/jwt-rs256.key" -binary | b64url)"
+
+node() { # name auth(yes/no) -> sets PORT_<name>
+	local name="$1" secured="$2" g h
+	g=$(free_port)
+	h=$(free_port)
+	{
+		cat <<EOF
+version: 1
+cluster:
+  shards: 64
+  provider: etcd
+  etcd:
+    endpoints: [127.0.0.1:1]
+nodes:
+  - id: n1
+    grpc_addr: 127.0.0.1:$g
+    advertise_addr: 127.0.0.1:$g
+    http_addr: 127.0.0.1:$h
+diagnostics:
+  tls_server_config:
+    cert_file: $D/server.crt
+    key_file: $D/server.key
+  audit_file: $TMP/$name-audit.log
+EOF
+		if [ "$secured" = yes ]; then
+			cat <<EOF
+  client_identities: ["uri:spiffe://pprofgate.local/admin pprof:admin"]
+  jwt:
+    issuer: https://issuer.test
+    audience: pprofgate
+    keys: [{alg: RS256, file: $D/jwt-rs256.pub}]
+  groups:
+    pprof:
+      auth: mtls or jwt
+EOF
+		fi
+	} >"$TMP/$name.yaml"
+	# client_ca_file belongs under tls_server_config
+	if [ "$secured" = yes ]; then
+		sed -i "s|^    key_file: .*|&\n    client_ca_file: $D/ca.crt\n    client_auth_type: RequestClientCert|" "$TMP/$name.yaml"
+	fi
+	"$BIN" --config "$TMP/$name.yaml" --node-id n1 >"$TMP/$name.log" 2>&1 &
+	PIDS+=($!)
+	for _ in $(seq 1 100); do
+		curl -s -o /dev/null --max-time 1 --cacert "$D/ca.crt" "https://127.0.0.1:$h/healthz" && break
+		sleep 0.1
+	done
+	eval "PORT_$name=$h"
+}
+node secured yes
+node open no
+
+check() {
+	local code
+	code=$(curl -s -o /dev/null -w '%{http_code}' --cacert "$D/ca.crt" "$@")
+	[ "$code" = 200 ] || { echo "sanity: $* -> $code"; exit 1; }
+}
+check --cert "$D/admin.crt" --key "$D/admin.key" -H "Authorization: Bearer $TOKEN" "https://127.0.0.1:$PORT_secured$ROUTE"
+check "https://127.0.0.1:$PORT_open$ROUTE"
+[ "$(curl -s -o /dev/null -w '%{http_code}' --cacert "$D/ca.crt" "https://127.0.0.1:$PORT_secured$ROUTE")" = 401 ] ||
+	{ echo "sanity: secured node answered without credentials"; exit 1; }
+
+echo "route $ROUTE, $CONNS keep-alive connections, ${SECS}s each, $ROUNDS rounds (alternating)"
+printf '%-8s %-6s %s\n' round node result
+for r in $(seq 1 "$ROUNDS"); do
+	s=$("$LOAD" -u "https://127.0.0.1:$PORT_secured$ROUTE" -c "$CONNS" -d "$SECS" --cacert "$D/ca.crt" \
+		--cert "$D/admin.crt" --key "$D/admin.key" -H "Authorization: Bearer $TOKEN")
+	o=$("$LOAD" -u "https://127.0.0.1:$PORT_open$ROUTE" -c "$CONNS" -d "$SECS" --cacert "$D/ca.crt")
+	printf '%-8s %-6s %s\n' "$r" secured "$s" "$r" open "$o"
+	rs=$(sed -n 's/.*rps=\([0-9.]*\).*/\1/p' <<<"$s")
+	ro=$(sed -n 's/.*rps=\([0-9.]*\).*/\1/p' <<<"$o")
+	awk -v a="$rs" -v b="$ro" 'BEGIN { printf "         secured/open throughput: %.3f (checks cost %.1f%%)\n", a / b, (1 - a / b) * 100 }'
+done
+echo "audit lines written by the secured node: $(wc -l <"$TMP/secured-audit.log")"
