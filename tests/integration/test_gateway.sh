@@ -148,15 +148,19 @@ READ=/debug/pprof/block
 for cand in /debug/pprof/block /debug/pprof/mutex /debug/pprof/threadcreate /debug/pprof/; do
 	if [ "$(req "$cand" $(cert admin))" = 200 ]; then READ=$cand; break; fi
 done
+HAVE_ROUTES=true
 if [ "$(req "$SENS" $(cert admin))" = 404 ]; then
-	echo "SKIP: this build has no $SENS route yet"
-	exit 0
+	# Only the route-dependent checks are skipped; TLS, paths, reload and
+	# secure defaults run anyway.
+	echo "SKIP (partly): this build has no $SENS route yet"
+	HAVE_ROUTES=false
 fi
 
 # ---- open routes ----
 [ "$(req /metrics)" = 200 ] || fail "/metrics not open"
 [ "$(req /healthz)" = 200 ] || fail "/healthz not open"
 
+if $HAVE_ROUTES; then
 # ---- accepted credentials ----
 expect "mTLS admin, sensitive" 200 ok "$SENS" $(cert admin)
 expect "mTLS operator, read" 200 ok "$READ" $(cert operator)
@@ -187,6 +191,7 @@ expect "self-signed client cert" 403 cert_untrusted "$SENS" $(cert selfsigned-cl
 expect "expired client cert" 403 cert_expired "$SENS" $(cert expired-client)
 expect "cert from another CA" 403 cert_untrusted "$SENS" $(cert rogue-client)
 expect "server-only EKU" 403 cert_bad_purpose "$SENS" $(cert serveronly-client)
+fi
 
 # ---- refused: path spellings (never reach a route) ----
 expect "dot-dot" 400 "" "/debug/pprof/../pprof/heap" $(cert admin)
@@ -195,7 +200,7 @@ expect "encoded dots" 400 "" "/debug/pprof/%2e%2e/heap" $(cert admin)
 expect "encoded letter" 400 "" "/debug/pprof/%68eap" $(cert admin)
 
 # ---- go tool pprof over mTLS ----
-if command -v go >/dev/null; then
+if $HAVE_ROUTES && command -v go >/dev/null; then
 	if ! timeout 60 go tool pprof -raw -tls_cert "$D/admin.crt" -tls_key "$D/admin.key" -tls_ca "$D/ca.crt" \
 		"$URL$SENS" >"$PG_TMP/pprof.out" 2>"$PG_TMP/pprof.err"; then
 		fail "go tool pprof over mTLS: $(tail -3 "$PG_TMP/pprof.err")"
@@ -215,10 +220,12 @@ grep -q "eyJ" "$AUDIT" && fail "base64url JSON (a token?) in the audit log"
 [ "$(stat -c %a "$AUDIT")" = 600 ] || fail "audit file mode $(stat -c %a "$AUDIT"), want 600"
 
 # ---- counters ----
+if $HAVE_ROUTES; then
 curl -s --cacert "$D/ca.crt" "$URL/metrics" >"$PG_TMP/metrics"
 grep -q 'pprofgate_diag_requests_total{route="/debug/pprof/heap",decision="deny",reason="token_expired"} 1' "$PG_TMP/metrics" ||
 	fail "no pprofgate_diag_requests_total for token_expired: $(grep diag_requests "$PG_TMP/metrics" | head -3)"
 grep -q 'pprofgate_diag_requests_total{.*decision="allow",reason="ok"}' "$PG_TMP/metrics" || fail "no allow counter"
+fi
 
 # ---- TLS scan ----
 if command -v sslscan >/dev/null; then
@@ -236,6 +243,7 @@ else
 fi
 
 # ---- allowlist without 127.0.0.1, spoofed X-Forwarded-For (SIGHUP reload) ----
+if $HAVE_ROUTES; then
 write_config "[10.0.0.0/8]"
 kill -HUP "$NODE"
 for _ in $(seq 1 50); do
@@ -251,6 +259,7 @@ for _ in $(seq 1 50); do
 	sleep 0.1
 done
 expect "allowlist lifted by SIGHUP" 200 ok "$SENS" $(cert admin)
+fi
 
 # ---- SIGHUP: new server certificate served; a broken key keeps the old ----
 serial() { echo | timeout 5 openssl s_client -connect "127.0.0.1:$H" -CAfile "$D/ca.crt" 2>/dev/null | openssl x509 -noout -serial; }
@@ -273,7 +282,8 @@ kill -HUP "$NODE"
 sleep 0.5
 grep -q "reload failed" "$PG_TMP/node.log" || fail "broken key: no 'reload failed' in the log"
 [ "$(serial)" = "$new_serial" ] || fail "broken key: certificate changed"
-expect "serving after a failed reload" 200 ok "$SENS" $(cert admin)
+[ "$(req /healthz)" = 200 ] || fail "not serving after a failed reload"
+$HAVE_ROUTES && expect "serving after a failed reload" 200 ok "$SENS" $(cert admin)
 chmod 644 "$D/server.key"
 cp "$PG_TMP/good.key" "$D/server.key"
 chmod 644 "$D/server.key"
