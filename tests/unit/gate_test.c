@@ -200,7 +200,9 @@ static void fill_diag(void)
 	snprintf(diag.jwt_keys[1].alg, 8, "HS256");
 	snprintf(diag.jwt_keys[1].kid, 8, "hs");
 	snprintf(diag.jwt_keys[1].file, sizeof(diag.jwt_keys[1].file), "%s", P("jwt-hs256.secret"));
-	diag.n_jwt_keys = 2;
+	snprintf(diag.jwt_keys[2].alg, 8, "ES256");
+	snprintf(diag.jwt_keys[2].file, sizeof(diag.jwt_keys[2].file), "%s", P("jwt-es256.pub"));
+	diag.n_jwt_keys = 3;
 	snprintf(diag.jwt_issuer, sizeof(diag.jwt_issuer), "https://issuer.test");
 	snprintf(diag.jwt_audience, sizeof(diag.jwt_audience), "pprofgate");
 	diag.jwt_clock_skew = 30;
@@ -306,6 +308,15 @@ static void test_tokens(void)
 	CHECK_INT(r.status, 200);
 	r = get("/debug/pprof/block", NULL, hs, NULL);
 	CHECK_INT(r.status, 200);
+	{
+		char *es = mint(JWT_ALG_ES256, P("jwt-es256.key"), "https://issuer.test", "pprofgate",
+				"pprof:sensitive", 300, 0);
+
+		CHECK(es != NULL);
+		r = get("/debug/pprof/heap", NULL, es, NULL);
+		CHECK_INT(r.status, 200);
+		free(es);
+	}
 	r = get("/debug/pprof/heap", NULL, expired, NULL);
 	CHECK_INT(r.status, 401);
 	CHECK_CONTAINS(r.body, "token_expired");
