@@ -115,7 +115,6 @@ req() {
 		-w '%{http_code}' "$@" "$URL$path" || true
 }
 cert() { echo --cert "$D/$1.crt" --key "$D/$1.key"; }
-bearer() { echo -H "Authorization: Bearer $1"; }
 audit_lines() { wc -l <"$AUDIT" 2>/dev/null || echo 0; }
 
 # expect NAME STATUS REASON PATH [curl args...]: status, reason in the body
@@ -126,7 +125,7 @@ expect() {
 	before=$(audit_lines)
 	got=$(req "$path" "$@")
 	[ "$got" = "$want" ] || { fail "$name: status $got, want $want ($(head -c 200 "$PG_TMP/body"))"; return; }
-	if [ -n "$reason" ]; then
+	if [ -n "$reason" ] && [ "$want" != 200 ]; then
 		grep -q "\"reason\":\"$reason\"" "$PG_TMP/body" || fail "$name: body $(head -c 200 "$PG_TMP/body"), want reason $reason"
 	fi
 	# The audit line is written when the request completes, just after the answer.
@@ -164,23 +163,23 @@ if $HAVE_ROUTES; then
 # ---- accepted credentials ----
 expect "mTLS admin, sensitive" 200 ok "$SENS" $(cert admin)
 expect "mTLS operator, read" 200 ok "$READ" $(cert operator)
-expect "RS256 admin token" 200 ok "$SENS" $(bearer "$TOK_ADMIN")
-expect "HS256 token with kid" 200 ok "$SENS" $(bearer "$TOK_HS")
-expect "RS256 read token, read route" 200 ok "$READ" $(bearer "$TOK_READ")
+expect "RS256 admin token" 200 ok "$SENS" -H "Authorization: Bearer $TOK_ADMIN"
+expect "HS256 token with kid" 200 ok "$SENS" -H "Authorization: Bearer $TOK_HS"
+expect "RS256 read token, read route" 200 ok "$READ" -H "Authorization: Bearer $TOK_READ"
 
 # ---- refused: tokens ----
 expect "no credentials" 401 credentials_missing "$SENS"
 grep -qi '^www-authenticate: Bearer' "$PG_TMP/hdrs" || fail "no credentials: no WWW-Authenticate"
-expect "alg=none" 401 alg_not_allowed "$SENS" $(bearer "$TOK_NONE")
-expect "HS256 with the RSA public key" 401 "" "$SENS" $(bearer "$TOK_CONFUSED")
-expect "expired token" 401 token_expired "$SENS" $(bearer "$TOK_EXPIRED")
+expect "alg=none" 401 alg_not_allowed "$SENS" -H "Authorization: Bearer $TOK_NONE"
+expect "HS256 with the RSA public key" 401 "" "$SENS" -H "Authorization: Bearer $TOK_CONFUSED"
+expect "expired token" 401 token_expired "$SENS" -H "Authorization: Bearer $TOK_EXPIRED"
 grep -qi 'error="invalid_token"' "$PG_TMP/hdrs" || fail "expired token: no error=invalid_token"
-expect "not-yet-valid token" 401 token_not_yet_valid "$SENS" $(bearer "$TOK_EARLY")
-expect "wrong iss" 401 wrong_issuer "$SENS" $(bearer "$TOK_ISS")
-expect "wrong aud" 401 wrong_audience "$SENS" $(bearer "$TOK_AUD")
-expect "missing scope" 403 scope_missing "$SENS" $(bearer "$TOK_READ")
+expect "not-yet-valid token" 401 token_not_yet_valid "$SENS" -H "Authorization: Bearer $TOK_EARLY"
+expect "wrong iss" 401 wrong_issuer "$SENS" -H "Authorization: Bearer $TOK_ISS"
+expect "wrong aud" 401 wrong_audience "$SENS" -H "Authorization: Bearer $TOK_AUD"
+expect "missing scope" 403 scope_missing "$SENS" -H "Authorization: Bearer $TOK_READ"
 grep -qi 'insufficient_scope' "$PG_TMP/hdrs" || fail "missing scope: no insufficient_scope"
-expect "tampered payload" 401 bad_signature "$SENS" $(bearer "$TOK_TAMPERED")
+expect "tampered payload" 401 bad_signature "$SENS" -H "Authorization: Bearer $TOK_TAMPERED"
 got=$(req "$SENS" -H "Authorization: Bearer $TOK_HUGE")
 { [ "$got" = 400 ] || [ "$got" = 401 ]; } && grep -q token_too_large "$PG_TMP/body" ||
 	fail "token over 8 KiB: $got $(cat "$PG_TMP/body")"
@@ -199,16 +198,28 @@ expect "double slash" 400 "" "//debug/pprof/heap" $(cert admin)
 expect "encoded dots" 400 "" "/debug/pprof/%2e%2e/heap" $(cert admin)
 expect "encoded letter" 400 "" "/debug/pprof/%68eap" $(cert admin)
 
-# ---- go tool pprof over mTLS ----
+# ---- go tool pprof ----
+# Go 1.19's `go tool pprof` fetches http(s) URLs with its own client
+# (src/cmd/pprof/pprof.go getProfile) and ignores -tls_cert/-tls_key/-tls_ca
+# (those reach only upstream google/pprof's fetcher). So: it is refused
+# without credentials even when it trusts our CA (SSL_CERT_FILE), and a
+# profile fetched with curl over mTLS opens in it.
 if $HAVE_ROUTES && command -v go >/dev/null; then
-	if ! timeout 60 go tool pprof -raw -tls_cert "$D/admin.crt" -tls_key "$D/admin.key" -tls_ca "$D/ca.crt" \
-		"$URL$SENS" >"$PG_TMP/pprof.out" 2>"$PG_TMP/pprof.err"; then
-		fail "go tool pprof over mTLS: $(tail -3 "$PG_TMP/pprof.err")"
+	before=$(audit_lines)
+	if SSL_CERT_FILE="$D/ca.crt" timeout 60 go tool pprof -raw -tls_cert "$D/admin.crt" -tls_key "$D/admin.key" \
+		-tls_ca "$D/ca.crt" "$URL$SENS" >"$PG_TMP/pprof.out" 2>"$PG_TMP/pprof.err"; then
+		echo "note: go tool pprof sent the client certificate (a pprof with working -tls_cert)"
 	else
-		echo "ok: go tool pprof fetched $SENS over mTLS"
+		grep -q "401\|403\|Unauthorized\|Forbidden" "$PG_TMP/pprof.err" ||
+			fail "go tool pprof without credentials: $(tail -2 "$PG_TMP/pprof.err")"
+		[ "$(audit_lines)" -gt "$before" ] || fail "go tool pprof refusal not audited"
+		echo "ok: go tool pprof without a client certificate refused"
 	fi
-	timeout 60 go tool pprof -raw -tls_ca "$D/ca.crt" "$URL$SENS" >/dev/null 2>&1 &&
-		fail "go tool pprof without a client certificate succeeded"
+	[ "$(req "$SENS" $(cert admin))" = 200 ] || fail "curl mTLS fetch of $SENS"
+	cp "$PG_TMP/body" "$PG_TMP/heap.pb.gz"
+	timeout 60 go tool pprof -raw "$PG_TMP/heap.pb.gz" >"$PG_TMP/pprof.out" 2>"$PG_TMP/pprof.err" ||
+		fail "go tool pprof cannot read the profile fetched over mTLS: $(tail -2 "$PG_TMP/pprof.err")"
+	echo "ok: profile fetched over mTLS opens in go tool pprof"
 fi
 
 # ---- secrets never logged ----
