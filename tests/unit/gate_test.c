@@ -46,6 +46,8 @@ static struct pg_http *http;
 static struct pg_gate *gate;
 static struct pg_config_diag diag;
 static int port;
+static bool plain; /* get() speaks plain HTTP to plain_port */
+static int plain_port;
 
 /* ---- client ---- */
 
@@ -91,7 +93,7 @@ static struct resp get(const char *path, const char *cert, const char *token, co
 	char *auth = NULL;
 
 	memset(&r, 0, sizeof(r));
-	snprintf(url, sizeof(url), "https://127.0.0.1:%d%s", port, path);
+	snprintf(url, sizeof(url), "%s://127.0.0.1:%d%s", plain ? "http" : "https", plain ? plain_port : port, path);
 	curl_easy_setopt(c, CURLOPT_URL, url);
 	curl_easy_setopt(c, CURLOPT_PATH_AS_IS, 1L);
 	curl_easy_setopt(c, CURLOPT_CAINFO, P("ca.crt"));
@@ -428,6 +430,92 @@ static void test_allowlist_and_reload(void)
 	CHECK_INT(r.status, 200);
 }
 
+/* mTLS-only pprof: no certificate is 403 cert_missing (no HTTP challenge
+ * exists for TLS). */
+static void test_mtls_only(void)
+{
+	struct resp r;
+
+	snprintf(diag.pprof.auth, sizeof(diag.pprof.auth), "mtls");
+	CHECK_INT(pg_gate_reload(gate, &diag), PG_OK);
+	r = get("/debug/pprof/heap", NULL, NULL, NULL);
+	CHECK_INT(r.status, 403);
+	CHECK_CONTAINS(r.body, "cert_missing");
+	CHECK_INT(get("/debug/pprof/heap", "admin", NULL, NULL).status, 200);
+	snprintf(diag.pprof.auth, sizeof(diag.pprof.auth), "mtls or jwt");
+	CHECK_INT(pg_gate_reload(gate, &diag), PG_OK);
+}
+
+/* Plain HTTP: bearer tokens are refused (RFC 6750 §5.3), a guarded
+ * /metrics applies its allowlist, /healthz stays open. */
+static void test_plain_http(void)
+{
+	struct pg_config_diag d = diag;
+	struct pg_gate *g2 = NULL;
+	struct pg_http *h2 = NULL;
+	struct pg_http_opts o = {.listen = "127.0.0.1:0"};
+	char *tok = mint(JWT_ALG_RS256, P("jwt-rs256.key"), "https://issuer.test", "pprofgate", "pprof:admin", 300, 0);
+	struct resp r;
+
+	d.cert_file[0] = d.key_file[0] = d.client_ca_file[0] = '\0';
+	snprintf(d.pprof.auth, sizeof(d.pprof.auth), "jwt");
+	snprintf(d.metrics.allowlist, sizeof(d.metrics.allowlist), "10.0.0.0/8");
+	d.audit_file[0] = '\0';
+	CHECK_INT(pg_gate_new(&d, NULL, &g2), PG_OK);
+	if (!g2 || !tok)
+		goto out;
+	pg_gate_http_opts(g2, &d, &o);
+	CHECK(o.gate_public != NULL);
+	CHECK(o.tls_cert_file == NULL);
+	CHECK_INT(pg_http_start(&o, &h2), PG_OK);
+	if (!h2)
+		goto out;
+	plain = true;
+	plain_port = pg_http_port(h2);
+	r = get("/debug/pprof/heap", NULL, tok, NULL);
+	CHECK_INT(r.status, 403);
+	CHECK_CONTAINS(r.body, "tls_required");
+	r = get("/metrics", NULL, NULL, NULL);
+	CHECK_INT(r.status, 403);
+	CHECK_CONTAINS(r.body, "ip_not_allowed");
+	CHECK_INT(get("/healthz", NULL, NULL, NULL).status, 200);
+	plain = false;
+out:
+	pg_http_stop(&h2);
+	pg_gate_free(&g2);
+	free(tok);
+}
+
+/* Misconfigurations name the key to set. */
+static void test_config_errors(void)
+{
+	struct pg_config_diag d = diag;
+	struct pg_gate *g2 = NULL;
+
+	d.client_identities[0] = '\0';
+	CHECK(pg_gate_new(&d, NULL, &g2) != PG_OK);
+	CHECK_CONTAINS(pg_errmsg(), "diagnostics.client_identities");
+	d = diag;
+	d.n_jwt_keys = 0;
+	CHECK(pg_gate_new(&d, NULL, &g2) != PG_OK);
+	CHECK_CONTAINS(pg_errmsg(), "diagnostics.jwt.keys");
+	d = diag;
+	snprintf(d.pprof.auth, sizeof(d.pprof.auth), "basic");
+	CHECK(pg_gate_new(&d, NULL, &g2) != PG_OK);
+	CHECK_CONTAINS(pg_errmsg(), "diagnostics.groups.pprof.auth");
+	d = diag;
+	chmod(P("jwt-hs256.secret"), 0640);
+	CHECK(pg_gate_new(&d, NULL, &g2) != PG_OK);
+	CHECK_CONTAINS(pg_errmsg(), "chmod 600");
+	chmod(P("jwt-hs256.secret"), 0600);
+	d = diag;
+	snprintf(d.client_identities, sizeof(d.client_identities), "uri:spiffe://x pprof:nothing");
+	CHECK(pg_gate_new(&d, NULL, &g2) != PG_OK);
+	CHECK_CONTAINS(pg_errmsg(), "no known scope");
+	CHECK(g2 == NULL);
+	pg_err_clear();
+}
+
 static void test_audit(void)
 {
 	size_t len = 0;
@@ -507,6 +595,9 @@ int main(void)
 	RUN(test_paths);
 	RUN(test_allowlist_and_reload);
 	RUN(test_exposure_and_key_mode);
+	RUN(test_mtls_only);
+	RUN(test_plain_http);
+	RUN(test_config_errors);
 	RUN(test_audit);
 	pg_http_stop(&http);
 	pg_gate_free(&gate);
