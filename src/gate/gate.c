@@ -368,15 +368,23 @@ static int json_str(struct pg_buf *b, const char *s)
 {
 	int rc = pg_buf_puts(b, "\"");
 
-	for (; *s; s++) {
-		unsigned char c = (unsigned char)*s;
+	while (*s && rc == PG_OK) {
+		size_t run = 0;
 
-		if (c == '"' || c == '\\')
-			B(pg_buf_printf(b, "\\%c", c));
-		else if (c < 0x20 || c >= 0x7f)
-			B(pg_buf_printf(b, "\\u%04x", c));
+		/* Copy runs of plain characters at once; escape the rest. */
+		while (s[run] && (unsigned char)s[run] >= 0x20 && (unsigned char)s[run] < 0x7f && s[run] != '"' &&
+		       s[run] != '\\')
+			run++;
+		if (run) {
+			B(pg_buf_append(b, s, run));
+			s += run;
+			continue;
+		}
+		if (*s == '"' || *s == '\\')
+			B(pg_buf_printf(b, "\\%c", *s));
 		else
-			B(pg_buf_append(b, s, 1));
+			B(pg_buf_printf(b, "\\u%04x", (unsigned char)*s));
+		s++;
 	}
 	B(pg_buf_puts(b, "\""));
 	return rc;

@@ -401,6 +401,8 @@ static void test_paths(void)
 	CHECK_INT(r.status, 400);
 	r = get("/debug/pprof/%68eap", NULL, NULL, NULL);
 	CHECK_INT(r.status, 400);
+	r = get("/debug/pprof/\"q\\", NULL, NULL, NULL); /* audited JSON-escaped */
+	CHECK_INT(r.status, 400);
 }
 
 /* Allowlist that excludes 127.0.0.1, applied by reload; X-Forwarded-For
@@ -542,6 +544,7 @@ static void test_audit(void)
 	CHECK_CONTAINS(a, "\"reason\":\"bad_path\"");
 	CHECK_CONTAINS(a, "\"identity\":\"uri:spiffe://pprofgate.local/admin\"");
 	CHECK_CONTAINS(a, "\"status\":401");
+	CHECK_CONTAINS(a, "\"path\":\"/debug/pprof/\\\"q\\\\\"");
 	CHECK(strstr(a, "eyJ") == NULL); /* no token (base64url JSON) ever */
 	CHECK(strstr(a, "Bearer") == NULL);
 	CHECK(stat(P("audit.log"), &st) == 0 && (st.st_mode & 0777) == 0600);
