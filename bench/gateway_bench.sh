@@ -5,7 +5,8 @@
 #   secured: pprof group "mtls or jwt", client certificates requested and
 #            verified per request, a bearer RS256 JWT verified per request
 #            (the client sends both: the most work the gate does);
-#   open:    no diagnostics auth: the loopback-only default policy.
+#   open:    no diagnostics auth: the loopback-only default policy; it gets
+#            the same request bytes (the bearer header is ignored).
 # The same small pprof request is driven over keep-alive connections with
 # bench/https_load (wrk cannot present client certificates).
 #
@@ -88,6 +89,7 @@ EOF
 	fi
 	"$BIN" --config "$TMP/$name.yaml" --node-id n1 >"$TMP/$name.log" 2>&1 &
 	PIDS+=($!)
+	eval "PID_$name=$!"
 	for _ in $(seq 1 100); do
 		curl -s -o /dev/null --max-time 1 --cacert "$D/ca.crt" "https://127.0.0.1:$h/healthz" && break
 		sleep 0.1
@@ -110,11 +112,34 @@ check "https://127.0.0.1:$PORT_open$ROUTE"
 echo "route $ROUTE, $CONNS keep-alive connections, ${SECS}s each, $ROUNDS rounds (alternating)"
 printf '%-8s %-6s %s\n' round node result
 RATIOS=()
+# Server CPU (user + system ticks of the node process) per request: the
+# cost of the checks without the load generator's share of the 2 CPUs.
+ticks() { awk '{ print $14 + $15 }' "/proc/$1/stat"; }
+HZ=$(getconf CLK_TCK)
+us_per_req() { # ticks_before ticks_after result_line
+	awk -v a="$1" -v b="$2" -v hz="$HZ" -v line="$3" 'BEGIN {
+		split(line, f, /[ =]/); n = f[2]; printf "%.1f", n ? (b - a) / hz * 1e6 / n : 0 }'
+}
+CPU_S=()
+CPU_O=()
 for r in $(seq 1 "$ROUNDS"); do
+	t0=$(ticks "$PID_secured")
 	s=$("$LOAD" -u "https://127.0.0.1:$PORT_secured$ROUTE" -c "$CONNS" -d "$SECS" --cacert "$D/ca.crt" \
 		--cert "$D/admin.crt" --key "$D/admin.key" -H "Authorization: Bearer $TOKEN")
-	o=$("$LOAD" -u "https://127.0.0.1:$PORT_open$ROUTE" -c "$CONNS" -d "$SECS" --cacert "$D/ca.crt")
+	t1=$(ticks "$PID_secured")
+	t2a=$(ticks "$PID_open")
+	# The same request bytes (the open node ignores the header; it does not
+	# ask for a certificate), so only the checks differ.
+	o=$("$LOAD" -u "https://127.0.0.1:$PORT_open$ROUTE" -c "$CONNS" -d "$SECS" --cacert "$D/ca.crt" \
+		--cert "$D/admin.crt" --key "$D/admin.key" -H "Authorization: Bearer $TOKEN")
+	t2=$(ticks "$PID_open")
+	cs=$(us_per_req "$t0" "$t1" "$s")
+	co=$(us_per_req "$t2a" "$t2" "$o")
+	s="$s server_cpu_us_per_req=$cs"
+	o="$o server_cpu_us_per_req=$co"
 	printf '%-8s %-6s %s\n' "$r" secured "$s" "$r" open "$o"
+	CPU_S+=("$cs")
+	CPU_O+=("$co")
 	rs=$(sed -n 's/.*rps=\([0-9.]*\).*/\1/p' <<<"$s")
 	ro=$(sed -n 's/.*rps=\([0-9.]*\).*/\1/p' <<<"$o")
 	awk -v a="$rs" -v b="$ro" 'BEGIN { printf "         secured/open throughput: %.3f (checks cost %.1f%%)\n", a / b, (1 - a / b) * 100 }'
@@ -125,4 +150,8 @@ done
 printf '%s\n' "${RATIOS[@]}" | sort -n | awk '{ v[NR] = $1 } END {
 	m = NR % 2 ? v[(NR + 1) / 2] : (v[NR / 2] + v[NR / 2 + 1]) / 2
 	printf "median secured/open throughput over %d rounds: %.3f (checks cost %.1f%%)\n", NR, m, (1 - m) * 100 }'
+med() { sort -n | awk '{ v[NR] = $1 } END { print NR % 2 ? v[(NR + 1) / 2] : (v[NR / 2] + v[NR / 2 + 1]) / 2 }'; }
+ms=$(printf '%s\n' "${CPU_S[@]}" | med)
+mo=$(printf '%s\n' "${CPU_O[@]}" | med)
+awk -v a="$ms" -v b="$mo" 'BEGIN { printf "median server CPU per request: secured %.1f us, open %.1f us (checks cost %.1f%% of server CPU)\n", a, b, (a / b - 1) * 100 }'
 echo "audit lines written by the secured node: $(wc -l <"$TMP/secured-audit.log")"
