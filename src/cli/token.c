@@ -7,6 +7,7 @@
 #include <string.h>
 #include <time.h>
 
+#include "auth/jwt.h"
 #include "src/cli/args.h"
 #include "src/cli/cmd.h"
 
@@ -18,8 +19,80 @@ static void token_usage(FILE *f)
 	      "          [--scope \"pprof:read pprof:sensitive\"] [--aud AUDIENCE] [--iss ISSUER]\n"
 	      "          [--ttl 10m] [--kid KEY_ID]\n"
 	      "Prints a signed JWT on stdout. --key is a PEM private key (RS256, ES256) or the\n"
-	      "HS256 secret file (one trailing newline is dropped, as the node does).\n",
+	      "HS256 secret file (one trailing newline is dropped, as the node does).\n"
+	      "\n"
+	      "usage: pprofgatectl token verify --key FILE --alg RS256|ES256|HS256 [--aud A] [--iss I]\n"
+	      "Reads a token on stdin and checks it exactly as the node does (auth/jwt): signature\n"
+	      "with the pinned algorithm, exp/nbf/iat, iss and aud. --key is the PUBLIC key (or\n"
+	      "the HS256 secret). Exit 0 and the subject and scopes when valid, 3 otherwise.\n",
 	      f);
+}
+
+static int verify(int argc, char **argv)
+{
+	const char *keyf = NULL, *alg_s = NULL, *aud = NULL, *iss = NULL, *v;
+	struct pg_auth_jwt_config cfg = {.skew_s = -1};
+	struct pg_auth_jwt *j = NULL;
+	struct pg_auth_token t;
+	enum pg_auth_alg alg;
+	enum pg_auth_reason why;
+	char tok[PG_AUTH_TOKEN_MAX + 2];
+	size_t n;
+	int rc = PG_CLI_FAILED;
+
+	for (int i = 1; i < argc; i++) {
+		int m;
+		if ((m = pg_cli_flag(argc, argv, &i, "--key", &v)) == 1)
+			keyf = v;
+		else if (m == 0 && (m = pg_cli_flag(argc, argv, &i, "--alg", &v)) == 1)
+			alg_s = v;
+		else if (m == 0 && (m = pg_cli_flag(argc, argv, &i, "--aud", &v)) == 1)
+			aud = v;
+		else if (m == 0 && (m = pg_cli_flag(argc, argv, &i, "--iss", &v)) == 1)
+			iss = v;
+		if (m != 1) {
+			fprintf(stderr, "pprofgatectl token verify: %s %s\n", argv[i],
+				m == -1 ? "needs a value" : "is not a flag of this command");
+			return PG_CLI_USAGE;
+		}
+	}
+	if (!keyf || !alg_s) {
+		fprintf(stderr, "pprofgatectl token verify: --key and --alg are required\n");
+		return PG_CLI_USAGE;
+	}
+	alg = strcmp(alg_s, "RS256") == 0 ? PG_AUTH_ALG_RS256
+	      : strcmp(alg_s, "ES256") == 0 ? PG_AUTH_ALG_ES256
+	      : strcmp(alg_s, "HS256") == 0 ? PG_AUTH_ALG_HS256 : (enum pg_auth_alg)0;
+	if (!alg) {
+		fprintf(stderr, "pprofgatectl token verify: --alg must be RS256, ES256 or HS256\n");
+		return PG_CLI_USAGE;
+	}
+	if (!fgets(tok, sizeof(tok), stdin)) {
+		fprintf(stderr, "pprofgatectl token verify: no token on stdin\n");
+		return PG_CLI_USAGE;
+	}
+	n = strcspn(tok, "\r\n");
+	tok[n] = '\0';
+	cfg.audience = aud;
+	cfg.issuer = iss;
+	if (pg_auth_jwt_new(&cfg, &j) != PG_OK || pg_auth_jwt_add_key_file(j, alg, NULL, keyf) != PG_OK) {
+		fprintf(stderr, "pprofgatectl token verify: %s\n", pg_errmsg());
+		rc = PG_CLI_USAGE;
+		goto out;
+	}
+	why = pg_auth_jwt_verify(j, tok, n, (int64_t)time(NULL), &t);
+	if (why != PG_AUTH_R_OK) {
+		fprintf(stderr, "pprofgatectl token verify: invalid: %s\n", pg_auth_reason_str(why));
+		rc = PG_CLI_DENIED;
+		goto out;
+	}
+	printf("valid: sub=%s scope=\"%s\" alg=%s exp=%lld\n", t.subject, t.scope_text, pg_auth_alg_name(t.alg),
+	       (long long)t.exp);
+	rc = PG_CLI_OK;
+out:
+	explicit_bzero(tok, sizeof(tok));
+	pg_auth_jwt_free(&j);
+	return rc;
 }
 
 int pg_cli_cmd_token(int argc, char **argv)
@@ -34,6 +107,8 @@ int pg_cli_cmd_token(int argc, char **argv)
 	time_t now = time(NULL);
 	int rc = PG_CLI_FAILED;
 
+	if (argc >= 1 && strcmp(argv[0], "verify") == 0)
+		return verify(argc, argv);
 	if (argc < 1 || strcmp(argv[0], "mint") != 0) {
 		if (argc >= 1 && (strcmp(argv[0], "--help") == 0 || strcmp(argv[0], "-h") == 0)) {
 			token_usage(stdout);
