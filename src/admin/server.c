@@ -171,6 +171,19 @@ static void set_holder_locked(struct pg_admin *a, enum scope s, const char *who,
 	a->duration_ms = duration_ms;
 }
 
+/* Audits a window that reached its deadline and refreshes the gauges. Run by
+ * the ticker and by every call that reads the window, so a status that says
+ * "closed" never precedes the expiry's audit line and gauges. */
+static void expire_check_locked(struct pg_admin *a, int64_t now)
+{
+	if (a->scope != SCOPE_NONE && pg_auth_window_time_left_ms(a->window, now) == 0) {
+		audit(a, "expire", a->opener, a->reason, a->duration_ms, a->scope, NULL);
+		pg_auth_window_close(a->window);
+		a->scope = SCOPE_NONE;
+	}
+	update_gauges_locked(a, now);
+}
+
 static void *ticker_main(void *arg)
 {
 	struct pg_admin *a = arg;
@@ -180,12 +193,7 @@ static void *ticker_main(void *arg)
 		struct timespec ts;
 		int64_t now = mono_ms();
 
-		if (a->scope != SCOPE_NONE && pg_auth_window_time_left_ms(a->window, now) == 0) {
-			audit(a, "expire", a->opener, a->reason, a->duration_ms, a->scope, NULL);
-			pg_auth_window_close(a->window);
-			a->scope = SCOPE_NONE;
-		}
-		update_gauges_locked(a, now);
+		expire_check_locked(a, now);
 		clock_gettime(CLOCK_MONOTONIC, &ts);
 		ts.tv_nsec += TICK_MS * 1000000L;
 		if (ts.tv_nsec >= 1000000000L) {
@@ -362,8 +370,11 @@ static void status_reply(struct pg_admin *a, struct reply *r)
 	struct pg_auth_window_status ws;
 	char *profs[PG_AUTH_WINDOW_MAX_PROFILES];
 
+	int64_t now = mono_ms();
+
 	pthread_mutex_lock(&a->mu);
-	pg_auth_window_status(a->window, mono_ms(), &ws);
+	expire_check_locked(a, now);
+	pg_auth_window_status(a->window, now, &ws);
 	st.cluster = ws.open && a->scope == SCOPE_CLUSTER;
 	pthread_mutex_unlock(&a->mu);
 	st.open = ws.open && ws.left_ms > 0;
