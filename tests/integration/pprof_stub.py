@@ -6,8 +6,13 @@ tests on branches where the pprof gate is not wired yet.
 MODE mtls: a client certificate signed by CA is required (TLS handshake).
 MODE token: no client certificate; "Authorization: Bearer <token>" must equal
 the content of TOKEN_FILE, else 401 with a pprofgate-style JSON reason.
-/debug/pprof/NAME?seconds=N sleeps N seconds (a capture), then answers."""
+/debug/pprof/NAME?seconds=N sleeps N seconds (a capture), then answers with a
+small gzip'd profile.proto (one sample in function "stub_NAME") when
+profile_pb2 (protoc --python_out from proto/profile.proto) is importable from
+PG_STUB_PB_DIR, else with a text marker."""
+import gzip
 import http.server
+import os
 import ssl
 import sys
 import time
@@ -15,6 +20,30 @@ import urllib.parse
 
 port, cert, key, ca, mode = sys.argv[1], sys.argv[2], sys.argv[3], sys.argv[4], sys.argv[5]
 token = open(sys.argv[6]).read().strip() if mode == "token" else None
+
+
+try:
+    sys.path.insert(0, os.environ.get("PG_STUB_PB_DIR", "."))
+    import profile_pb2
+except ImportError:
+    profile_pb2 = None
+
+
+def make_profile(name):
+    p = profile_pb2.Profile()
+    p.string_table.extend(["", "samples", "count", "stub_" + name, "stub.c"])
+    st = p.sample_type.add()
+    st.type, st.unit = 1, 2
+    f = p.function.add()
+    f.id, f.name, f.system_name, f.filename = 1, 3, 3, 4
+    loc = p.location.add()
+    loc.id = 1
+    ln = loc.line.add()
+    ln.function_id, ln.line = 1, 42
+    s = p.sample.add()
+    s.location_id.append(1)
+    s.value.append(7)
+    return gzip.compress(p.SerializeToString())
 
 
 class H(http.server.BaseHTTPRequestHandler):
@@ -38,7 +67,11 @@ class H(http.server.BaseHTTPRequestHandler):
         secs = int(q.get("seconds", ["0"])[0])
         time.sleep(min(secs, 10))
         name = u.path[len("/debug/pprof/"):]
-        self.reply(200, ("profile:%s:%d:%s\n" % (name, secs, mode)).encode(), "application/octet-stream")
+        if profile_pb2 is not None:
+            body = make_profile(name)
+        else:
+            body = ("profile:%s:%d:%s\n" % (name, secs, mode)).encode()
+        self.reply(200, body, "application/octet-stream")
 
 
 ctx = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)

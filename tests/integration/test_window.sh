@@ -109,6 +109,9 @@ pg_pass "step 2: window open --for 5s: status shows opener, reason, time left; m
 
 # ---- Step 3: fetch (mTLS, then a minted token) against the stand-in ----
 S1=$(pg_free_port); S2=$(pg_free_port)
+# The stand-in answers with a real (tiny) profile.proto for step 4.
+protoc --python_out="$T" -I"$PG_SRC_DIR/proto" "$PG_SRC_DIR/proto/profile.proto" || pg_fail "protoc"
+export PG_STUB_PB_DIR="$T"
 pg_start stub-mtls "$PG_PY" "$PG_SRC_DIR/tests/integration/pprof_stub.py" "$S1" "$P/server.crt" "$P/server.key" "$P/ca.crt" mtls
 pg_wait_for_port "$S1" 10
 rm -f "$T/cpu.pb.gz"
@@ -116,7 +119,7 @@ out=$("$CTL" --node "127.0.0.1:$S1" --cert "$P/admin.crt" --key "$P/admin.key" -
 	fetch profile --seconds 2 -o "$T/cpu.pb.gz" 2>"$T/fetch.err") || { cat "$T/fetch.err" >&2; pg_fail "mTLS fetch failed"; }
 [ "$out" = "go tool pprof $T/cpu.pb.gz" ] || pg_fail "fetch did not suggest go tool pprof: $out"
 grep -q "capturing: [12]s left" "$T/fetch.err" || pg_fail "no countdown on stderr: $(cat "$T/fetch.err")"
-[ "$(cat "$T/cpu.pb.gz")" = "profile:profile:2:mtls" ] || pg_fail "fetched content"
+[ -s "$T/cpu.pb.gz" ] || pg_fail "fetched file empty"
 ls "$T"/cpu.pb.gz.tmp.* >/dev/null 2>&1 && pg_fail "temporary file left behind"
 rc=0; "$CTL" --node "127.0.0.1:$S1" --cacert "$P/ca.crt" fetch heap -o "$T/x" 2>/dev/null || rc=$?
 [ "$rc" = 4 ] || pg_fail "fetch without a client cert from an mTLS node: exit $rc, want 4"
@@ -139,7 +142,7 @@ pg_start stub-token "$PG_PY" "$PG_SRC_DIR/tests/integration/pprof_stub.py" "$S2"
 pg_wait_for_port "$S2" 10
 PPROFGATE_TOKEN="$TOKEN" "$CTL" --node "127.0.0.1:$S2" --cacert "$P/ca.crt" fetch heap -o "$T/heap.pb.gz" >/dev/null 2>&1 ||
 	pg_fail "token fetch failed"
-[ "$(cat "$T/heap.pb.gz")" = "profile:heap:0:token" ] || pg_fail "token fetch content"
+[ -s "$T/heap.pb.gz" ] || pg_fail "token fetch: empty file"
 rc=0; err=$(PPROFGATE_TOKEN="x.y.z" "$CTL" --node "127.0.0.1:$S2" --cacert "$P/ca.crt" fetch heap -o "$T/y" 2>&1) || rc=$?
 [ "$rc" = 3 ] || pg_fail "bad token: exit $rc, want 3"
 case "$err" in *"HTTP 401: token_invalid"*) ;; *) pg_fail "refusal line: $err" ;; esac
@@ -149,8 +152,16 @@ rc=0; "$CTL" --node "127.0.0.1:$(pg_free_port)" fetch heap -o "$T/y" 2>/dev/null
 [ "$rc" = 4 ] || pg_fail "unreachable node: exit $rc, want 4"
 pg_pass "step 3: token mint (RS256/ES256/HS256) verifies with auth/jwt; fetch with the token; exit codes 2/3/4"
 
-# ---- Step 4: go tool pprof reads what fetch wrote (a real profile needs the gate's routes) ----
-# (the stand-in serves text; the route-level check is added when the gate is merged)
+# ---- Step 4: go tool pprof reads what fetch wrote ----
+if command -v go >/dev/null; then
+	out=$(HOME="$T" GOCACHE="$T/gocache" PPROF_TMPDIR="$T/pprof" timeout 60 \
+		go tool pprof -top -symbolize=none "$T/cpu.pb.gz" 2>&1) || pg_fail "go tool pprof failed: $out"
+	case "$out" in *stub_profile*) ;; *) pg_fail "go tool pprof output: $out" ;; esac
+	out=$(HOME="$T" GOCACHE="$T/gocache" PPROF_TMPDIR="$T/pprof" timeout 60 \
+		go tool pprof -top -symbolize=none "$T/heap.pb.gz" 2>&1) || pg_fail "go tool pprof (heap) failed: $out"
+	case "$out" in *stub_heap*) ;; *) pg_fail "go tool pprof heap output: $out" ;; esac
+	pg_pass "step 4: go tool pprof reads both fetched files"
+fi
 
 # After 5 s the window is closed with no action.
 ms=$(wait_state A closed 8) || pg_fail "window still open 8 s after a 5 s open"
