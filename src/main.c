@@ -10,6 +10,7 @@
 #include <string.h>
 #include <unistd.h>
 
+#include "src/admin/server.h"
 #include "src/cluster/membership.h"
 #include "src/config/config.h"
 #include "src/http/server.h"
@@ -61,6 +62,7 @@ int main(int argc, char **argv)
 	struct pg_rpc *rpc = NULL;
 	struct pg_http *http = NULL;
 	struct pg_membership *membership = NULL;
+	struct pg_admin *admin = NULL;
 	sigset_t sigs;
 	int exit_code = 1, sig;
 
@@ -116,6 +118,13 @@ int main(int argc, char **argv)
 	if (http)
 		pg_http_set_ready_fn(http, pg_membership_ready_cb, membership);
 
+	/* Diagnostics windows: closed at start; the admin API (mTLS only) and
+	 * the cluster-window watcher. pg_admin_window(admin) is the window the
+	 * pprof gate checks. */
+	struct pg_admin_opts ao = {.cfg = cfg, .metrics = metrics, .node = cfg->advertise, .cluster = true};
+	if (pg_admin_start(&ao, &admin) != PG_OK)
+		goto fail;
+
 	sig = wait_for_stop_signal(&sigs);
 	pg_info("main", "%s: stopping", sig == SIGINT ? "SIGINT" : "SIGTERM");
 	exit_code = 0;
@@ -125,6 +134,7 @@ fail:
 out:
 	/* Leave the cluster first (the lease is revoked, peers see it at once),
 	 * then stop serving; free membership last, as /ready may still read it. */
+	pg_admin_stop(&admin);
 	pg_membership_leave(membership);
 	pg_http_stop(&http);
 	pg_rpc_stop(&rpc);
