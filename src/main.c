@@ -10,6 +10,7 @@
 #include <string.h>
 #include <unistd.h>
 
+#include "src/admin/server.h"
 #include "src/cluster/membership.h"
 #include "src/config/config.h"
 #include "src/gate/gate.h"
@@ -59,6 +60,7 @@ int main(int argc, char **argv)
 	struct pg_http *http = NULL;
 	struct pg_gate *gate = NULL;
 	struct pg_membership *membership = NULL;
+	struct pg_admin *admin = NULL;
 	sigset_t sigs;
 	int exit_code = 1, sig, rc;
 
@@ -126,6 +128,13 @@ int main(int argc, char **argv)
 	if (http)
 		pg_http_set_ready_fn(http, pg_membership_ready_cb, membership);
 
+	/* Diagnostics windows: closed at start; the admin API (mTLS only) and
+	 * the cluster-window watcher. pg_admin_window(admin) is the window the
+	 * pprof gate checks. */
+	struct pg_admin_opts ao = {.cfg = cfg, .metrics = metrics, .node = cfg->advertise, .cluster = true};
+	if (pg_admin_start(&ao, &admin) != PG_OK)
+		goto fail;
+
 	while ((sig = wait_for_stop_signal(&sigs)) == SIGHUP)
 		if (pg_gate_sighup(gate, http, cfg, argc, argv) != PG_OK)
 			pg_err_clear(); /* logged; the old state keeps serving */
@@ -137,6 +146,7 @@ fail:
 out:
 	/* Leave the cluster first (the lease is revoked, peers see it at once),
 	 * then stop serving; free membership last, as /ready may still read it. */
+	pg_admin_stop(&admin);
 	pg_membership_leave(membership);
 	pg_http_stop(&http);
 	pg_gate_free(&gate);

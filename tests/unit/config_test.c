@@ -229,7 +229,7 @@ static void test_yaml_structure_errors(void)
 	expect_error("version: 1\ncluster:\n  provider: etcd\n  shard: 3\n",
 		     "t.yaml:4:3: cluster.shard: unknown key; did you mean \"shards\"?");
 	expect_error("version: 1\ncluster:\n  provider: etcd\nobservability: {}\n",
-		     "t.yaml:4:1: observability: unknown key; expected one of: version, cluster, nodes, diagnostics");
+		     "t.yaml:4:1: observability: unknown key; expected one of: version, cluster, admin, nodes, diagnostics");
 	expect_error("version: 1\ncluster:\n  provider: etcd\n  etcd:\n    tls:\n      ca: x\n",
 		     "t.yaml:6:7: cluster.etcd.tls.ca: unknown key");
 	expect_error("version: 1\ncluster:\n  provider: etcd\n  etcd.prefix: /x\n",
