@@ -134,6 +134,7 @@ int main(int argc, char **argv)
 	struct pg_admin_opts ao = {.cfg = cfg, .metrics = metrics, .node = cfg->advertise, .cluster = true};
 	if (pg_admin_start(&ao, &admin) != PG_OK)
 		goto fail;
+	pg_gate_set_window(gate, pg_admin_window(admin));
 
 	while ((sig = wait_for_stop_signal(&sigs)) == SIGHUP)
 		if (pg_gate_sighup(gate, http, cfg, argc, argv) != PG_OK)
@@ -146,9 +147,10 @@ fail:
 out:
 	/* Leave the cluster first (the lease is revoked, peers see it at once),
 	 * then stop serving; free membership last, as /ready may still read it. */
-	pg_admin_stop(&admin);
 	pg_membership_leave(membership);
 	pg_http_stop(&http);
+	/* After HTTP: the gate reads the admin's window until then. */
+	pg_admin_stop(&admin);
 	pg_gate_free(&gate);
 	pg_rpc_stop(&rpc);
 	pg_membership_stop(&membership);

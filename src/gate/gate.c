@@ -20,6 +20,7 @@
 #include "auth/jwt.h"
 #include "auth/policy.h"
 #include "auth/scope.h"
+#include "auth/window.h"
 #include "auth/x509.h"
 #include "src/util/buf.h"
 #include "src/util/log.h"
@@ -39,11 +40,13 @@ struct gstate {
 	struct pg_auth_cidr_list *allow[PG_AUTH_ROUTE__COUNT];
 	struct pg_auth_x509_trust *trust; /* NULL: client certificates are not verified */
 	unsigned methods[PG_AUTH_ROUTE__COUNT];
+	bool require_window; /* pprof only while g->window is open */
 };
 
 struct pg_gate {
 	pthread_mutex_t lock;       /* guards cur */
 	pthread_mutex_t audit_lock; /* guards audit_fd */
+	struct pg_auth_window *_Atomic window; /* borrowed; NULL = closed */
 	struct gstate *cur;
 	int audit_fd;
 	bool audit_is_file;
@@ -236,6 +239,7 @@ static int state_build(const struct pg_config_diag *d, struct gstate **out)
 		}
 		all |= s->methods[r];
 	}
+	s->require_window = strcmp(d->pprof.require_window, "true") == 0;
 	if (rc == PG_OK)
 		rc = cidrs("diagnostics.trusted_proxies", d->trusted_proxies, &s->proxies);
 	if (rc == PG_OK && s->proxies)
@@ -561,6 +565,18 @@ static bool gate(struct pg_http_req *r, struct pg_gate *g, enum pg_auth_route ro
 	clock_gettime(CLOCK_MONOTONIC, &mono);
 	rq.now_mono_ms = (int64_t)mono.tv_sec * 1000 + mono.tv_nsec / 1000000;
 	pg_auth_decide(s->pol, &rq, &d);
+	/* The window comes last, after authentication, as in pg_auth_decide:
+	 * anonymous callers learn nothing about it. No window yet = closed. */
+	if (d.allow && route == PG_AUTH_ROUTE_PPROF && s->require_window) {
+		struct pg_auth_window *w = atomic_load(&g->window);
+
+		if (!w || !pg_auth_window_is_open_for(w, rq.profile, rq.now_mono_ms)) {
+			d.allow = false;
+			d.http_status = 403;
+			d.reason = PG_AUTH_R_WINDOW_CLOSED;
+			d.www_authenticate[0] = '\0';
+		}
+	}
 	state_put(s);
 
 	/* The audit fragment: no token, no key, no certificate bytes. */
@@ -690,6 +706,12 @@ void pg_gate_free(struct pg_gate **pp)
 	pthread_mutex_destroy(&g->lock);
 	free(g);
 	*pp = NULL;
+}
+
+void pg_gate_set_window(struct pg_gate *g, struct pg_auth_window *w)
+{
+	if (g)
+		atomic_store(&g->window, w);
 }
 
 void pg_gate_http_opts(struct pg_gate *g, const struct pg_config_diag *d, struct pg_http_opts *o)

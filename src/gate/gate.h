@@ -52,6 +52,11 @@ PG_WUR int pg_gate_sighup(struct pg_gate *g, struct pg_http *http, struct pg_con
  * `d` (d's strings must outlive the server). */
 void pg_gate_http_opts(struct pg_gate *g, const struct pg_config_diag *d, struct pg_http_opts *o);
 
+/* The diagnostics window that groups.pprof.require_window checks (borrowed:
+ * it must outlive the gate's use; NULL = closed). Thread-safe. */
+struct pg_auth_window;
+void pg_gate_set_window(struct pg_gate *g, struct pg_auth_window *w);
+
 /* pg_http_gate_fn for the pprof group (arg = the gate). */
 bool pg_gate_check(struct pg_http_req *r, void *arg);
 /* pg_http_gate_fn for /metrics and /healthz, /ready (arg = the gate). */

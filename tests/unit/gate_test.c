@@ -21,6 +21,7 @@ static void t_ok(struct pg_http_req *r, void *arg);
 	{"/debug/pprof/block", PG_HTTP_GET, t_ok, PG_HTTP_GROUP_PPROF},
 
 #include "src/http/server.c"
+#include "auth/window.h"
 #include "src/gate/gate.h"
 #include "tests/unit/test.h"
 
@@ -448,6 +449,35 @@ static void test_mtls_only(void)
 	CHECK_INT(pg_gate_reload(gate, &diag), PG_OK);
 }
 
+/* groups.pprof.require_window: closed (no window yet) -> 403 window_closed
+ * after authentication; open -> 200. */
+static void test_window(void)
+{
+	struct pg_auth_window *w = NULL;
+	struct timespec ts;
+	struct resp r;
+
+	snprintf(diag.pprof.require_window, sizeof(diag.pprof.require_window), "true");
+	CHECK_INT(pg_gate_reload(gate, &diag), PG_OK);
+	r = get("/debug/pprof/heap", "admin", NULL, NULL);
+	CHECK_INT(r.status, 403);
+	CHECK_CONTAINS(r.body, "window_closed");
+	r = get("/debug/pprof/heap", NULL, NULL, NULL); /* anonymous: not told about the window */
+	CHECK_INT(r.status, 401);
+	CHECK_INT(pg_auth_window_new(3600 * 1000, 0, &w), PG_OK);
+	pg_gate_set_window(gate, w);
+	CHECK_INT(get("/debug/pprof/heap", "admin", NULL, NULL).status, 403);
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	CHECK_INT(pg_auth_window_open(w, (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000, 60000, "test", "tester",
+				      NULL, 0),
+		  PG_OK);
+	CHECK_INT(get("/debug/pprof/heap", "admin", NULL, NULL).status, 200);
+	pg_gate_set_window(gate, NULL);
+	pg_auth_window_free(&w);
+	snprintf(diag.pprof.require_window, sizeof(diag.pprof.require_window), "false");
+	CHECK_INT(pg_gate_reload(gate, &diag), PG_OK);
+}
+
 /* Plain HTTP: bearer tokens are refused (RFC 6750 §5.3), a guarded
  * /metrics applies its allowlist, /healthz stays open. */
 static void test_plain_http(void)
@@ -599,6 +629,7 @@ int main(void)
 	RUN(test_allowlist_and_reload);
 	RUN(test_exposure_and_key_mode);
 	RUN(test_mtls_only);
+	RUN(test_window);
 	RUN(test_plain_http);
 	RUN(test_config_errors);
 	RUN(test_audit);
