@@ -229,6 +229,9 @@ static const struct setting rows[] = {
 	 .help = "Methods, OR-combined; empty = none."},
 	{.path = "diagnostics.groups.health.allowlist", .type = CT_TEXT_LIST, .max = 256,
 	 DIAG(health.allowlist), .help = "Client CIDRs allowed; empty = any."},
+	{.path = "diagnostics.plain_listen", .type = CT_ADDR, .flags = RF_ANY_HOST, DIAG(plain_listen),
+	 .help = "With tls_server_config: also serve /metrics, /healthz and /ready over plain HTTP on "
+		 "this address (for scrapers); /debug/pprof is never served there."},
 	{.path = "diagnostics.audit_file", .type = CT_FILE, DIAG(audit_file),
 	 .help = "Audit log: one JSON line per diagnostics request (opened O_APPEND, created 0600; reopened "
 		 "on SIGHUP). Empty = stderr."},

@@ -240,6 +240,9 @@ static int state_build(const struct pg_config_diag *d, struct gstate **out)
 		all |= s->methods[r];
 	}
 	s->require_window = strcmp(d->pprof.require_window, "true") == 0;
+	if (rc == PG_OK && d->plain_listen[0] && !d->cert_file[0])
+		rc = pg_fail(PG_EINVAL, "diagnostics.plain_listen is for a node serving HTTPS: set "
+					"diagnostics.tls_server_config.cert_file and key_file, or remove plain_listen");
 	if (rc == PG_OK)
 		rc = cidrs("diagnostics.trusted_proxies", d->trusted_proxies, &s->proxies);
 	if (rc == PG_OK && s->proxies)
@@ -733,6 +736,7 @@ void pg_gate_http_opts(struct pg_gate *g, const struct pg_config_diag *d, struct
 	o->tls_key_file = d->key_file[0] ? d->key_file : NULL;
 	o->tls_client_ca_file = d->client_ca_file[0] && wants_client_cert(d) ? d->client_ca_file : NULL;
 	o->tls13_only = strcmp(d->min_version, "TLS13") == 0;
+	o->plain_listen = d->plain_listen[0] && d->cert_file[0] ? d->plain_listen : NULL;
 }
 
 int pg_gate_sighup(struct pg_gate *g, struct pg_http *http, struct pg_config *cfg, int argc, char **argv)

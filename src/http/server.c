@@ -72,6 +72,9 @@ struct pg_http {
 	struct timespec rendered_at;
 	bool tls;
 	char *client_ca; /* PEM text for MHD_OPTION_HTTPS_MEM_TRUST, or NULL */
+	/* opts.plain_listen: a second daemon, plain HTTP, public routes only. */
+	struct MHD_Daemon *plain_daemon;
+	int plain_fd, plain_port;
 };
 
 /* A rendered body shared by concurrent answers; freed with the last one. */
@@ -118,6 +121,7 @@ struct pg_http_req {
 	char *qarena; /* decoded query values */
 	size_t qused;
 	size_t bytes;  /* response body bytes, for the audit hook */
+	bool plain;    /* arrived on the plain_listen daemon */
 	bool audited;  /* reported to opts.done when complete */
 	char apath[161];
 	char peer[PG_AUTH_ADDR_TEXT];
@@ -314,7 +318,7 @@ struct MHD_Connection *pg_http_req_connection(struct pg_http_req *r)
 
 bool pg_http_req_is_tls(struct pg_http_req *r)
 {
-	return r->h && r->h->tls;
+	return r->h && r->h->tls && !r->plain;
 }
 
 size_t pg_http_req_peer_certs(struct pg_http_req *r, const unsigned char **der, size_t *len, size_t max)
@@ -323,7 +327,7 @@ size_t pg_http_req_peer_certs(struct pg_http_req *r, const unsigned char **der, 
 	const gnutls_datum_t *peers;
 	unsigned n = 0;
 
-	if (!r->conn || !r->h || !r->h->tls)
+	if (!r->conn || !pg_http_req_is_tls(r))
 		return 0;
 	ci = MHD_get_connection_info(r->conn, MHD_CONNECTION_INFO_GNUTLS_SESSION);
 	if (!ci || !ci->tls_session)
@@ -945,6 +949,11 @@ static void *req_new(struct pg_http *h, struct MHD_Connection *c, const char *me
 	r->method_bit = method_bit(method);
 	r->route = ROUTE_OTHER;
 	r->refs = 1;
+	if (h->plain_daemon) {
+		const union MHD_ConnectionInfo *ci = MHD_get_connection_info(c, MHD_CONNECTION_INFO_DAEMON);
+
+		r->plain = ci && ci->daemon == h->plain_daemon;
+	}
 	pg_buf_init(&r->body, h->opts.max_body);
 	pg_buf_init(&r->hdrs, 4096);
 	clock_gettime(CLOCK_MONOTONIC, &r->t0);
@@ -982,8 +991,10 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *c, const cha
 			pg_http_reply_error(r, (unsigned)bad, bad == 414 ? "uri too long" : "bad request path");
 			return MHD_YES;
 		}
+		/* The plain listener next to an HTTPS one has no profile routes:
+		 * they answer 404 there, as if they did not exist. */
 		for (size_t i = 0; i < N_ROUTES; i++)
-			if (strcmp(routes[i].path, url) == 0)
+			if (strcmp(routes[i].path, url) == 0 && !(r->plain && routes[i].group == PG_HTTP_GROUP_PPROF))
 				r->route = i;
 		if (r->route == ROUTE_OTHER) {
 			pg_http_reply_error(r, 404, "not found");
@@ -1131,6 +1142,7 @@ int pg_http_start(const struct pg_http_opts *opts, struct pg_http **out)
 		return pg_fail(PG_ENOMEM, "out of memory starting the HTTP server");
 	h->opts = *opts;
 	h->listen_fd = -1;
+	h->plain_fd = -1;
 	pthread_mutex_init(&h->lock, NULL);
 	pthread_mutex_init(&h->cache_lock, NULL);
 	if (!h->opts.metrics_cache_ms)
@@ -1202,6 +1214,32 @@ int pg_http_start(const struct pg_http_opts *opts, struct pg_http **out)
 		rc = pg_fail(PG_ENET, "http: libmicrohttpd could not start on %s", opts->listen);
 		goto fail;
 	}
+	if (opts->plain_listen && *opts->plain_listen) {
+		unsigned pflags = flags & ~(unsigned)(MHD_USE_TLS | MHD_USE_IPv6);
+
+		rc = open_listener(opts->plain_listen, &h->plain_fd, &h->plain_port);
+		if (rc != PG_OK) {
+			MHD_stop_daemon(h->daemon);
+			goto fail;
+		}
+		if (strchr(opts->plain_listen, '['))
+			pflags |= MHD_USE_IPv6;
+		h->plain_daemon = MHD_start_daemon(
+			pflags, 0, NULL, NULL, on_request, h, MHD_OPTION_EXTERNAL_LOGGER, mhd_log, NULL,
+			MHD_OPTION_LISTEN_SOCKET, h->plain_fd, MHD_OPTION_UNESCAPE_CALLBACK, no_unescape, NULL,
+			MHD_OPTION_NOTIFY_COMPLETED, on_completed, h, MHD_OPTION_CONNECTION_LIMIT,
+			h->opts.max_connections, MHD_OPTION_PER_IP_CONNECTION_LIMIT, h->opts.max_per_ip,
+			MHD_OPTION_CONNECTION_TIMEOUT, h->opts.timeout_s, MHD_OPTION_CONNECTION_MEMORY_LIMIT,
+			(size_t)(32 * 1024), MHD_OPTION_END);
+		if (!h->plain_daemon) {
+			close(h->plain_fd);
+			MHD_stop_daemon(h->daemon);
+			rc = pg_fail(PG_ENET, "http: libmicrohttpd could not start on %s", opts->plain_listen);
+			goto fail;
+		}
+		pg_info(MOD, "plain HTTP on %s (port %d): /metrics, /healthz, /ready only", opts->plain_listen,
+			h->plain_port);
+	}
 	pg_info(MOD, "listening on %s (port %d%s)", opts->listen, h->port,
 		h->tls ? (h->client_ca ? ", HTTPS, client certificates requested" : ", HTTPS") : "");
 	*out = h;
@@ -1226,6 +1264,11 @@ int pg_http_reload_tls(struct pg_http *h)
 int pg_http_port(const struct pg_http *h)
 {
 	return h ? h->port : -1;
+}
+
+int pg_http_plain_port(const struct pg_http *h)
+{
+	return h && h->plain_daemon ? h->plain_port : -1;
 }
 
 void pg_http_set_ready_fn(struct pg_http *h, pg_http_ready_fn *fn, void *arg)
@@ -1267,6 +1310,8 @@ void pg_http_stop(struct pg_http **pp)
 	fd = MHD_quiesce_daemon(h->daemon);
 	if (fd != MHD_INVALID_SOCKET)
 		close(fd);
+	if (h->plain_daemon && (fd = MHD_quiesce_daemon(h->plain_daemon)) != MHD_INVALID_SOCKET)
+		close(fd);
 	if (!drain(h, h->opts.stop_timeout_ms)) {
 		unsigned n = 0;
 
@@ -1293,6 +1338,8 @@ void pg_http_stop(struct pg_http **pp)
 		(void)drain(h, 500);
 	}
 	MHD_stop_daemon(h->daemon);
+	if (h->plain_daemon)
+		MHD_stop_daemon(h->plain_daemon);
 	snap_unref(h->plain);
 	snap_unref(h->gz);
 	if (h->tls)

@@ -113,6 +113,10 @@ struct pg_http_opts {
 	const char *tls_key_file;
 	const char *tls_client_ca_file;
 	bool tls13_only;
+	/* With HTTPS: also serve /metrics, /healthz and /ready over plain HTTP
+	 * on this address (for scrapers); profile routes are never served
+	 * there (404). NULL/"" = none. */
+	const char *plain_listen;
 };
 
 /* Default sharing window for /metrics renderings (see docs/performance.md). */
@@ -135,6 +139,8 @@ PG_WUR int pg_http_reload_tls(struct pg_http *h);
 
 /* The bound TCP port (useful with port 0). */
 int pg_http_port(const struct pg_http *h);
+/* The plain listener's port, -1 when there is none. */
+int pg_http_plain_port(const struct pg_http *h);
 
 /* Sets the readiness callback; until then /ready answers 503 "starting".
  * Thread-safe; fn(arg) must stay valid until pg_http_stop. */

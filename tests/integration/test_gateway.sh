@@ -24,6 +24,7 @@ D="$PG_TMP/pki"
 AUDIT="$PG_TMP/audit.log"
 P=$(pg_free_port)
 H=$(pg_free_port)
+M=$(pg_free_port) # plain listener for scrapers
 ISS=https://issuer.test
 AUD=pprofgate
 
@@ -98,6 +99,7 @@ diagnostics:
       auth: mtls or jwt
 ${1:+      allowlist: $1}
   audit_file: $AUDIT
+  plain_listen: 127.0.0.1:$M
 EOF
 }
 write_config ""
@@ -155,9 +157,13 @@ if [ "$(req "$SENS" $(cert admin))" = 404 ]; then
 	HAVE_ROUTES=false
 fi
 
-# ---- open routes ----
+# ---- open routes; the plain listener has no profiles ----
 [ "$(req /metrics)" = 200 ] || fail "/metrics not open"
 [ "$(req /healthz)" = 200 ] || fail "/healthz not open"
+[ "$(pg_http_status "http://127.0.0.1:$M/metrics")" = 200 ] || fail "plain listener: /metrics"
+[ "$(pg_http_status "http://127.0.0.1:$M$SENS")" = 404 ] || fail "plain listener serves $SENS"
+[ "$(pg_http_status "http://127.0.0.1:$M/debug/pprof/")" = 404 ] || fail "plain listener serves the index"
+echo "ok: plain listener: /metrics 200, profiles 404"
 
 if $HAVE_ROUTES; then
 # ---- accepted credentials ----

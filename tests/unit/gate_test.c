@@ -518,6 +518,49 @@ out:
 	free(tok);
 }
 
+/* HTTPS node with a plain listener: /metrics and /healthz there, profile
+ * routes 404 (never served in clear). */
+static void test_plain_listener(void)
+{
+	struct pg_config_diag d = diag;
+	struct pg_http *h2 = NULL;
+	struct pg_http_opts o = {.listen = "127.0.0.1:0"};
+	struct resp r;
+
+	snprintf(d.plain_listen, sizeof(d.plain_listen), "127.0.0.1:0");
+	pg_gate_http_opts(gate, &d, &o);
+	CHECK_INT(pg_http_start(&o, &h2), PG_OK);
+	if (!h2)
+		return;
+	CHECK(pg_http_plain_port(h2) > 0);
+	plain = true;
+	plain_port = pg_http_plain_port(h2);
+	CHECK_INT(get("/healthz", NULL, NULL, NULL).status, 200);
+	CHECK_INT(get("/metrics", NULL, NULL, NULL).status, 200);
+	r = get("/debug/pprof/heap", NULL, NULL, NULL);
+	CHECK_INT(r.status, 404);
+	plain = false;
+	{
+		int saved = port;
+
+		port = pg_http_port(h2);
+		CHECK_INT(get("/debug/pprof/heap", "admin", NULL, NULL).status, 200);
+		port = saved;
+	}
+	/* pg_http_stop releases the process-wide TLS credentials: install
+	 * them again for the main server. */
+	pg_http_stop(&h2);
+	CHECK_INT(pg_http_reload_tls(http), PG_OK);
+	d.cert_file[0] = '\0';
+	{
+		struct pg_gate *g2 = NULL;
+
+		CHECK(pg_gate_new(&d, NULL, &g2) != PG_OK);
+		CHECK_CONTAINS(pg_errmsg(), "diagnostics.plain_listen");
+		pg_err_clear();
+	}
+}
+
 /* Misconfigurations name the key to set. */
 static void test_config_errors(void)
 {
@@ -631,6 +674,7 @@ int main(void)
 	RUN(test_mtls_only);
 	RUN(test_window);
 	RUN(test_plain_http);
+	RUN(test_plain_listener);
 	RUN(test_config_errors);
 	RUN(test_audit);
 	pg_http_stop(&http);
