@@ -143,8 +143,10 @@ expect() {
 	echo "ok: $name -> $got${reason:+ $reason}"
 }
 
-# Which profile routes this build has: a sensitive one and a read one.
-SENS=/debug/pprof/heap
+# Which profile routes this build has: a sensitive one (goroutine: heap
+# answers 501 in builds without tcmalloc, e.g. the sanitizer build) and a
+# read one.
+SENS=/debug/pprof/goroutine
 READ=/debug/pprof/block
 for cand in /debug/pprof/block /debug/pprof/mutex /debug/pprof/threadcreate /debug/pprof/; do
 	if [ "$(req "$cand" $(cert admin))" = 200 ]; then READ=$cand; break; fi
@@ -222,8 +224,8 @@ if $HAVE_ROUTES && command -v go >/dev/null; then
 		echo "ok: go tool pprof without a client certificate refused"
 	fi
 	[ "$(req "$SENS" $(cert admin))" = 200 ] || fail "curl mTLS fetch of $SENS"
-	cp "$PG_TMP/body" "$PG_TMP/heap.pb.gz"
-	timeout 60 go tool pprof -raw "$PG_TMP/heap.pb.gz" >"$PG_TMP/pprof.out" 2>"$PG_TMP/pprof.err" ||
+	cp "$PG_TMP/body" "$PG_TMP/profile.pb.gz"
+	timeout 60 go tool pprof -raw "$PG_TMP/profile.pb.gz" >"$PG_TMP/pprof.out" 2>"$PG_TMP/pprof.err" ||
 		fail "go tool pprof cannot read the profile fetched over mTLS: $(tail -2 "$PG_TMP/pprof.err")"
 	echo "ok: profile fetched over mTLS opens in go tool pprof"
 fi
@@ -239,7 +241,7 @@ grep -q "eyJ" "$AUDIT" && fail "base64url JSON (a token?) in the audit log"
 # ---- counters ----
 if $HAVE_ROUTES; then
 curl -s --cacert "$D/ca.crt" "$URL/metrics" >"$PG_TMP/metrics"
-grep -q 'pprofgate_diag_requests_total{route="/debug/pprof/heap",decision="deny",reason="token_expired"} 1' "$PG_TMP/metrics" ||
+grep -q "pprofgate_diag_requests_total{route=\"$SENS\",decision=\"deny\",reason=\"token_expired\"} 1" "$PG_TMP/metrics" ||
 	fail "no pprofgate_diag_requests_total for token_expired: $(grep diag_requests "$PG_TMP/metrics" | head -3)"
 grep -q 'pprofgate_diag_requests_total{.*decision="allow",reason="ok"}' "$PG_TMP/metrics" || fail "no allow counter"
 fi
