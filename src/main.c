@@ -14,7 +14,9 @@
 #include "src/http/server.h"
 #include "src/metrics/metrics.h"
 #include "src/metrics/process.h"
+#include "auth/policy.h"
 #include "src/pprof/heap.h"
+#include "src/pprof/routes.h"
 #include "src/rpc/server.h"
 #include "src/util/err.h"
 #include "src/util/log.h"
@@ -59,6 +61,8 @@ int main(int argc, char **argv)
 	struct pg_metrics *metrics = NULL;
 	struct pg_rpc *rpc = NULL;
 	struct pg_http *http = NULL;
+	struct pg_pprof_routes *pprof = NULL;
+	struct pg_auth_policy *policy = NULL;
 	sigset_t sigs;
 	int exit_code = 1, sig;
 
@@ -96,9 +100,16 @@ int main(int argc, char **argv)
 	if (pg_rpc_start(&ro, &rpc) != PG_OK)
 		goto fail;
 
+	/* pprof gate until the security gateway lands: a policy with nothing
+	 * configured serves /debug/pprof/ to loopback peers only. */
+	if (pg_pprof_routes_new(NULL, &pprof) != PG_OK || pg_auth_policy_new(&policy) != PG_OK)
+		goto fail;
 	struct pg_http_opts ho = {
 		.listen = cfg->http_listen,
 		.metrics = metrics,
+		.gate = pg_pprof_gate,
+		.gate_arg = policy,
+		.route_arg = pprof,
 	};
 	if (pg_http_start(&ho, &http) != PG_OK)
 		goto fail;
@@ -113,7 +124,10 @@ int main(int argc, char **argv)
 fail:
 	pg_error("main", "%s", pg_errmsg());
 out:
+	pg_pprof_routes_stop(pprof);
 	pg_http_stop(&http);
+	pg_pprof_routes_free(&pprof);
+	pg_auth_policy_free(&policy);
 	pg_rpc_stop(&rpc);
 	pg_metrics_free(&metrics);
 	pg_config_free(&cfg);

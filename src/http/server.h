@@ -129,6 +129,12 @@ void pg_http_req_peer_str(struct pg_http_req *r, char *buf, size_t n);
 const void *pg_http_req_body(const struct pg_http_req *r, size_t *len);
 /* The underlying MHD connection, for the TLS gateway (client certificate). */
 struct MHD_Connection *pg_http_req_connection(struct pg_http_req *r);
+/* For the owner of a suspended request: true when the client has closed
+ * its connection (or the request already completed), so long work such as a
+ * CPU profile can stop early. MHD does not watch suspended connections, so
+ * this peeks at the socket (a pending FIN or a reset). Plain HTTP only: a
+ * TLS close_notify shows as readable data, not as gone. Thread-safe. */
+bool pg_http_req_peer_gone(struct pg_http_req *r);
 /* The opts.route_arg of the server this request belongs to. */
 void *pg_http_req_route_arg(const struct pg_http_req *r);
 
