@@ -668,7 +668,9 @@ struct rawq {
 };
 
 /* Rebuilds the raw query from MHD's arguments: the pprof client sends the
- * addresses as a bare "?0x1+0x2" key (our unescape callback keeps it raw). */
+ * addresses as a bare "?0x1+0x2" key. MHD turns '+' into ' ' before our
+ * (identity) unescape callback; a raw space cannot occur in a valid
+ * request-target, so every ' ' was a '+'. */
 static enum MHD_Result add_arg(void *cls, enum MHD_ValueKind kind, const char *key, const char *value)
 {
 	struct rawq *q = cls;
@@ -676,8 +678,8 @@ static enum MHD_Result add_arg(void *cls, enum MHD_ValueKind kind, const char *k
 	(void)kind;
 	if (q->rc == PG_OK && q->b->len)
 		q->rc = pg_buf_puts(q->b, "&");
-	if (q->rc == PG_OK)
-		q->rc = pg_buf_puts(q->b, key);
+	for (const char *p = key; q->rc == PG_OK && *p; p++)
+		q->rc = pg_buf_append(q->b, *p == ' ' ? "+" : p, 1);
 	if (q->rc == PG_OK && value)
 		q->rc = pg_buf_printf(q->b, "=%s", value);
 	return q->rc == PG_OK ? MHD_YES : MHD_NO;
