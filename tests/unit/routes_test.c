@@ -105,8 +105,14 @@ static bool decide(const struct pg_auth_policy *p, const char *ip, const char *x
 	q.peer = (struct sockaddr *)&ss;
 	q.forwarded_for = xff;
 	pg_auth_decide(p, &q, &d);
-	if (!d.allow)
+	if (!d.allow) {
+		char body[256];
+
+		/* What pg_pprof_gate answers. */
 		CHECK_INT(d.http_status, 403);
+		CHECK(pg_auth_decision_json(&d, body, sizeof(body)) > 0);
+		CHECK_STR(body, "{\"error\":\"forbidden\",\"reason\":\"loopback_only\"}");
+	}
 	return d.allow;
 }
 
