@@ -10,6 +10,8 @@
 #include <string.h>
 #include <unistd.h>
 
+#include "src/admin/server.h"
+#include "src/cluster/membership.h"
 #include "src/config/config.h"
 #include "src/http/server.h"
 #include "src/metrics/metrics.h"
@@ -63,6 +65,8 @@ int main(int argc, char **argv)
 	struct pg_http *http = NULL;
 	struct pg_pprof_routes *pprof = NULL;
 	struct pg_auth_policy *policy = NULL;
+	struct pg_membership *membership = NULL;
+	struct pg_admin *admin = NULL;
 	sigset_t sigs;
 	int exit_code = 1, sig;
 
@@ -111,11 +115,26 @@ int main(int argc, char **argv)
 		.gate_arg = policy,
 		.route_arg = pprof,
 	};
-	if (pg_http_start(&ho, &http) != PG_OK)
+	/* A config node without http_addr has no HTTP listener, as in Goverse. */
+	if (cfg->http_listen[0] && pg_http_start(&ho, &http) != PG_OK)
 		goto fail;
 	pg_info("main", "pprofgate %s node %s: gRPC on %s (advertised as %s), HTTP on %s",
 		PG_VERSION, cfg->node_id[0] ? cfg->node_id : "-", cfg->listen, cfg->advertise,
-		cfg->http_listen);
+		cfg->http_listen[0] ? cfg->http_listen : "(none)");
+
+	/* Advertise the node only once it serves. An unreachable etcd is not
+	 * fatal: membership retries in the background and /ready says why. */
+	if (pg_membership_start(cfg, metrics, &membership) != PG_OK)
+		goto fail;
+	if (http)
+		pg_http_set_ready_fn(http, pg_membership_ready_cb, membership);
+
+	/* Diagnostics windows: closed at start; the admin API (mTLS only) and
+	 * the cluster-window watcher. pg_admin_window(admin) is the window the
+	 * pprof gate checks. */
+	struct pg_admin_opts ao = {.cfg = cfg, .metrics = metrics, .node = cfg->advertise, .cluster = true};
+	if (pg_admin_start(&ao, &admin) != PG_OK)
+		goto fail;
 
 	sig = wait_for_stop_signal(&sigs);
 	pg_info("main", "%s: stopping", sig == SIGINT ? "SIGINT" : "SIGTERM");
@@ -124,11 +143,16 @@ int main(int argc, char **argv)
 fail:
 	pg_error("main", "%s", pg_errmsg());
 out:
+	/* Leave the cluster first (the lease is revoked, peers see it at once),
+	 * then stop serving; free membership last, as /ready may still read it. */
+	pg_admin_stop(&admin);
+	pg_membership_leave(membership);
 	pg_pprof_routes_stop(pprof);
 	pg_http_stop(&http);
 	pg_pprof_routes_free(&pprof);
 	pg_auth_policy_free(&policy);
 	pg_rpc_stop(&rpc);
+	pg_membership_stop(&membership);
 	pg_metrics_free(&metrics);
 	pg_config_free(&cfg);
 	if (exit_code == 0)

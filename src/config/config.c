@@ -24,6 +24,10 @@
 
 #define MAX_FILE_BYTES (1024 * 1024)
 #define MAX_ERRORS 100
+/* The schema nests 4 levels; Goverse-only sections a few more. libyaml's
+ * scanner slows down quadratically with flow nesting depth, so deep input is
+ * refused while scanning. */
+#define MAX_DEPTH 32
 
 enum ctype {
 	CT_SECTION,   /* a nested mapping: its rows follow with a longer path */
@@ -128,6 +132,32 @@ static const struct setting rows[] = {
 	/* A path, not a secret: RF_SENSITIVE is for values that are secrets (tokens). */
 	{.path = "cluster.etcd.tls.key_file", .type = CT_PATH, CFG(etcd_key_file),
 	 .help = "PEM client private key for etcd (the path is not secret; the file is)."},
+	/* admin: the admin gRPC API (proto/admin.proto) and diagnostics windows. */
+	{.path = "admin", .type = CT_SECTION,
+	 .help = "Admin API for diagnostics windows (pprofgate extension); served only over mutual TLS."},
+	{.path = "admin.listen", .flag = "admin-listen", .type = CT_ADDR, .def = "localhost:47001",
+	 .flags = RF_NOCONFIG | RF_ANY_HOST, CFG(admin_listen), .example = "localhost:47001",
+	 .help = "Listen address of the admin gRPC API (pprofgate.admin.v1.Diagnostics)."},
+	{.path = "admin.allowed_identities", .flag = "admin-allow", .type = CT_ID, .flags = RF_NOCONFIG,
+	 CFG(admin_allowed_identities), .example = "cn:admin,uri:spiffe://pprofgate.local/admin",
+	 .help = "Client identities allowed to open and close windows, comma-separated: cn:NAME, "
+		 "uri:URI, dns:NAME, email:ADDR (see docs/auth.md)."},
+	{.path = "admin.tls", .type = CT_SECTION,
+	 .help = "Admin TLS; without cert_file, key_file and client_ca_file the admin API is not served."},
+	{.path = "admin.tls.cert_file", .flag = "admin-cert", .type = CT_PATH, .flags = RF_NOCONFIG,
+	 CFG(admin_cert_file), .help = "PEM server certificate of the admin API."},
+	{.path = "admin.tls.key_file", .flag = "admin-key", .type = CT_PATH, .flags = RF_NOCONFIG,
+	 CFG(admin_key_file), .help = "PEM private key of the admin API (the path is not secret)."},
+	{.path = "admin.tls.client_ca_file", .flag = "admin-client-ca", .type = CT_PATH, .flags = RF_NOCONFIG,
+	 CFG(admin_client_ca_file),
+	 .help = "PEM CA bundle for admin client certificates; a client certificate is required."},
+	{.path = "admin.window", .type = CT_SECTION, .help = "Diagnostics window bounds."},
+	{.path = "admin.window.max_seconds", .flag = "admin-window-max", .type = CT_INT, .min = 1,
+	 .max = 86400, .def = "3600", .flags = RF_NOCONFIG, CFG(admin_window_max_seconds), .example = "3600",
+	 .help = "Longest window OpenWindow accepts, in seconds."},
+	{.path = "admin.window.min_capture_seconds", .type = CT_INT, .min = 0, .max = 3600, .def = "1",
+	 CFG(admin_window_min_capture_seconds), .example = "1",
+	 .help = "A capture is refused when less than this many seconds of the window are left."},
 	{.path = "nodes", .type = CT_NODES, .max = PG_CONFIG_MAX_NODES,
 	 .help = "The cluster's nodes; --node-id picks this process's entry."},
 
@@ -841,7 +871,7 @@ static int prescan(const char *name, const unsigned char *data, size_t len, stru
 {
 	yaml_parser_t p;
 	yaml_event_t ev;
-	int docs = 0, before = e->n;
+	int docs = 0, depth = 0, before = e->n;
 	bool done = false;
 
 	if (!yaml_parser_initialize(&p)) {
@@ -876,11 +906,17 @@ static int prescan(const char *name, const unsigned char *data, size_t len, stru
 			anchor = (const char *)ev.data.scalar.anchor;
 			tag = (const char *)ev.data.scalar.tag;
 			break;
+		case YAML_SEQUENCE_END_EVENT:
+		case YAML_MAPPING_END_EVENT:
+			depth--;
+			break;
 		case YAML_SEQUENCE_START_EVENT:
+			depth++;
 			anchor = (const char *)ev.data.sequence_start.anchor;
 			tag = (const char *)ev.data.sequence_start.tag;
 			break;
 		case YAML_MAPPING_START_EVENT:
+			depth++;
 			anchor = (const char *)ev.data.mapping_start.anchor;
 			tag = (const char *)ev.data.mapping_start.tag;
 			break;
@@ -893,6 +929,12 @@ static int prescan(const char *name, const unsigned char *data, size_t len, stru
 		if (tag)
 			errs_add(e, "%s:%lu:%lu: YAML tags (!tag) are not supported; remove the tag", name,
 				 (unsigned long)ev.start_mark.line + 1, (unsigned long)ev.start_mark.column + 1);
+		if (depth > MAX_DEPTH) {
+			errs_add(e, "%s:%lu:%lu: lists and mappings nest deeper than %d levels", name,
+				 (unsigned long)ev.start_mark.line + 1, (unsigned long)ev.start_mark.column + 1,
+				 MAX_DEPTH);
+			done = true;
+		}
 		yaml_event_delete(&ev);
 		if (e->n >= MAX_ERRORS)
 			break;
@@ -1485,7 +1527,7 @@ void pg_config_write_markdown(FILE *f)
 	      "  entry in `nodes:`, `--node-id` may be left out; with several it is required.\n\n"
 	      "`pprofgate --check-config --config FILE` validates a file: it prints one OK line and "
 	      "exits 0, or prints\nevery error as `file:line:column: key: what was expected` and exits 2. "
-	      "Files are limited to 1 MiB of\nUTF-8; YAML anchors, aliases, tags, duplicate keys and "
+	      "Files are limited to 1 MiB of\nUTF-8 and 32 levels of nesting; YAML anchors, aliases, tags, duplicate keys and "
 	      "unknown keys are errors.\n\n## Command-line flags\n\n"
 	      "Flags take `--flag value` or `--flag=value` (`-flag` works too, as in Go).\n\n"
 	      "| Flag | Value | Default | Description |\n|---|---|---|---|\n",

@@ -50,6 +50,15 @@ struct pg_config {
 	char etcd_key_file[PG_CONFIG_PATH_MAX];
 	long etcd_lease_ttl; /* seconds, default 15 like Goverse */
 
+	/* admin: (pprofgate extension) the admin gRPC API and diagnostics windows. */
+	char admin_listen[PG_CONFIG_ADDR_MAX];          /* default localhost:47001 */
+	char admin_cert_file[PG_CONFIG_PATH_MAX];       /* "" = admin API not served */
+	char admin_key_file[PG_CONFIG_PATH_MAX];
+	char admin_client_ca_file[PG_CONFIG_PATH_MAX];
+	char admin_allowed_identities[PG_CONFIG_PATH_MAX]; /* comma-separated auth/identity.h entries */
+	long admin_window_max_seconds;                  /* default 3600 */
+	long admin_window_min_capture_seconds;          /* default 1 */
+
 	/* nodes: as read from the file (empty without --config). */
 	struct pg_config_node *nodes;
 	size_t n_nodes;

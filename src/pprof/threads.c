@@ -109,25 +109,6 @@ static void install(void)
 	}
 }
 
-static void read_name(pid_t tid, char name[16])
-{
-	char path[64];
-	ssize_t n;
-	int fd;
-
-	name[0] = '\0';
-	snprintf(path, sizeof(path), "/proc/self/task/%d/comm", (int)tid);
-	fd = open(path, O_RDONLY | O_CLOEXEC);
-	if (fd < 0)
-		return;
-	n = read(fd, name, 15);
-	close(fd);
-	if (n <= 0)
-		return;
-	name[n] = '\0';
-	name[strcspn(name, "\n")] = '\0';
-}
-
 /* Whether the thread blocks `sig`, from the SigBlk mask in its status. */
 static int blocks_signal(pid_t tid, int sig)
 {
@@ -155,6 +136,19 @@ static int blocks_signal(pid_t tid, int sig)
 	if (errno || end == p + 8)
 		return 0;
 	return (mask >> (sig - 1)) & 1;
+}
+
+/* A thread still returning from the previous dump's handler has the signal
+ * masked for a few microseconds; only a mask that persists means the thread
+ * blocks it. */
+static int blocked_for_good(pid_t tid)
+{
+	for (int i = 0; i < 5; i++) {
+		if (!blocks_signal(tid, PG_THREADS_SIGNAL))
+			return 0;
+		usleep(2000);
+	}
+	return 1;
 }
 
 static int by_tid(const void *a, const void *b)
@@ -249,7 +243,7 @@ __attribute__((noinline)) int pg_threads_capture(struct pg_thread_stack **out, s
 		struct pg_thread_stack *st = &v[i];
 
 		st->tid = tids[i];
-		read_name(st->tid, st->name);
+		pg_thread_name_of(st->tid, st->name);
 		slot_of[i] = -1;
 		if (st->tid == self) {
 			void *frames[PG_THREADS_DEPTH];
@@ -259,7 +253,7 @@ __attribute__((noinline)) int pg_threads_capture(struct pg_thread_stack **out, s
 				st->pcs[st->depth++] = (uintptr_t)frames[k];
 			continue;
 		}
-		if (blocks_signal(st->tid, PG_THREADS_SIGNAL)) {
+		if (blocked_for_good(st->tid)) {
 			st->state = PG_THREAD_STACK_BLOCKED;
 			continue;
 		}

@@ -1,4 +1,5 @@
 #include "src/pprof/trace.h"
+#include "src/util/thread.h"
 
 #include <errno.h>
 #include <fcntl.h>
@@ -173,25 +174,6 @@ static int put_json_str(struct pg_buf *out, const char *s)
 	return rc;
 }
 
-static void read_comm(pid_t tid, char name[16])
-{
-	char path[64];
-	ssize_t n;
-	int fd;
-
-	name[0] = '\0';
-	snprintf(path, sizeof(path), "/proc/self/task/%d/comm", (int)tid);
-	fd = open(path, O_RDONLY | O_CLOEXEC);
-	if (fd < 0)
-		return;
-	n = read(fd, name, 15);
-	close(fd);
-	if (n <= 0)
-		return;
-	name[n] = '\0';
-	name[strcspn(name, "\n")] = '\0';
-}
-
 static int by_tid(const void *a, const void *b)
 {
 	pid_t x = *(const pid_t *)a, y = *(const pid_t *)b;
@@ -228,7 +210,7 @@ static int write_json(const struct ev *v, size_t n, uint64_t drop, int64_t t0, i
 		if (nt == 0 || tids[nt - 1] != tids[i])
 			tids[nt++] = tids[i];
 	for (size_t i = 0; rc == PG_OK && i < nt; i++) {
-		read_comm(tids[i], name);
+		pg_thread_name_of(tids[i], name);
 		if (!name[0])
 			continue; /* the thread has exited */
 		rc = pg_buf_printf(out, ",\n{\"name\":\"thread_name\",\"ph\":\"M\",\"pid\":%d,\"tid\":%d,"

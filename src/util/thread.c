@@ -4,7 +4,10 @@
 #include <errno.h>
 #include <execinfo.h>
 #include <stdlib.h>
+#include <fcntl.h>
+#include <stdio.h>
 #include <string.h>
+#include <unistd.h>
 
 struct boot {
 	void *(*fn)(void *);
@@ -119,4 +122,23 @@ size_t pg_thread_creations(struct pg_thread_creation *out, size_t max, uint64_t 
 		*dropped = creations_dropped;
 	pthread_mutex_unlock(&creations_mu);
 	return n;
+}
+
+void pg_thread_name_of(pid_t tid, char name[PG_THREAD_NAME_MAX])
+{
+	char path[64];
+	ssize_t n;
+	int fd;
+
+	name[0] = '\0';
+	snprintf(path, sizeof(path), "/proc/self/task/%d/comm", (int)tid);
+	fd = open(path, O_RDONLY | O_CLOEXEC);
+	if (fd < 0)
+		return;
+	n = read(fd, name, PG_THREAD_NAME_MAX - 1);
+	close(fd);
+	if (n <= 0)
+		return;
+	name[n] = '\0';
+	name[strcspn(name, "\n")] = '\0';
 }

@@ -12,6 +12,7 @@
 #include <pthread.h>
 #include <stddef.h>
 #include <stdint.h>
+#include <sys/types.h>
 
 #include "src/util/err.h"
 
@@ -26,6 +27,10 @@ PG_WUR int pg_thread_create(pthread_t *t, const char *name, void *(*fn)(void *),
 
 /* Names the calling thread (cut to 15 bytes). */
 void pg_thread_set_name(const char *name);
+
+/* Reads the name of thread `tid` of this process from /proc ("" when it
+ * cannot be read, e.g. the thread has exited). */
+void pg_thread_name_of(pid_t tid, char name[PG_THREAD_NAME_MAX]);
 
 /* One distinct creating stack (return addresses, leaf first: the caller of
  * pg_thread_create) with the name given and how many threads it created. */

@@ -84,3 +84,66 @@ pg_fail() {
 pg_pass() {
 	echo "ok: $*"
 }
+
+# ---- etcd and HTTP helpers (cluster membership tests) ----
+#   pg_etcd_start             starts etcd on free loopback ports (or on the same
+#                             $ETCD_PORT/$ETCD_PEER_PORT/$ETCD_DIR again, to restart it
+#                             on its data dir); sets ETCD_EP (host:port) and ETCD_PID
+#   pg_etcd_kill [SIGNAL]     kills it (default KILL) and waits
+#   pg_etcdctl ARGS...        etcdctl (v3 API) against it
+#   pg_now_ms                 wall clock in milliseconds
+#   pg_http_status URL        HTTP status, 000 when unreachable
+#   ms=$(pg_wait_status URL CODE SECONDS)   waits for CODE, prints the ms it took
+ETCD_PID=""
+
+pg_now_ms() {
+	date +%s%3N
+}
+
+pg_etcd_start() {
+	ETCD_PORT="${ETCD_PORT:-$(pg_free_port)}"
+	ETCD_PEER_PORT="${ETCD_PEER_PORT:-$(pg_free_port)}"
+	ETCD_DIR="${ETCD_DIR:-$PG_TMP/etcd-data}"
+	ETCD_EP="127.0.0.1:$ETCD_PORT"
+	etcd --data-dir "$ETCD_DIR" --listen-client-urls "http://$ETCD_EP" \
+		--advertise-client-urls "http://$ETCD_EP" \
+		--listen-peer-urls "http://127.0.0.1:$ETCD_PEER_PORT" >>"$PG_TMP/etcd.log" 2>&1 &
+	ETCD_PID=$!
+	PG_PIDS+=("$ETCD_PID")
+	local i
+	for ((i = 0; i < 100; i++)); do
+		curl -fs -o /dev/null --max-time 1 "http://$ETCD_EP/health" && return 0
+		sleep 0.1
+	done
+	tail -20 "$PG_TMP/etcd.log" >&2
+	pg_fail "etcd did not start on $ETCD_EP"
+}
+
+pg_etcd_kill() {
+	[ -n "$ETCD_PID" ] || return 0
+	kill -CONT "$ETCD_PID" 2>/dev/null || true
+	kill -"${1:-KILL}" "$ETCD_PID" 2>/dev/null || true
+	{ wait "$ETCD_PID"; } 2>/dev/null || true
+	ETCD_PID=""
+}
+
+pg_etcdctl() {
+	ETCDCTL_API=3 etcdctl --dial-timeout=2s --command-timeout=3s --endpoints="$ETCD_EP" "$@"
+}
+
+pg_http_status() {
+	curl -s -o /dev/null -w '%{http_code}' --max-time 2 "$1" || true
+}
+
+pg_wait_status() {
+	local url="$1" want="$2" secs="$3" t0
+	t0=$(pg_now_ms)
+	while :; do
+		if [ "$(pg_http_status "$url")" = "$want" ]; then
+			echo $(($(pg_now_ms) - t0))
+			return 0
+		fi
+		(($(pg_now_ms) - t0 > secs * 1000)) && return 1
+		sleep 0.05
+	done
+}

@@ -229,7 +229,7 @@ static void test_yaml_structure_errors(void)
 	expect_error("version: 1\ncluster:\n  provider: etcd\n  shard: 3\n",
 		     "t.yaml:4:3: cluster.shard: unknown key; did you mean \"shards\"?");
 	expect_error("version: 1\ncluster:\n  provider: etcd\ndiagnostics: {}\n",
-		     "t.yaml:4:1: diagnostics: unknown key; expected one of: version, cluster, nodes");
+		     "t.yaml:4:1: diagnostics: unknown key; expected one of: version, cluster, admin, nodes");
 	expect_error("version: 1\ncluster:\n  provider: etcd\n  etcd:\n    tls:\n      ca: x\n",
 		     "t.yaml:6:7: cluster.etcd.tls.ca: unknown key");
 	expect_error("version: 1\ncluster:\n  provider: etcd\n  etcd.prefix: /x\n",
@@ -336,6 +336,31 @@ static void test_yaml_limits(void)
 	CHECK_CONTAINS(errs, "big.yaml: file is 1048577 bytes; a config is at most 1 MiB");
 	free(errs);
 	free(big);
+
+	/* Deep nesting is refused while scanning (libyaml slows down
+	 * quadratically with flow depth: 300000 levels took minutes). */
+	n = 300000;
+	big = malloc(2 * n + 4);
+	memcpy(big, "x: ", 3);
+	memset(big + 3, '[', n);
+	memset(big + 3 + n, ']', n);
+	CHECK_INT(pg_config_parse_yaml("deep.yaml", big, 2 * n + 3, &cfg, &errs), PG_EINVAL);
+	CHECK_CONTAINS(errs, "deep.yaml:1:35: lists and mappings nest deeper than 32 levels");
+	free(errs);
+	free(big);
+	{
+		/* 32 levels (the top mapping + 31 lists) pass the scan. */
+		char ok[128] = "version: 1\ncluster: {provider: etcd}\ndeep: ";
+		size_t l = strlen(ok);
+		memset(ok + l, '[', 31);
+		memset(ok + l + 31, ']', 31);
+		memcpy(ok + l + 62, "\n", 2);
+		CHECK_INT(parse(ok, &cfg, &errs), PG_EINVAL);
+		CHECK_CONTAINS(errs, "t.yaml:3:1: deep: unknown key");
+		CHECK(strstr(errs, "nest deeper") == NULL);
+		free(errs);
+		errs = NULL;
+	}
 
 	/* A quoted control character is escaped in the message, not echoed. */
 	expect_error("version: 1\ncluster:\n  provider: \"et\\x1bcd\"\n", "got \"et\\x1bcd\"");

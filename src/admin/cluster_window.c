@@ -1,0 +1,361 @@
+/* Cluster-wide windows through etcd; see cluster_window.h. */
+#include "src/admin/cluster_window.h"
+
+#include <pthread.h>
+#include <stdbool.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+#include "src/cluster/etcd.h"
+#include "src/config/config.h"
+#include "src/util/buf.h"
+#include "src/util/json.h"
+#include "src/util/log.h"
+
+#define MOD "admin"
+#define MAX_DURATION_MS (7LL * 24 * 3600 * 1000)
+#define RETRY_MS 1000
+
+/* ---- the record ---- */
+
+static bool profile_name_ok(const char *s, size_t n)
+{
+	if (n == 0 || n >= 32)
+		return false;
+	for (size_t i = 0; i < n; i++) {
+		char ch = s[i];
+		if (!((ch >= 'a' && ch <= 'z') || (ch >= 'A' && ch <= 'Z') || (ch >= '0' && ch <= '9') ||
+		      ch == '_' || ch == '-' || ch == '.'))
+			return false;
+	}
+	return true;
+}
+
+static int copy_text(const struct pg_json_value *v, const char *name, char *dst, size_t cap)
+{
+	size_t n;
+	const char *s = pg_json_str(v, &n);
+
+	if (!s || n == 0)
+		return pg_fail(PG_EPROTO, "window record: \"%s\" must be a non-empty string", name);
+	if (n >= cap || memchr(s, '\0', n))
+		return pg_fail(PG_EPROTO, "window record: \"%s\" is too long or holds a NUL", name);
+	memcpy(dst, s, n + 1);
+	return PG_OK;
+}
+
+int pg_admin_window_record_parse(const char *text, size_t len, struct pg_admin_window_record *out)
+{
+	struct pg_json_limits lim = {.max_bytes = PG_ADMIN_RECORD_MAX, .max_depth = 4, .max_nodes = 64,
+				     .max_number_len = 24};
+	struct pg_json *doc = NULL;
+	const struct pg_json_value *root, *v;
+	int64_t ver;
+	int rc;
+
+	memset(out, 0, sizeof(*out));
+	if (len > PG_ADMIN_RECORD_MAX)
+		return pg_fail(PG_EPROTO, "window record: %zu bytes, more than %u", len,
+			       (unsigned)PG_ADMIN_RECORD_MAX);
+	if (pg_json_parse(text, len, &lim, &doc) != PG_OK)
+		return pg_fail(PG_EPROTO, "window record: not JSON (%s)", pg_errmsg());
+	root = pg_json_root(doc);
+	if (!pg_json_is(root, PG_JSON_OBJECT)) {
+		rc = pg_fail(PG_EPROTO, "window record: not a JSON object");
+		goto out;
+	}
+	if (pg_json_int64(pg_json_get(root, "v"), false, &ver) != PG_OK || ver != 1) {
+		rc = pg_fail(PG_EPROTO, "window record: version \"v\" must be 1");
+		goto out;
+	}
+	if ((rc = copy_text(pg_json_get(root, "opened_by"), "opened_by", out->opened_by,
+			    sizeof(out->opened_by))) != PG_OK ||
+	    (rc = copy_text(pg_json_get(root, "reason"), "reason", out->reason, sizeof(out->reason))) != PG_OK)
+		goto out;
+	if (pg_json_int64(pg_json_get(root, "duration_ms"), true, &out->duration_ms) != PG_OK ||
+	    out->duration_ms < 1 || out->duration_ms > MAX_DURATION_MS) {
+		rc = pg_fail(PG_EPROTO, "window record: \"duration_ms\" must be 1..%lld",
+			     (long long)MAX_DURATION_MS);
+		goto out;
+	}
+	if (pg_json_int64(pg_json_get(root, "deadline_unix_ms"), true, &out->deadline_unix_ms) != PG_OK ||
+	    out->deadline_unix_ms < 1) {
+		rc = pg_fail(PG_EPROTO, "window record: \"deadline_unix_ms\" must be a positive integer");
+		goto out;
+	}
+	v = pg_json_get(root, "profiles");
+	if (v && !pg_json_is(v, PG_JSON_NULL)) {
+		if (!pg_json_is(v, PG_JSON_ARRAY) || pg_json_count(v) > PG_AUTH_WINDOW_MAX_PROFILES) {
+			rc = pg_fail(PG_EPROTO, "window record: \"profiles\" must be a list of at most %d names",
+				     PG_AUTH_WINDOW_MAX_PROFILES);
+			goto out;
+		}
+		for (const struct pg_json_value *e = pg_json_first(v); e; e = pg_json_next(e)) {
+			size_t n;
+			const char *s = pg_json_str(e, &n);
+			if (!s || !profile_name_ok(s, n)) {
+				rc = pg_fail(PG_EPROTO, "window record: bad profile name in \"profiles\"");
+				goto out;
+			}
+			memcpy(out->profiles[out->n_profiles++], s, n + 1);
+		}
+	}
+	rc = PG_OK;
+out:
+	pg_json_free(&doc);
+	if (rc != PG_OK) {
+		char msg[256];
+		snprintf(msg, sizeof(msg), "%s", pg_errmsg());
+		memset(out, 0, sizeof(*out));
+		return pg_fail(rc, "%s", msg);
+	}
+	return PG_OK;
+}
+
+int pg_admin_window_record_encode(const struct pg_admin_window_record *rec, char **out)
+{
+	struct pg_buf b;
+	int rc;
+
+	*out = NULL;
+	pg_buf_init(&b, PG_ADMIN_RECORD_MAX);
+	rc = pg_buf_puts(&b, "{\"v\":1,\"opened_by\":");
+	if (rc == PG_OK)
+		rc = pg_json_write_cstr(&b, rec->opened_by);
+	if (rc == PG_OK)
+		rc = pg_buf_puts(&b, ",\"reason\":");
+	if (rc == PG_OK)
+		rc = pg_json_write_cstr(&b, rec->reason);
+	if (rc == PG_OK)
+		rc = pg_buf_puts(&b, ",\"profiles\":[");
+	for (size_t i = 0; rc == PG_OK && i < rec->n_profiles && i < PG_AUTH_WINDOW_MAX_PROFILES; i++) {
+		if (i)
+			rc = pg_buf_puts(&b, ",");
+		if (rc == PG_OK)
+			rc = pg_json_write_cstr(&b, rec->profiles[i]);
+	}
+	if (rc == PG_OK)
+		rc = pg_buf_printf(&b, "],\"duration_ms\":%lld,\"deadline_unix_ms\":%lld}",
+				   (long long)rec->duration_ms, (long long)rec->deadline_unix_ms);
+	if (rc != PG_OK) {
+		pg_buf_free(&b);
+		return pg_fail(PG_ENOMEM, "window record: does not fit in %u bytes",
+			       (unsigned)PG_ADMIN_RECORD_MAX);
+	}
+	*out = pg_buf_steal(&b, NULL);
+	return *out ? PG_OK : pg_fail(PG_ENOMEM, "window record: out of memory");
+}
+
+int64_t pg_admin_window_record_remaining_ms(const struct pg_admin_window_record *rec, int64_t now_unix_ms,
+					    int64_t max_ms)
+{
+	int64_t left = rec->deadline_unix_ms - now_unix_ms;
+
+	if (left > rec->duration_ms)
+		left = rec->duration_ms;
+	if (left > max_ms)
+		left = max_ms;
+	return left;
+}
+
+/* ---- the watcher ---- */
+
+struct pg_admin_cluster {
+	struct pg_etcd *etcd;
+	char key[PG_CONFIG_ADDR_MAX + 32];
+	pg_admin_cluster_apply_fn *apply;
+	void *arg;
+	pthread_t thread;
+	bool started;
+	pthread_mutex_t mu;
+	pthread_cond_t cv;
+	bool stopping;
+};
+
+static bool stopping(struct pg_admin_cluster *c)
+{
+	bool s;
+
+	pthread_mutex_lock(&c->mu);
+	s = c->stopping;
+	pthread_mutex_unlock(&c->mu);
+	return s;
+}
+
+static void apply_kv(struct pg_admin_cluster *c, const struct pg_etcd_kv *kv)
+{
+	struct pg_admin_window_record rec;
+
+	if (!kv) {
+		c->apply(NULL, c->arg);
+		return;
+	}
+	if (pg_admin_window_record_parse(kv->value, kv->value_len, &rec) != PG_OK) {
+		/* A record we cannot read opens nothing (fail closed). */
+		pg_warn(MOD, "ignoring the cluster window record at %s: %s", c->key, pg_errmsg());
+		c->apply(NULL, c->arg);
+		return;
+	}
+	c->apply(&rec, c->arg);
+}
+
+static bool on_watch(const struct pg_etcd_watch_resp *resp, void *arg)
+{
+	struct pg_admin_cluster *c = arg;
+
+	if (resp) {
+		for (size_t i = 0; i < resp->n_events; i++)
+			apply_kv(c, resp->events[i].type == PG_ETCD_PUT ? &resp->events[i].kv : NULL);
+	}
+	return !stopping(c);
+}
+
+static void *watch_main(void *arg)
+{
+	struct pg_admin_cluster *c = arg;
+	bool warned = false;
+
+	while (!stopping(c)) {
+		struct pg_etcd_range r = {0};
+		int rc = pg_etcd_get(c->etcd, c->key, false, &r);
+
+		if (rc == PG_OK) {
+			if (warned)
+				pg_info(MOD, "watching %s again", c->key);
+			warned = false;
+			apply_kv(c, r.n ? &r.kvs[0] : NULL);
+			int64_t rev = r.revision;
+			pg_etcd_range_clear(&r);
+			rc = pg_etcd_watch(c->etcd, c->key, false, rev + 1, on_watch, c);
+			if (rc == PG_OK || stopping(c))
+				continue;
+		}
+		if (!warned && !stopping(c))
+			pg_warn(MOD, "cluster window watch on %s: %s; retrying (a cluster window held here "
+				     "still closes at its deadline)", c->key, pg_errmsg());
+		warned = true;
+		pthread_mutex_lock(&c->mu);
+		if (!c->stopping) {
+			struct timespec ts;
+			clock_gettime(CLOCK_MONOTONIC, &ts);
+			ts.tv_sec += RETRY_MS / 1000;
+			pthread_cond_timedwait(&c->cv, &c->mu, &ts);
+		}
+		pthread_mutex_unlock(&c->mu);
+	}
+	return NULL;
+}
+
+int pg_admin_cluster_start(const struct pg_config *cfg, pg_admin_cluster_apply_fn *apply, void *arg,
+			   struct pg_admin_cluster **out)
+{
+	const char *eps[PG_CONFIG_MAX_ENDPOINTS];
+	struct pg_etcd_opts o = {0};
+	struct pg_admin_cluster *c;
+	pthread_condattr_t ca;
+	int rc;
+
+	*out = NULL;
+	if (!cfg || cfg->n_etcd_endpoints == 0 || cfg->n_etcd_endpoints > PG_CONFIG_MAX_ENDPOINTS)
+		return pg_fail(PG_EINVAL, "admin: no etcd endpoints for cluster windows");
+	c = calloc(1, sizeof(*c));
+	if (!c)
+		return pg_fail(PG_ENOMEM, "admin: out of memory");
+	pthread_mutex_init(&c->mu, NULL);
+	pthread_condattr_init(&ca);
+	pthread_condattr_setclock(&ca, CLOCK_MONOTONIC);
+	pthread_cond_init(&c->cv, &ca);
+	pthread_condattr_destroy(&ca);
+	c->apply = apply;
+	c->arg = arg;
+	snprintf(c->key, sizeof(c->key), "%s/diagnostics/window",
+		 cfg->etcd_prefix[0] ? cfg->etcd_prefix : "/goverse");
+	for (size_t i = 0; i < cfg->n_etcd_endpoints; i++)
+		eps[i] = cfg->etcd_endpoints[i];
+	o.endpoints = eps;
+	o.n_endpoints = cfg->n_etcd_endpoints;
+	o.ca_file = cfg->etcd_ca_file;
+	o.cert_file = cfg->etcd_cert_file;
+	o.key_file = cfg->etcd_key_file;
+	if ((rc = pg_etcd_new(&o, &c->etcd)) != PG_OK)
+		goto fail;
+	if (pthread_create(&c->thread, NULL, watch_main, c) != 0) {
+		rc = pg_fail(PG_EINTERNAL, "admin: cannot start the cluster window watcher");
+		goto fail;
+	}
+	c->started = true;
+	*out = c;
+	return PG_OK;
+fail:
+	pg_admin_cluster_stop(&c);
+	return rc;
+}
+
+int pg_admin_cluster_open(struct pg_admin_cluster *c, const struct pg_admin_window_record *rec)
+{
+	char *value = NULL;
+	int64_t lease = 0, ttl = 0;
+	int rc;
+
+	if ((rc = pg_admin_window_record_encode(rec, &value)) != PG_OK)
+		return rc;
+	/* etcd TTLs are whole seconds: round up, the record deadline is exact. */
+	rc = pg_etcd_lease_grant(c->etcd, (rec->duration_ms + 999) / 1000, &lease, &ttl);
+	if (rc == PG_OK) {
+		rc = pg_etcd_put(c->etcd, c->key, value, lease);
+		if (rc != PG_OK && pg_etcd_lease_revoke(c->etcd, lease, 2000) != PG_OK)
+			pg_err_clear();
+	}
+	free(value);
+	return rc;
+}
+
+int pg_admin_cluster_close(struct pg_admin_cluster *c)
+{
+	struct pg_etcd_range r = {0};
+	int64_t deleted = 0;
+	int rc = pg_etcd_get(c->etcd, c->key, false, &r);
+
+	if (rc != PG_OK)
+		return rc;
+	if (r.n == 0)
+		rc = PG_OK;
+	else if (r.kvs[0].lease != 0)
+		rc = pg_etcd_lease_revoke(c->etcd, r.kvs[0].lease, 3000);
+	else
+		rc = pg_etcd_delete(c->etcd, c->key, false, &deleted);
+	/* A lease that expired meanwhile: the key is gone, which is what we want. */
+	if (rc == PG_ENOTFOUND)
+		rc = PG_OK;
+	pg_etcd_range_clear(&r);
+	return rc;
+}
+
+const char *pg_admin_cluster_key(const struct pg_admin_cluster *c)
+{
+	return c ? c->key : "";
+}
+
+void pg_admin_cluster_stop(struct pg_admin_cluster **pp)
+{
+	struct pg_admin_cluster *c;
+
+	if (!pp || !*pp)
+		return;
+	c = *pp;
+	pthread_mutex_lock(&c->mu);
+	c->stopping = true;
+	pthread_cond_broadcast(&c->cv);
+	pthread_mutex_unlock(&c->mu);
+	if (c->etcd)
+		pg_etcd_cancel(c->etcd);
+	if (c->started)
+		pthread_join(c->thread, NULL);
+	pg_etcd_free(&c->etcd);
+	pthread_cond_destroy(&c->cv);
+	pthread_mutex_destroy(&c->mu);
+	free(c);
+	*pp = NULL;
+}

@@ -1,0 +1,79 @@
+/* Cluster-wide diagnostics windows through etcd.
+ *
+ * OpenWindow{cluster} writes one JSON record at `<prefix>/diagnostics/window`
+ * attached to a NEW etcd lease whose TTL is the window's duration. Every node
+ * watches that key: a put opens its local window until
+ * min(record deadline, now + duration), a delete (lease expired or revoked)
+ * closes it. A node that loses etcd keeps its deadline and closes there at
+ * the latest: nothing ever extends a window without a fresh record (fail
+ * closed). CloseWindow{cluster} revokes the record's lease.
+ *
+ * Record (version 1), at most PG_ADMIN_RECORD_MAX bytes:
+ *   {"v":1,"opened_by":"uri:spiffe://...","reason":"...","profiles":["heap"],
+ *    "duration_ms":300000,"deadline_unix_ms":1795000000000}
+ * The record parser is pure and fuzzed (tests/fuzz/fuzz_window_record.c). */
+#ifndef PG_ADMIN_CLUSTER_WINDOW_H
+#define PG_ADMIN_CLUSTER_WINDOW_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#include "auth/window.h"
+#include "src/util/err.h"
+
+struct pg_config;
+
+#define PG_ADMIN_RECORD_MAX 8192
+
+/* A parsed record: plain value. */
+struct pg_admin_window_record {
+	char opened_by[PG_AUTH_WINDOW_TEXT_MAX];
+	char reason[PG_AUTH_WINDOW_TEXT_MAX];
+	size_t n_profiles; /* 0 = every profile */
+	char profiles[PG_AUTH_WINDOW_MAX_PROFILES][32];
+	int64_t duration_ms;      /* 1 .. 7 days */
+	int64_t deadline_unix_ms; /* wall clock, ms since the epoch */
+};
+
+/* Parses a record. PG_EPROTO (with a sentence) for anything malformed:
+ * not JSON, v != 1, missing/empty opened_by or reason, texts too long,
+ * too many or bad profile names, durations out of range. */
+PG_WUR int pg_admin_window_record_parse(const char *text, size_t len,
+					struct pg_admin_window_record *out);
+
+/* Encodes a record into a malloc'd NUL-terminated string (*out, caller frees). */
+PG_WUR int pg_admin_window_record_encode(const struct pg_admin_window_record *rec, char **out);
+
+/* How long the local window should stay open for `rec` received at wall time
+ * now_unix_ms: min(deadline - now, duration), capped to max_ms; <= 0 = over. */
+int64_t pg_admin_window_record_remaining_ms(const struct pg_admin_window_record *rec,
+					    int64_t now_unix_ms, int64_t max_ms);
+
+/* ---- the watcher ---- */
+
+/* Called from the watcher thread with the current record, or NULL when the
+ * key is absent (closed everywhere). */
+typedef void pg_admin_cluster_apply_fn(const struct pg_admin_window_record *rec, void *arg);
+
+struct pg_admin_cluster;
+
+/* Connects to the etcd of `cfg` (endpoints, TLS, prefix) and starts a thread
+ * that reads the key, then watches it, calling `apply` on every change
+ * (re-reading after any failure, every second). */
+PG_WUR int pg_admin_cluster_start(const struct pg_config *cfg, pg_admin_cluster_apply_fn *apply,
+				  void *arg, struct pg_admin_cluster **out);
+
+/* Writes `rec` under a new lease of ceil(duration) seconds. */
+PG_WUR int pg_admin_cluster_open(struct pg_admin_cluster *c, const struct pg_admin_window_record *rec);
+
+/* Revokes the current record's lease (deletes a record without lease).
+ * PG_OK when there was none. */
+PG_WUR int pg_admin_cluster_close(struct pg_admin_cluster *c);
+
+/* The watched key, e.g. "/goverse/diagnostics/window". */
+const char *pg_admin_cluster_key(const struct pg_admin_cluster *c);
+
+/* Stops the thread (bounded: etcd calls are cancelled) and frees. */
+void pg_admin_cluster_stop(struct pg_admin_cluster **pp);
+
+#endif

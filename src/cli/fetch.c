@@ -1,0 +1,272 @@
+/* pprofgatectl fetch: downloads a profile over HTTP(S) with libcurl, with a
+ * client certificate (mTLS) or a bearer token (RFC 6750 §2.1), showing a
+ * countdown while a timed capture (?seconds=N) runs. The file is written
+ * atomically: a temporary file in the same directory, fsync, rename. */
+#include <curl/curl.h>
+#include <errno.h>
+#include <stdbool.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "src/cli/args.h"
+#include "src/cli/cmd.h"
+
+#define PFX "pprofgatectl fetch"
+#define MAX_PROFILE (512L * 1024 * 1024)
+
+static void fetch_usage(FILE *f)
+{
+	fputs("usage: pprofgatectl fetch PROFILE [--seconds N] -o FILE\n"
+	      "Downloads /debug/pprof/PROFILE from the node at --node (PPROFGATE_NODE) and writes\n"
+	      "FILE atomically. PROFILE: profile, heap, allocs, goroutine, threadcreate, block,\n"
+	      "mutex, trace, cmdline, ... Authentication: --cert/--key (mTLS, with --cacert) or\n"
+	      "a bearer token from PPROFGATE_TOKEN (or --token). HTTPS is used when --cacert is\n"
+	      "given or --node is an https:// URL. A diagnostics window must be open.\n",
+	      f);
+}
+
+struct xfer {
+	FILE *f;
+	long written;
+	bool too_big;
+	int64_t seconds;
+	struct timespec start;
+	long last_shown;
+	bool tty, shown;
+};
+
+static size_t on_data(char *p, size_t sz, size_t n, void *arg)
+{
+	struct xfer *x = arg;
+	size_t len = sz * n;
+
+	if (x->written + (long)len > MAX_PROFILE) {
+		x->too_big = true;
+		return 0;
+	}
+	if (fwrite(p, 1, len, x->f) != len)
+		return 0;
+	x->written += (long)len;
+	return len;
+}
+
+static int on_progress(void *arg, curl_off_t dltotal, curl_off_t dlnow, curl_off_t ultotal, curl_off_t ulnow)
+{
+	struct xfer *x = arg;
+	struct timespec now;
+	long el;
+	char left[32];
+
+	(void)dltotal;
+	(void)ultotal;
+	(void)ulnow;
+	if (x->seconds <= 0 || dlnow > 0)
+		return 0;
+	clock_gettime(CLOCK_MONOTONIC, &now);
+	el = (long)(now.tv_sec - x->start.tv_sec);
+	if (el == x->last_shown)
+		return 0;
+	x->last_shown = el;
+	pg_cli_format_secs(x->seconds - el, left, sizeof(left));
+	/* A countdown: overwritten in place on a terminal, one line per 5 s in logs. */
+	if (x->tty)
+		fprintf(stderr, "\rcapturing: %s left   ", left);
+	else if (el % 5 == 0)
+		fprintf(stderr, "capturing: %s left\n", left);
+	x->shown = true;
+	return 0;
+}
+
+/* The "reason" of a pprofgate refusal body {"error":..,"reason":"window_closed"}. */
+static void reason_of(const char *body, char *out, size_t cap)
+{
+	const char *r = strstr(body, "\"reason\":\"");
+	size_t n = 0;
+
+	out[0] = '\0';
+	if (!r)
+		return;
+	r += 10;
+	while (r[n] && r[n] != '"' && n + 1 < cap && (unsigned char)r[n] >= 0x20 && (unsigned char)r[n] < 0x7f)
+		n++;
+	memcpy(out, r, n);
+	out[n] = '\0';
+}
+
+int pg_cli_cmd_fetch(struct pg_cli_conn *c, int argc, char **argv)
+{
+	const char *profile = NULL, *outf = NULL, *v;
+	long seconds = -1;
+	char url[1024], tmp[4096], auth[8400], errbuf[CURL_ERROR_SIZE] = "";
+	struct xfer x = {0};
+	struct curl_slist *hdr = NULL;
+	CURL *h = NULL;
+	CURLcode cc;
+	long status = 0;
+	int fd = -1, rc = PG_CLI_FAILED;
+	bool https;
+
+	for (int i = 0; i < argc; i++) {
+		int m;
+		if (strcmp(argv[i], "--help") == 0 || strcmp(argv[i], "-h") == 0) {
+			fetch_usage(stdout);
+			return PG_CLI_OK;
+		}
+		if ((m = pg_cli_flag(argc, argv, &i, "--seconds", &v)) == 1) {
+			char *end;
+			seconds = strtol(v, &end, 10);
+			if (*end || end == v || seconds < 0 || seconds > 3600) {
+				fprintf(stderr, "%s: --seconds must be 0..3600\n", PFX);
+				return PG_CLI_USAGE;
+			}
+		} else if (m == 0 && (m = pg_cli_flag(argc, argv, &i, "-o", &v)) == 1) {
+			outf = v;
+		} else if (m == 0 && (m = pg_cli_flag(argc, argv, &i, "--output", &v)) == 1) {
+			outf = v;
+		} else if (m == 0 && argv[i][0] != '-' && !profile) {
+			profile = argv[i];
+			m = 1;
+		}
+		if (m != 1) {
+			fprintf(stderr, "%s: %s %s\n", PFX, argv[i], m == -1 ? "needs a value" : "is not expected here");
+			return PG_CLI_USAGE;
+		}
+	}
+	if (!profile || !outf || !*outf) {
+		fetch_usage(stderr);
+		return PG_CLI_USAGE;
+	}
+	for (const char *p = profile; *p; p++)
+		if (!((*p >= 'a' && *p <= 'z') || (*p >= 'A' && *p <= 'Z') || (*p >= '0' && *p <= '9') || *p == '_' ||
+		      *p == '-' || *p == '.')) {
+			fprintf(stderr, "%s: PROFILE is a name such as heap or profile\n", PFX);
+			return PG_CLI_USAGE;
+		}
+	if ((c->cert && !c->key) || (!c->cert && c->key)) {
+		fprintf(stderr, "%s: --cert and --key go together\n", PFX);
+		return PG_CLI_USAGE;
+	}
+	https = strncmp(c->node, "https://", 8) == 0 || (strncmp(c->node, "http://", 7) != 0 && c->cacert);
+	if (strncmp(c->node, "http", 4) == 0)
+		snprintf(url, sizeof(url), "%s/debug/pprof/%s", c->node, profile);
+	else
+		snprintf(url, sizeof(url), "%s://%s/debug/pprof/%s", https ? "https" : "http", c->node, profile);
+	if (seconds >= 0) {
+		size_t l = strlen(url);
+		snprintf(url + l, sizeof(url) - l, "?seconds=%ld", seconds);
+	}
+	if (c->token && !https && !getenv("PPROFGATE_ALLOW_PLAINTEXT_TOKEN")) {
+		fprintf(stderr, "%s: refusing to send a bearer token over plain HTTP (RFC 6750 §5.3); "
+				"use --cacert/https://\n", PFX);
+		return PG_CLI_USAGE;
+	}
+	if ((size_t)snprintf(tmp, sizeof(tmp), "%s.tmp.XXXXXX", outf) >= sizeof(tmp)) {
+		fprintf(stderr, "%s: output path too long\n", PFX);
+		return PG_CLI_USAGE;
+	}
+	fd = mkstemp(tmp);
+	if (fd < 0 || !(x.f = fdopen(fd, "wb"))) {
+		fprintf(stderr, "%s: cannot create a file next to %s: %s\n", PFX, outf, strerror(errno));
+		if (fd >= 0)
+			close(fd);
+		return PG_CLI_FAILED;
+	}
+	x.seconds = seconds;
+	x.tty = isatty(2);
+	x.last_shown = -1;
+	clock_gettime(CLOCK_MONOTONIC, &x.start);
+	curl_global_init(CURL_GLOBAL_DEFAULT);
+	h = curl_easy_init();
+	if (!h)
+		goto out;
+	curl_easy_setopt(h, CURLOPT_URL, url);
+	curl_easy_setopt(h, CURLOPT_NOSIGNAL, 1L);
+	curl_easy_setopt(h, CURLOPT_PROTOCOLS_STR, "http,https");
+	curl_easy_setopt(h, CURLOPT_CONNECTTIMEOUT, c->timeout_s);
+	curl_easy_setopt(h, CURLOPT_TIMEOUT, c->timeout_s + (seconds > 0 ? seconds : 30));
+	curl_easy_setopt(h, CURLOPT_WRITEFUNCTION, on_data);
+	curl_easy_setopt(h, CURLOPT_WRITEDATA, &x);
+	curl_easy_setopt(h, CURLOPT_NOPROGRESS, 0L);
+	curl_easy_setopt(h, CURLOPT_XFERINFOFUNCTION, on_progress);
+	curl_easy_setopt(h, CURLOPT_XFERINFODATA, &x);
+	curl_easy_setopt(h, CURLOPT_ERRORBUFFER, errbuf);
+	if (c->cacert)
+		curl_easy_setopt(h, CURLOPT_CAINFO, c->cacert);
+	if (c->cert) {
+		curl_easy_setopt(h, CURLOPT_SSLCERT, c->cert);
+		curl_easy_setopt(h, CURLOPT_SSLKEY, c->key);
+	}
+	if (c->token) {
+		if ((size_t)snprintf(auth, sizeof(auth), "Authorization: Bearer %s", c->token) >= sizeof(auth)) {
+			fprintf(stderr, "%s: the token is too long\n", PFX);
+			rc = PG_CLI_USAGE;
+			goto out;
+		}
+		hdr = curl_slist_append(hdr, auth);
+		explicit_bzero(auth, sizeof(auth));
+		curl_easy_setopt(h, CURLOPT_HTTPHEADER, hdr);
+	}
+	cc = curl_easy_perform(h);
+	if (x.shown)
+		fputs(x.tty ? "\n" : "", stderr);
+	if (fflush(x.f) != 0 || fsync(fileno(x.f)) != 0) {
+		fprintf(stderr, "%s: writing %s failed: %s\n", PFX, tmp, strerror(errno));
+		goto out;
+	}
+	if (cc != CURLE_OK) {
+		if (x.too_big) {
+			fprintf(stderr, "%s: the profile is larger than %ld bytes\n", PFX, MAX_PROFILE);
+			rc = PG_CLI_SERVER;
+		} else {
+			fprintf(stderr, "%s: cannot fetch from %s: %s\n", PFX, c->node, errbuf[0] ? errbuf : curl_easy_strerror(cc));
+			rc = PG_CLI_UNREACHABLE;
+		}
+		goto out;
+	}
+	curl_easy_getinfo(h, CURLINFO_RESPONSE_CODE, &status);
+	if (status != 200) {
+		char body[512] = "", reason[64];
+		FILE *rf;
+		size_t n;
+
+		fclose(x.f);
+		x.f = NULL;
+		rf = fopen(tmp, "rb");
+		n = rf ? fread(body, 1, sizeof(body) - 1, rf) : 0;
+		if (rf)
+			fclose(rf);
+		body[n] = '\0';
+		reason_of(body, reason, sizeof(reason));
+		fprintf(stderr, "%s: %s answered HTTP %ld%s%s\n", PFX, c->node, status, reason[0] ? ": " : "", reason);
+		rc = (status == 401 || status == 403) ? PG_CLI_DENIED : status == 404 || status == 400 ? PG_CLI_USAGE
+												      : PG_CLI_SERVER;
+		goto out;
+	}
+	if (fclose(x.f) != 0) {
+		x.f = NULL;
+		fprintf(stderr, "%s: writing %s failed\n", PFX, tmp);
+		goto out;
+	}
+	x.f = NULL;
+	if (rename(tmp, outf) != 0) {
+		fprintf(stderr, "%s: cannot rename to %s: %s\n", PFX, outf, strerror(errno));
+		goto out;
+	}
+	tmp[0] = '\0';
+	fprintf(stderr, "wrote %s (%ld bytes)\n", outf, x.written);
+	printf("go tool pprof %s\n", outf);
+	rc = PG_CLI_OK;
+out:
+	if (x.f)
+		fclose(x.f);
+	if (tmp[0])
+		unlink(tmp);
+	curl_slist_free_all(hdr);
+	if (h)
+		curl_easy_cleanup(h);
+	curl_global_cleanup();
+	return rc;
+}

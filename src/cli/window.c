@@ -1,0 +1,295 @@
+/* pprofgatectl window open|close|status: calls the admin API
+ * (proto/admin.proto) over mutual TLS with the gRPC core C API. */
+#include <grpc/byte_buffer.h>
+#include <grpc/byte_buffer_reader.h>
+#include <grpc/grpc.h>
+#include <grpc/grpc_security.h>
+#include <grpc/slice.h>
+#include <grpc/support/alloc.h>
+#include <grpc/support/time.h>
+#include <stdbool.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "proto/admin.pb-c.h"
+#include "src/cli/args.h"
+#include "src/cli/cmd.h"
+
+#define PFX "pprofgatectl window"
+
+static void window_usage(FILE *f)
+{
+	fputs("usage:\n"
+	      "  pprofgatectl window open --for DURATION --reason TEXT [--profiles a,b] [--cluster]\n"
+	      "  pprofgatectl window close [--cluster]\n"
+	      "  pprofgatectl window status\n"
+	      "Opens, closes or shows the diagnostics window of the node at --admin (PPROFGATE_ADMIN).\n"
+	      "--cluster opens/closes it on every node of the cluster through etcd. Needs --cert,\n"
+	      "--key and --cacert (PPROFGATE_CERT, PPROFGATE_KEY, PPROFGATE_CACERT): a client\n"
+	      "certificate listed in the node's admin.allowed_identities.\n",
+	      f);
+}
+
+static int code_exit(grpc_status_code s)
+{
+	switch (s) {
+	case GRPC_STATUS_OK:
+		return PG_CLI_OK;
+	case GRPC_STATUS_PERMISSION_DENIED:
+	case GRPC_STATUS_UNAUTHENTICATED:
+		return PG_CLI_DENIED;
+	case GRPC_STATUS_UNAVAILABLE:
+	case GRPC_STATUS_DEADLINE_EXCEEDED:
+		return PG_CLI_UNREACHABLE;
+	case GRPC_STATUS_INVALID_ARGUMENT:
+		return PG_CLI_USAGE;
+	default:
+		return PG_CLI_SERVER;
+	}
+}
+
+/* One unary call. On success *resp (malloc'd) holds the reply message. */
+static int call(const struct pg_cli_conn *c, const char *method, const uint8_t *req, size_t req_len,
+		uint8_t **resp, size_t *resp_len)
+{
+	char *cert = NULL, *key = NULL, *ca = NULL;
+	grpc_ssl_pem_key_cert_pair pair;
+	grpc_channel_credentials *creds = NULL;
+	grpc_channel *ch = NULL;
+	grpc_completion_queue *cq = NULL;
+	grpc_call *gc = NULL;
+	grpc_metadata_array md_init, md_trail;
+	grpc_byte_buffer *send = NULL, *recv = NULL;
+	grpc_status_code status = GRPC_STATUS_UNKNOWN;
+	grpc_slice details = grpc_empty_slice(), ms, body;
+	grpc_op ops[6];
+	int rc = PG_CLI_FAILED;
+
+	*resp = NULL;
+	*resp_len = 0;
+	if (!c->cert || !c->key || !c->cacert) {
+		fprintf(stderr, "%s: needs --cert, --key and --cacert (or PPROFGATE_CERT, PPROFGATE_KEY, "
+				"PPROFGATE_CACERT): the admin API requires mutual TLS\n", PFX);
+		return PG_CLI_USAGE;
+	}
+	if (pg_cli_read_file(c->cert, &cert, NULL) || pg_cli_read_file(c->key, &key, NULL) ||
+	    pg_cli_read_file(c->cacert, &ca, NULL)) {
+		fprintf(stderr, "%s: cannot read the certificate, key or CA file\n", PFX);
+		goto out_files;
+	}
+	grpc_init();
+	pair.private_key = key;
+	pair.cert_chain = cert;
+	creds = grpc_ssl_credentials_create(ca, &pair, NULL, NULL);
+	ch = grpc_channel_create(c->admin, creds, NULL);
+	cq = grpc_completion_queue_create_for_pluck(NULL);
+	ms = grpc_slice_from_static_string(method);
+	gc = grpc_channel_create_call(ch, NULL, GRPC_PROPAGATE_DEFAULTS, cq, ms, NULL,
+				      gpr_time_add(gpr_now(GPR_CLOCK_REALTIME),
+						   gpr_time_from_seconds(c->timeout_s, GPR_TIMESPAN)),
+				      NULL);
+	grpc_metadata_array_init(&md_init);
+	grpc_metadata_array_init(&md_trail);
+	body = grpc_slice_from_copied_buffer((const char *)req, req_len);
+	send = grpc_raw_byte_buffer_create(&body, 1);
+	grpc_slice_unref(body);
+	memset(ops, 0, sizeof(ops));
+	ops[0].op = GRPC_OP_SEND_INITIAL_METADATA;
+	ops[1].op = GRPC_OP_SEND_MESSAGE;
+	ops[1].data.send_message.send_message = send;
+	ops[2].op = GRPC_OP_SEND_CLOSE_FROM_CLIENT;
+	ops[3].op = GRPC_OP_RECV_INITIAL_METADATA;
+	ops[3].data.recv_initial_metadata.recv_initial_metadata = &md_init;
+	ops[4].op = GRPC_OP_RECV_MESSAGE;
+	ops[4].data.recv_message.recv_message = &recv;
+	ops[5].op = GRPC_OP_RECV_STATUS_ON_CLIENT;
+	ops[5].data.recv_status_on_client.trailing_metadata = &md_trail;
+	ops[5].data.recv_status_on_client.status = &status;
+	ops[5].data.recv_status_on_client.status_details = &details;
+	if (grpc_call_start_batch(gc, ops, 6, gc, NULL) != GRPC_CALL_OK) {
+		fprintf(stderr, "%s: internal error starting the call\n", PFX);
+	} else {
+		grpc_completion_queue_pluck(cq, gc, gpr_inf_future(GPR_CLOCK_REALTIME), NULL);
+		rc = code_exit(status);
+		if (status != GRPC_STATUS_OK) {
+			char *d = grpc_slice_to_c_string(details);
+			if (rc == PG_CLI_UNREACHABLE)
+				fprintf(stderr, "%s: cannot reach the admin API at %s (%s); check --admin, the "
+						"node's admin TLS, and that your certificate is signed by its CA\n",
+					PFX, c->admin, d && *d ? d : "unavailable");
+			else if (rc == PG_CLI_DENIED)
+				fprintf(stderr, "%s: refused by %s: %s\n", PFX, c->admin, d);
+			else
+				fprintf(stderr, "%s: %s: %s\n", PFX, c->admin, d);
+			gpr_free(d);
+		} else if (recv) {
+			grpc_byte_buffer_reader rd;
+			if (grpc_byte_buffer_reader_init(&rd, recv)) {
+				grpc_slice s = grpc_byte_buffer_reader_readall(&rd);
+				*resp_len = GRPC_SLICE_LENGTH(s);
+				*resp = malloc(*resp_len ? *resp_len : 1);
+				if (*resp)
+					memcpy(*resp, GRPC_SLICE_START_PTR(s), *resp_len);
+				else
+					rc = PG_CLI_FAILED;
+				grpc_slice_unref(s);
+				grpc_byte_buffer_reader_destroy(&rd);
+			}
+		}
+	}
+	grpc_slice_unref(details);
+	grpc_metadata_array_destroy(&md_init);
+	grpc_metadata_array_destroy(&md_trail);
+	if (send)
+		grpc_byte_buffer_destroy(send);
+	if (recv)
+		grpc_byte_buffer_destroy(recv);
+	grpc_call_unref(gc);
+	grpc_completion_queue_shutdown(cq);
+	while (grpc_completion_queue_pluck(cq, NULL, gpr_inf_future(GPR_CLOCK_REALTIME), NULL).type !=
+	       GRPC_QUEUE_SHUTDOWN)
+		;
+	grpc_completion_queue_destroy(cq);
+	grpc_channel_destroy(ch);
+	grpc_channel_credentials_release(creds);
+	grpc_shutdown();
+out_files:
+	free(cert);
+	if (key) {
+		explicit_bzero(key, strlen(key));
+		free(key);
+	}
+	free(ca);
+	return rc;
+}
+
+static int print_status(const uint8_t *b, size_t n, const char *verb)
+{
+	Pprofgate__Admin__V1__WindowStatus *st = pprofgate__admin__v1__window_status__unpack(NULL, n, b);
+	char left[32];
+
+	if (!st) {
+		fprintf(stderr, "%s: the node sent a malformed reply\n", PFX);
+		return PG_CLI_SERVER;
+	}
+	if (!st->open) {
+		printf("window: closed%s\n", verb ? verb : "");
+	} else {
+		pg_cli_format_secs(st->seconds_left, left, sizeof(left));
+		printf("window: open%s (%s)\n", verb ? verb : "", st->cluster ? "cluster" : "this node");
+		printf("opened by: %s\nreason: %s\ntime left: %s\nprofiles: ", st->opened_by, st->reason, left);
+		if (st->n_profiles == 0)
+			printf("all");
+		for (size_t i = 0; i < st->n_profiles; i++)
+			printf("%s%s", i ? "," : "", st->profiles[i]);
+		printf("\n");
+	}
+	pprofgate__admin__v1__window_status__free_unpacked(st, NULL);
+	return PG_CLI_OK;
+}
+
+int pg_cli_cmd_window(struct pg_cli_conn *c, int argc, char **argv)
+{
+	uint8_t *req = NULL, *resp = NULL;
+	size_t req_len = 0, resp_len = 0;
+	const char *method, *verb = NULL, *v;
+	int rc;
+
+	if (argc < 1 || strcmp(argv[0], "--help") == 0 || strcmp(argv[0], "-h") == 0) {
+		window_usage(argc < 1 ? stderr : stdout);
+		return argc < 1 ? PG_CLI_USAGE : PG_CLI_OK;
+	}
+	for (int i = 1; i < argc; i++)
+		if (strcmp(argv[i], "--help") == 0 || strcmp(argv[i], "-h") == 0) {
+			window_usage(stdout);
+			return PG_CLI_OK;
+		}
+	if (strcmp(argv[0], "open") == 0) {
+		Pprofgate__Admin__V1__OpenWindowRequest q = PPROFGATE__ADMIN__V1__OPEN_WINDOW_REQUEST__INIT;
+		char profs[16][32];
+		char *pp[16];
+		size_t np = 0;
+		int64_t ms = 0;
+		bool have_for = false;
+
+		for (int i = 1; i < argc; i++) {
+			int m;
+			if ((m = pg_cli_flag(argc, argv, &i, "--for", &v)) == 1) {
+				if (pg_cli_parse_duration(v, &ms) != 0 || ms < 1000 || ms % 1000) {
+					fprintf(stderr, "%s open: --for takes whole seconds, e.g. 15m, 90s, 1h\n", PFX);
+					return PG_CLI_USAGE;
+				}
+				have_for = true;
+			} else if (m == 0 && (m = pg_cli_flag(argc, argv, &i, "--reason", &v)) == 1) {
+				q.reason = (char *)v;
+			} else if (m == 0 && (m = pg_cli_flag(argc, argv, &i, "--profiles", &v)) == 1) {
+				if (pg_cli_split_profiles(v, profs, 16, &np) != 0) {
+					fprintf(stderr, "%s open: --profiles takes names like heap,profile\n", PFX);
+					return PG_CLI_USAGE;
+				}
+			} else if (m == 0 && strcmp(argv[i], "--cluster") == 0) {
+				q.cluster = true;
+				continue;
+			}
+			if (m != 1) {
+				fprintf(stderr, "%s open: %s %s\n", PFX, argv[i],
+					m == -1 ? "needs a value" : "is not a flag of this command");
+				return PG_CLI_USAGE;
+			}
+		}
+		if (!have_for || !q.reason || !q.reason[0]) {
+			fprintf(stderr, "%s open: --for DURATION and --reason TEXT are required\n", PFX);
+			return PG_CLI_USAGE;
+		}
+		if (ms / 1000 > UINT32_MAX) {
+			fprintf(stderr, "%s open: --for is too long\n", PFX);
+			return PG_CLI_USAGE;
+		}
+		q.duration_seconds = (uint32_t)(ms / 1000);
+		for (size_t k = 0; k < np; k++)
+			pp[k] = profs[k];
+		q.profiles = pp;
+		q.n_profiles = np;
+		req_len = pprofgate__admin__v1__open_window_request__get_packed_size(&q);
+		req = malloc(req_len ? req_len : 1);
+		if (!req)
+			return PG_CLI_FAILED;
+		pprofgate__admin__v1__open_window_request__pack(&q, req);
+		method = "/pprofgate.admin.v1.Diagnostics/OpenWindow";
+		verb = "";
+	} else if (strcmp(argv[0], "close") == 0) {
+		Pprofgate__Admin__V1__CloseWindowRequest q = PPROFGATE__ADMIN__V1__CLOSE_WINDOW_REQUEST__INIT;
+		for (int i = 1; i < argc; i++) {
+			if (strcmp(argv[i], "--cluster") != 0) {
+				fprintf(stderr, "%s close: %s is not a flag of this command\n", PFX, argv[i]);
+				return PG_CLI_USAGE;
+			}
+			q.cluster = true;
+		}
+		req_len = pprofgate__admin__v1__close_window_request__get_packed_size(&q);
+		req = malloc(req_len ? req_len : 1);
+		if (!req)
+			return PG_CLI_FAILED;
+		pprofgate__admin__v1__close_window_request__pack(&q, req);
+		method = "/pprofgate.admin.v1.Diagnostics/CloseWindow";
+	} else if (strcmp(argv[0], "status") == 0) {
+		if (argc > 1) {
+			fprintf(stderr, "%s status: takes no arguments\n", PFX);
+			return PG_CLI_USAGE;
+		}
+		req = malloc(1);
+		if (!req)
+			return PG_CLI_FAILED;
+		method = "/pprofgate.admin.v1.Diagnostics/GetWindow";
+	} else {
+		fprintf(stderr, "%s: unknown subcommand \"%.40s\"; use open, close or status\n", PFX, argv[0]);
+		return PG_CLI_USAGE;
+	}
+	rc = call(c, method, req, req_len, &resp, &resp_len);
+	if (rc == PG_CLI_OK)
+		rc = print_status(resp, resp_len, verb);
+	free(req);
+	free(resp);
+	return rc;
+}

@@ -1,0 +1,678 @@
+/* Cluster membership in etcd; see membership.h and docs/membership.md. */
+#include "src/cluster/membership.h"
+
+#include <inttypes.h>
+#include <pthread.h>
+#include <stdatomic.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+#include "src/cluster/etcd.h"
+#include "src/metrics/metrics.h"
+#include "src/util/log.h"
+
+#define MOD "cluster"
+/* How long pg_membership_stop waits for etcd to revoke the lease. */
+#define REVOKE_TIMEOUT_MS 1000
+
+enum err_op { OP_GRANT, OP_PUT, OP_KEEPALIVE, OP_REVOKE, OP_RANGE, OP_WATCH, OP_COUNT };
+static const char *const op_names[OP_COUNT] = {"grant", "put", "keepalive", "revoke", "range", "watch"};
+
+struct member {
+	char *key;
+	char addr[PG_CONFIG_ADDR_MAX];
+};
+
+/* The member list, sorted by key. */
+struct members {
+	struct member *v;
+	size_t n;
+};
+
+struct pg_membership {
+	struct pg_etcd *etcd;
+	char key[PG_CONFIG_ADDR_MAX * 2 + 16];
+	char nodes_prefix[PG_CONFIG_ADDR_MAX + 8];
+	char value[PG_CONFIG_ADDR_MAX];
+	long ttl;
+
+	pthread_t lease_thr, watch_thr;
+	bool lease_started, watch_started;
+	bool left; /* pg_membership_leave ran (owner's thread only) */
+	atomic_bool watch_restart; /* set by the lease thread when etcd looks down */
+
+	/* mu guards everything below; held only for memory copies. */
+	pthread_mutex_t mu;
+	pthread_cond_t cv; /* signalled on stop; CLOCK_MONOTONIC */
+	bool stopping;
+	bool registered;
+	int64_t lease_id; /* granted lease (0 = none), revoked on stop */
+	int64_t expires_ms; /* when the lease expires unless renewed (monotonic) */
+	char reason[256];
+	char last_err[200]; /* last keepalive failure, for the reason */
+	char (*snap)[PG_CONFIG_ADDR_MAX]; /* published member addresses */
+	size_t n_snap;
+
+	/* Watch thread only. */
+	struct members live;
+
+	/* Metrics (NULL without a registry). */
+	struct pg_series *m_nodes, *m_registered, *m_reconnects, *m_ttl;
+	struct pg_series *m_errors[OP_COUNT];
+};
+
+static int64_t now_ms(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+}
+
+static void metric_set(struct pg_series *s, double v)
+{
+	if (s)
+		pg_series_set(s, v);
+}
+
+static void metric_inc(struct pg_series *s)
+{
+	if (s)
+		pg_series_add(s, 1);
+}
+
+/* Sleeps up to ms unless stopping; returns false when stopping. */
+static bool wait_ms(struct pg_membership *m, int64_t ms)
+{
+	struct timespec dl;
+	bool stop;
+
+	clock_gettime(CLOCK_MONOTONIC, &dl);
+	dl.tv_sec += ms / 1000;
+	dl.tv_nsec += (ms % 1000) * 1000000;
+	if (dl.tv_nsec >= 1000000000) {
+		dl.tv_sec++;
+		dl.tv_nsec -= 1000000000;
+	}
+	pthread_mutex_lock(&m->mu);
+	while (!m->stopping && pthread_cond_timedwait(&m->cv, &m->mu, &dl) == 0)
+		;
+	stop = m->stopping;
+	pthread_mutex_unlock(&m->mu);
+	return !stop;
+}
+
+static bool stopping(struct pg_membership *m)
+{
+	bool s;
+
+	pthread_mutex_lock(&m->mu);
+	s = m->stopping;
+	pthread_mutex_unlock(&m->mu);
+	return s;
+}
+
+static void set_state(struct pg_membership *m, bool registered, const char *reason)
+{
+	pthread_mutex_lock(&m->mu);
+	m->registered = registered;
+	snprintf(m->reason, sizeof(m->reason), "%s", reason ? reason : "");
+	pthread_mutex_unlock(&m->mu);
+	metric_set(m->m_registered, registered ? 1 : 0);
+}
+
+/* Records a successful grant or keepalive: the lease lives until now + ttl. */
+static void lease_renewed(struct pg_membership *m, int64_t ttl)
+{
+	pthread_mutex_lock(&m->mu);
+	m->expires_ms = now_ms() + ttl * 1000;
+	m->last_err[0] = '\0';
+	pthread_mutex_unlock(&m->mu);
+}
+
+static int64_t next_backoff(int64_t b)
+{
+	b *= 2;
+	return b > PG_MEMBERSHIP_BACKOFF_MAX_MS ? PG_MEMBERSHIP_BACKOFF_MAX_MS : b;
+}
+
+/* ------------------------------------------------------- registration */
+
+/* Grants a lease and puts the key under it. */
+static int register_once(struct pg_membership *m, int64_t *granted_ttl)
+{
+	int64_t id = 0;
+	int rc;
+
+	if ((rc = pg_etcd_lease_grant(m->etcd, m->ttl, &id, granted_ttl)) != PG_OK) {
+		metric_inc(m->m_errors[OP_GRANT]);
+		return rc;
+	}
+	pthread_mutex_lock(&m->mu);
+	m->lease_id = id; /* from now on stop() revokes it */
+	pthread_mutex_unlock(&m->mu);
+	if ((rc = pg_etcd_put(m->etcd, m->key, m->value, id)) != PG_OK) {
+		metric_inc(m->m_errors[OP_PUT]);
+		return rc;
+	}
+	return PG_OK;
+}
+
+static void *lease_main(void *arg)
+{
+	struct pg_membership *m = arg;
+	int64_t backoff = PG_MEMBERSHIP_BACKOFF_MIN_MS, last_ok = 0, start = now_ms();
+	int64_t lease = 0, stale = 0;
+	bool ever = false;
+
+	while (!stopping(m)) {
+		int64_t wait, ttl = 0;
+		char why[256];
+		int rc;
+
+		if (lease == 0) {
+			rc = register_once(m, &ttl);
+			if (rc != PG_OK) {
+				if (stopping(m))
+					break;
+				snprintf(why, sizeof(why), "etcd unreachable: %.200s", pg_errmsg());
+				pg_warn(MOD, "registering %s failed (%s); retrying in %" PRId64 " ms", m->key,
+					pg_errmsg(), backoff);
+				set_state(m, false, why);
+				atomic_store(&m->watch_restart, true);
+				wait = backoff;
+				backoff = next_backoff(backoff);
+				if (!wait_ms(m, wait))
+					break;
+				continue;
+			}
+			pthread_mutex_lock(&m->mu);
+			lease = m->lease_id;
+			pthread_mutex_unlock(&m->mu);
+			lease_renewed(m, ttl);
+			set_state(m, true, NULL);
+			metric_set(m->m_ttl, (double)ttl);
+			if (ever) {
+				metric_inc(m->m_reconnects);
+				pg_info(MOD, "re-registered %s with lease %" PRIx64 " (TTL %" PRId64 " s) via %s",
+					m->key, (uint64_t)lease, ttl, pg_etcd_endpoint(m->etcd));
+			} else {
+				pg_info(MOD, "registered %s with lease %" PRIx64 " (TTL %" PRId64
+					" s) via %s in %" PRId64 " ms",
+					m->key, (uint64_t)lease, ttl, pg_etcd_endpoint(m->etcd), now_ms() - start);
+			}
+			ever = true;
+			last_ok = now_ms();
+			backoff = PG_MEMBERSHIP_BACKOFF_MIN_MS;
+			/* Like Goverse, drop the lease we lost track of. */
+			if (stale) {
+				/* NOT_FOUND is the usual outcome: it already expired. */
+				int rrc = pg_etcd_lease_revoke(m->etcd, stale, REVOKE_TIMEOUT_MS);
+
+				if (rrc != PG_OK && rrc != PG_ENOTFOUND)
+					metric_inc(m->m_errors[OP_REVOKE]);
+			}
+			stale = 0;
+			wait = m->ttl * 1000 / 3;
+		} else {
+			rc = pg_etcd_lease_keepalive(m->etcd, lease, &ttl);
+			if (rc == PG_OK) {
+				lease_renewed(m, ttl);
+				metric_set(m->m_ttl, (double)ttl);
+				last_ok = now_ms();
+				backoff = PG_MEMBERSHIP_BACKOFF_MIN_MS;
+				wait = m->ttl * 1000 / 3;
+			} else if (stopping(m)) {
+				break;
+			} else if (rc == PG_ENOTFOUND) {
+				/* etcd forgot the lease (expired while we were cut off,
+				 * or revoked): register again right away. */
+				metric_inc(m->m_errors[OP_KEEPALIVE]);
+				pg_warn(MOD, "lease %" PRIx64 " lost (%s); re-registering %s", (uint64_t)lease,
+					pg_errmsg(), m->key);
+				set_state(m, false, "lease lost, re-registering");
+				pthread_mutex_lock(&m->mu);
+				m->lease_id = 0;
+				pthread_mutex_unlock(&m->mu);
+				lease = 0;
+				wait = 0;
+			} else {
+				metric_inc(m->m_errors[OP_KEEPALIVE]);
+				atomic_store(&m->watch_restart, true);
+				snprintf(why, sizeof(why), "etcd unreachable: %.200s", pg_errmsg());
+				pthread_mutex_lock(&m->mu);
+				snprintf(m->last_err, sizeof(m->last_err), "%s", pg_errmsg());
+				pthread_mutex_unlock(&m->mu);
+				if (now_ms() - last_ok >= m->ttl * 1000) {
+					/* The lease has surely expired by now. */
+					pg_warn(MOD, "keepalive failed for longer than the %ld s TTL (%s); "
+						     "%s is no longer registered", m->ttl, pg_errmsg(), m->key);
+					set_state(m, false, why);
+					stale = lease;
+					pthread_mutex_lock(&m->mu);
+					m->lease_id = 0;
+					pthread_mutex_unlock(&m->mu);
+					lease = 0;
+				} else {
+					pg_warn(MOD, "keepalive failed (%s); retrying", pg_errmsg());
+				}
+				wait = backoff;
+				backoff = next_backoff(backoff);
+			}
+		}
+		if (wait > 0 && !wait_ms(m, wait))
+			break;
+	}
+	return NULL;
+}
+
+/* ------------------------------------------------------------- watch */
+
+static void members_clear(struct members *l)
+{
+	for (size_t i = 0; i < l->n; i++)
+		free(l->v[i].key);
+	free(l->v);
+	l->v = NULL;
+	l->n = 0;
+}
+
+/* Index of key in l, or where it would go (*found = false). */
+static size_t members_find(const struct members *l, const char *key, bool *found)
+{
+	size_t lo = 0, hi = l->n;
+
+	while (lo < hi) {
+		size_t mid = lo + (hi - lo) / 2;
+		int c = strcmp(l->v[mid].key, key);
+
+		if (c == 0) {
+			*found = true;
+			return mid;
+		}
+		if (c < 0)
+			lo = mid + 1;
+		else
+			hi = mid;
+	}
+	*found = false;
+	return lo;
+}
+
+static void log_change(struct pg_membership *m, const char *what, const char *addr, size_t n)
+{
+	bool self = strcmp(addr, m->value) == 0;
+
+	pg_info(MOD, "node %s %s%s (%zu member%s)", addr, what, self ? " (this node)" : "", n,
+		n == 1 ? "" : "s");
+}
+
+/* Adds or updates key -> value; logs a join. */
+static int members_put(struct pg_membership *m, const char *key, const char *value, size_t vlen)
+{
+	struct members *l = &m->live;
+	bool found;
+	size_t i = members_find(l, key, &found);
+	struct member *nv;
+
+	if (vlen >= PG_CONFIG_ADDR_MAX)
+		vlen = PG_CONFIG_ADDR_MAX - 1;
+	if (!found) {
+		char *k = strdup(key);
+
+		nv = realloc(l->v, (l->n + 1) * sizeof(*nv));
+		if (!k || !nv) {
+			free(k);
+			if (nv)
+				l->v = nv;
+			return pg_fail(PG_ENOMEM, "cluster: out of memory");
+		}
+		l->v = nv;
+		memmove(&l->v[i + 1], &l->v[i], (l->n - i) * sizeof(*nv));
+		l->v[i].key = k;
+		l->n++;
+	}
+	memcpy(l->v[i].addr, value, vlen);
+	l->v[i].addr[vlen] = '\0';
+	if (!found)
+		log_change(m, "joined", l->v[i].addr, l->n);
+	return PG_OK;
+}
+
+static void members_del(struct pg_membership *m, const char *key)
+{
+	struct members *l = &m->live;
+	bool found;
+	size_t i = members_find(l, key, &found);
+	char addr[PG_CONFIG_ADDR_MAX];
+
+	if (!found)
+		return;
+	memcpy(addr, l->v[i].addr, sizeof(addr));
+	free(l->v[i].key);
+	memmove(&l->v[i], &l->v[i + 1], (l->n - i - 1) * sizeof(l->v[0]));
+	l->n--;
+	log_change(m, "left", addr, l->n);
+}
+
+/* Copies the live list into the snapshot readers see. */
+static void publish(struct pg_membership *m)
+{
+	char(*snap)[PG_CONFIG_ADDR_MAX] = NULL, (*old)[PG_CONFIG_ADDR_MAX];
+	size_t n = m->live.n;
+
+	if (n) {
+		snap = calloc(n, sizeof(*snap));
+		if (!snap) {
+			pg_warn(MOD, "out of memory publishing the member list");
+			return;
+		}
+		for (size_t i = 0; i < n; i++)
+			memcpy(snap[i], m->live.v[i].addr, sizeof(snap[i]));
+	}
+	pthread_mutex_lock(&m->mu);
+	old = m->snap;
+	m->snap = snap;
+	m->n_snap = n;
+	pthread_mutex_unlock(&m->mu);
+	free(old);
+	metric_set(m->m_nodes, (double)n);
+}
+
+/* Replaces the live list with a range read, logging differences. */
+static void members_reset(struct pg_membership *m, const struct pg_etcd_range *r)
+{
+	struct members *l = &m->live;
+
+	/* Leaves first: every key not in the new read. */
+	for (size_t i = l->n; i-- > 0;) {
+		bool keep = false;
+
+		for (size_t j = 0; j < r->n && !keep; j++)
+			keep = strcmp(r->kvs[j].key, l->v[i].key) == 0;
+		if (!keep)
+			members_del(m, l->v[i].key);
+	}
+	for (size_t j = 0; j < r->n; j++)
+		if (members_put(m, r->kvs[j].key, r->kvs[j].value, r->kvs[j].value_len) != PG_OK)
+			pg_warn(MOD, "%s", pg_errmsg());
+	publish(m);
+}
+
+static bool on_watch(const struct pg_etcd_watch_resp *w, void *arg)
+{
+	struct pg_membership *m = arg;
+
+	if (stopping(m) || atomic_exchange(&m->watch_restart, false))
+		return false;
+	if (!w || w->n_events == 0)
+		return true;
+	for (size_t i = 0; i < w->n_events; i++) {
+		const struct pg_etcd_kv *kv = &w->events[i].kv;
+
+		if (w->events[i].type == PG_ETCD_DELETE)
+			members_del(m, kv->key);
+		else if (members_put(m, kv->key, kv->value, kv->value_len) != PG_OK)
+			pg_warn(MOD, "%s", pg_errmsg());
+	}
+	publish(m);
+	return true;
+}
+
+static void *watch_main(void *arg)
+{
+	struct pg_membership *m = arg;
+	int64_t backoff = PG_MEMBERSHIP_BACKOFF_MIN_MS;
+	bool failed = false;
+
+	while (!stopping(m)) {
+		struct pg_etcd_range r;
+		int64_t started;
+		int rc;
+
+		atomic_store(&m->watch_restart, false);
+		rc = pg_etcd_get(m->etcd, m->nodes_prefix, true, &r);
+		if (rc == PG_OK) {
+			if (failed)
+				metric_inc(m->m_reconnects);
+			failed = false;
+			members_reset(m, &r);
+			started = now_ms();
+			/* Watch from just after the read so no event is missed. */
+			rc = pg_etcd_watch(m->etcd, m->nodes_prefix, true, r.revision + 1, on_watch, m);
+			pg_etcd_range_clear(&r);
+			if (stopping(m))
+				break;
+			if (rc != PG_OK) {
+				metric_inc(m->m_errors[OP_WATCH]);
+				pg_debug(MOD, "watch on %s ended: %s", m->nodes_prefix, pg_errmsg());
+			}
+			failed = true;
+			if (now_ms() - started > PG_MEMBERSHIP_BACKOFF_MAX_MS)
+				backoff = PG_MEMBERSHIP_BACKOFF_MIN_MS;
+			/* A restart requested by the lease thread retries at once. */
+			if (rc == PG_OK || rc == PG_ENOTFOUND)
+				continue;
+		} else {
+			if (stopping(m))
+				break;
+			metric_inc(m->m_errors[OP_RANGE]);
+			pg_debug(MOD, "reading %s failed: %s", m->nodes_prefix, pg_errmsg());
+			failed = true;
+		}
+		if (!wait_ms(m, backoff))
+			break;
+		backoff = next_backoff(backoff);
+	}
+	return NULL;
+}
+
+/* ------------------------------------------------------------ public */
+
+static void declare_metrics(struct pg_membership *m, struct pg_metrics *reg)
+{
+	static const char *const op_label[] = {"op"};
+	struct pg_family *f;
+
+	if (!reg)
+		return;
+	if (pg_metrics_family(reg, PG_METRIC_GAUGE, "pprofgate_cluster_nodes",
+			      "Live cluster members seen in etcd.", NULL, 0, NULL, 0, &f) == PG_OK)
+		m->m_nodes = pg_family_series(f, NULL);
+	if (pg_metrics_family(reg, PG_METRIC_GAUGE, "pprofgate_etcd_registered",
+			      "1 while this node's key is registered in etcd under a live lease.", NULL, 0,
+			      NULL, 0, &f) == PG_OK)
+		m->m_registered = pg_family_series(f, NULL);
+	if (pg_metrics_family(reg, PG_METRIC_COUNTER, "pprofgate_etcd_errors_total",
+			      "Failed etcd calls by operation.", op_label, 1, NULL, 0, &f) == PG_OK)
+		for (int i = 0; i < OP_COUNT; i++)
+			m->m_errors[i] = pg_family_series(f, &op_names[i]);
+	if (pg_metrics_family(reg, PG_METRIC_COUNTER, "pprofgate_etcd_reconnects_total",
+			      "Times the registration or the member watch was re-established after a failure.",
+			      NULL, 0, NULL, 0, &f) == PG_OK)
+		m->m_reconnects = pg_family_series(f, NULL);
+	if (pg_metrics_family(reg, PG_METRIC_GAUGE, "pprofgate_etcd_lease_ttl_seconds",
+			      "Remaining TTL of this node's lease at the last grant or keepalive.", NULL, 0,
+			      NULL, 0, &f) == PG_OK)
+		m->m_ttl = pg_family_series(f, NULL);
+	if (!m->m_nodes || !m->m_registered || !m->m_reconnects || !m->m_ttl || !m->m_errors[0])
+		pg_warn(MOD, "some cluster metrics could not be declared: %s", pg_errmsg());
+	metric_set(m->m_registered, 0);
+	metric_set(m->m_nodes, 0);
+}
+
+static void membership_free(struct pg_membership *m)
+{
+	pg_etcd_free(&m->etcd);
+	members_clear(&m->live);
+	free(m->snap);
+	pthread_cond_destroy(&m->cv);
+	pthread_mutex_destroy(&m->mu);
+	free(m);
+}
+
+int pg_membership_start(const struct pg_config *cfg, struct pg_metrics *metrics,
+			struct pg_membership **out)
+{
+	struct pg_membership *m = NULL;
+	const char *eps[PG_CONFIG_MAX_ENDPOINTS];
+	struct pg_etcd_opts o = {0};
+	pthread_condattr_t ca;
+	const char *adv;
+	int rc;
+
+	*out = NULL;
+	if (!cfg)
+		return pg_fail(PG_EINVAL, "cluster: no config");
+	adv = cfg->advertise[0] ? cfg->advertise : cfg->listen;
+	if (!adv[0])
+		return pg_fail(PG_EINVAL, "cluster: no advertise address to register");
+	if (cfg->n_etcd_endpoints == 0 || cfg->n_etcd_endpoints > PG_CONFIG_MAX_ENDPOINTS)
+		return pg_fail(PG_EINVAL, "cluster: need 1..%d etcd endpoints", PG_CONFIG_MAX_ENDPOINTS);
+	if (cfg->etcd_lease_ttl < 2 || cfg->etcd_lease_ttl > 3600)
+		return pg_fail(PG_EINVAL, "cluster: etcd lease TTL must be 2..3600 s, not %ld",
+			       cfg->etcd_lease_ttl);
+	m = calloc(1, sizeof(*m));
+	if (!m)
+		return pg_fail(PG_ENOMEM, "cluster: out of memory");
+	pthread_mutex_init(&m->mu, NULL);
+	pthread_condattr_init(&ca);
+	pthread_condattr_setclock(&ca, CLOCK_MONOTONIC);
+	pthread_cond_init(&m->cv, &ca);
+	pthread_condattr_destroy(&ca);
+	snprintf(m->reason, sizeof(m->reason), "registering");
+	m->ttl = cfg->etcd_lease_ttl;
+	/* Goverse: key = prefix + "/nodes/" + advertise, value = advertise. */
+	snprintf(m->value, sizeof(m->value), "%s", adv);
+	snprintf(m->nodes_prefix, sizeof(m->nodes_prefix), "%s/nodes/",
+		 cfg->etcd_prefix[0] ? cfg->etcd_prefix : "/goverse");
+	snprintf(m->key, sizeof(m->key), "%s%s", m->nodes_prefix, m->value);
+	for (size_t i = 0; i < cfg->n_etcd_endpoints; i++)
+		eps[i] = cfg->etcd_endpoints[i];
+	o.endpoints = eps;
+	o.n_endpoints = cfg->n_etcd_endpoints;
+	o.ca_file = cfg->etcd_ca_file;
+	o.cert_file = cfg->etcd_cert_file;
+	o.key_file = cfg->etcd_key_file;
+	if ((rc = pg_etcd_new(&o, &m->etcd)) != PG_OK)
+		goto out;
+	declare_metrics(m, metrics);
+	if (pthread_create(&m->lease_thr, NULL, lease_main, m) != 0) {
+		rc = pg_fail(PG_EINTERNAL, "cluster: cannot start the lease thread");
+		goto out;
+	}
+	m->lease_started = true;
+	if (pthread_create(&m->watch_thr, NULL, watch_main, m) != 0) {
+		rc = pg_fail(PG_EINTERNAL, "cluster: cannot start the watch thread");
+		goto out;
+	}
+	m->watch_started = true;
+	pg_info(MOD, "registering %s in etcd %s%s (lease TTL %ld s)", m->key, cfg->etcd_endpoints[0],
+		cfg->n_etcd_endpoints > 1 ? " and others" : "", m->ttl);
+	*out = m;
+	m = NULL;
+	rc = PG_OK;
+out:
+	if (m)
+		pg_membership_stop(&m);
+	return rc;
+}
+
+void pg_membership_leave(struct pg_membership *m)
+{
+	int64_t lease, t0 = now_ms();
+
+	if (!m || m->left)
+		return;
+	m->left = true;
+	pthread_mutex_lock(&m->mu);
+	m->stopping = true;
+	m->registered = false;
+	snprintf(m->reason, sizeof(m->reason), "stopping");
+	pthread_cond_broadcast(&m->cv);
+	pthread_mutex_unlock(&m->mu);
+	/* Calls in flight give up within ~100 ms; revoke is exempt. */
+	pg_etcd_cancel(m->etcd);
+	if (m->lease_started)
+		pthread_join(m->lease_thr, NULL);
+	if (m->watch_started)
+		pthread_join(m->watch_thr, NULL);
+	m->lease_started = m->watch_started = false;
+	pthread_mutex_lock(&m->mu);
+	lease = m->lease_id;
+	m->lease_id = 0;
+	pthread_mutex_unlock(&m->mu);
+	if (lease) {
+		if (pg_etcd_lease_revoke(m->etcd, lease, REVOKE_TIMEOUT_MS) == PG_OK)
+			pg_info(MOD, "revoked lease %" PRIx64 ": %s removed (%" PRId64 " ms)", (uint64_t)lease,
+				m->key, now_ms() - t0);
+		else {
+			metric_inc(m->m_errors[OP_REVOKE]);
+			pg_warn(MOD, "revoking lease %" PRIx64 " failed (%s); %s expires within %ld s",
+				(uint64_t)lease, pg_errmsg(), m->key, m->ttl);
+		}
+	}
+	metric_set(m->m_registered, 0);
+}
+
+void pg_membership_stop(struct pg_membership **pp)
+{
+	if (!pp || !*pp)
+		return;
+	pg_membership_leave(*pp);
+	membership_free(*pp);
+	*pp = NULL;
+}
+
+bool pg_membership_ready(struct pg_membership *m, char *reason, size_t n)
+{
+	bool ok;
+
+	if (!m) {
+		if (reason && n)
+			snprintf(reason, n, "cluster membership not started");
+		return false;
+	}
+	pthread_mutex_lock(&m->mu);
+	ok = m->registered;
+	if (ok && now_ms() >= m->expires_ms) {
+		/* Keepalives are overdue: the lease has expired in etcd even if
+		 * the lease thread is still waiting for a reply. */
+		ok = false;
+		if (reason && n && m->last_err[0])
+			snprintf(reason, n, "etcd unreachable: lease expired without keepalive (%s)",
+				 m->last_err);
+		else if (reason && n)
+			snprintf(reason, n, "etcd unreachable: lease expired without keepalive");
+	} else if (reason && n) {
+		snprintf(reason, n, "%s", ok ? "" : m->reason);
+	}
+	pthread_mutex_unlock(&m->mu);
+	return ok;
+}
+
+bool pg_membership_ready_cb(void *arg, char *reason, size_t n)
+{
+	return pg_membership_ready(arg, reason, n);
+}
+
+size_t pg_membership_members(struct pg_membership *m, char (*out)[PG_CONFIG_ADDR_MAX], size_t max)
+{
+	size_t n;
+
+	if (!m)
+		return 0;
+	pthread_mutex_lock(&m->mu);
+	n = m->n_snap;
+	for (size_t i = 0; i < n && i < max && out; i++)
+		memcpy(out[i], m->snap[i], sizeof(out[i]));
+	pthread_mutex_unlock(&m->mu);
+	return n;
+}
+
+const char *pg_membership_key(const struct pg_membership *m)
+{
+	return m ? m->key : "";
+}

@@ -1,0 +1,254 @@
+#!/usr/bin/env bash
+# Diagnostics windows end to end with the real binaries and a real etcd:
+# the admin API over mTLS, pprofgatectl, cluster windows through etcd leases,
+# audit lines and /metrics. Follows docs/operations.md ("Step N" below).
+#
+# The pprof routes' window check (403 window_closed) belongs to the security
+# gate; until it is wired on this branch, `fetch` is exercised against a
+# stand-in HTTPS server (pprof_stub.py) and the window through the admin API
+# and /metrics.
+source "$(dirname "$0")/lib.sh"
+pg_tmpdir
+BIN="$PG_BUILD_DIR/pprofgate"
+CTL="$PG_BUILD_DIR/pprofgatectl"
+[ -x "$BIN" ] && [ -x "$CTL" ] || pg_fail "build pprofgate and pprofgatectl first"
+T="$PG_TMP"
+
+# ---- Step 1: the PKI ----
+"$PG_SRC_DIR/certs/gen-dev-pki.sh" --dir "$T/pki" >/dev/null || pg_fail "gen-dev-pki.sh failed"
+P="$T/pki"
+pg_pass "step 1: dev PKI made"
+
+pg_etcd_start
+ALLOW="cn:admin,uri:spiffe://pprofgate.local/admin"
+
+# start_node NAME -> sets ${NAME}_PID, ${NAME}_ADMIN, ${NAME}_HTTP (ports reused on restart)
+start_node() {
+	local name="$1" g h a
+	g=$(eval echo "\${${name}_GRPC:-}"); [ -n "$g" ] || g=$(pg_free_port)
+	h=$(eval echo "\${${name}_HTTPP:-}"); [ -n "$h" ] || h=$(pg_free_port)
+	a=$(eval echo "\${${name}_ADMINP:-}"); [ -n "$a" ] || a=$(pg_free_port)
+	pg_start "$name" "$BIN" --listen "127.0.0.1:$g" --http-listen "127.0.0.1:$h" \
+		--etcd "$ETCD_EP" --etcd-prefix /wintest \
+		--admin-listen "127.0.0.1:$a" --admin-cert "$P/server.crt" --admin-key "$P/server.key" \
+		--admin-client-ca "$P/ca.crt" --admin-allow "$ALLOW" --admin-window-max 600
+	eval "${name}_PID=$PG_PID ${name}_GRPC=$g ${name}_HTTPP=$h ${name}_ADMINP=$a"
+	pg_wait_for_port "$a" 10 || { cat "$T/$name.log" >&2; pg_fail "$name admin did not start"; }
+	pg_wait_for_port "$h" 10 || pg_fail "$name http did not start"
+}
+
+# ctl NODE ARGS... : pprofgatectl as the admin against NODE's admin API
+ctl() {
+	local name="$1"; shift
+	PPROFGATE_CERT="$P/admin.crt" PPROFGATE_KEY="$P/admin.key" PPROFGATE_CACERT="$P/ca.crt" \
+		"$CTL" --admin "127.0.0.1:$(eval echo "\$${name}_ADMINP")" "$@"
+}
+metric() { # NODE NAME
+	curl -s --max-time 2 "http://127.0.0.1:$(eval echo "\$${1}_HTTPP")/metrics" |
+		awk -v n="$2" '$1 == n { print $2 }'
+}
+# wait_closed NODE SECONDS -> prints the ms it took
+wait_state() { # NODE open|closed SECONDS
+	local t0; t0=$(pg_now_ms)
+	while :; do
+		ctl "$1" window status 2>/dev/null | grep -q "^window: $2" && { echo $(($(pg_now_ms) - t0)); return 0; }
+		(($(pg_now_ms) - t0 > $3 * 1000)) && return 1
+		sleep 0.1
+	done
+}
+
+start_node A
+start_node B
+
+# Closed at start.
+out=$(ctl A window status) || pg_fail "status failed: $out"
+[ "$out" = "window: closed" ] || pg_fail "window not closed at start: $out"
+[ "$(metric A pprofgate_diag_window_open)" = 0 ] || pg_fail "metric open != 0 at start"
+pg_pass "window closed at start"
+
+# No client certificate / a certificate from another CA: handshake refused (exit 4).
+rc=0; "$CTL" --admin "127.0.0.1:$A_ADMINP" --cacert "$P/ca.crt" window status 2>/dev/null || rc=$?
+[ "$rc" = 2 ] || pg_fail "window without client cert: exit $rc, want 2 (usage: mTLS required)"
+"$PG_SRC_DIR/certs/gen-dev-pki.sh" --dir "$T/pki2" >/dev/null
+rc=0; "$CTL" --admin "127.0.0.1:$A_ADMINP" --cert "$T/pki2/admin.crt" --key "$T/pki2/admin.key" \
+	--cacert "$P/ca.crt" window open --for 5s --reason rogue 2>/dev/null || rc=$?
+[ "$rc" = 4 ] || pg_fail "admin cert from another CA: exit $rc, want 4"
+# A non-admin client certificate (operator, same CA) cannot open it: exit 3.
+rc=0; err=$("$CTL" --admin "127.0.0.1:$A_ADMINP" --cert "$P/operator.crt" --key "$P/operator.key" \
+	--cacert "$P/ca.crt" window open --for 5s --reason "not allowed" 2>&1) || rc=$?
+[ "$rc" = 3 ] || pg_fail "operator opened the window? exit $rc: $err"
+case "$err" in *"not an allowed admin identity"*) ;; *) pg_fail "operator refusal says: $err" ;; esac
+grep -q '"event":"denied","identity":"spiffe://pprofgate.local/operator"' "$T/A.log" || pg_fail "no denied audit line"
+[ "$(ctl A window status)" = "window: closed" ] || pg_fail "window opened by the operator"
+pg_pass "rogue CA refused in the handshake (4), operator refused (3), audit 'denied'"
+
+# Beyond admin.window.max_seconds: INVALID_ARGUMENT -> exit 2.
+rc=0; ctl A window open --for 11m --reason long 2>/dev/null || rc=$?
+[ "$rc" = 2 ] || pg_fail "a window beyond the max opened: exit $rc"
+rc=0; ctl A window open --for 5s 2>/dev/null || rc=$?
+[ "$rc" = 2 ] || pg_fail "open without --reason: exit $rc, want 2"
+pg_pass "duration bound and required reason"
+
+# ---- Step 2: open the window (5 s here) ----
+out=$(ctl A window open --for 5s --reason "INC-1 test" --profiles heap,profile) || pg_fail "open failed: $out"
+t_open=$(pg_now_ms)
+echo "$out" | grep -q "^window: open (this node)" || pg_fail "open reply: $out"
+out=$(ctl A window status)
+echo "$out" | grep -q "^opened by: cn:admin$" || pg_fail "status opener: $out"
+echo "$out" | grep -q "^reason: INC-1 test$" || pg_fail "status reason: $out"
+echo "$out" | grep -Eq "^time left: [1-5]s$" || pg_fail "status time left: $out"
+echo "$out" | grep -q "^profiles: heap,profile$" || pg_fail "status profiles: $out"
+[ "$(metric A pprofgate_diag_window_open)" = 1 ] || pg_fail "metric open != 1"
+left=$(metric A pprofgate_diag_window_seconds_left)
+[ "$left" -ge 1 ] && [ "$left" -le 5 ] || pg_fail "seconds_left = $left"
+[ "$(metric A 'pprofgate_diag_window_opens_total{identity="cn:admin"}')" = 1 ] || pg_fail "opens_total"
+grep -q '"event":"open","identity":"cn:admin","reason":"INC-1 test","duration_s":5.000,"scope":"node"' "$T/A.log" ||
+	pg_fail "no open audit line"
+[ "$(ctl B window status)" = "window: closed" ] || pg_fail "a node window leaked to B"
+pg_pass "step 2: window open --for 5s: status shows opener, reason, time left; metrics and audit"
+
+# ---- Step 3: fetch (mTLS, then a minted token) against the stand-in ----
+S1=$(pg_free_port); S2=$(pg_free_port)
+# The stand-in answers with a real (tiny) profile.proto for step 4.
+protoc --python_out="$T" -I"$PG_SRC_DIR/proto" "$PG_SRC_DIR/proto/profile.proto" || pg_fail "protoc"
+export PG_STUB_PB_DIR="$T"
+pg_start stub-mtls "$PG_PY" "$PG_SRC_DIR/tests/integration/pprof_stub.py" "$S1" "$P/server.crt" "$P/server.key" "$P/ca.crt" mtls
+pg_wait_for_port "$S1" 10
+rm -f "$T/cpu.pb.gz"
+out=$("$CTL" --node "127.0.0.1:$S1" --cert "$P/admin.crt" --key "$P/admin.key" --cacert "$P/ca.crt" \
+	fetch profile --seconds 2 -o "$T/cpu.pb.gz" 2>"$T/fetch.err") || { cat "$T/fetch.err" >&2; pg_fail "mTLS fetch failed"; }
+[ "$out" = "go tool pprof $T/cpu.pb.gz" ] || pg_fail "fetch did not suggest go tool pprof: $out"
+grep -q "capturing: [12]s left" "$T/fetch.err" || pg_fail "no countdown on stderr: $(cat "$T/fetch.err")"
+[ -s "$T/cpu.pb.gz" ] || pg_fail "fetched file empty"
+ls "$T"/cpu.pb.gz.tmp.* >/dev/null 2>&1 && pg_fail "temporary file left behind"
+rc=0; "$CTL" --node "127.0.0.1:$S1" --cacert "$P/ca.crt" fetch heap -o "$T/x" 2>/dev/null || rc=$?
+[ "$rc" = 4 ] || pg_fail "fetch without a client cert from an mTLS node: exit $rc, want 4"
+[ -e "$T/x" ] && pg_fail "a failed fetch left its output file"
+pg_pass "step 3: fetch with mTLS: countdown, atomic write, go tool pprof hint"
+
+TOKEN=$("$CTL" token mint --key "$P/jwt-rs256.key" --alg RS256 --sub alice \
+	--scope "pprof:read pprof:sensitive" --aud pprofgate --iss pprofgate-dev --ttl 10m) || pg_fail "token mint failed"
+echo "$TOKEN" | "$CTL" token verify --key "$P/jwt-rs256.pub" --alg RS256 --aud pprofgate --iss pprofgate-dev |
+	grep -q '^valid: sub=alice scope="pprof:read pprof:sensitive" alg=RS256' || pg_fail "minted RS256 token does not verify"
+for a in ES256:jwt-es256.key:jwt-es256.pub HS256:jwt-hs256.secret:jwt-hs256.secret; do
+	IFS=: read -r alg priv pub <<<"$a"
+	"$CTL" token mint --key "$P/$priv" --alg "$alg" --sub bob --aud pprofgate --ttl 1m |
+		"$CTL" token verify --key "$P/$pub" --alg "$alg" --aud pprofgate >/dev/null || pg_fail "$alg token does not verify"
+done
+rc=0; echo "$TOKEN" | "$CTL" token verify --key "$P/jwt-es256.pub" --alg ES256 >/dev/null 2>&1 || rc=$?
+[ "$rc" = 3 ] || pg_fail "RS256 token verified with the ES256 key: exit $rc"
+echo "$TOKEN" >"$T/token"
+pg_start stub-token "$PG_PY" "$PG_SRC_DIR/tests/integration/pprof_stub.py" "$S2" "$P/server.crt" "$P/server.key" "$P/ca.crt" token "$T/token"
+pg_wait_for_port "$S2" 10
+PPROFGATE_TOKEN="$TOKEN" "$CTL" --node "127.0.0.1:$S2" --cacert "$P/ca.crt" fetch heap -o "$T/heap.pb.gz" >/dev/null 2>&1 ||
+	pg_fail "token fetch failed"
+[ -s "$T/heap.pb.gz" ] || pg_fail "token fetch: empty file"
+rc=0; err=$(PPROFGATE_TOKEN="x.y.z" "$CTL" --node "127.0.0.1:$S2" --cacert "$P/ca.crt" fetch heap -o "$T/y" 2>&1) || rc=$?
+[ "$rc" = 3 ] || pg_fail "bad token: exit $rc, want 3"
+case "$err" in *"HTTP 401: token_invalid"*) ;; *) pg_fail "refusal line: $err" ;; esac
+rc=0; PPROFGATE_TOKEN="$TOKEN" "$CTL" --node "127.0.0.1:$S2" fetch heap -o "$T/y" 2>/dev/null || rc=$?
+[ "$rc" = 2 ] || pg_fail "token sent over plain http? exit $rc"
+rc=0; "$CTL" --node "127.0.0.1:$(pg_free_port)" fetch heap -o "$T/y" 2>/dev/null || rc=$?
+[ "$rc" = 4 ] || pg_fail "unreachable node: exit $rc, want 4"
+pg_pass "step 3: token mint (RS256/ES256/HS256) verifies with auth/jwt; fetch with the token; exit codes 2/3/4"
+
+# ---- Step 4: go tool pprof reads what fetch wrote ----
+if command -v go >/dev/null; then
+	out=$(HOME="$T" GOCACHE="$T/gocache" PPROF_TMPDIR="$T/pprof" timeout 60 \
+		go tool pprof -top -symbolize=none "$T/cpu.pb.gz" 2>&1) || pg_fail "go tool pprof failed: $out"
+	case "$out" in *stub_profile*) ;; *) pg_fail "go tool pprof output: $out" ;; esac
+	out=$(HOME="$T" GOCACHE="$T/gocache" PPROF_TMPDIR="$T/pprof" timeout 60 \
+		go tool pprof -top -symbolize=none "$T/heap.pb.gz" 2>&1) || pg_fail "go tool pprof (heap) failed: $out"
+	case "$out" in *stub_heap*) ;; *) pg_fail "go tool pprof heap output: $out" ;; esac
+	pg_pass "step 4: go tool pprof reads both fetched files"
+fi
+
+# After 5 s the window is closed with no action.
+ms=$(wait_state A closed 8) || pg_fail "window still open 8 s after a 5 s open"
+elapsed=$(($(pg_now_ms) - t_open))
+((elapsed >= 4500)) || pg_fail "window closed early, after $elapsed ms"
+[ "$(metric A pprofgate_diag_window_open)" = 0 ] || pg_fail "metric open != 0 after expiry"
+grep -q '"event":"expire","identity":"cn:admin"' "$T/A.log" || pg_fail "no expire audit line"
+pg_pass "closed by itself after $elapsed ms (5 s window); expire audited"
+
+# ---- Step 5: close closes at once ----
+ctl A window open --for 5m --reason "to close" >/dev/null || pg_fail "open for close"
+out=$(ctl A window close) || pg_fail "close failed"
+[ "$out" = "window: closed" ] || pg_fail "close reply: $out"
+[ "$(ctl A window status)" = "window: closed" ] || pg_fail "still open after close"
+grep -q '"event":"close","identity":"cn:admin","reason":"to close"' "$T/A.log" || pg_fail "no close audit line"
+pg_pass "step 5: window close closes at once"
+
+# ---- Cluster windows ----
+out=$(ctl A window open --for 4s --reason "fleet" --cluster) || pg_fail "cluster open: $out"
+t_open=$(pg_now_ms)
+echo "$out" | grep -q "^window: open (cluster)" || pg_fail "cluster open reply: $out"
+ms=$(wait_state B open 3) || pg_fail "cluster window did not reach node B"
+ctl B window status | grep -q "^opened by: cn:admin$" || pg_fail "B's opener"
+rec=$(pg_etcdctl get --print-value-only /wintest/diagnostics/window)
+case "$rec" in *'"reason":"fleet"'*'"duration_ms":4000'*) ;; *) pg_fail "etcd record: $rec" ;; esac
+lease=$(pg_etcdctl get -w json /wintest/diagnostics/window | "$PG_PY" -c 'import json,sys; print(json.load(sys.stdin)["kvs"][0].get("lease",0))')
+[ "$lease" != 0 ] || pg_fail "the cluster record has no lease"
+pg_pass "cluster window opened through A reached B in ${ms} ms; record in etcd with a lease"
+wait_state A closed 8 >/dev/null || pg_fail "A still open after lease expiry"
+wait_state B closed 3 >/dev/null || pg_fail "B still open after lease expiry"
+elapsed=$(($(pg_now_ms) - t_open))
+# Each node closes at the record's deadline; etcd drops the key when it
+# expires the lease (its expiry checks run every ~500 ms).
+for ((i = 0; i < 50; i++)); do
+	[ -z "$(pg_etcdctl get --print-value-only /wintest/diagnostics/window)" ] && break
+	sleep 0.1
+done
+[ -z "$(pg_etcdctl get --print-value-only /wintest/diagnostics/window)" ] || pg_fail "record still in etcd 5 s after expiry"
+grep -q '"event":"close".*"scope":"cluster"' "$T/B.log" || grep -q '"event":"expire".*"scope":"cluster"' "$T/B.log" ||
+	pg_fail "no cluster close audit on B"
+pg_pass "cluster window closed on both nodes at lease expiry (${elapsed} ms after a 4 s open)"
+
+ctl A window open --for 5m --reason "fleet 2" --cluster >/dev/null || pg_fail "cluster open 2"
+wait_state B open 3 >/dev/null || pg_fail "cluster window 2 did not reach B"
+ctl B window close --cluster >/dev/null || pg_fail "cluster close through B"
+wait_state A closed 3 >/dev/null || pg_fail "A still open after close --cluster through B"
+[ "$(ctl B window status)" = "window: closed" ] || pg_fail "B still open after its close --cluster"
+pg_pass "close --cluster through B revokes the lease: both closed"
+
+# etcd gone (frozen): a cluster window still closes at its own deadline (fail closed).
+ctl A window open --for 3s --reason "etcd will hang" --cluster >/dev/null || pg_fail "cluster open 3"
+wait_state B open 3 >/dev/null || pg_fail "cluster window 3 did not reach B"
+kill -STOP "$ETCD_PID"
+t0=$(pg_now_ms)
+wait_state A closed 6 >/dev/null || { kill -CONT "$ETCD_PID"; pg_fail "A open past its deadline without etcd"; }
+wait_state B closed 2 >/dev/null || { kill -CONT "$ETCD_PID"; pg_fail "B open past its deadline without etcd"; }
+kill -CONT "$ETCD_PID"
+pg_pass "etcd frozen: both nodes closed the cluster window at its deadline ($(($(pg_now_ms) - t0)) ms)"
+
+# The lease going away (revoked behind the admin API's back) closes every node.
+ctl A window open --for 5m --reason "lease test" --cluster >/dev/null || pg_fail "cluster open 4"
+wait_state B open 5 >/dev/null || pg_fail "cluster window 4 did not reach B"
+lease=$(pg_etcdctl get -w json /wintest/diagnostics/window | "$PG_PY" -c 'import json,sys; print("%x" % int(json.load(sys.stdin)["kvs"][0]["lease"]))')
+pg_etcdctl lease revoke "$lease" >/dev/null || pg_fail "etcdctl lease revoke"
+wait_state A closed 3 >/dev/null || pg_fail "A open after its lease was revoked"
+wait_state B closed 3 >/dev/null || pg_fail "B open after its lease was revoked"
+pg_pass "lease revoked in etcd: both nodes closed"
+
+# Restarting a node closes its local window.
+ctl A window open --for 5m --reason "before restart" >/dev/null || pg_fail "open before restart"
+pg_stop "$A_PID" 10 || pg_fail "node A did not stop cleanly"
+grep -q '"event":"close".*"detail":"node stopping"' "$T/A.log" || pg_fail "no close audit at stop"
+mv "$T/A.log" "$T/A.log.1"
+start_node A
+[ "$(ctl A window status)" = "window: closed" ] || pg_fail "window survived a restart"
+pg_pass "a restart closes the node's window"
+
+# No admin TLS: the admin API is not served, never in plaintext.
+NP=$(pg_free_port); NH=$(pg_free_port)
+pg_start noadmin "$BIN" --listen "127.0.0.1:$(pg_free_port)" --http-listen "127.0.0.1:$NH" --etcd "$ETCD_EP" \
+	--etcd-prefix /wintest --admin-listen "127.0.0.1:$NP"
+pg_wait_for_port "$NH" 10
+sleep 0.3
+pg_port_closed "$NP" || pg_fail "admin served without TLS"
+grep -q "admin API not served" "$T/noadmin.log" || pg_fail "no notice about the admin API"
+pg_pass "without admin TLS the admin API is not served (notice logged)"
+
+pg_stop "$A_PID" 10 || pg_fail "A stop"
+pg_stop "$B_PID" 10 || pg_fail "B stop"
+echo "all window tests passed"
