@@ -18,6 +18,7 @@
 #include "src/metrics/metrics.h"
 #include "src/metrics/process.h"
 #include "src/pprof/heap.h"
+#include "src/pprof/routes.h"
 #include "src/rpc/server.h"
 #include "src/util/err.h"
 #include "src/util/log.h"
@@ -59,6 +60,7 @@ int main(int argc, char **argv)
 	struct pg_rpc *rpc = NULL;
 	struct pg_http *http = NULL;
 	struct pg_gate *gate = NULL;
+	struct pg_pprof_routes *pprof = NULL;
 	struct pg_membership *membership = NULL;
 	struct pg_admin *admin = NULL;
 	sigset_t sigs;
@@ -98,9 +100,12 @@ int main(int argc, char **argv)
 	if (pg_rpc_start(&ro, &rpc) != PG_OK)
 		goto fail;
 
+	if (pg_pprof_routes_new(NULL, &pprof) != PG_OK)
+		goto fail;
 	struct pg_http_opts ho = {
 		.listen = cfg->http_listen,
 		.metrics = metrics,
+		.route_arg = pprof,
 	};
 	/* The diagnostics gateway; a misconfiguration exits 2 like a bad config. */
 	if (cfg->http_listen[0]) {
@@ -148,7 +153,9 @@ out:
 	/* Leave the cluster first (the lease is revoked, peers see it at once),
 	 * then stop serving; free membership last, as /ready may still read it. */
 	pg_membership_leave(membership);
+	pg_pprof_routes_stop(pprof);
 	pg_http_stop(&http);
+	pg_pprof_routes_free(&pprof);
 	/* After HTTP: the gate reads the admin's window until then. */
 	pg_admin_stop(&admin);
 	pg_gate_free(&gate);

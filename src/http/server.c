@@ -19,6 +19,8 @@
 
 #include "src/http/path.h"
 #include "src/http/tls.h"
+#include "src/pprof/routes.h"
+#include "src/pprof/trace.h"
 #include "src/util/log.h"
 
 #define MOD "http"
@@ -43,6 +45,18 @@ static const struct route routes[] = {
 	{"/metrics", PG_HTTP_GET | PG_HTTP_HEAD, handle_metrics, PG_HTTP_GROUP_PUBLIC},
 	{"/healthz", PG_HTTP_GET | PG_HTTP_HEAD, handle_healthz, PG_HTTP_GROUP_PUBLIC},
 	{"/ready", PG_HTTP_GET | PG_HTTP_HEAD, handle_ready, PG_HTTP_GROUP_PUBLIC},
+	/* Go's net/http/pprof routes (src/pprof/routes.h). */
+	{"/debug/pprof/", PG_HTTP_GET, pg_pprof_handle_index, PG_HTTP_GROUP_PPROF},
+	{"/debug/pprof/profile", PG_HTTP_GET, pg_pprof_handle_profile, PG_HTTP_GROUP_PPROF},
+	{"/debug/pprof/heap", PG_HTTP_GET, pg_pprof_handle_heap, PG_HTTP_GROUP_PPROF},
+	{"/debug/pprof/allocs", PG_HTTP_GET, pg_pprof_handle_allocs, PG_HTTP_GROUP_PPROF},
+	{"/debug/pprof/goroutine", PG_HTTP_GET, pg_pprof_handle_goroutine, PG_HTTP_GROUP_PPROF},
+	{"/debug/pprof/threadcreate", PG_HTTP_GET, pg_pprof_handle_threadcreate, PG_HTTP_GROUP_PPROF},
+	{"/debug/pprof/mutex", PG_HTTP_GET, pg_pprof_handle_mutex, PG_HTTP_GROUP_PPROF},
+	{"/debug/pprof/block", PG_HTTP_GET, pg_pprof_handle_block, PG_HTTP_GROUP_PPROF},
+	{"/debug/pprof/cmdline", PG_HTTP_GET, pg_pprof_handle_cmdline, PG_HTTP_GROUP_PPROF},
+	{"/debug/pprof/symbol", PG_HTTP_GET | PG_HTTP_POST, pg_pprof_handle_symbol, PG_HTTP_GROUP_PPROF},
+	{"/debug/pprof/trace", PG_HTTP_GET, pg_pprof_handle_trace, PG_HTTP_GROUP_PPROF},
 #ifdef PG_HTTP_TEST_ROUTES
 	/* tests/unit/http_test.c compiles this file with extra routes. */
 	PG_HTTP_TEST_ROUTES
@@ -557,6 +571,31 @@ int pg_http_reply_stream(struct pg_http_req *r, unsigned status, const char *con
 	return set_response(r, status, content_type, resp);
 }
 
+bool pg_http_req_peer_gone(struct pg_http_req *r)
+{
+	bool gone = false;
+
+	pthread_mutex_lock(&r->lock);
+	if (!r->conn) {
+		gone = true;
+	} else if (r->state == REQ_SUSPENDED && !r->answered) {
+		/* Still suspended and unanswered: MHD has not resumed the
+		 * connection, so its socket is open. A suspended connection is
+		 * not polled by MHD; peek at it: 0 bytes is the peer's FIN. */
+		const union MHD_ConnectionInfo *ci =
+			MHD_get_connection_info(r->conn, MHD_CONNECTION_INFO_CONNECTION_FD);
+		char c;
+
+		if (ci) {
+			ssize_t n = recv(ci->connect_fd, &c, 1, MSG_PEEK | MSG_DONTWAIT);
+
+			gone = n == 0 || (n < 0 && errno != EAGAIN && errno != EWOULDBLOCK && errno != EINTR);
+		}
+	}
+	pthread_mutex_unlock(&r->lock);
+	return gone;
+}
+
 void pg_http_suspend(struct pg_http_req *r)
 {
 	struct pg_http *h = r->h;
@@ -1049,6 +1088,12 @@ static void on_completed(void *cls, struct MHD_Connection *c, void **con_cls, en
 	if (!r)
 		return;
 	*con_cls = NULL;
+	if (pg_trace_active()) {
+		int64_t t0 = (int64_t)r->t0.tv_sec * 1000000000 + r->t0.tv_nsec;
+
+		pg_trace_event("http", r->route == ROUTE_OTHER ? "other" : routes[r->route].path, t0,
+			       pg_trace_now_ns() - t0);
+	}
 	if (h->req_total && r->status) {
 		char code[12];
 		const char *labels[2];

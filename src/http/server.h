@@ -181,6 +181,12 @@ size_t pg_http_req_peer_certs(struct pg_http_req *r, const unsigned char **der, 
  * opts.done receives as info->note. */
 #define PG_HTTP_NOTE_MAX 512
 char *pg_http_req_note(struct pg_http_req *r);
+/* For the owner of a suspended request: true when the client has closed
+ * its connection (or the request already completed), so long work such as a
+ * CPU profile can stop early. MHD does not watch suspended connections, so
+ * this peeks at the socket (a pending FIN or a reset). Plain HTTP only: a
+ * TLS close_notify shows as readable data, not as gone. Thread-safe. */
+bool pg_http_req_peer_gone(struct pg_http_req *r);
 /* The opts.route_arg of the server this request belongs to. */
 void *pg_http_req_route_arg(const struct pg_http_req *r);
 
