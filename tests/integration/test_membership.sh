@@ -113,7 +113,12 @@ for _ in $(seq 1 50); do
 	sleep 0.1
 done
 [[ $seen == 1 ]] && pg_pass "node1 and node2 logged each other joining" || pg_fail "nodes did not log each other"
-n1=$(metric "$H1" pprofgate_cluster_nodes); n2=$(metric "$H2" pprofgate_cluster_nodes)
+# The gauge follows the watch; give a loaded machine a few seconds.
+for _ in $(seq 1 50); do
+	n1=$(metric "$H1" pprofgate_cluster_nodes); n2=$(metric "$H2" pprofgate_cluster_nodes)
+	[[ "$n1" == 2 && "$n2" == 2 ]] && break
+	sleep 0.1
+done
 [[ "$n1" == 2 && "$n2" == 2 ]] && pg_pass "pprofgate_cluster_nodes is 2 on both" || pg_fail "pprofgate_cluster_nodes: node1=$n1 node2=$n2, want 2"
 [[ "$(metric "$H1" pprofgate_etcd_registered)" == 1 ]] || pg_fail "pprofgate_etcd_registered != 1 on node1"
 # The keys outlive a full TTL: keepalive works.
