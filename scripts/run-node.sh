@@ -4,7 +4,9 @@
 #   - makes a development PKI in certs/dev/ if there is none (certs/gen-dev-pki.sh)
 #   - starts a local etcd (Debian's etcd-server, temporary data dir) if none
 #     answers on the configured endpoint, and stops it again when the node exits
-#   - runs the node in the foreground with config/single-node.yaml (node1);
+#   - runs the node in the foreground with config/secure/dev-node.yaml (node1):
+#     HTTPS with mTLS or JWT for /debug/pprof behind a diagnostics window that is
+#     closed by default, plain /metrics on :9091, the admin API on :47001.
 #     Ctrl-C stops it gracefully.
 # Extra arguments are passed to pprofgate, e.g. scripts/run-node.sh --log-level debug
 set -euo pipefail
@@ -15,11 +17,10 @@ cd "$src"
 echo "run-node: building (build/)"
 "$src/scripts/build.sh" "$src/build" >/dev/null
 
-if [ -x "$src/certs/gen-dev-pki.sh" ] && [ ! -f "$src/certs/dev/ca.pem" ]; then
-  "$src/certs/gen-dev-pki.sh" >/dev/null
-fi
+# The development PKI (idempotent: an existing certs/dev/ is kept).
+"$src/certs/gen-dev-pki.sh" >/dev/null
 
-config="${PG_CONFIG:-$src/config/single-node.yaml}"
+config="${PG_CONFIG:-$src/config/secure/dev-node.yaml}"
 node_id="${PG_NODE_ID:-node1}"
 etcd_ep="${PG_ETCD_ENDPOINT:-127.0.0.1:2379}"
 etcd_pid=""
@@ -55,13 +56,15 @@ fi
 
 cat <<TRY
 run-node: starting pprofgate ($config, node $node_id). Try, from another terminal:
-  curl -s http://localhost:9090/healthz
-  curl -s http://localhost:9090/ready
-  curl -s http://localhost:9090/metrics | promtool check metrics
+  curl -s http://localhost:9091/healthz; curl -s http://localhost:9091/ready
+  curl -s http://localhost:9091/metrics | promtool check metrics
   ETCDCTL_API=3 etcdctl --endpoints=$etcd_ep get --prefix /goverse/nodes/
-  curl -s http://localhost:9090/debug/pprof/        # loopback only until a diagnostics: policy is configured
-  go tool pprof -top 'http://localhost:9090/debug/pprof/profile?seconds=5'
-Stop the node with Ctrl-C.
+  export PPROFGATE_CERT=certs/dev/admin.crt PPROFGATE_KEY=certs/dev/admin.key PPROFGATE_CACERT=certs/dev/ca.crt
+  build/pprofgatectl window open --for 15m --reason "trying pprofgate"
+  build/pprofgatectl --node localhost:9090 fetch profile --seconds 5 -o cpu.pb.gz && go tool pprof -top cpu.pb.gz
+  curl -s --cert certs/dev/admin.crt --key certs/dev/admin.key --cacert certs/dev/ca.crt https://localhost:9090/debug/pprof/
+  build/pprofgatectl window close
+(docs/operations.md walks through it.) Stop the node with Ctrl-C.
 TRY
 "$src/build/pprofgate" --config "$config" --node-id "$node_id" "$@" &
 node_pid=$!

@@ -213,10 +213,11 @@ static const struct setting rows[] = {
 	 .help = "Methods, OR-combined. Empty: loopback peers only (unless an allowlist is set)."},
 	{.path = "diagnostics.groups.pprof.allowlist", .type = CT_TEXT_LIST, .max = 256, DIAG(pprof.allowlist),
 	 .help = "Client CIDRs allowed (IPv4/IPv6); checked before authentication; empty = any."},
-	{.path = "diagnostics.groups.pprof.require_window", .type = CT_ENUM, .choices = "false|true",
-	 .def = "false", DIAG(pprof.require_window),
+	{.path = "diagnostics.groups.pprof.require_window", .type = CT_ENUM, .choices = "auto|false|true",
+	 .def = "auto", DIAG(pprof.require_window),
 	 .help = "true: profiles only while the diagnostics window is open (admin API), checked after "
-		 "authentication (403 window_closed)."},
+		 "authentication (403 window_closed). auto: true whenever pprof needs authentication "
+		 "(mtls or jwt), false in the loopback-only default."},
 	{.path = "diagnostics.groups.metrics", .type = CT_SECTION,
 	 .help = "/metrics (open by default; guarding it for the first time needs a restart)."},
 	{.path = "diagnostics.groups.metrics.auth", .type = CT_ENUM, .choices = GROUP_AUTH, DIAG(metrics.auth),

@@ -37,7 +37,7 @@ struct pg_config_diag_group {
 	char auth[32];                      /* "", "none", "mtls", "jwt", "mtls or jwt" */
 	char allowlist[PG_CONFIG_LIST_MAX]; /* CIDRs, one per line; "" = any address */
 	int allow_plaintext_jwt;            /* 0/1 */
-	char require_window[8];             /* pprof: "true" = only while the diagnostics window is open */
+	char require_window[8];             /* pprof: "auto" (default), "true" or "false" */
 };
 
 struct pg_config_diag_key {

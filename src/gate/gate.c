@@ -239,7 +239,11 @@ static int state_build(const struct pg_config_diag *d, struct gstate **out)
 		}
 		all |= s->methods[r];
 	}
-	s->require_window = strcmp(d->pprof.require_window, "true") == 0;
+	/* Closed by default: authenticated profiling needs an open window too,
+	 * unless the operator turns that off explicitly. */
+	s->require_window = strcmp(d->pprof.require_window, "true") == 0 ||
+			    (strcmp(d->pprof.require_window, "auto") == 0 &&
+			     s->methods[PG_AUTH_ROUTE_PPROF] != 0);
 	if (rc == PG_OK && d->plain_listen[0] && !d->cert_file[0])
 		rc = pg_fail(PG_EINVAL, "diagnostics.plain_listen is for a node serving HTTPS: set "
 					"diagnostics.tls_server_config.cert_file and key_file, or remove plain_listen");
