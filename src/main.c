@@ -124,6 +124,8 @@ int main(int argc, char **argv)
 		    pg_gate_new(&cfg->diag, metrics, &gate) != PG_OK)
 			goto fail;
 		pg_gate_http_opts(gate, &cfg->diag, &ho);
+		/* A capture never outlives the window that allowed it. */
+		pg_pprof_routes_set_fit(pprof, pg_gate_fit_capture, gate);
 	}
 	/* A config node without http_addr has no HTTP listener, as in Goverse.
 	 * Certificate and key problems exit 2, a busy address 1. */

@@ -784,3 +784,30 @@ out:
 	pg_config_free(&fresh);
 	return rc;
 }
+
+enum pg_auth_capture_fit pg_gate_fit_capture(void *arg, const char *profile, unsigned want_s,
+					     unsigned *granted_s)
+{
+	struct pg_gate *g = arg;
+	struct pg_auth_window *w = atomic_load(&g->window);
+	struct gstate *s = state_get(g);
+	bool required = s->require_window;
+	enum pg_auth_capture_fit fit;
+	struct timespec mono;
+	int64_t granted_ms = 0;
+
+	state_put(s);
+	*granted_s = want_s;
+	if (!required || !w)
+		return PG_AUTH_CAPTURE_OK; /* no window required; the gate refused already if one is */
+	clock_gettime(CLOCK_MONOTONIC, &mono);
+	fit = pg_auth_window_fit_capture(w, profile, (int64_t)mono.tv_sec * 1000 + mono.tv_nsec / 1000000,
+					 (int64_t)want_s * 1000, &granted_ms);
+	if (fit == PG_AUTH_CAPTURE_SHORTENED) {
+		/* Whole seconds that still end inside the window. */
+		if (granted_ms < 1000)
+			return PG_AUTH_CAPTURE_REFUSED;
+		*granted_s = (unsigned)(granted_ms / 1000);
+	}
+	return fit;
+}

@@ -19,6 +19,7 @@
 
 #include <stdbool.h>
 
+#include "auth/window.h"
 #include "src/config/config.h"
 #include "src/http/server.h"
 #include "src/metrics/metrics.h"
@@ -56,6 +57,12 @@ void pg_gate_http_opts(struct pg_gate *g, const struct pg_config_diag *d, struct
  * it must outlive the gate's use; NULL = closed). Thread-safe. */
 struct pg_auth_window;
 void pg_gate_set_window(struct pg_gate *g, struct pg_auth_window *w);
+
+/* pg_pprof_fit_fn for src/pprof/routes.h: when the gate requires a window,
+ * fits a timed capture into it (arg is the struct pg_gate); otherwise every
+ * capture runs as asked. */
+enum pg_auth_capture_fit pg_gate_fit_capture(void *arg, const char *profile, unsigned want_s,
+					     unsigned *granted_s);
 
 /* pg_http_gate_fn for the pprof group (arg = the gate). */
 bool pg_gate_check(struct pg_http_req *r, void *arg);

@@ -50,6 +50,8 @@ struct pg_pprof_routes {
 	bool thread_started, stopping;
 	struct job jobs[PG_PPROF_MAX_JOBS];
 	int64_t trace_end_unix_ns; /* when the running trace ends; 0: none */
+	pg_pprof_fit_fn *fit;      /* the diagnostics window, or NULL */
+	void *fit_arg;
 };
 
 /* ---- time ----------------------------------------------------------------- */
@@ -446,6 +448,45 @@ void pg_pprof_routes_free(struct pg_pprof_routes **pp)
 	*pp = NULL;
 }
 
+void pg_pprof_routes_set_fit(struct pg_pprof_routes *pr, pg_pprof_fit_fn *fn, void *arg)
+{
+	pr->fit = fn;
+	pr->fit_arg = arg;
+}
+
+/* Shortens *seconds to the diagnostics window, or answers 403 and returns
+ * false when the window leaves too little time; the answer says which
+ * (issue: a capture never outlives the window that allowed it). */
+static bool fit_window(struct pg_pprof_routes *pr, struct pg_http_req *r, const char *profile,
+		       unsigned *seconds)
+{
+	unsigned granted = *seconds;
+	char v[96];
+
+	if (!pr->fit)
+		return true;
+	switch (pr->fit(pr->fit_arg, profile, *seconds, &granted)) {
+	case PG_AUTH_CAPTURE_OK:
+		return true;
+	case PG_AUTH_CAPTURE_SHORTENED:
+		snprintf(v, sizeof(v), "shortened from %u s to %u s: the diagnostics window closes then",
+			 *seconds, granted);
+		if (pg_http_add_header(r, "X-Pprofgate-Capture", v) != PG_OK)
+			pg_err_clear();
+		pg_info("pprof", "%s capture %s", profile, v);
+		*seconds = granted;
+		return true;
+	default:
+		if (pg_http_add_header(r, "Content-Type", "application/json") != PG_OK)
+			pg_err_clear();
+		pg_http_reply_text(r, 403, "application/json",
+				   "{\"error\":\"forbidden\",\"reason\":\"window_too_short\","
+				   "\"message\":\"the diagnostics window closes before the shortest capture "
+				   "allowed; open a new window\"}\n");
+		return false;
+	}
+}
+
 /* ---- handlers ------------------------------------------------------------- */
 
 void pg_pprof_handle_profile(struct pg_http_req *r, void *arg)
@@ -465,6 +506,8 @@ void pg_pprof_handle_profile(struct pg_http_req *r, void *arg)
 		reply_msg(r, 400, msg);
 		return;
 	}
+	if (!fit_window(pr, r, "profile", &seconds))
+		return;
 	pthread_mutex_lock(&pr->mu);
 	if (pr->stopping) {
 		pthread_mutex_unlock(&pr->mu);
@@ -510,6 +553,8 @@ void pg_pprof_handle_trace(struct pg_http_req *r, void *arg)
 		reply_msg(r, 400, msg);
 		return;
 	}
+	if (!fit_window(pr, r, "trace", &seconds))
+		return;
 	pthread_mutex_lock(&pr->mu);
 	if (pr->stopping) {
 		pthread_mutex_unlock(&pr->mu);
@@ -587,6 +632,8 @@ static void serve_heap(struct pg_http_req *r, void *arg, const char *name, const
 		reply_msg(r, 400, msg);
 		return;
 	}
+	if (!fit_window(pr, r, name, &seconds))
+		return;
 	rc = pg_heap_capture(&before);
 	if (rc != PG_OK) {
 		reply_failure(r, rc, name);

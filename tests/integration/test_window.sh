@@ -215,6 +215,13 @@ pg_pass "step 4: go tool pprof reads the fetched profiles"
 # While open, curl fetches too; after expiry the same request is refused.
 c=$(curl -s -o /dev/null -w '%{http_code}' "${MTLS[@]}" "$A_URL/cmdline")
 [ "$c" = 200 ] || pg_fail "curl during the window: $c"
+# A capture asked to run past the window is shortened to end with it, and
+# the answer says so.
+c=$(curl -s -D "$T/hdrs" -o "$T/trace.json" -w '%{http_code}' "${MTLS[@]}" "$A_URL/trace?seconds=60")
+[ "$c" = 200 ] || pg_fail "trace past the window: $c $(head -c 300 "$T/trace.json")"
+grep -qi '^X-Pprofgate-Capture: shortened from 60 s to [0-9]* s' "$T/hdrs" ||
+	pg_fail "no shortened-capture header: $(cat "$T/hdrs")"
+pg_pass "a 60 s capture in a 10 s window is shortened to the window ($(grep -i '^X-Pprofgate-Capture' "$T/hdrs" | tr -d '\r'))"
 
 # After 5 s the window is closed with no action.
 ms=$(wait_state A closed 13) || pg_fail "window still open 13 s after a 10 s open"
