@@ -16,6 +16,7 @@
 
 #include "auth/jsonscan.h"
 #include "auth/scope.h"
+#include "src/util/base64.h"
 #include "src/util/log.h"
 
 #define HEADER_MAX 1024   /* decoded JOSE header bytes */
@@ -295,46 +296,16 @@ out:
 
 /* ---- token parsing helpers ---- */
 
-static int b64url_val(unsigned char c)
-{
-	if (c >= 'A' && c <= 'Z')
-		return c - 'A';
-	if (c >= 'a' && c <= 'z')
-		return c - 'a' + 26;
-	if (c >= '0' && c <= '9')
-		return c - '0' + 52;
-	if (c == '-')
-		return 62;
-	if (c == '_')
-		return 63;
-	return -1;
-}
-
-/* Unpadded base64url (RFC 7515 §2). Returns decoded length or -1. */
+/* Unpadded base64url (RFC 7515 section 2). Returns decoded length or -1. */
 static long b64url_decode(const char *in, size_t n, unsigned char *out, size_t cap)
 {
-	size_t o = 0;
-	unsigned acc = 0;
-	int bits = 0;
+	size_t len;
 
-	if (n % 4 == 1 || (n / 4) * 3 + 3 > cap + 3)
+	if (pg_base64url_decode(in, n, out, cap, &len) != PG_OK) {
+		pg_err_clear();
 		return -1;
-	for (size_t i = 0; i < n; i++) {
-		int v = b64url_val((unsigned char)in[i]);
-
-		if (v < 0)
-			return -1;
-		acc = (acc << 6) | (unsigned)v;
-		bits += 6;
-		if (bits >= 8) {
-			bits -= 8;
-			if (o >= cap)
-				return -1;
-			out[o++] = (unsigned char)(acc >> bits);
-			acc &= (1u << bits) - 1;
-		}
 	}
-	return (long)o;
+	return (long)len;
 }
 
 struct segs {
@@ -351,7 +322,8 @@ static int split_token(const char *t, size_t n, struct segs *s)
 			if (nd == 2)
 				return -1;
 			dots[nd++] = i;
-		} else if (b64url_val((unsigned char)t[i]) < 0) {
+		} else if (!((t[i] >= 'A' && t[i] <= 'Z') || (t[i] >= 'a' && t[i] <= 'z') ||
+			     (t[i] >= '0' && t[i] <= '9') || t[i] == '-' || t[i] == '_')) {
 			return -1;
 		}
 	}

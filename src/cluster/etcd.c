@@ -1,5 +1,6 @@
 /* etcd v3 JSON gateway client; see etcd.h. */
 #include "src/cluster/etcd.h"
+#include "src/util/base64.h"
 
 #include <curl/curl.h>
 #include <inttypes.h>
@@ -17,90 +18,6 @@
 #define MOD "etcd"
 #define BODY_MAX (512u * 1024u)
 #define POLL_MS 100
-
-/* ---------------------------------------------------------------- base64 */
-
-static const char b64[] = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
-
-int pg_etcd_b64_encode(const void *in, size_t n, char *out, size_t cap)
-{
-	const unsigned char *p = in;
-	size_t o = 0;
-
-	if (n > (SIZE_MAX - 1) / 4 * 3 - 3 || (n + 2) / 3 * 4 + 1 > cap)
-		return pg_fail(PG_ENOMEM, "base64: output buffer too small");
-	for (size_t i = 0; i < n; i += 3) {
-		uint32_t v = (uint32_t)p[i] << 16;
-		size_t left = n - i;
-
-		if (left > 1)
-			v |= (uint32_t)p[i + 1] << 8;
-		if (left > 2)
-			v |= p[i + 2];
-		out[o++] = b64[(v >> 18) & 63];
-		out[o++] = b64[(v >> 12) & 63];
-		out[o++] = left > 1 ? b64[(v >> 6) & 63] : '=';
-		out[o++] = left > 2 ? b64[v & 63] : '=';
-	}
-	out[o] = '\0';
-	return PG_OK;
-}
-
-static int b64_val(unsigned char c)
-{
-	if (c >= 'A' && c <= 'Z')
-		return c - 'A';
-	if (c >= 'a' && c <= 'z')
-		return c - 'a' + 26;
-	if (c >= '0' && c <= '9')
-		return c - '0' + 52;
-	if (c == '+')
-		return 62;
-	if (c == '/')
-		return 63;
-	return -1;
-}
-
-int pg_etcd_b64_decode(const char *in, size_t n, unsigned char *out, size_t cap, size_t *out_len)
-{
-	size_t o = 0;
-
-	if (n % 4 != 0)
-		return pg_fail(PG_EPROTO, "base64: length %zu is not a multiple of 4", n);
-	for (size_t i = 0; i < n; i += 4) {
-		int v[4];
-		size_t pad = 0, k;
-		uint32_t x;
-
-		for (k = 0; k < 4; k++) {
-			unsigned char c = (unsigned char)in[i + k];
-
-			if (c == '=' && i + 4 == n && k >= 2) {
-				v[k] = 0;
-				pad++;
-				continue;
-			}
-			if (pad) /* data after '=' */
-				return pg_fail(PG_EPROTO, "base64: bad padding");
-			v[k] = b64_val(c);
-			if (v[k] < 0)
-				return pg_fail(PG_EPROTO, "base64: bad character at %zu", i + k);
-		}
-		x = ((uint32_t)v[0] << 18) | ((uint32_t)v[1] << 12) | ((uint32_t)v[2] << 6) | (uint32_t)v[3];
-		/* RFC 4648 section 3.5: the unused bits of the last symbol are zero. */
-		if ((pad == 1 && (x & 0xFF)) || (pad == 2 && (x & 0xFFFF)))
-			return pg_fail(PG_EPROTO, "base64: non-zero trailing bits");
-		if (o + 3 - pad > cap)
-			return pg_fail(PG_ENOMEM, "base64: decoded data too large");
-		out[o++] = (unsigned char)(x >> 16);
-		if (pad < 2)
-			out[o++] = (unsigned char)(x >> 8);
-		if (pad < 1)
-			out[o++] = (unsigned char)x;
-	}
-	*out_len = o;
-	return PG_OK;
-}
 
 int pg_etcd_prefix_end(const char *prefix, size_t n, char *out, size_t cap, size_t *out_len)
 {
@@ -215,7 +132,7 @@ static int opt_b64(const struct pg_json_value *obj, const char *key, char **out,
 	buf = malloc(cap + 1);
 	if (!buf)
 		return pg_fail(PG_ENOMEM, "etcd: out of memory");
-	if ((rc = pg_etcd_b64_decode(s, n, buf, cap, out_len)) != PG_OK) {
+	if ((rc = pg_base64_decode(s, n, buf, cap, out_len)) != PG_OK) {
 		free(buf);
 		return pg_fail(PG_EPROTO, "etcd: field %s: %s", key, pg_errmsg());
 	}
@@ -889,7 +806,7 @@ static int put_b64(struct pg_buf *b, const char *name, const char *s, size_t n)
 	enc = malloc(cap);
 	if (!enc)
 		return pg_fail(PG_ENOMEM, "etcd: out of memory");
-	if ((rc = pg_etcd_b64_encode(s, n, enc, cap)) == PG_OK)
+	if ((rc = pg_base64_encode(s, n, enc, cap)) == PG_OK)
 		rc = pg_buf_printf(b, "\"%s\":\"%s\"", name, enc);
 	free(enc);
 	return rc;

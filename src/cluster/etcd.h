@@ -99,12 +99,6 @@ PG_WUR int pg_etcd_parse_watch(const char *body, size_t len, struct pg_etcd_watc
 void pg_etcd_range_clear(struct pg_etcd_range *r);
 void pg_etcd_watch_resp_clear(struct pg_etcd_watch_resp *w);
 
-/* Standard base64 (RFC 4648 section 4) with padding. encode writes a
- * NUL-terminated string into out (cap bytes); decode rejects bad characters,
- * bad padding and non-zero trailing bits. */
-PG_WUR int pg_etcd_b64_encode(const void *in, size_t n, char *out, size_t cap);
-PG_WUR int pg_etcd_b64_decode(const char *in, size_t n, unsigned char *out, size_t cap,
-			      size_t *out_len);
 
 /* The end of the range holding every key that starts with `prefix`: the
  * prefix with its last byte incremented (dropping trailing 0xff bytes);

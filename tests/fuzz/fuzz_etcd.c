@@ -6,6 +6,7 @@
 #include <string.h>
 
 #include "src/cluster/etcd.h"
+#include "src/util/base64.h"
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
 
@@ -41,11 +42,11 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 		abort();
 	}
 	if (size <= 256) {
-		if (pg_etcd_b64_decode(p, size, dec, sizeof(dec), &n) == PG_OK) {
+		if (pg_base64_decode(p, size, dec, sizeof(dec), &n) == PG_OK) {
 			char enc[400];
 
 			/* Canonical base64 round-trips exactly. */
-			if (pg_etcd_b64_encode(dec, n, enc, sizeof(enc)) != PG_OK || strlen(enc) != size ||
+			if (pg_base64_encode(dec, n, enc, sizeof(enc)) != PG_OK || strlen(enc) != size ||
 			    memcmp(enc, p, size) != 0)
 				abort();
 		}

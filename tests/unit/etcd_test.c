@@ -5,6 +5,7 @@
 #include <string.h>
 
 #include "src/cluster/etcd.h"
+#include "src/util/base64.h"
 #include "src/util/buf.h"
 #include "tests/unit/test.h"
 
@@ -16,33 +17,33 @@ static void test_base64(void)
 	char enc[64];
 	size_t n = 0;
 
-	CHECK_INT(pg_etcd_b64_encode("/goverse/nodes/a", 16, enc, sizeof(enc)), PG_OK);
+	CHECK_INT(pg_base64_encode("/goverse/nodes/a", 16, enc, sizeof(enc)), PG_OK);
 	CHECK_STR(enc, "L2dvdmVyc2Uvbm9kZXMvYQ==");
-	CHECK_INT(pg_etcd_b64_encode("ab", 2, enc, sizeof(enc)), PG_OK);
+	CHECK_INT(pg_base64_encode("ab", 2, enc, sizeof(enc)), PG_OK);
 	CHECK_STR(enc, "YWI=");
-	CHECK_INT(pg_etcd_b64_encode("", 0, enc, sizeof(enc)), PG_OK);
+	CHECK_INT(pg_base64_encode("", 0, enc, sizeof(enc)), PG_OK);
 	CHECK_STR(enc, "");
-	CHECK_INT(pg_etcd_b64_encode("abcd", 4, enc, 8), PG_ENOMEM); /* needs 9 */
-	CHECK_INT(pg_etcd_b64_encode("abcd", 4, enc, 9), PG_OK);
+	CHECK_INT(pg_base64_encode("abcd", 4, enc, 8), PG_ENOMEM); /* needs 9 */
+	CHECK_INT(pg_base64_encode("abcd", 4, enc, 9), PG_OK);
 	CHECK_STR(enc, "YWJjZA==");
 
-	CHECK_INT(pg_etcd_b64_decode(S("L2dvdmVyc2Uvbm9kZXMvYQ=="), out, sizeof(out), &n), PG_OK);
+	CHECK_INT(pg_base64_decode(S("L2dvdmVyc2Uvbm9kZXMvYQ=="), out, sizeof(out), &n), PG_OK);
 	CHECK_INT(n, 16);
 	CHECK(memcmp(out, "/goverse/nodes/a", 16) == 0);
-	CHECK_INT(pg_etcd_b64_decode(S("+/+/"), out, sizeof(out), &n), PG_OK);
+	CHECK_INT(pg_base64_decode(S("+/+/"), out, sizeof(out), &n), PG_OK);
 	CHECK_INT(n, 3);
-	CHECK_INT(pg_etcd_b64_decode(S(""), out, sizeof(out), &n), PG_OK);
+	CHECK_INT(pg_base64_decode(S(""), out, sizeof(out), &n), PG_OK);
 	CHECK_INT(n, 0);
 	/* Malformed: length, alphabet (URL-safe is not etcd's), padding, trailing bits. */
-	CHECK_INT(pg_etcd_b64_decode(S("YWI"), out, sizeof(out), &n), PG_EPROTO);
-	CHECK_INT(pg_etcd_b64_decode(S("YW-_"), out, sizeof(out), &n), PG_EPROTO);
-	CHECK_INT(pg_etcd_b64_decode(S("Y==="), out, sizeof(out), &n), PG_EPROTO);
-	CHECK_INT(pg_etcd_b64_decode(S("YW=I"), out, sizeof(out), &n), PG_EPROTO);
-	CHECK_INT(pg_etcd_b64_decode(S("YQ==YQ=="), out, sizeof(out), &n), PG_EPROTO);
-	CHECK_INT(pg_etcd_b64_decode(S("YR=="), out, sizeof(out), &n), PG_EPROTO);
-	CHECK_INT(pg_etcd_b64_decode(S("YWJ="), out, sizeof(out), &n), PG_EPROTO);
-	CHECK_INT(pg_etcd_b64_decode(S("YW I"), out, sizeof(out), &n), PG_EPROTO);
-	CHECK_INT(pg_etcd_b64_decode(S("YWJjZA=="), out, 3, &n), PG_ENOMEM);
+	CHECK_INT(pg_base64_decode(S("YWI"), out, sizeof(out), &n), PG_EPROTO);
+	CHECK_INT(pg_base64_decode(S("YW-_"), out, sizeof(out), &n), PG_EPROTO);
+	CHECK_INT(pg_base64_decode(S("Y==="), out, sizeof(out), &n), PG_EPROTO);
+	CHECK_INT(pg_base64_decode(S("YW=I"), out, sizeof(out), &n), PG_EPROTO);
+	CHECK_INT(pg_base64_decode(S("YQ==YQ=="), out, sizeof(out), &n), PG_EPROTO);
+	CHECK_INT(pg_base64_decode(S("YR=="), out, sizeof(out), &n), PG_EPROTO);
+	CHECK_INT(pg_base64_decode(S("YWJ="), out, sizeof(out), &n), PG_EPROTO);
+	CHECK_INT(pg_base64_decode(S("YW I"), out, sizeof(out), &n), PG_EPROTO);
+	CHECK_INT(pg_base64_decode(S("YWJjZA=="), out, 3, &n), PG_ENOMEM);
 }
 
 static void test_prefix_end(void)

@@ -19,6 +19,7 @@
 #include <unistd.h>
 
 #include "src/cluster/etcd.h"
+#include "src/util/base64.h"
 #include "src/cluster/membership.h"
 #include "src/metrics/metrics.h"
 #include "src/util/log.h"
@@ -272,7 +273,7 @@ static bool key_has_lease(const char *adv)
 	bool ok;
 
 	snprintf(key, sizeof(key), "/goverse/nodes/%s", adv);
-	if (pg_etcd_b64_encode(key, strlen(key), b64, sizeof(b64)) != PG_OK)
+	if (pg_base64_encode(key, strlen(key), b64, sizeof(b64)) != PG_OK)
 		return false;
 	snprintf(args, sizeof(args), "get --prefix /goverse/nodes/ -w json");
 	out = etcdctl(args);
@@ -281,7 +282,7 @@ static bool key_has_lease(const char *adv)
 		/* and the value is the advertise address */
 		char vb64[200];
 
-		ok = pg_etcd_b64_encode(adv, strlen(adv), vb64, sizeof(vb64)) == PG_OK && strstr(out, vb64);
+		ok = pg_base64_encode(adv, strlen(adv), vb64, sizeof(vb64)) == PG_OK && strstr(out, vb64);
 	}
 	if (!ok)
 		fprintf(stderr, "etcdctl: %s\n", out ? out : "(none)");

@@ -1,3 +1,4 @@
+#include "src/util/base64.h"
 #include "src/util/buf.h"
 #include "src/util/err.h"
 #include "src/util/log.h"
@@ -58,11 +59,34 @@ static void test_log_level_parse(void)
 	CHECK_INT(pg_log_level_parse("verbose"), -1);
 }
 
+static void test_base64url(void)
+{
+	unsigned char out[16];
+	size_t n = 0;
+
+	/* {"alg":"none"} style header bytes, unpadded, url alphabet. */
+	CHECK_INT(pg_base64url_decode("eyJhIjoxfQ", 10, out, sizeof(out), &n), PG_OK);
+	CHECK_INT(n, 7);
+	CHECK(memcmp(out, "{\"a\":1}", 7) == 0);
+	CHECK_INT(pg_base64url_decode("-_8", 3, out, sizeof(out), &n), PG_OK);
+	CHECK_INT(n, 2);
+	CHECK(out[0] == 0xfb && out[1] == 0xff);
+	CHECK_INT(pg_base64url_decode("", 0, out, sizeof(out), &n), PG_OK);
+	CHECK_INT(n, 0);
+	/* Refused: padding, the standard alphabet, impossible length, trailing bits. */
+	CHECK_INT(pg_base64url_decode("YQ==", 4, out, sizeof(out), &n), PG_EPROTO);
+	CHECK_INT(pg_base64url_decode("+/8", 3, out, sizeof(out), &n), PG_EPROTO);
+	CHECK_INT(pg_base64url_decode("YWJjZ", 5, out, sizeof(out), &n), PG_EPROTO);
+	CHECK_INT(pg_base64url_decode("YR", 2, out, sizeof(out), &n), PG_EPROTO);
+	CHECK_INT(pg_base64url_decode("YWJjZA", 6, out, 3, &n), PG_ENOMEM);
+}
+
 int main(void)
 {
 	RUN(test_buf_bounded);
 	RUN(test_buf_steal);
 	RUN(test_err_detail);
 	RUN(test_log_level_parse);
+	RUN(test_base64url);
 	TEST_END();
 }
