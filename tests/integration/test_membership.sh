@@ -104,7 +104,7 @@ fi
 # ---- 2. a second node: both see each other ----
 start_node n2 node2
 N2=$PG_PID
-pg_wait_status "http://127.0.0.1:$H2/ready" 200 10 >/dev/null || pg_fail "node2 never ready"
+pg_wait_status "http://127.0.0.1:$H2/ready" 200 15 >/dev/null || { tail -20 "$PG_TMP/n2.log" >&2; pg_fail "node2 never ready"; }
 seen=0
 for _ in $(seq 1 50); do
 	if grep -q "node $A2 joined" "$PG_TMP/n1.log" && grep -q "node $A1 joined" "$PG_TMP/n2.log"; then
