@@ -11,7 +11,6 @@
 #include <string.h>
 #include <time.h>
 
-#include "auth/policy.h"
 #include "src/http/path.h"
 #include "src/pprof/cmdline.h"
 #include "src/pprof/contention.h"
@@ -925,45 +924,4 @@ void pg_pprof_handle_index(struct pg_http_req *r, void *arg)
 	if (rc != PG_OK)
 		reply_failure(r, rc, "index");
 	pg_buf_free(&b);
-}
-
-/* ---- the loopback gate ---------------------------------------------------- */
-
-static socklen_t sockaddr_len(const struct sockaddr *sa)
-{
-	if (!sa)
-		return 0;
-	return sa->sa_family == AF_INET6 ? (socklen_t)sizeof(struct sockaddr_in6)
-					 : (socklen_t)sizeof(struct sockaddr_in);
-}
-
-bool pg_pprof_gate(struct pg_http_req *r, void *policy)
-{
-	const char *path = pg_http_req_path(r), *prefix = "/debug/pprof/";
-	struct pg_auth_request q;
-	struct pg_auth_decision d;
-	struct timespec mono;
-	char body[256];
-
-	memset(&q, 0, sizeof(q));
-	clock_gettime(CLOCK_MONOTONIC, &mono);
-	q.route = PG_AUTH_ROUTE_PPROF;
-	q.profile = strncmp(path, prefix, strlen(prefix)) == 0 ? path + strlen(prefix) : "";
-	q.peer = pg_http_req_peer(r);
-	q.peer_len = sockaddr_len(q.peer);
-	q.forwarded_for = pg_http_req_header(r, "X-Forwarded-For");
-	q.authorization = pg_http_req_header(r, "Authorization");
-	q.now_wall_s = (int64_t)time(NULL);
-	q.now_mono_ms = (int64_t)mono.tv_sec * 1000 + mono.tv_nsec / 1000000;
-	pg_auth_decide(policy, &q, &d);
-	if (d.allow)
-		return true;
-	if (pg_auth_decision_json(&d, body, sizeof(body)) < 0) {
-		pg_err_clear();
-		snprintf(body, sizeof(body), "{\"error\":\"forbidden\"}");
-	}
-	if (d.www_authenticate[0] && pg_http_add_header(r, "WWW-Authenticate", d.www_authenticate) != PG_OK)
-		pg_err_clear();
-	pg_http_reply_text(r, d.http_status >= 400 ? (unsigned)d.http_status : 403, "application/json", body);
-	return false;
 }

@@ -69,12 +69,6 @@ pg_http_handler_fn pg_pprof_handle_index, pg_pprof_handle_profile, pg_pprof_hand
 	pg_pprof_handle_mutex, pg_pprof_handle_block, pg_pprof_handle_cmdline,
 	pg_pprof_handle_symbol, pg_pprof_handle_trace;
 
-/* The gate used until the security gateway lands: arg is a struct
- * pg_auth_policy (auth/policy.h); pg_auth_decide decides, so a policy with
- * nothing configured serves pprof to loopback peers only. Refusals answer
- * the decision's status with pg_auth_decision_json's body. */
-bool pg_pprof_gate(struct pg_http_req *r, void *policy);
-
 /* ---- pure parameter parsers (unit tests, fuzz_pprof_params) ----
  * Each writes a sentence for the client into msg (n bytes) on failure. */
 

@@ -12,6 +12,8 @@
 #include <unistd.h>
 
 #include "auth/policy.h"
+#include "src/config/config.h"
+#include "src/gate/gate.h"
 #include "src/http/server.h"
 #include "src/pprof/routes.h"
 #include "src/pprof/trace.h"
@@ -79,7 +81,7 @@ static void test_symbol_addrs(void)
 	CHECK(a[0] == 0x12);
 }
 
-/* ---- the gate's decision (the same pg_auth_decide call pg_pprof_gate makes) ---- */
+/* ---- the default decision (no diagnostics: security): loopback peers only ---- */
 
 static bool decide(const struct pg_auth_policy *p, const char *ip, const char *xff)
 {
@@ -108,7 +110,7 @@ static bool decide(const struct pg_auth_policy *p, const char *ip, const char *x
 	if (!d.allow) {
 		char body[256];
 
-		/* What pg_pprof_gate answers. */
+		/* What the gate answers. */
 		CHECK_INT(d.http_status, 403);
 		CHECK(pg_auth_decision_json(&d, body, sizeof(body)) > 0);
 		CHECK_STR(body, "{\"error\":\"forbidden\",\"reason\":\"loopback_only\"}");
@@ -200,17 +202,19 @@ static void sleep_ms(long ms)
 
 static struct pg_http *srv;
 static struct pg_pprof_routes *pr;
-static struct pg_auth_policy *pol;
+static struct pg_gate *gate;
+static struct pg_config_diag diag; /* empty: the node's default policy */
 static char resp[1 << 20];
 
 static void test_start(void)
 {
 	struct pg_pprof_routes_opts ro = {.max_seconds = 5};
-	struct pg_http_opts ho = {.listen = "127.0.0.1:0", .gate = pg_pprof_gate, .threads = 2};
+	struct pg_http_opts ho = {.listen = "127.0.0.1:0", .threads = 2};
 
 	CHECK_INT(pg_pprof_routes_new(&ro, &pr), PG_OK);
-	CHECK_INT(pg_auth_policy_new(&pol), PG_OK);
-	ho.gate_arg = pol;
+	/* The node's own gate with no diagnostics: section configured. */
+	CHECK_INT(pg_gate_new(&diag, NULL, &gate), PG_OK);
+	pg_gate_http_opts(gate, &diag, &ho);
 	ho.route_arg = pr;
 	CHECK_INT(pg_http_start(&ho, &srv), PG_OK);
 	port = pg_http_port(srv);
@@ -345,7 +349,7 @@ static void test_stop_with_capture_running(void)
 	CHECK_INT(get("/debug/pprof/profile?seconds=1", resp, sizeof(resp)), 503);
 	pg_http_stop(&srv);
 	pg_pprof_routes_free(&pr);
-	pg_auth_policy_free(&pol);
+	pg_gate_free(&gate);
 	CHECK(pr == NULL);
 }
 
