@@ -13,6 +13,7 @@
 #include "src/util/buf.h"
 #include "src/util/json.h"
 #include "src/util/log.h"
+#include "src/util/thread.h"
 
 #define MOD "admin"
 #define MAX_DURATION_MS (7LL * 24 * 3600 * 1000)
@@ -251,8 +252,6 @@ static void *watch_main(void *arg)
 int pg_admin_cluster_start(const struct pg_config *cfg, pg_admin_cluster_apply_fn *apply, void *arg,
 			   struct pg_admin_cluster **out)
 {
-	const char *eps[PG_CONFIG_MAX_ENDPOINTS];
-	struct pg_etcd_opts o = {0};
 	struct pg_admin_cluster *c;
 	pthread_condattr_t ca;
 	int rc;
@@ -272,16 +271,9 @@ int pg_admin_cluster_start(const struct pg_config *cfg, pg_admin_cluster_apply_f
 	c->arg = arg;
 	snprintf(c->key, sizeof(c->key), "%s/diagnostics/window",
 		 cfg->etcd_prefix[0] ? cfg->etcd_prefix : "/goverse");
-	for (size_t i = 0; i < cfg->n_etcd_endpoints; i++)
-		eps[i] = cfg->etcd_endpoints[i];
-	o.endpoints = eps;
-	o.n_endpoints = cfg->n_etcd_endpoints;
-	o.ca_file = cfg->etcd_ca_file;
-	o.cert_file = cfg->etcd_cert_file;
-	o.key_file = cfg->etcd_key_file;
-	if ((rc = pg_etcd_new(&o, &c->etcd)) != PG_OK)
+	if ((rc = pg_etcd_new_from_config(cfg, &c->etcd)) != PG_OK)
 		goto fail;
-	if (pthread_create(&c->thread, NULL, watch_main, c) != 0) {
+	if (pg_thread_create(&c->thread, "win-watch", watch_main, c) != PG_OK) {
 		rc = pg_fail(PG_EINTERNAL, "admin: cannot start the cluster window watcher");
 		goto fail;
 	}

@@ -30,6 +30,7 @@
 #include "src/util/buf.h"
 #include "src/util/json.h"
 #include "src/util/log.h"
+#include "src/util/thread.h"
 
 #define MOD "admin"
 #define SLOTS 8
@@ -759,7 +760,7 @@ static int start_grpc(struct pg_admin *a)
 	for (int k = 0; k < SLOTS; k++)
 		if ((rc = post_slot(a)) != PG_OK)
 			goto out;
-	if (pthread_create(&a->thread, NULL, serve_main, a) != 0) {
+	if (pg_thread_create(&a->thread, "admin-cq", serve_main, a) != PG_OK) {
 		rc = pg_fail(PG_EINTERNAL, "admin: cannot start the server thread");
 		goto out;
 	}
@@ -880,7 +881,7 @@ int pg_admin_start(const struct pg_admin_opts *o, struct pg_admin **out)
 	    (rc = load_ids(a, cfg->admin_allowed_identities)) != PG_OK ||
 	    (rc = register_metrics(a, o->metrics)) != PG_OK)
 		goto fail;
-	if (pthread_create(&a->ticker, NULL, ticker_main, a) != 0) {
+	if (pg_thread_create(&a->ticker, "win-ticker", ticker_main, a) != PG_OK) {
 		rc = pg_fail(PG_EINTERNAL, "admin: cannot start the window ticker");
 		goto fail;
 	}

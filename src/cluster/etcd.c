@@ -920,3 +920,19 @@ out:
 	pg_buf_free(&b);
 	return rc;
 }
+
+int pg_etcd_new_from_config(const struct pg_config *cfg, struct pg_etcd **out)
+{
+	const char *eps[PG_CONFIG_MAX_ENDPOINTS];
+	struct pg_etcd_opts o = {0};
+
+	for (size_t i = 0; i < cfg->n_etcd_endpoints && i < PG_CONFIG_MAX_ENDPOINTS; i++)
+		eps[i] = cfg->etcd_endpoints[i];
+	o.endpoints = eps;
+	o.n_endpoints = cfg->n_etcd_endpoints < PG_CONFIG_MAX_ENDPOINTS ? cfg->n_etcd_endpoints
+									 : PG_CONFIG_MAX_ENDPOINTS;
+	o.ca_file = cfg->etcd_ca_file;
+	o.cert_file = cfg->etcd_cert_file;
+	o.key_file = cfg->etcd_key_file;
+	return pg_etcd_new(&o, out);
+}

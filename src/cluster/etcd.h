@@ -26,6 +26,7 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include "src/config/config.h"
 #include "src/util/err.h"
 
 /* Largest reply body accepted from etcd (a range of every member fits). */
@@ -110,6 +111,9 @@ PG_WUR int pg_etcd_prefix_end(const char *prefix, size_t n, char *out, size_t ca
 struct pg_etcd;
 
 PG_WUR int pg_etcd_new(const struct pg_etcd_opts *opts, struct pg_etcd **out);
+
+/* pg_etcd_new() with the node's cluster.etcd settings (endpoints, TLS). */
+PG_WUR int pg_etcd_new_from_config(const struct pg_config *cfg, struct pg_etcd **out);
 void pg_etcd_free(struct pg_etcd **pp);
 
 /* Makes calls in progress and later calls fail fast (see above). */

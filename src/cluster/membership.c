@@ -12,6 +12,7 @@
 #include "src/cluster/etcd.h"
 #include "src/metrics/metrics.h"
 #include "src/util/log.h"
+#include "src/util/thread.h"
 
 #define MOD "cluster"
 /* How long pg_membership_stop waits for etcd to revoke the lease. */
@@ -517,8 +518,6 @@ int pg_membership_start(const struct pg_config *cfg, struct pg_metrics *metrics,
 			struct pg_membership **out)
 {
 	struct pg_membership *m = NULL;
-	const char *eps[PG_CONFIG_MAX_ENDPOINTS];
-	struct pg_etcd_opts o = {0};
 	pthread_condattr_t ca;
 	const char *adv;
 	int rc;
@@ -549,22 +548,15 @@ int pg_membership_start(const struct pg_config *cfg, struct pg_metrics *metrics,
 	snprintf(m->nodes_prefix, sizeof(m->nodes_prefix), "%s/nodes/",
 		 cfg->etcd_prefix[0] ? cfg->etcd_prefix : "/goverse");
 	snprintf(m->key, sizeof(m->key), "%s%s", m->nodes_prefix, m->value);
-	for (size_t i = 0; i < cfg->n_etcd_endpoints; i++)
-		eps[i] = cfg->etcd_endpoints[i];
-	o.endpoints = eps;
-	o.n_endpoints = cfg->n_etcd_endpoints;
-	o.ca_file = cfg->etcd_ca_file;
-	o.cert_file = cfg->etcd_cert_file;
-	o.key_file = cfg->etcd_key_file;
-	if ((rc = pg_etcd_new(&o, &m->etcd)) != PG_OK)
+	if ((rc = pg_etcd_new_from_config(cfg, &m->etcd)) != PG_OK)
 		goto out;
 	declare_metrics(m, metrics);
-	if (pthread_create(&m->lease_thr, NULL, lease_main, m) != 0) {
+	if (pg_thread_create(&m->lease_thr, "etcd-lease", lease_main, m) != PG_OK) {
 		rc = pg_fail(PG_EINTERNAL, "cluster: cannot start the lease thread");
 		goto out;
 	}
 	m->lease_started = true;
-	if (pthread_create(&m->watch_thr, NULL, watch_main, m) != 0) {
+	if (pg_thread_create(&m->watch_thr, "etcd-watch", watch_main, m) != PG_OK) {
 		rc = pg_fail(PG_EINTERNAL, "cluster: cannot start the watch thread");
 		goto out;
 	}

@@ -21,6 +21,7 @@
 
 #include "src/rpc/dispatch.h"
 #include "src/util/log.h"
+#include "src/util/thread.h"
 
 #define MAX_THREADS 16
 #define SLOTS 64               /* outstanding request_call per thread */
@@ -370,7 +371,7 @@ int pg_rpc_start(const struct pg_rpc_opts *o, struct pg_rpc **out)
 		for (int k = 0; k < SLOTS; k++)
 			if ((rc = post_slot(&r->workers[i])) != PG_OK)
 				goto fail;
-		if (pthread_create(&r->workers[i].thread, NULL, worker_main, &r->workers[i]) != 0) {
+		if (pg_thread_create(&r->workers[i].thread, "rpc-cq", worker_main, &r->workers[i]) != PG_OK) {
 			rc = pg_fail(PG_EINTERNAL, "rpc: cannot start a server thread");
 			goto fail;
 		}
