@@ -148,7 +148,9 @@ int main(int argc, char **argv)
 	/* Diagnostics windows: closed at start; the admin API (mTLS only) and
 	 * the cluster-window watcher. pg_admin_window(admin) is the window the
 	 * pprof gate checks. */
-	struct pg_admin_opts ao = {.cfg = cfg, .metrics = metrics, .node = cfg->advertise, .cluster = true};
+	struct pg_admin_opts ao = {.cfg = cfg, .metrics = metrics, .node = cfg->advertise, .cluster = true,
+				   /* Window events go to the same audit sink as requests. */
+				   .audit = gate ? pg_gate_audit_event : NULL, .audit_arg = gate};
 	if (pg_admin_start(&ao, &admin) != PG_OK)
 		goto fail;
 	pg_gate_set_window(gate, pg_admin_window(admin));

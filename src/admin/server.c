@@ -56,6 +56,8 @@ struct call {
 struct pg_admin {
 	const struct pg_config *cfg;
 	char node[PG_CONFIG_ADDR_MAX];
+	void (*audit)(void *arg, const char *fields); /* NULL: the log */
+	void *audit_arg;
 	int64_t max_ms;
 	struct pg_auth_window *window;
 	struct pg_auth_idlist *ids;
@@ -113,7 +115,7 @@ static void audit(struct pg_admin *a, const char *event, const char *who, const 
 	int rc;
 
 	pg_buf_init(&b, 4096);
-	rc = pg_buf_puts(&b, "{\"event\":");
+	rc = pg_buf_puts(&b, "\"event\":");
 	if (rc == PG_OK)
 		rc = pg_json_write_cstr(&b, event);
 	if (rc == PG_OK)
@@ -134,10 +136,10 @@ static void audit(struct pg_admin *a, const char *event, const char *who, const 
 		if (rc == PG_OK)
 			rc = pg_json_write_cstr(&b, extra);
 	}
-	if (rc == PG_OK)
-		rc = pg_buf_puts(&b, "}");
-	if (rc == PG_OK)
-		pg_info(MOD, "audit: %s", b.data);
+	if (rc == PG_OK && a->audit)
+		a->audit(a->audit_arg, b.data);
+	else if (rc == PG_OK)
+		pg_info(MOD, "audit: {%s}", b.data);
 	else
 		pg_warn(MOD, "audit: %s event could not be formatted", event);
 	pg_buf_free(&b);
@@ -869,6 +871,8 @@ int pg_admin_start(const struct pg_admin_opts *o, struct pg_admin **out)
 		return pg_fail(PG_ENOMEM, "admin: out of memory");
 	a->cfg = cfg;
 	snprintf(a->node, sizeof(a->node), "%s", o->node ? o->node : "-");
+	a->audit = o->audit;
+	a->audit_arg = o->audit_arg;
 	pthread_mutex_init(&a->mu, NULL);
 	pthread_condattr_init(&ca);
 	pthread_condattr_setclock(&ca, CLOCK_MONOTONIC);

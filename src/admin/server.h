@@ -38,6 +38,10 @@ struct pg_admin_opts {
 	struct pg_metrics *metrics;   /* may be NULL */
 	const char *node;             /* this node's name in audit lines (advertise address) */
 	bool cluster;                 /* watch etcd for cluster windows */
+	/* Where window events are audited: audit(audit_arg, fields) with JSON
+	 * object members (pg_gate_audit_event). NULL: the log, at info level. */
+	void (*audit)(void *arg, const char *fields);
+	void *audit_arg;
 };
 
 /* Creates the window, registers metrics, starts the etcd watcher (if

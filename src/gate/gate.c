@@ -424,21 +424,38 @@ static const char *status_reason(unsigned status)
 	}
 }
 
-void pg_gate_audit(void *arg, const struct pg_http_done_info *info)
+/* Starts an audit line: {"time":"<RFC 3339 UTC, ms>" */
+static int audit_begin(struct pg_buf *b)
 {
-	struct pg_gate *g = arg;
-	char ts[40], frac[24];
+	char ts[40];
 	struct timespec now;
 	struct tm tm;
-	struct pg_buf b;
-	int fd, rc = PG_OK;
 
 	clock_gettime(CLOCK_REALTIME, &now);
 	gmtime_r(&now.tv_sec, &tm);
 	strftime(ts, sizeof(ts), "%Y-%m-%dT%H:%M:%S", &tm);
-	snprintf(frac, sizeof(frac), ".%03ldZ", now.tv_nsec / 1000000);
+	return pg_buf_printf(b, "{\"time\":\"%s.%03ldZ\"", ts, now.tv_nsec / 1000000);
+}
+
+/* One write() per line: lines from concurrent writers never interleave in an
+ * O_APPEND file. */
+static void audit_write(struct pg_gate *g, const struct pg_buf *b)
+{
+	pthread_mutex_lock(&g->audit_lock);
+	if (write(g->audit_fd, b->data, b->len) < 0)
+		pg_debug(MOD, "audit write failed: %s", strerror(errno));
+	pthread_mutex_unlock(&g->audit_lock);
+}
+
+void pg_gate_audit(void *arg, const struct pg_http_done_info *info)
+{
+	struct pg_gate *g = arg;
+	struct pg_buf b;
+	int rc = PG_OK;
+
 	pg_buf_init(&b, AUDIT_LINE_MAX);
-	B(pg_buf_printf(&b, "{\"time\":\"%s%s\",\"peer\":", ts, frac));
+	B(audit_begin(&b));
+	B(pg_buf_puts(&b, ",\"peer\":"));
 	B(json_str(&b, info->peer));
 	if (info->note[0]) {
 		/* The gate's decision: client, identity, decision, reason. */
@@ -457,15 +474,24 @@ void pg_gate_audit(void *arg, const struct pg_http_done_info *info)
 	B(json_str(&b, info->path));
 	B(pg_buf_printf(&b, ",\"status\":%u,\"bytes\":%zu,\"duration_ms\":%.3f}\n", info->status, info->bytes,
 			    info->duration_s * 1000.0));
-	if (rc == PG_OK) {
-		pthread_mutex_lock(&g->audit_lock);
-		fd = g->audit_fd;
-		/* One write() per line: lines from concurrent requests never
-		 * interleave in an O_APPEND file. */
-		if (write(fd, b.data, b.len) < 0)
-			pg_debug(MOD, "audit write failed: %s", strerror(errno));
-		pthread_mutex_unlock(&g->audit_lock);
-	}
+	if (rc == PG_OK)
+		audit_write(g, &b);
+	pg_buf_free(&b);
+}
+
+void pg_gate_audit_event(void *arg, const char *fields)
+{
+	struct pg_gate *g = arg;
+	struct pg_buf b;
+	int rc = PG_OK;
+
+	pg_buf_init(&b, AUDIT_LINE_MAX);
+	B(audit_begin(&b));
+	B(pg_buf_printf(&b, ",%s}\n", fields));
+	if (rc == PG_OK)
+		audit_write(g, &b);
+	else
+		pg_warn(MOD, "audit event too long; dropped");
 	pg_buf_free(&b);
 }
 

@@ -71,4 +71,9 @@ bool pg_gate_check_public(struct pg_http_req *r, void *arg);
 /* pg_http_done_fn: the audit line (arg = the gate). */
 void pg_gate_audit(void *arg, const struct pg_http_done_info *info);
 
+/* Writes one audit line {"time":...,<fields>} to the gateway's audit sink
+ * (the audit file, or stderr). `fields` is JSON object members without
+ * braces; arg is the struct pg_gate. Used for diagnostics-window events. */
+void pg_gate_audit_event(void *arg, const char *fields);
+
 #endif
