@@ -255,6 +255,30 @@ static int64_t earliest_end(struct pg_pprof_routes *pr)
 	return best;
 }
 
+/* Takes pr->mu and a zeroed free slot for a timed capture. On success returns
+ * the slot with pr->mu held; otherwise answers r (503 while stopping, 429
+ * when every slot is busy), releases pr->mu and returns NULL. */
+static struct job *claim_slot(struct pg_pprof_routes *pr, struct pg_http_req *r)
+{
+	struct job *j;
+	int64_t end;
+
+	pthread_mutex_lock(&pr->mu);
+	if (pr->stopping) {
+		pthread_mutex_unlock(&pr->mu);
+		reply_msg(r, 503, "the node is shutting down");
+		return NULL;
+	}
+	if ((j = free_slot(pr))) {
+		memset(j, 0, sizeof(*j));
+		return j;
+	}
+	end = earliest_end(pr);
+	pthread_mutex_unlock(&pr->mu);
+	reply_busy(r, "profile capture slots", end);
+	return NULL;
+}
+
 /* Suspends r and hands it to the timer thread. Caller holds pr->mu. */
 static void job_arm(struct pg_pprof_routes *pr, struct job *j, struct pg_http_req *r, unsigned seconds)
 {
@@ -507,21 +531,10 @@ void pg_pprof_handle_profile(struct pg_http_req *r, void *arg)
 	}
 	if (!fit_window(pr, r, "profile", &seconds))
 		return;
-	pthread_mutex_lock(&pr->mu);
-	if (pr->stopping) {
-		pthread_mutex_unlock(&pr->mu);
-		reply_msg(r, 503, "the node is shutting down");
+	if (!(j = claim_slot(pr, r)))
 		return;
-	}
-	if (!(j = free_slot(pr))) {
-		busy_until = earliest_end(pr);
-		pthread_mutex_unlock(&pr->mu);
-		reply_busy(r, "profile capture slots", busy_until);
-		return;
-	}
 	rc = pg_pprof_cpu_start(seconds, 0, pr->tmpdir, &cpu, &busy_until);
 	if (rc == PG_OK) {
-		memset(j, 0, sizeof(*j));
 		j->kind = JOB_CPU;
 		j->cpu = cpu;
 		job_arm(pr, j, r, seconds);
@@ -554,22 +567,11 @@ void pg_pprof_handle_trace(struct pg_http_req *r, void *arg)
 	}
 	if (!fit_window(pr, r, "trace", &seconds))
 		return;
-	pthread_mutex_lock(&pr->mu);
-	if (pr->stopping) {
-		pthread_mutex_unlock(&pr->mu);
-		reply_msg(r, 503, "the node is shutting down");
+	if (!(j = claim_slot(pr, r)))
 		return;
-	}
 	busy_until = pr->trace_end_unix_ns;
-	if (!(j = free_slot(pr))) {
-		busy_until = earliest_end(pr);
-		pthread_mutex_unlock(&pr->mu);
-		reply_busy(r, "trace capture slots", busy_until);
-		return;
-	}
 	rc = pg_trace_start((int)seconds, 0);
 	if (rc == PG_OK) {
-		memset(j, 0, sizeof(*j));
 		j->kind = JOB_TRACE;
 		pr->trace_end_unix_ns = unix_ns() + (int64_t)seconds * 1000000000;
 		job_arm(pr, j, r, seconds);
@@ -638,27 +640,16 @@ static void serve_heap(struct pg_http_req *r, void *arg, const char *name, const
 		reply_failure(r, rc, name);
 		return;
 	}
-	pthread_mutex_lock(&pr->mu);
-	j = pr->stopping ? NULL : free_slot(pr);
-	if (j) {
-		memset(j, 0, sizeof(*j));
-		j->kind = JOB_HEAP;
-		j->before = before;
-		j->debug = debug;
-		j->default_type = default_type;
-		job_arm(pr, j, r, seconds);
-		pthread_mutex_unlock(&pr->mu);
+	if (!(j = claim_slot(pr, r))) {
+		pg_heap_sample_free(&before);
 		return;
 	}
-	int64_t end = earliest_end(pr);
-	bool stopping = pr->stopping;
-
+	j->kind = JOB_HEAP;
+	j->before = before;
+	j->debug = debug;
+	j->default_type = default_type;
+	job_arm(pr, j, r, seconds);
 	pthread_mutex_unlock(&pr->mu);
-	pg_heap_sample_free(&before);
-	if (stopping)
-		reply_msg(r, 503, "the node is shutting down");
-	else
-		reply_busy(r, "profile capture slots", end);
 }
 
 void pg_pprof_handle_heap(struct pg_http_req *r, void *arg)
