@@ -8,6 +8,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/resource.h>
 #include <unistd.h>
 
 #include "src/admin/server.h"
@@ -40,6 +41,31 @@ static void ensure_heap_sampling(char **argv)
 #else
 	(void)argv;
 #endif
+}
+
+/* Thousands of client connections need as many descriptors: raise the soft
+ * open-file limit to the hard one, as Go's runtime does at start (1.19+), and
+ * fit the per-listener connection limit into it (two HTTP listeners, gRPC,
+ * etcd and files need some too). */
+static unsigned fit_connection_limit(long want)
+{
+	struct rlimit rl;
+	rlim_t room;
+
+	if (getrlimit(RLIMIT_NOFILE, &rl) != 0)
+		return (unsigned)want;
+	if (rl.rlim_cur < rl.rlim_max) {
+		rl.rlim_cur = rl.rlim_max;
+		if (setrlimit(RLIMIT_NOFILE, &rl) != 0)
+			(void)getrlimit(RLIMIT_NOFILE, &rl);
+	}
+	room = rl.rlim_cur > 256 ? (rl.rlim_cur - 128) / 2 : 64;
+	if ((rlim_t)want <= room)
+		return (unsigned)want;
+	pg_warn("main", "diagnostics.limits.max_connections %ld lowered to %lu to fit the open-file limit %lu "
+			"(raise LimitNOFILE / ulimit -n)",
+		want, (unsigned long)room, (unsigned long)rl.rlim_cur);
+	return (unsigned)room;
 }
 
 static unsigned http_threads(void)
@@ -116,6 +142,11 @@ int main(int argc, char **argv)
 		/* One polling thread per CPU (2..4): measured 1.9x the /metrics
 		 * throughput of one thread on 2 CPUs (docs/performance.md). */
 		.threads = http_threads(),
+		.max_connections = fit_connection_limit(cfg->diag.max_connections),
+		.max_per_ip = (unsigned)cfg->diag.max_connections_per_ip,
+		.timeout_s = (unsigned)cfg->diag.idle_timeout,
+		.header_timeout_s = (unsigned)cfg->diag.header_timeout,
+		.body_timeout_s = (unsigned)cfg->diag.body_timeout,
 	};
 	/* The diagnostics gateway; a misconfiguration exits 2 like a bad config. */
 	if (cfg->http_listen[0]) {

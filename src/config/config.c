@@ -236,6 +236,26 @@ static const struct setting rows[] = {
 	{.path = "diagnostics.audit_file", .type = CT_FILE, DIAG(audit_file),
 	 .help = "Audit log: one JSON line per diagnostics request (opened O_APPEND, created 0600; reopened "
 		 "on SIGHUP). Empty = stderr."},
+	{.path = "diagnostics.limits", .type = CT_SECTION,
+	 .help = "Connection limits of the HTTP listeners (each listener; changes need a restart). They keep "
+		 "/metrics answering under idle, slow or many clients (docs/performance.md)."},
+	{.path = "diagnostics.limits.max_connections", .type = CT_INT, .min = 16, .max = 65536, .def = "8192",
+	 DIAG(max_connections), .example = "8192",
+	 .help = "Open connections; more wait in the kernel's accept queue. Lowered to fit the process's "
+		 "open-file limit."},
+	{.path = "diagnostics.limits.max_connections_per_ip", .type = CT_INT, .min = 0, .max = 65536,
+	 .def = "64", DIAG(max_connections_per_ip), .example = "64",
+	 .help = "Open connections from one client address; further ones are closed at once. 0 = no limit."},
+	{.path = "diagnostics.limits.header_timeout", .type = CT_INT, .min = 1, .max = 300, .def = "10",
+	 DIAG(header_timeout), .example = "10",
+	 .help = "Seconds a connection has to send its request headers (TLS handshake included), counted "
+		 "from the connection or the request line of a later request."},
+	{.path = "diagnostics.limits.body_timeout", .type = CT_INT, .min = 1, .max = 600, .def = "30",
+	 DIAG(body_timeout), .example = "30", .help = "Seconds a request body has to arrive after the headers."},
+	{.path = "diagnostics.limits.idle_timeout", .type = CT_INT, .min = 1, .max = 3600, .def = "60",
+	 DIAG(idle_timeout), .example = "60",
+	 .help = "Seconds of silence after which a connection (a kept-alive one between requests, too) is "
+		 "closed."},
 
 	/* Goverse settings pprofgate does not use (Goverse config/config.go). */
 	GOVERSE_ONLY("cluster.imbalance_threshold", "Shard rebalancing threshold."),

@@ -65,6 +65,12 @@ struct pg_config_diag {
 	struct pg_config_diag_group health, metrics, pprof;
 	char audit_file[PG_CONFIG_PATH_MAX]; /* "" = stderr */
 	char plain_listen[PG_CONFIG_ADDR_MAX]; /* with TLS: plain /metrics, /healthz, /ready; "" = none */
+	/* limits: (each listener; change needs a restart) */
+	long max_connections;        /* open connections */
+	long max_connections_per_ip; /* per client address; 0 = no limit */
+	long header_timeout;         /* seconds for the request headers */
+	long body_timeout;           /* seconds for a request body */
+	long idle_timeout;           /* seconds of silence before a connection is closed */
 };
 
 struct pg_config {

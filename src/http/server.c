@@ -7,6 +7,7 @@
 #include <microhttpd.h>
 #include <netinet/in.h>
 #include <pthread.h>
+#include <sched.h>
 #include <stdarg.h>
 #include <stdatomic.h>
 #include <stdio.h>
@@ -22,6 +23,7 @@
 #include "src/pprof/routes.h"
 #include "src/pprof/trace.h"
 #include "src/util/log.h"
+#include "src/util/thread.h"
 
 #define MOD "http"
 #define MAX_RESP_HEADERS 8
@@ -89,7 +91,44 @@ struct pg_http {
 	/* opts.plain_listen: a second daemon, plain HTTP, public routes only. */
 	struct MHD_Daemon *plain_daemon;
 	int plain_fd, plain_port;
+	/* Slow-client deadlines: every open connection, and a thread that
+	 * shuts down those past their deadline (see struct conn). */
+	pthread_mutex_t conns_lock;
+	pthread_cond_t sweep_cond;
+	struct conn *conns;
+	pthread_t sweeper;
+	bool sweeper_started, stopping;
+	struct pg_family *slow_closed; /* pprofgate_http_slow_clients_closed_total */
+	struct pg_series *limit_refused_total; /* pprofgate_http_connections_limited_total */
+	atomic_ulong limit_refused;            /* since the last log line */
+	atomic_llong limit_logged_ms;
 };
+
+/* One open connection (MHD's socket context). Its deadline moves with the
+ * request: headers due header_timeout_s after the connection or the request
+ * line, the body body_timeout_s after the headers, none while a handler
+ * runs or the connection waits idle between requests (MHD's idle timeout
+ * covers that). */
+enum conn_phase { CONN_HEADERS, CONN_BODY, CONN_SERVING, CONN_IDLE };
+
+struct conn {
+	struct conn *next, *prev; /* h->conns, under h->conns_lock */
+	int fd;
+	bool cut;                 /* shut down by the sweeper (under the lock) */
+	/* Set by the connection's MHD thread without the lock (every request
+	 * passes here): since_ms is stored before phase, so a sweeper that
+	 * sees a new phase also sees its start. */
+	atomic_int phase;         /* enum conn_phase */
+	atomic_llong since_ms;    /* CLOCK_MONOTONIC ms at the start of the phase */
+};
+
+static long long mono_ms(void)
+{
+	struct timespec t;
+
+	clock_gettime(CLOCK_MONOTONIC, &t);
+	return (long long)t.tv_sec * 1000 + t.tv_nsec / 1000000;
+}
 
 /* A rendered body shared by concurrent answers; freed with the last one. */
 struct snap {
@@ -217,7 +256,7 @@ static int open_listener(const char *addr, int *fd_out, int *port_out)
 		rc = pg_fail(PG_ENET, "http: cannot listen on %s: %s", addr, strerror(errno));
 		goto fail;
 	}
-	if (listen(fd, 512) != 0 || getsockname(fd, (struct sockaddr *)&bound, &blen) != 0) {
+	if (listen(fd, SOMAXCONN) != 0 || getsockname(fd, (struct sockaddr *)&bound, &blen) != 0) {
 		rc = pg_fail(PG_ENET, "http: cannot listen on %s: %s", addr, strerror(errno));
 		goto fail;
 	}
@@ -863,6 +902,125 @@ static void handle_ready(struct pg_http_req *r, void *arg)
 	}
 }
 
+/* ---- slow clients ---------------------------------------------------------- */
+
+/* Moves connection c to phase p (no-op without a socket context). */
+static void conn_phase(struct MHD_Connection *c, enum conn_phase p)
+{
+	const union MHD_ConnectionInfo *ci = MHD_get_connection_info(c, MHD_CONNECTION_INFO_SOCKET_CONTEXT);
+	struct conn *k = ci ? ci->socket_context : NULL;
+
+	if (k && atomic_load(&k->phase) != (int)p) {
+		atomic_store(&k->since_ms, mono_ms());
+		atomic_store(&k->phase, (int)p);
+	}
+}
+
+static void on_connection(void *cls, struct MHD_Connection *c, void **socket_context,
+			  enum MHD_ConnectionNotificationCode code)
+{
+	struct pg_http *h = cls;
+	struct conn *k = *socket_context;
+
+	if (code == MHD_CONNECTION_NOTIFY_STARTED) {
+		const union MHD_ConnectionInfo *ci = MHD_get_connection_info(c, MHD_CONNECTION_INFO_CONNECTION_FD);
+
+		if (!ci || !(k = calloc(1, sizeof(*k))))
+			return; /* untracked: only MHD's idle timeout applies */
+		k->fd = ci->connect_fd;
+		atomic_init(&k->since_ms, mono_ms());
+		atomic_init(&k->phase, CONN_HEADERS);
+		pthread_mutex_lock(&h->conns_lock);
+		k->next = h->conns;
+		if (h->conns)
+			h->conns->prev = k;
+		h->conns = k;
+		pthread_mutex_unlock(&h->conns_lock);
+		*socket_context = k;
+		return;
+	}
+	if (!k)
+		return;
+	/* MHD notifies CLOSED before it closes the socket: once k is off the
+	 * list under the lock, the sweeper can no longer touch its fd. */
+	pthread_mutex_lock(&h->conns_lock);
+	if (k->prev)
+		k->prev->next = k->next;
+	else
+		h->conns = k->next;
+	if (k->next)
+		k->next->prev = k->prev;
+	pthread_mutex_unlock(&h->conns_lock);
+	*socket_context = NULL;
+	free(k);
+}
+
+/* Every second: shut down connections past their header or body deadline.
+ * shutdown() (not close()) leaves the descriptor to MHD, which sees the end
+ * of the stream and cleans up as for any client that went away; the lock
+ * keeps MHD from closing (and reusing) the descriptor meanwhile. Cuts are
+ * made in batches, letting connections come and go between them. */
+#define SWEEP_BATCH 64
+
+static void *sweep_main(void *arg)
+{
+	struct pg_http *h = arg;
+
+	pthread_mutex_lock(&h->conns_lock);
+	while (!h->stopping) {
+		struct timespec wake;
+		unsigned cut = 0;
+		long long now = mono_ms();
+
+		for (struct conn *k = h->conns; k;) {
+			int phase = atomic_load(&k->phase);
+			long long age_ms = now - atomic_load(&k->since_ms);
+			const char *what = NULL;
+
+			if (!k->cut && phase == CONN_HEADERS && age_ms >= 1000LL * h->opts.header_timeout_s)
+				what = "headers";
+			else if (!k->cut && phase == CONN_BODY && age_ms >= 1000LL * h->opts.body_timeout_s)
+				what = "body";
+			if (what) {
+				k->cut = true;
+				(void)shutdown(k->fd, SHUT_RDWR);
+				if (h->slow_closed) {
+					const char *v[1] = {what};
+
+					pg_series_add(pg_family_series(h->slow_closed, v), 1);
+				}
+				pg_debug(MOD, "closed a slow client: %s not complete after %lld ms", what, age_ms);
+				if (++cut % SWEEP_BATCH == 0) {
+					/* Let MHD threads in; start over (cut ones are skipped). */
+					pthread_mutex_unlock(&h->conns_lock);
+					sched_yield();
+					pthread_mutex_lock(&h->conns_lock);
+					if (h->stopping)
+						break;
+					k = h->conns;
+					continue;
+				}
+			}
+			k = k->next;
+		}
+		clock_gettime(CLOCK_REALTIME, &wake);
+		wake.tv_sec += 1;
+		(void)pthread_cond_timedwait(&h->sweep_cond, &h->conns_lock, &wake);
+	}
+	pthread_mutex_unlock(&h->conns_lock);
+	return NULL;
+}
+
+/* The request line of a later request on a kept-alive connection: its
+ * headers are due from now. */
+static void *on_uri(void *cls, const char *uri, struct MHD_Connection *c)
+{
+	(void)uri;
+	(void)cls;
+	conn_phase(c, CONN_HEADERS);
+	return NULL;
+}
+
 /* ---- MHD glue ------------------------------------------------------------- */
 
 static unsigned method_bit(const char *m)
@@ -901,16 +1059,42 @@ static size_t no_unescape(void *cls, struct MHD_Connection *c, char *s)
 	return strlen(s);
 }
 
+/* What libmicrohttpd says about clients. A flood of connections must not
+ * become a flood of log lines: connections refused at the limits
+ * (diagnostics.limits) are counted and logged at most once per 10 s with the
+ * number since; clients that went away mid-request are debug. */
 static void mhd_log(void *cls, const char *fmt, va_list ap)
 {
+	struct pg_http *h = cls;
 	char msg[512];
 	size_t n;
 
-	(void)cls;
 	vsnprintf(msg, sizeof(msg), fmt, ap);
 	n = strlen(msg);
 	while (n && (msg[n - 1] == '\n' || msg[n - 1] == '\r'))
 		msg[--n] = '\0';
+	if (h && strstr(msg, "connection limit")) {
+		struct timespec now;
+		long long ms, last;
+		unsigned long k = atomic_fetch_add(&h->limit_refused, 1) + 1;
+
+		if (h->limit_refused_total)
+			pg_series_add(h->limit_refused_total, 1);
+		clock_gettime(CLOCK_MONOTONIC, &now);
+		ms = (long long)now.tv_sec * 1000 + now.tv_nsec / 1000000;
+		last = atomic_load(&h->limit_logged_ms);
+		if ((last == 0 || ms - last >= 10000) && atomic_compare_exchange_strong(&h->limit_logged_ms, &last, ms)) {
+			k = atomic_exchange(&h->limit_refused, 0);
+			pg_warn(MOD, "%lu connection(s) closed at once: the listener is at diagnostics.limits."
+				     "max_connections or a client address at max_connections_per_ip",
+				k);
+		}
+		return;
+	}
+	if (strstr(msg, "closed by remote side") || strstr(msg, "socket is closed when reading")) {
+		pg_debug(MOD, "libmicrohttpd: %s", msg);
+		return;
+	}
 	pg_warn(MOD, "libmicrohttpd: %s", msg);
 }
 
@@ -1020,6 +1204,7 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *c, const cha
 
 	(void)version;
 	if (!r) {
+		conn_phase(c, CONN_BODY);
 		r = req_new(h, c, method, url);
 		if (!r)
 			return MHD_NO;
@@ -1061,6 +1246,7 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *c, const cha
 	}
 	switch (r->state) {
 	case REQ_BODY:
+		conn_phase(c, CONN_SERVING);
 		return dispatch(r);
 	case REQ_READY:
 		return queue(r);
@@ -1083,8 +1269,8 @@ static void on_completed(void *cls, struct MHD_Connection *c, void **con_cls, en
 	struct pg_http_req *r = *con_cls;
 	bool free_now;
 
-	(void)c;
 	(void)toe;
+	conn_phase(c, CONN_IDLE);
 	if (!r)
 		return;
 	*con_cls = NULL;
@@ -1165,6 +1351,25 @@ static int metrics_init(struct pg_http *h)
 				       "pprofgate_http_request_duration_seconds",
 				       "Time from request headers to the end of the answer, by route.", dur_labels, 1,
 				       buckets, sizeof(buckets) / sizeof(buckets[0]), &dur);
+	if (rc == PG_OK) {
+		static const char *const phase_labels[] = {"phase"};
+
+		rc = pg_metrics_family(h->opts.metrics, PG_METRIC_COUNTER, "pprofgate_http_slow_clients_closed_total",
+				       "Connections shut down because their request headers or body did not arrive "
+				       "in time (diagnostics.limits.header_timeout, body_timeout), by phase.",
+				       phase_labels, 1, NULL, 0, &h->slow_closed);
+	}
+	if (rc == PG_OK) {
+		struct pg_family *lim;
+
+		rc = pg_metrics_family(h->opts.metrics, PG_METRIC_COUNTER, "pprofgate_http_connections_limited_total",
+				       "Connections closed at once because the listener was at "
+				       "diagnostics.limits.max_connections or the client address at "
+				       "max_connections_per_ip.",
+				       NULL, 0, NULL, 0, &lim);
+		if (rc == PG_OK && !(h->limit_refused_total = pg_family_series(lim, NULL)))
+			rc = pg_fail(PG_ENOMEM, "out of memory creating HTTP metrics");
+	}
 	for (size_t i = 0; rc == PG_OK && i <= N_ROUTES; i++) {
 		const char *v[1] = {i == ROUTE_OTHER ? "other" : routes[i].path};
 
@@ -1190,6 +1395,12 @@ int pg_http_start(const struct pg_http_opts *opts, struct pg_http **out)
 	h->plain_fd = -1;
 	pthread_mutex_init(&h->lock, NULL);
 	pthread_mutex_init(&h->cache_lock, NULL);
+	pthread_mutex_init(&h->conns_lock, NULL);
+	pthread_cond_init(&h->sweep_cond, NULL);
+	if (!h->opts.header_timeout_s)
+		h->opts.header_timeout_s = 10;
+	if (!h->opts.body_timeout_s)
+		h->opts.body_timeout_s = 30;
 	if (!h->opts.metrics_cache_ms)
 		h->opts.metrics_cache_ms = PG_HTTP_METRICS_CACHE_MS;
 	if (!h->opts.max_connections)
@@ -1246,9 +1457,10 @@ int pg_http_start(const struct pg_http_opts *opts, struct pg_http **out)
 				packed[n++] = tls_opts[i];
 		packed[n] = (struct MHD_OptionItem){MHD_OPTION_END, 0, NULL};
 		h->daemon = MHD_start_daemon(
-			flags, 0, NULL, NULL, on_request, h, MHD_OPTION_EXTERNAL_LOGGER, mhd_log, NULL,
+			flags, 0, NULL, NULL, on_request, h, MHD_OPTION_EXTERNAL_LOGGER, mhd_log, h,
 			MHD_OPTION_LISTEN_SOCKET, h->listen_fd, MHD_OPTION_UNESCAPE_CALLBACK, no_unescape, NULL,
-			MHD_OPTION_NOTIFY_COMPLETED, on_completed, h, MHD_OPTION_CONNECTION_LIMIT,
+			MHD_OPTION_NOTIFY_COMPLETED, on_completed, h, MHD_OPTION_NOTIFY_CONNECTION, on_connection, h,
+			MHD_OPTION_URI_LOG_CALLBACK, on_uri, h, MHD_OPTION_CONNECTION_LIMIT,
 			h->opts.max_connections, MHD_OPTION_PER_IP_CONNECTION_LIMIT, h->opts.max_per_ip,
 			MHD_OPTION_CONNECTION_TIMEOUT, h->opts.timeout_s, MHD_OPTION_CONNECTION_MEMORY_LIMIT,
 			(size_t)(32 * 1024), MHD_OPTION_ARRAY, packed,
@@ -1270,9 +1482,10 @@ int pg_http_start(const struct pg_http_opts *opts, struct pg_http **out)
 		if (strchr(opts->plain_listen, '['))
 			pflags |= MHD_USE_IPv6;
 		h->plain_daemon = MHD_start_daemon(
-			pflags, 0, NULL, NULL, on_request, h, MHD_OPTION_EXTERNAL_LOGGER, mhd_log, NULL,
+			pflags, 0, NULL, NULL, on_request, h, MHD_OPTION_EXTERNAL_LOGGER, mhd_log, h,
 			MHD_OPTION_LISTEN_SOCKET, h->plain_fd, MHD_OPTION_UNESCAPE_CALLBACK, no_unescape, NULL,
-			MHD_OPTION_NOTIFY_COMPLETED, on_completed, h, MHD_OPTION_CONNECTION_LIMIT,
+			MHD_OPTION_NOTIFY_COMPLETED, on_completed, h, MHD_OPTION_NOTIFY_CONNECTION, on_connection, h,
+			MHD_OPTION_URI_LOG_CALLBACK, on_uri, h, MHD_OPTION_CONNECTION_LIMIT,
 			h->opts.max_connections, MHD_OPTION_PER_IP_CONNECTION_LIMIT, h->opts.max_per_ip,
 			MHD_OPTION_CONNECTION_TIMEOUT, h->opts.timeout_s, MHD_OPTION_CONNECTION_MEMORY_LIMIT,
 			(size_t)(32 * 1024), MHD_OPTION_END);
@@ -1285,6 +1498,14 @@ int pg_http_start(const struct pg_http_opts *opts, struct pg_http **out)
 		pg_info(MOD, "plain HTTP on %s (port %d): /metrics, /healthz, /ready only", opts->plain_listen,
 			h->plain_port);
 	}
+	if (pg_thread_create(&h->sweeper, "http-sweep", sweep_main, h) != PG_OK) {
+		rc = pg_fail(PG_EINTERNAL, "http: cannot start the slow-client sweeper: %s", pg_errmsg());
+		if (h->plain_daemon)
+			MHD_stop_daemon(h->plain_daemon);
+		MHD_stop_daemon(h->daemon);
+		goto fail;
+	}
+	h->sweeper_started = true;
 	pg_info(MOD, "listening on %s (port %d%s)", opts->listen, h->port,
 		h->tls ? (h->client_ca ? ", HTTPS, client certificates requested" : ", HTTPS") : "");
 	*out = h;
@@ -1293,6 +1514,8 @@ fail:
 	if (h->listen_fd >= 0)
 		close(h->listen_fd);
 	free(h->client_ca);
+	pthread_cond_destroy(&h->sweep_cond);
+	pthread_mutex_destroy(&h->conns_lock);
 	pthread_mutex_destroy(&h->cache_lock);
 	pthread_mutex_destroy(&h->lock);
 	free(h);
@@ -1382,6 +1605,12 @@ void pg_http_stop(struct pg_http **pp)
 			h->opts.stop_timeout_ms, n);
 		(void)drain(h, 500);
 	}
+	pthread_mutex_lock(&h->conns_lock);
+	h->stopping = true;
+	pthread_cond_signal(&h->sweep_cond);
+	pthread_mutex_unlock(&h->conns_lock);
+	if (h->sweeper_started)
+		pthread_join(h->sweeper, NULL);
 	MHD_stop_daemon(h->daemon);
 	if (h->plain_daemon)
 		MHD_stop_daemon(h->plain_daemon);
@@ -1390,6 +1619,8 @@ void pg_http_stop(struct pg_http **pp)
 	if (h->tls)
 		pg_http_tls_release();
 	free(h->client_ca);
+	pthread_cond_destroy(&h->sweep_cond);
+	pthread_mutex_destroy(&h->conns_lock);
 	pthread_mutex_destroy(&h->cache_lock);
 	pthread_mutex_destroy(&h->lock);
 	free(h);

@@ -96,9 +96,17 @@ struct pg_http_opts {
 	void *gate_public_arg;
 	void *route_arg;              /* passed to handlers of later route groups */
 	unsigned threads;             /* 0 or 1: one polling thread; else a pool of this many */
-	unsigned max_connections;     /* 0: 256 */
-	unsigned max_per_ip;          /* 0: no per-IP limit */
+	unsigned max_connections;     /* per listener; 0: 256 */
+	unsigned max_per_ip;          /* open connections per client address; 0: no limit */
 	unsigned timeout_s;           /* idle connection timeout; 0: 30 s */
+	/* Slow clients: a connection whose request headers are not all in
+	 * within header_timeout_s of its start (the accept for the first
+	 * request, the request line for later ones), or whose body is not all
+	 * in within body_timeout_s of its headers, is shut down. 0: 10 s / 30 s.
+	 * MHD's own timeout (timeout_s) only counts silence, which a client
+	 * sending a byte now and then never produces. */
+	unsigned header_timeout_s;
+	unsigned body_timeout_s;
 	size_t max_body;              /* POST body bound; 0: 64 KiB, larger answers 413 */
 	unsigned stop_timeout_ms;     /* pg_http_stop's wait for in-flight requests; 0: 5000 */
 	int metrics_cache_ms;         /* scrapes within this window share one rendering;
