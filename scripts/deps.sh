@@ -7,7 +7,7 @@ PKGS=(
   build-essential cmake pkg-config clang
   libmicrohttpd-dev libgnutls28-dev gnutls-bin libjwt-dev libssl-dev openssl
   libgrpc-dev protobuf-c-compiler libprotobuf-c-dev protobuf-compiler libprotobuf-dev
-  libcurl4-openssl-dev curl libyaml-dev zlib1g-dev
+  libcurl4-openssl-dev curl libyaml-dev zlib1g-dev libdw-dev
   libgoogle-perftools-dev google-perftools
   etcd-server etcd-client golang-go prometheus
   python3-grpcio python3-protobuf wrk libc6-dbg sslscan

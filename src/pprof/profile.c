@@ -569,9 +569,13 @@ static size_t find_mapping(const struct mapping *m, size_t n, uint64_t addr)
 struct enc {
 	Perftools__Profiles__Location *locs;
 	Perftools__Profiles__Location **loc_ptrs;
+	size_t *line_at; /* per location: index of its first line in lines */
+	size_t n_locs, cap_locs;
+	/* A location's lines, innermost inlined function first, its own
+	 * function last (profile.proto, Location.line). */
 	Perftools__Profiles__Line *lines;
 	Perftools__Profiles__Line **line_ptrs;
-	size_t n_locs, cap_locs;
+	size_t n_lines, cap_lines;
 	Perftools__Profiles__Function *funcs;
 	Perftools__Profiles__Function **func_ptrs;
 	size_t n_funcs, cap_funcs;
@@ -580,16 +584,16 @@ struct enc {
 	struct idmap func_ix;
 };
 
-static int add_function(struct pg_profile *p, struct enc *e, const struct pg_sym_info *si,
+static int add_function(struct pg_profile *p, struct enc *e, const char *fn, const char *fl, int start_line,
 			uint64_t *id)
 {
 	int64_t name, file;
 	uint32_t ix;
 	int added, rc;
 
-	if ((name = strtab_add(&p->st, si->function)) < 0)
+	if ((name = strtab_add(&p->st, fn)) < 0)
 		return (int)name;
-	if ((file = strtab_add(&p->st, si->file)) < 0)
+	if ((file = strtab_add(&p->st, fl)) < 0)
 		return (int)file;
 	rc = idmap_find_or_add(&e->func_ix, ((uint64_t)name << 32) | (uint64_t)file,
 			       (uint32_t)e->n_funcs, &ix, &added);
@@ -613,9 +617,36 @@ static int add_function(struct pg_profile *p, struct enc *e, const struct pg_sym
 		f->name = name;
 		f->system_name = name;
 		f->filename = file;
-		f->start_line = si->start_line;
+		f->start_line = start_line;
 	}
 	*id = (uint64_t)ix + 1;
+	return PG_OK;
+}
+
+/* Appends one line (function + line number) to the current location. */
+static int add_line(struct pg_profile *p, struct enc *e, const char *fn, const char *fl, int start_line,
+		    int line)
+{
+	Perftools__Profiles__Line *li;
+	uint64_t fid = 0;
+	int rc;
+
+	if (e->n_lines == e->cap_lines) {
+		size_t cap = e->cap_lines ? e->cap_lines * 2 : 256;
+		Perftools__Profiles__Line *nl = realloc(e->lines, cap * sizeof(*nl));
+
+		if (!nl)
+			return pg_fail(PG_ENOMEM, "out of memory growing the line list");
+		e->lines = nl;
+		e->cap_lines = cap;
+	}
+	if ((rc = add_function(p, e, fn, fl, start_line, &fid)))
+		return rc;
+	li = &e->lines[e->n_lines++];
+	perftools__profiles__line__init(li);
+	li->function_id = fid;
+	li->line = line;
+	e->locs[e->n_locs - 1].n_line++; /* the pointer is fixed up once the arrays stop moving */
 	return PG_OK;
 }
 
@@ -637,20 +668,20 @@ static int add_location(struct pg_profile *p, struct enc *e, struct mapping *map
 	if (e->n_locs == e->cap_locs) {
 		size_t cap = e->cap_locs ? e->cap_locs * 2 : 256;
 		Perftools__Profiles__Location *nl = realloc(e->locs, cap * sizeof(*nl));
-		Perftools__Profiles__Line *nli;
+		size_t *na;
 
 		if (!nl)
 			return pg_fail(PG_ENOMEM, "out of memory growing the location list");
 		e->locs = nl;
-		nli = realloc(e->lines, cap * sizeof(*nli));
-		if (!nli)
+		na = realloc(e->line_at, cap * sizeof(*na));
+		if (!na)
 			return pg_fail(PG_ENOMEM, "out of memory growing the location list");
-		e->lines = nli;
+		e->line_at = na;
 		e->cap_locs = cap;
 	}
 	l = &e->locs[e->n_locs];
 	perftools__profiles__location__init(l);
-	perftools__profiles__line__init(&e->lines[e->n_locs]);
+	e->line_at[e->n_locs] = e->n_lines;
 	e->n_locs++;
 	l->id = *id;
 	l->address = pc;
@@ -658,8 +689,6 @@ static int add_location(struct pg_profile *p, struct enc *e, struct mapping *map
 	/* A return address points after the call: look up the call itself. */
 	memset(&si, 0, sizeof(si));
 	if (pc && pg_symbolize(exact ? pc : pc - 1, &si) == PG_OK && si.function) {
-		uint64_t fid = 0;
-
 		if (l->mapping_id) {
 			struct mapping *m = &maps[l->mapping_id - 1];
 
@@ -667,12 +696,15 @@ static int add_location(struct pg_profile *p, struct enc *e, struct mapping *map
 			if (si.object_has_lines)
 				m->has_lines = 1;
 		}
-
-		if ((rc = add_function(p, e, &si, &fid)))
+		/* Inlined functions first, innermost first; then the function
+		 * they were inlined into (what `go tool pprof -list` needs to
+		 * show the lines of an inlined static function). */
+		for (size_t k = 0; k < si.n_inlined; k++)
+			if ((rc = add_line(p, e, si.inlined[k].function, si.inlined[k].file, si.inlined[k].start_line,
+					   si.inlined[k].line)))
+				return rc;
+		if ((rc = add_line(p, e, si.function, si.file, si.start_line, si.line)))
 			return rc;
-		e->lines[e->n_locs - 1].function_id = fid;
-		e->lines[e->n_locs - 1].line = si.line;
-		l->n_line = 1; /* the pointer is fixed up once the arrays stop moving */
 	}
 	return PG_OK;
 }
@@ -765,17 +797,18 @@ int pg_profile_write(struct pg_profile *p, struct pg_buf *out)
 		}
 	}
 	e.loc_ptrs = calloc(e.n_locs ? e.n_locs : 1, sizeof(*e.loc_ptrs));
-	e.line_ptrs = calloc(e.n_locs ? e.n_locs : 1, sizeof(*e.line_ptrs));
+	e.line_ptrs = calloc(e.n_lines ? e.n_lines : 1, sizeof(*e.line_ptrs));
 	e.func_ptrs = calloc(e.n_funcs ? e.n_funcs : 1, sizeof(*e.func_ptrs));
 	if (!e.loc_ptrs || !e.line_ptrs || !e.func_ptrs) {
 		rc = pg_fail(PG_ENOMEM, "out of memory encoding a profile");
 		goto out;
 	}
+	for (size_t i = 0; i < e.n_lines; i++)
+		e.line_ptrs[i] = &e.lines[i];
 	for (size_t i = 0; i < e.n_locs; i++) {
 		e.loc_ptrs[i] = &e.locs[i];
-		e.line_ptrs[i] = &e.lines[i];
 		if (e.locs[i].n_line)
-			e.locs[i].line = &e.line_ptrs[i];
+			e.locs[i].line = &e.line_ptrs[e.line_at[i]];
 	}
 	for (size_t i = 0; i < e.n_funcs; i++)
 		e.func_ptrs[i] = &e.funcs[i];
@@ -850,6 +883,7 @@ out:
 	free(e.loc_ptrs);
 	free(e.lines);
 	free(e.line_ptrs);
+	free(e.line_at);
 	free(e.funcs);
 	free(e.func_ptrs);
 	idmap_free(&e.loc_ix);

@@ -11,15 +11,26 @@ struct frame {
 	uintptr_t off;    /* pc - function start (or object load bias) */
 };
 
-static void describe(uintptr_t pc, struct pg_sym_info *si, struct frame *f)
+/* The frames at pc, innermost inlined function first, its own function
+ * last (as Go's runtime.CallersFrames lists inlined calls). Returns how many
+ * (1 + inlined; at least 1: an unknown pc is one "?" frame). */
+static size_t describe(uintptr_t pc, struct frame f[PG_SYM_MAX_INLINE + 1])
 {
-	memset(si, 0, sizeof(*si));
-	if (pg_symbolize(pc, si) != PG_OK) /* fields stay NULL/0 when unknown */
+	struct pg_sym_info si;
+	const char *obj;
+	uintptr_t off;
+	size_t n = 0;
+
+	if (pg_symbolize(pc, &si) != PG_OK) /* fields stay NULL/0 when unknown */
 		pg_err_clear();
-	f->func = si->function ? si->function : "?";
-	f->file = si->file ? si->file : si->object ? si->object : "?";
-	f->line = si->file ? si->line : 0;
-	f->off = si->function && si->function_start ? pc - si->function_start : pc - si->bias;
+	obj = si.object ? si.object : "?";
+	off = si.function && si.function_start ? pc - si.function_start : pc - si.bias;
+	for (size_t k = 0; k < si.n_inlined; k++, n++)
+		f[n] = (struct frame){si.inlined[k].function, si.inlined[k].file ? si.inlined[k].file : obj,
+				      si.inlined[k].file ? si.inlined[k].line : 0, off};
+	f[n++] = (struct frame){si.function ? si.function : "?", si.file ? si.file : obj, si.file ? si.line : 0,
+				off};
+	return n;
 }
 
 /* The PC inside the call instruction, for looking up a return address. */
@@ -44,16 +55,17 @@ int pg_stacktext_hash_lines(struct pg_buf *out, const uintptr_t *pcs, size_t n, 
 	int rc = PG_OK;
 
 	for (size_t i = 0; rc == PG_OK && i < n; i++) {
-		struct pg_sym_info si;
-		struct frame f;
+		struct frame f[PG_SYM_MAX_INLINE + 1];
+		size_t nf = describe(lookup_pc(pcs, i, leaf_is_pc), f);
 
-		describe(lookup_pc(pcs, i, leaf_is_pc), &si, &f);
-		if (f.line > 0)
-			rc = pg_buf_printf(out, "#\t%#llx\t%s+%#llx\t%s:%d\n", (unsigned long long)pcs[i],
-					   f.func, (unsigned long long)f.off, f.file, f.line);
-		else
-			rc = pg_buf_printf(out, "#\t%#llx\t%s+%#llx\t%s\n", (unsigned long long)pcs[i],
-					   f.func, (unsigned long long)f.off, f.file);
+		for (size_t k = 0; rc == PG_OK && k < nf; k++) {
+			if (f[k].line > 0)
+				rc = pg_buf_printf(out, "#\t%#llx\t%s+%#llx\t%s:%d\n", (unsigned long long)pcs[i],
+						   f[k].func, (unsigned long long)f[k].off, f[k].file, f[k].line);
+			else
+				rc = pg_buf_printf(out, "#\t%#llx\t%s+%#llx\t%s\n", (unsigned long long)pcs[i],
+						   f[k].func, (unsigned long long)f[k].off, f[k].file);
+		}
 	}
 	return rc;
 }
@@ -63,16 +75,17 @@ int pg_stacktext_frames(struct pg_buf *out, const uintptr_t *pcs, size_t n, int 
 	int rc = PG_OK;
 
 	for (size_t i = 0; rc == PG_OK && i < n; i++) {
-		struct pg_sym_info si;
-		struct frame f;
+		struct frame f[PG_SYM_MAX_INLINE + 1];
+		size_t nf = describe(lookup_pc(pcs, i, leaf_is_pc), f);
 
-		describe(lookup_pc(pcs, i, leaf_is_pc), &si, &f);
-		if (f.line > 0)
-			rc = pg_buf_printf(out, "%s(...)\n\t%s:%d +%#llx\n", f.func, f.file, f.line,
-					   (unsigned long long)f.off);
-		else
-			rc = pg_buf_printf(out, "%s(...)\n\t%s +%#llx\n", f.func, f.file,
-					   (unsigned long long)f.off);
+		for (size_t k = 0; rc == PG_OK && k < nf; k++) {
+			if (f[k].line > 0)
+				rc = pg_buf_printf(out, "%s(...)\n\t%s:%d +%#llx\n", f[k].func, f[k].file, f[k].line,
+						   (unsigned long long)f[k].off);
+			else
+				rc = pg_buf_printf(out, "%s(...)\n\t%s +%#llx\n", f[k].func, f[k].file,
+						   (unsigned long long)f[k].off);
+		}
 	}
 	return rc;
 }

@@ -144,6 +144,14 @@ static int64_t mono_ns(void)
 	return (int64_t)ts.tv_sec * 1000000000LL + ts.tv_nsec;
 }
 
+/* Inlined into the hot loop (always, even at -O0), so it has no symbol of
+ * its own: the profile can only name it, and -list show its lines, from the
+ * DWARF inline information. */
+static inline __attribute__((always_inline)) void cpu_test_inlined_step(uint64_t i)
+{
+	cpu_test_sink = cpu_test_sink * 6364136223846793005ull + i; /* HOT_LINE */
+}
+
 /* The hot function the profile must show; its body is what -list prints. */
 static void __attribute__((noinline)) cpu_test_hot_loop(double seconds)
 {
@@ -151,7 +159,7 @@ static void __attribute__((noinline)) cpu_test_hot_loop(double seconds)
 
 	while (mono_ns() < end) {
 		for (uint64_t i = 0; i < 2000000; i++)
-			cpu_test_sink = cpu_test_sink * 6364136223846793005ull + i; /* HOT_LINE */
+			cpu_test_inlined_step(i); /* CALL_LINE */
 	}
 }
 
@@ -227,6 +235,7 @@ static void test_capture_and_go_pprof(void)
 	CHECK_INT(run(env, &o), 0);
 	CHECK_CONTAINS(o.data, "Type: cpu");
 	CHECK_CONTAINS(o.data, "cpu_test_hot_loop");
+	CHECK_CONTAINS(o.data, "cpu_test_inlined_step");
 	printf("--- go tool pprof -top ---\n%.1500s\n", o.data ? o.data : "");
 	pg_buf_reset(&o);
 	snprintf(cmd, sizeof(cmd),
@@ -235,8 +244,17 @@ static void test_capture_and_go_pprof(void)
 		 dir, dir, dir, dir, file);
 	CHECK_INT(run(cmd, &o), 0);
 	CHECK_CONTAINS(o.data, "cpu_test.c");
-	CHECK_CONTAINS(o.data, "HOT_LINE"); /* the source text itself */
+	CHECK_CONTAINS(o.data, "CALL_LINE"); /* the source text itself */
 	printf("--- go tool pprof -list ---\n%.2000s\n", o.data ? o.data : "");
+	pg_buf_reset(&o);
+	/* The inlined function's own lines, with the samples spent there. */
+	snprintf(cmd, sizeof(cmd),
+		 "cd %s && HOME=%s GOCACHE=%s/gocache PPROF_TMPDIR=%s timeout 120 "
+		 "go tool pprof -list cpu_test_inlined_step -symbolize=none %s 2>&1",
+		 dir, dir, dir, dir, file);
+	CHECK_INT(run(cmd, &o), 0);
+	CHECK_CONTAINS(o.data, "HOT_LINE");
+	printf("--- go tool pprof -list (inlined) ---\n%.1200s\n", o.data ? o.data : "");
 	pg_buf_reset(&o);
 	snprintf(cmd, sizeof(cmd),
 		 "cd %s && HOME=%s GOCACHE=%s/gocache PPROF_TMPDIR=%s timeout 120 "
