@@ -13,12 +13,14 @@
 #include <grpc/grpc_security.h>
 #include <grpc/slice.h>
 #include <grpc/support/alloc.h>
+#include <grpc/support/log.h>
 #include <grpc/support/time.h>
 #include <pthread.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <strings.h>
 #include <sys/stat.h>
 #include <time.h>
 
@@ -85,7 +87,7 @@ struct pg_admin {
 	pthread_t ticker;
 	bool ticker_started;
 
-	struct pg_series *g_open, *g_left;
+	struct pg_series *g_open, *g_left, *c_handshake;
 	struct pg_family *f_opens;
 
 	grpc_server *server;
@@ -240,6 +242,8 @@ static void expire_check_locked(struct pg_admin *a, int64_t now)
 	update_gauges_locked(a, now);
 }
 
+static void handshake_flush(struct pg_admin *a, int64_t now);
+
 static void *ticker_main(void *arg)
 {
 	struct pg_admin *a = arg;
@@ -250,6 +254,7 @@ static void *ticker_main(void *arg)
 		int64_t now = mono_ms();
 
 		expire_check_locked(a, now);
+		handshake_flush(a, now);
 		clock_gettime(CLOCK_MONOTONIC, &ts);
 		ts.tv_nsec += TICK_MS * 1000000L;
 		if (ts.tv_nsec >= 1000000000L) {
@@ -298,6 +303,105 @@ static void apply_cluster(const struct pg_admin_window_record *rec, void *arg)
 out:
 	update_gauges_locked(a, now);
 	pthread_mutex_unlock(&a->mu);
+}
+
+/* ---- TLS handshakes that fail inside gRPC ---- */
+
+/* Certificates are judged per call, but a handshake can still fail inside
+ * gRPC core (bytes that are not TLS, no common TLS version, a client that
+ * rejects our certificate). gRPC 1.51 tells nobody but its log: one
+ * "Handshake failed with fatal error ..." line at ERROR severity, with no peer
+ * address and no listener name. The admin API is the node's only TLS gRPC
+ * listener (src/rpc serves plaintext), so each such line is one failed admin
+ * handshake: a process-wide log hook counts it and audits it (peer "-", at
+ * most one line per second, with the count). The hook has to be a global:
+ * gpr_set_log_function takes no argument. */
+static pthread_mutex_t hs_mu = PTHREAD_MUTEX_INITIALIZER;
+static struct pg_admin *hs_admin;           /* under hs_mu */
+static gpr_log_severity hs_operator_min;     /* what GRPC_VERBOSITY asked to print */
+static int64_t hs_last_ms, hs_unreported;    /* under hs_mu */
+
+static gpr_log_severity verbosity_from_env(void)
+{
+	const char *v = getenv("GRPC_VERBOSITY");
+
+	if (v && strcasecmp(v, "DEBUG") == 0)
+		return GPR_LOG_SEVERITY_DEBUG;
+	if (v && strcasecmp(v, "INFO") == 0)
+		return GPR_LOG_SEVERITY_INFO;
+	if (v && strcasecmp(v, "ERROR") == 0)
+		return GPR_LOG_SEVERITY_ERROR;
+	return (gpr_log_severity)(GPR_LOG_SEVERITY_ERROR + 1); /* NONE (src/main.c's default) */
+}
+
+static void grpc_log_hook(gpr_log_func_args *args)
+{
+	if (args->severity == GPR_LOG_SEVERITY_ERROR && args->message &&
+	    strstr(args->message, "Handshake failed")) {
+		int64_t now = mono_ms();
+
+		pthread_mutex_lock(&hs_mu);
+		if (hs_admin) {
+			if (hs_admin->c_handshake)
+				pg_series_add(hs_admin->c_handshake, 1);
+			hs_unreported++;
+			if (now - hs_last_ms >= 1000) {
+				char detail[NOTE_MAX];
+
+				snprintf(detail, sizeof(detail), "%lld failed TLS handshake%s on the admin listener "
+								 "since the last such line; last: %.300s",
+					 (long long)hs_unreported, hs_unreported == 1 ? "" : "s", args->message);
+				audit_peer(hs_admin, "denied", "-", "tls_handshake_failed", -1, SCOPE_NONE, detail, "-");
+				hs_last_ms = now;
+				hs_unreported = 0;
+			}
+		}
+		pthread_mutex_unlock(&hs_mu);
+	}
+	/* Everything else as gRPC would print it, when the operator asked. */
+	if (args->severity >= hs_operator_min)
+		fprintf(stderr, "%s %s:%d] %s\n", gpr_log_severity_string(args->severity),
+			args->file ? args->file : "?", args->line, args->message ? args->message : "");
+}
+
+/* Audits failures the rate limit held back, once a second has passed (run by
+ * the ticker), so a single burst is never left unreported. */
+static void handshake_flush(struct pg_admin *a, int64_t now)
+{
+	pthread_mutex_lock(&hs_mu);
+	if (hs_admin == a && hs_unreported > 0 && now - hs_last_ms >= 1000) {
+		char detail[NOTE_MAX];
+
+		snprintf(detail, sizeof(detail), "%lld failed TLS handshake%s on the admin listener since the last "
+						 "such line",
+			 (long long)hs_unreported, hs_unreported == 1 ? "" : "s");
+		audit_peer(a, "denied", "-", "tls_handshake_failed", -1, SCOPE_NONE, detail, "-");
+		hs_last_ms = now;
+		hs_unreported = 0;
+	}
+	pthread_mutex_unlock(&hs_mu);
+}
+
+static void handshake_hook_install(struct pg_admin *a)
+{
+	pthread_mutex_lock(&hs_mu);
+	hs_admin = a;
+	hs_last_ms = 0;
+	hs_unreported = 0;
+	pthread_mutex_unlock(&hs_mu);
+	hs_operator_min = verbosity_from_env();
+	gpr_set_log_function(grpc_log_hook);
+	/* After grpc_init, which set the threshold from GRPC_VERBOSITY. */
+	gpr_set_log_verbosity(GPR_LOG_SEVERITY_ERROR < hs_operator_min ? GPR_LOG_SEVERITY_ERROR
+									: hs_operator_min);
+}
+
+static void handshake_hook_remove(struct pg_admin *a)
+{
+	pthread_mutex_lock(&hs_mu);
+	if (hs_admin == a)
+		hs_admin = NULL;
+	pthread_mutex_unlock(&hs_mu);
 }
 
 /* ---- the gRPC side ---- */
@@ -828,6 +932,7 @@ static int start_grpc(struct pg_admin *a)
 		goto out;
 	}
 	grpc_server_start(a->server);
+	handshake_hook_install(a);
 	for (int k = 0; k < SLOTS; k++)
 		if ((rc = post_slot(a)) != PG_OK)
 			goto out;
@@ -846,6 +951,7 @@ out:
 
 static void stop_grpc(struct pg_admin *a)
 {
+	handshake_hook_remove(a);
 	pthread_rwlock_wrlock(&a->slot_lock);
 	a->slots_stopped = true;
 	pthread_rwlock_unlock(&a->slot_lock);
@@ -909,7 +1015,14 @@ static int register_metrics(struct pg_admin *a, struct pg_metrics *m)
 				    "matching admin.allowed_identities entry).",
 				    id_label, 1, NULL, 0, &a->f_opens)) != PG_OK)
 		return rc;
-	if (!a->g_open || !a->g_left)
+	if ((rc = pg_metrics_family(m, PG_METRIC_COUNTER, "pprofgate_admin_tls_handshake_failures_total",
+				    "TLS handshakes on the admin listener that failed inside gRPC (not TLS, no "
+				    "common version, the client refused our certificate); audited as "
+				    "tls_handshake_failed.",
+				    NULL, 0, NULL, 0, &f)) != PG_OK)
+		return rc;
+	a->c_handshake = pg_family_series(f, NULL);
+	if (!a->g_open || !a->g_left || !a->c_handshake)
 		return pg_fail(PG_ENOMEM, "admin: out of memory for metrics");
 	pg_series_set(a->g_open, 0);
 	pg_series_set(a->g_left, 0);
