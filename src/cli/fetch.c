@@ -116,10 +116,11 @@ static int on_progress(void *arg, curl_off_t dltotal, curl_off_t dlnow, curl_off
 		return 0;
 	x->last_shown = el;
 	pg_cli_format_secs(x->seconds - el, left, sizeof(left));
-	/* A countdown: overwritten in place on a terminal, one line per 5 s in logs. */
+	/* A countdown: overwritten in place on a terminal; in logs the first
+	 * line, then one per 5 s. */
 	if (x->tty)
 		fprintf(stderr, "\rcapturing: %s left   ", left);
-	else if (el % 5 == 0)
+	else if (el == 1 || el % 5 == 0)
 		fprintf(stderr, "capturing: %s left\n", left);
 	x->shown = true;
 	return 0;
