@@ -8,6 +8,7 @@
 #include <string.h>
 #include <time.h>
 
+#include "src/admin/request.h"
 #include "src/cluster/etcd.h"
 #include "src/config/config.h"
 #include "src/util/buf.h"
@@ -20,19 +21,6 @@
 #define RETRY_MS 1000
 
 /* ---- the record ---- */
-
-static bool profile_name_ok(const char *s, size_t n)
-{
-	if (n == 0 || n >= 32)
-		return false;
-	for (size_t i = 0; i < n; i++) {
-		char ch = s[i];
-		if (!((ch >= 'a' && ch <= 'z') || (ch >= 'A' && ch <= 'Z') || (ch >= '0' && ch <= '9') ||
-		      ch == '_' || ch == '-' || ch == '.'))
-			return false;
-	}
-	return true;
-}
 
 static int copy_text(const struct pg_json_value *v, const char *name, char *dst, size_t cap)
 {
@@ -96,7 +84,7 @@ int pg_admin_window_record_parse(const char *text, size_t len, struct pg_admin_w
 		for (const struct pg_json_value *e = pg_json_first(v); e; e = pg_json_next(e)) {
 			size_t n;
 			const char *s = pg_json_str(e, &n);
-			if (!s || !profile_name_ok(s, n)) {
+			if (!s || !pg_admin_profile_name_ok(s, n)) {
 				rc = pg_fail(PG_EPROTO, "window record: bad profile name in \"profiles\"");
 				goto out;
 			}
@@ -243,10 +231,8 @@ static bool on_watch(const struct pg_etcd_watch_resp *resp, void *arg)
 		return !due && !stopping(c);
 	}
 	set_confirmed(c);
-	{
-		for (size_t i = 0; i < resp->n_events; i++)
-			apply_kv(c, resp->events[i].type == PG_ETCD_PUT ? &resp->events[i].kv : NULL);
-	}
+	for (size_t i = 0; i < resp->n_events; i++)
+		apply_kv(c, resp->events[i].type == PG_ETCD_PUT ? &resp->events[i].kv : NULL);
 	return !stopping(c);
 }
 
