@@ -1062,6 +1062,8 @@ int pg_admin_start(const struct pg_admin_opts *o, struct pg_admin **out)
 	pthread_condattr_destroy(&ca);
 	pthread_rwlock_init(&a->slot_lock, NULL);
 	a->max_ms = (cfg->admin_window_max_seconds > 0 ? cfg->admin_window_max_seconds : 3600) * 1000LL;
+	a->grace_ms = (cfg->admin_window_cluster_grace_seconds > 0 ? cfg->admin_window_cluster_grace_seconds
+			: cfg->etcd_lease_ttl > 0 ? cfg->etcd_lease_ttl : 15) * 1000LL;
 	if ((rc = pg_auth_window_new(a->max_ms, cfg->admin_window_min_capture_seconds * 1000LL, &a->window)) !=
 		    PG_OK ||
 	    (rc = load_ids(a, cfg->admin_allowed_identities)) != PG_OK ||
@@ -1072,14 +1074,18 @@ int pg_admin_start(const struct pg_admin_opts *o, struct pg_admin **out)
 		goto fail;
 	}
 	a->ticker_started = true;
-	a->grace_ms = (cfg->admin_window_cluster_grace_seconds > 0 ? cfg->admin_window_cluster_grace_seconds
-			: cfg->etcd_lease_ttl > 0 ? cfg->etcd_lease_ttl : 15) * 1000LL;
-	/* Re-read the record three times per grace, so one slow answer is not
-	 * a closed window. */
-	if (o->cluster &&
-	    (rc = pg_admin_cluster_start(cfg, a->grace_ms / 3 < 5000 ? a->grace_ms / 3 : 5000, apply_cluster, a,
-					 &a->cluster)) != PG_OK)
-		goto fail;
+	if (o->cluster) {
+		struct pg_admin_cluster *cl = NULL;
+
+		/* Re-read the record three times per grace, so one slow answer
+		 * is not a closed window. */
+		if ((rc = pg_admin_cluster_start(cfg, a->grace_ms / 3 < 5000 ? a->grace_ms / 3 : 5000,
+						 apply_cluster, a, &cl)) != PG_OK)
+			goto fail;
+		pthread_mutex_lock(&a->mu); /* the ticker reads it */
+		a->cluster = cl;
+		pthread_mutex_unlock(&a->mu);
+	}
 	if (!all_tls) {
 		pg_info(MOD, "admin API not served: admin.tls is not configured (it is only served over "
 			     "mutual TLS); the diagnostics window stays closed");
@@ -1117,13 +1123,20 @@ int pg_admin_port(const struct pg_admin *a)
 
 void pg_admin_stop(struct pg_admin **pp)
 {
+	struct pg_admin_cluster *cl;
 	struct pg_admin *a;
 
 	if (!pp || !*pp)
 		return;
 	a = *pp;
 	stop_grpc(a);
-	pg_admin_cluster_stop(&a->cluster);
+	/* Detached under the lock: the ticker reads it (no call is in flight
+	 * any more, the watcher's apply takes the same lock). */
+	pthread_mutex_lock(&a->mu);
+	cl = a->cluster;
+	a->cluster = NULL;
+	pthread_mutex_unlock(&a->mu);
+	pg_admin_cluster_stop(&cl);
 	pthread_mutex_lock(&a->mu);
 	a->stopping = true;
 	pthread_cond_broadcast(&a->cv);
