@@ -334,6 +334,20 @@ static gpr_log_severity verbosity_from_env(void)
 	return (gpr_log_severity)(GPR_LOG_SEVERITY_ERROR + 1); /* NONE (src/main.c's default) */
 }
 
+/* One audit line for the failures counted since the last one. Caller holds
+ * hs_mu; `last` (may be NULL) is gRPC's message. */
+static void hs_audit_locked(struct pg_admin *a, int64_t now, const char *last)
+{
+	char detail[NOTE_MAX];
+
+	snprintf(detail, sizeof(detail), "%lld failed TLS handshake%s on the admin listener since the last such "
+					 "line%s%.300s",
+		 (long long)hs_unreported, hs_unreported == 1 ? "" : "s", last ? "; last: " : "", last ? last : "");
+	audit_peer(a, "denied", "-", "tls_handshake_failed", -1, SCOPE_NONE, detail, "-");
+	hs_last_ms = now;
+	hs_unreported = 0;
+}
+
 static void grpc_log_hook(gpr_log_func_args *args)
 {
 	if (args->severity == GPR_LOG_SEVERITY_ERROR && args->message &&
@@ -345,16 +359,8 @@ static void grpc_log_hook(gpr_log_func_args *args)
 			if (hs_admin->c_handshake)
 				pg_series_add(hs_admin->c_handshake, 1);
 			hs_unreported++;
-			if (now - hs_last_ms >= 1000) {
-				char detail[NOTE_MAX];
-
-				snprintf(detail, sizeof(detail), "%lld failed TLS handshake%s on the admin listener "
-								 "since the last such line; last: %.300s",
-					 (long long)hs_unreported, hs_unreported == 1 ? "" : "s", args->message);
-				audit_peer(hs_admin, "denied", "-", "tls_handshake_failed", -1, SCOPE_NONE, detail, "-");
-				hs_last_ms = now;
-				hs_unreported = 0;
-			}
+			if (now - hs_last_ms >= 1000)
+				hs_audit_locked(hs_admin, now, args->message);
 		}
 		pthread_mutex_unlock(&hs_mu);
 	}
@@ -369,16 +375,8 @@ static void grpc_log_hook(gpr_log_func_args *args)
 static void handshake_flush(struct pg_admin *a, int64_t now)
 {
 	pthread_mutex_lock(&hs_mu);
-	if (hs_admin == a && hs_unreported > 0 && now - hs_last_ms >= 1000) {
-		char detail[NOTE_MAX];
-
-		snprintf(detail, sizeof(detail), "%lld failed TLS handshake%s on the admin listener since the last "
-						 "such line",
-			 (long long)hs_unreported, hs_unreported == 1 ? "" : "s");
-		audit_peer(a, "denied", "-", "tls_handshake_failed", -1, SCOPE_NONE, detail, "-");
-		hs_last_ms = now;
-		hs_unreported = 0;
-	}
+	if (hs_admin == a && hs_unreported > 0 && now - hs_last_ms >= 1000)
+		hs_audit_locked(a, now, NULL);
 	pthread_mutex_unlock(&hs_mu);
 }
 

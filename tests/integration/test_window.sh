@@ -50,6 +50,7 @@ admin:
     client_ca_file: $P/ca.crt
   window:
     max_seconds: 600
+    min_capture_seconds: ${MINCAP:-1}
     cluster_grace_seconds: 3
 diagnostics:
   tls_server_config:
@@ -96,7 +97,9 @@ wait_state() { # NODE open|closed SECONDS
 }
 
 start_node A
-start_node B
+# B refuses captures when less than 5 s of its window are left, so a
+# window_too_short refusal can be asked for without racing the clock.
+MINCAP=5 start_node B
 
 # Closed at start.
 out=$(ctl A window status) || pg_fail "status failed: $out"
@@ -199,23 +202,27 @@ rc=0; "$CTL" --node "127.0.0.1:$A_HTTPP" "${MTLS[@]}" fetch goroutine -o "$T/clo
 [ "$rc" = 3 ] || pg_fail "fetch while closed: exit $rc, want 3"
 pg_pass "window closed: authenticated 403 window_closed, anonymous 401, fetch exit 3"
 
-# ---- Step 2: open the window (15 s here) ----
-out=$(ctl A window open --for 15s --reason "INC-1 test" --profiles profile,trace,goroutine,cmdline) || pg_fail "open failed: $out"
+# ---- Step 2: open the window (W s here: long enough for steps 3 and 4,
+# which run several times slower in the sanitizer build) ----
+W=15
+case "$(ldd "$BIN")" in *libasan*) W=45 ;; esac
+out=$(ctl A window open --for ${W}s --reason "INC-1 test" --profiles profile,trace,goroutine,cmdline) || pg_fail "open failed: $out"
 t_open=$(pg_now_ms)
 echo "$out" | grep -q "^window: open (this node)" || pg_fail "open reply: $out"
 out=$(ctl A window status)
 echo "$out" | grep -q "^opened by: cn:admin$" || pg_fail "status opener: $out"
 echo "$out" | grep -q "^reason: INC-1 test$" || pg_fail "status reason: $out"
-echo "$out" | grep -Eq "^time left: ([1-9]|1[0-5])s$" || pg_fail "status time left: $out"
+tl=$(echo "$out" | sed -n 's/^time left: \([0-9]*\)s$/\1/p')
+[ -n "$tl" ] && ((tl >= 1 && tl <= W)) || pg_fail "status time left: $out"
 echo "$out" | grep -q "^profiles: profile,trace,goroutine,cmdline$" || pg_fail "status profiles: $out"
 [ "$(metric A pprofgate_diag_window_open)" = 1 ] || pg_fail "metric open != 1"
 left=$(metric A pprofgate_diag_window_seconds_left)
-[ "$left" -ge 1 ] && [ "$left" -le 15 ] || pg_fail "seconds_left = $left"
+[ "$left" -ge 1 ] && [ "$left" -le "$W" ] || pg_fail "seconds_left = $left"
 [ "$(metric A 'pprofgate_diag_window_opens_total{identity="cn:admin"}')" = 1 ] || pg_fail "opens_total"
-grep -q '"event":"open","identity":"cn:admin","reason":"INC-1 test","duration_s":15.000,"scope":"node"' "$T/A.log" ||
+grep -q '"event":"open","identity":"cn:admin","reason":"INC-1 test","duration_s":'"$W"'.000,"scope":"node"' "$T/A.log" ||
 	pg_fail "no open audit line"
 [ "$(ctl B window status)" = "window: closed" ] || pg_fail "a node window leaked to B"
-pg_pass "step 2: window open --for 15s: status shows opener, reason, time left; metrics and audit"
+pg_pass "step 2: window open --for ${W}s: status shows opener, reason, time left; metrics and audit"
 
 # ---- Step 3: fetch from the node (mTLS, then a minted token) ----
 # A CPU capture shows the countdown; the sanitizer build has no CPU profiler
@@ -282,17 +289,17 @@ c=$(curl -s -D "$T/hdrs" -o "$T/trace.json" -w '%{http_code}' "${MTLS[@]}" "$A_U
 [ "$c" = 200 ] || pg_fail "trace past the window: $c $(head -c 300 "$T/trace.json")"
 grep -qi '^X-Pprofgate-Capture: shortened from 60 s to [0-9]* s' "$T/hdrs" ||
 	pg_fail "no shortened-capture header: $(cat "$T/hdrs")"
-pg_pass "a 60 s capture in a 15 s window is shortened to the window ($(grep -i '^X-Pprofgate-Capture:' "$T/hdrs" | tr -d '\r'))"
+pg_pass "a 60 s capture in a $W s window is shortened to the window ($(grep -i '^X-Pprofgate-Capture:' "$T/hdrs" | tr -d '\r'))"
 
 # Then the window is closed with no action.
-ms=$(wait_state A closed 18) || pg_fail "window still open 18 s after a 15 s open"
+ms=$(wait_state A closed $((W + 3))) || pg_fail "window still open $((W + 3)) s after a $W s open"
 elapsed=$(($(pg_now_ms) - t_open))
-((elapsed >= 14500)) || pg_fail "window closed early, after $elapsed ms"
+((elapsed >= W * 1000 - 500)) || pg_fail "window closed early, after $elapsed ms"
 [ "$(metric A pprofgate_diag_window_open)" = 0 ] || pg_fail "metric open != 0 after expiry"
 grep -q '"event":"expire","identity":"cn:admin"' "$T/A.log" || pg_fail "no expire audit line"
 c=$(curl -s -o "$T/body" -w '%{http_code}' "${MTLS[@]}" "$A_URL/cmdline")
 [ "$c" = 403 ] && grep -q window_closed "$T/body" || pg_fail "after expiry: $c $(cat "$T/body")"
-pg_pass "closed by itself after $elapsed ms (15 s window); expire audited; curl refused again"
+pg_pass "closed by itself after $elapsed ms ($W s window); expire audited; curl refused again"
 
 # ---- Step 5: close closes at once ----
 ctl A window open --for 5m --reason "to close" >/dev/null || pg_fail "open for close"
@@ -327,13 +334,13 @@ else
 fi
 pg_pass "fetch --seconds 30 in a 6 s window: told it was shortened, counted down the granted capture, valid $CAP in $took ms"
 wait_state A closed 8 >/dev/null || pg_fail "short window did not close"
-ctl A window open --for 2s --reason "too short" >/dev/null || pg_fail "open 2 s window"
-sleep 1.2
-rc=0; "$CTL" --node "127.0.0.1:$A_HTTPP" "${MTLS[@]}" fetch $CAP --seconds 30 -o "$T/tooshort.out" 2>"$T/tooshort.err" >/dev/null || rc=$?
+ctl B window open --for 4s --reason "too short" >/dev/null || pg_fail "open 4 s window on B"
+rc=0; "$CTL" --node "127.0.0.1:$B_HTTPP" "${MTLS[@]}" fetch $CAP --seconds 30 -o "$T/tooshort.out" 2>"$T/tooshort.err" >/dev/null || rc=$?
 [ "$rc" = 3 ] || pg_fail "fetch in a window about to close: exit $rc: $(cat "$T/tooshort.err")"
 grep -q "HTTP 403: window_too_short" "$T/tooshort.err" || pg_fail "refusal: $(cat "$T/tooshort.err")"
 grep -q "capturing" "$T/tooshort.err" && pg_fail "countdown before a refusal: $(cat "$T/tooshort.err")"
 [ -e "$T/tooshort.out" ] && pg_fail "a refused fetch left its output file"
+ctl B window close >/dev/null || pg_fail "close B's short window"
 pg_pass "window_too_short: the refusal alone, no countdown"
 
 # ---- Cluster windows ----
@@ -395,6 +402,7 @@ wait_state B open 5 >/dev/null || pg_fail "cluster window 5 did not reach B"
 pg_etcd_kill
 t0=$(pg_now_ms)
 rc=0; err=$(ctl A window close --cluster 2>&1) || rc=$?
+took=$(($(pg_now_ms) - t0))
 [ "$rc" = 6 ] || pg_fail "close --cluster without etcd: exit $rc, want 6: $err"
 case "$err" in *"window: closed (this node)"*) ;; *) pg_fail "close --cluster without etcd says: $err" ;; esac
 case "$err" in
@@ -402,7 +410,8 @@ case "$err" in
 *) pg_fail "close --cluster without etcd says: $err" ;;
 esac
 [ "$(ctl A window status)" = "window: closed" ] || pg_fail "A still open after close --cluster without etcd"
-((($(pg_now_ms) - t0) < 3000)) || pg_fail "close without etcd was not at once"
+# At once: the command's own cost (gRPC start and shutdown in the CLI), no etcd timeout.
+((took < 5000)) || pg_fail "close without etcd took $took ms"
 rc=0; err=$(ctl A window open --for 1m --reason "no etcd" --cluster 2>&1) || rc=$?
 [ "$rc" = 6 ] || pg_fail "open --cluster without etcd: exit $rc, want 6: $err"
 case "$err" in *"the admin API at "*" answered, but etcd did not: etcd did not take the cluster window"*) ;; *) pg_fail "open without etcd says: $err" ;; esac
