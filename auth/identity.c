@@ -159,11 +159,13 @@ bool pg_auth_idlist_match(const struct pg_auth_idlist *l, const struct pg_auth_c
 void pg_auth_cert_id_describe(const struct pg_auth_cert_id *id, char *out, size_t cap)
 {
 	if (id && id->n_uri)
-		snprintf(out, cap, "%s", id->uri[0]);
+		snprintf(out, cap, "uri:%s", id->uri[0]);
 	else if (id && id->n_dns)
 		snprintf(out, cap, "dns:%s", id->dns[0]);
+	else if (id && id->n_email)
+		snprintf(out, cap, "email:%s", id->email[0]);
 	else if (id && id->cn[0])
-		snprintf(out, cap, "cn=%s", id->cn);
+		snprintf(out, cap, "cn:%s", id->cn);
 	else
 		snprintf(out, cap, "-");
 }

@@ -65,8 +65,10 @@ size_t pg_auth_idlist_count(const struct pg_auth_idlist *l);
 bool pg_auth_idlist_match(const struct pg_auth_idlist *l, const struct pg_auth_cert_id *id,
 			  unsigned *scopes, char *matched, size_t matched_cap);
 
-/* A one-line description of the identity for logs: the first URI SAN, else
- * the first DNS SAN, else "cn=<cn>", else "-". */
+/* A one-line description of the identity for logs and audit lines, spelled
+ * as an allowlist entry so an operator can copy it: "uri:<first URI SAN>",
+ * else "dns:<first DNS SAN>", else "email:<first email SAN>", else
+ * "cn:<cn>", else "-". */
 void pg_auth_cert_id_describe(const struct pg_auth_cert_id *id, char *out, size_t cap);
 
 #endif

@@ -120,6 +120,7 @@ static enum pg_auth_reason cert_reason(int status)
 	case PG_AUTH_R_CERT_NOT_YET_VALID:
 	case PG_AUTH_R_CERT_UNTRUSTED:
 	case PG_AUTH_R_CERT_BAD_PURPOSE:
+	case PG_AUTH_R_CERT_IS_CA:
 	case PG_AUTH_R_CERT_INVALID:
 	case PG_AUTH_R_CERT_MISSING:
 		return (enum pg_auth_reason)status;

@@ -20,6 +20,7 @@ static const char *const names[PG_AUTH_R__COUNT] = {
 	[PG_AUTH_R_CERT_NOT_YET_VALID] = "cert_not_yet_valid",
 	[PG_AUTH_R_CERT_UNTRUSTED] = "cert_untrusted",
 	[PG_AUTH_R_CERT_BAD_PURPOSE] = "cert_bad_purpose",
+	[PG_AUTH_R_CERT_IS_CA] = "cert_is_ca",
 	[PG_AUTH_R_IDENTITY_NOT_ALLOWED] = "identity_not_allowed",
 	[PG_AUTH_R_TLS_REQUIRED] = "tls_required",
 	[PG_AUTH_R_CREDENTIALS_MISSING] = "credentials_missing",

@@ -5,6 +5,7 @@
 #include <openssl/crypto.h>
 #include <openssl/evp.h>
 #include <pthread.h>
+#include <stdbool.h>
 #include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -246,12 +247,47 @@ static int status_reason(unsigned int st)
 	return PG_AUTH_R_CERT_UNTRUSTED;
 }
 
+/* The leaf's own fields, which need no trust store: validity at `now`
+ * (wall seconds), not a CA, and TLS client authentication among its
+ * extended key usages when it lists any (RFC 5280 4.2.1.12; anyExtendedKeyUsage
+ * counts). */
+static int leaf_status(gnutls_x509_crt_t crt, int64_t now)
+{
+	unsigned int crit = 0, ca = 0;
+	time_t nb = gnutls_x509_crt_get_activation_time(crt), na = gnutls_x509_crt_get_expiration_time(crt);
+	bool any_eku = false;
+
+	if (nb == (time_t)-1 || na == (time_t)-1)
+		return PG_AUTH_R_CERT_INVALID;
+	if (now > (int64_t)na)
+		return PG_AUTH_R_CERT_EXPIRED;
+	if (now < (int64_t)nb)
+		return PG_AUTH_R_CERT_NOT_YET_VALID;
+	/* A CA certificate (e.g. the trust anchor itself) is never a client. */
+	if (gnutls_x509_crt_get_basic_constraints(crt, &crit, &ca, NULL) >= 0 && ca)
+		return PG_AUTH_R_CERT_IS_CA;
+	for (unsigned i = 0; i < 64; i++) {
+		char oid[128];
+		size_t sz = sizeof(oid);
+		int r = gnutls_x509_crt_get_key_purpose_oid(crt, i, oid, &sz, NULL);
+
+		if (r == GNUTLS_E_REQUESTED_DATA_NOT_AVAILABLE)
+			break;
+		if (r < 0)
+			return PG_AUTH_R_CERT_INVALID;
+		any_eku = true;
+		if (strcmp(oid, GNUTLS_KP_TLS_WWW_CLIENT) == 0 || strcmp(oid, GNUTLS_KP_ANY) == 0)
+			return PG_AUTH_R_OK;
+	}
+	return any_eku ? PG_AUTH_R_CERT_BAD_PURPOSE : PG_AUTH_R_OK;
+}
+
 static void verify_crts(const struct pg_auth_x509_trust *t, gnutls_x509_crt_t *crts, size_t n,
 			struct pg_auth_cert_result *res)
 {
 	gnutls_typed_vdata_st vdata = {.type = GNUTLS_DT_KEY_PURPOSE_OID,
 				       .data = (unsigned char *)(uintptr_t)GNUTLS_KP_TLS_WWW_CLIENT};
-	unsigned int st = 0, ca = 0, crit = 0;
+	unsigned int st = 0;
 
 	if (gnutls_x509_trust_list_verify_crt2(t->tl, crts, (unsigned int)n, &vdata, 1, 0, &st,
 					       NULL) < 0) {
@@ -259,10 +295,8 @@ static void verify_crts(const struct pg_auth_x509_trust *t, gnutls_x509_crt_t *c
 		return;
 	}
 	res->status = status_reason(st);
-	/* A CA certificate (e.g. the trust anchor itself) is never a client. */
-	if (res->status == PG_AUTH_R_OK &&
-	    gnutls_x509_crt_get_basic_constraints(crts[0], &crit, &ca, NULL) >= 0 && ca)
-		res->status = PG_AUTH_R_CERT_INVALID;
+	if (res->status == PG_AUTH_R_OK)
+		res->status = leaf_status(crts[0], (int64_t)time(NULL));
 	if (res->status == PG_AUTH_R_OK)
 		extract(crts[0], &res->id);
 }
@@ -317,24 +351,95 @@ out:
 		gnutls_x509_crt_deinit(crts[i]);
 }
 
+/* Imports a PEM chain (leaf first). PG_AUTH_R_OK with *crts and *n set (caller
+ * frees with free_crts), _CERT_MISSING for no bytes, _CERT_INVALID for
+ * anything unparsable or longer than PG_AUTH_X509_MAX_CHAIN. */
+static int import_pem(const void *pem, size_t len, gnutls_x509_crt_t **crts, unsigned int *n)
+{
+	gnutls_datum_t d = {(unsigned char *)(uintptr_t)pem, (unsigned int)len};
+
+	*crts = NULL;
+	*n = 0;
+	if (!pem || len == 0)
+		return PG_AUTH_R_CERT_MISSING;
+	if (len > (1u << 24) || gnutls_x509_crt_list_import2(crts, n, &d, GNUTLS_X509_FMT_PEM, 0) < 0) {
+		*crts = NULL;
+		*n = 0;
+		return PG_AUTH_R_CERT_INVALID;
+	}
+	return *n > 0 && *n <= PG_AUTH_X509_MAX_CHAIN ? PG_AUTH_R_OK : PG_AUTH_R_CERT_INVALID;
+}
+
+static void free_crts(gnutls_x509_crt_t *crts, unsigned int n)
+{
+	for (unsigned int i = 0; i < n; i++)
+		gnutls_x509_crt_deinit(crts[i]);
+	gnutls_free(crts);
+}
+
 void pg_auth_x509_verify_pem(const struct pg_auth_x509_trust *t, const void *pem, size_t len,
 			     struct pg_auth_cert_result *res)
 {
 	gnutls_x509_crt_t *crts = NULL;
 	unsigned int n = 0;
-	gnutls_datum_t d = {(unsigned char *)(uintptr_t)pem, (unsigned int)len};
 
 	memset(res, 0, sizeof(*res));
-	res->status = PG_AUTH_R_CERT_MISSING;
-	if (!t || !pem || len == 0)
-		return;
-	res->status = PG_AUTH_R_CERT_INVALID;
-	if (len > (1u << 24) ||
-	    gnutls_x509_crt_list_import2(&crts, &n, &d, GNUTLS_X509_FMT_PEM, 0) < 0)
-		return;
-	if (n > 0 && n <= PG_AUTH_X509_MAX_CHAIN)
+	res->status = t ? import_pem(pem, len, &crts, &n) : PG_AUTH_R_CERT_MISSING;
+	if (res->status == PG_AUTH_R_OK)
 		verify_crts(t, crts, n, res);
-	for (unsigned int i = 0; i < n; i++)
-		gnutls_x509_crt_deinit(crts[i]);
-	gnutls_free(crts);
+	free_crts(crts, n);
+}
+
+void pg_auth_x509_check_leaf_pem(const void *pem, size_t len, int64_t now, struct pg_auth_cert_result *res)
+{
+	gnutls_x509_crt_t *crts = NULL;
+	unsigned int n = 0;
+
+	memset(res, 0, sizeof(*res));
+	res->status = import_pem(pem, len, &crts, &n);
+	if (res->status == PG_AUTH_R_OK)
+		res->status = leaf_status(crts[0], now);
+	if (res->status == PG_AUTH_R_OK)
+		extract(crts[0], &res->id);
+	free_crts(crts, n);
+}
+
+bool pg_auth_x509_trust_names_issuer(const struct pg_auth_x509_trust *t, const void *pem, size_t len)
+{
+	gnutls_x509_crt_t *crts = NULL, issuer = NULL;
+	unsigned int n = 0;
+	bool named = false;
+
+	if (t && import_pem(pem, len, &crts, &n) == PG_AUTH_R_OK) {
+		/* The chain's last certificate is the one a CA of t must have issued. */
+		named = gnutls_x509_trust_list_get_issuer(t->tl, crts[n - 1], &issuer, 0) == 0;
+	}
+	free_crts(crts, n);
+	return named;
+}
+
+const char *pg_auth_x509_status_text(int status)
+{
+	switch (status) {
+	case PG_AUTH_R_OK:
+		return "the certificate is valid";
+	case PG_AUTH_R_CERT_MISSING:
+		return "no client certificate was presented";
+	case PG_AUTH_R_CERT_EXPIRED:
+		return "the certificate has expired";
+	case PG_AUTH_R_CERT_NOT_YET_VALID:
+		return "the certificate is not valid yet (check its notBefore date and the clocks)";
+	case PG_AUTH_R_CERT_UNTRUSTED:
+		return "the certificate is not signed by a trusted CA (other CA, self-signed, or a bad "
+		       "signature)";
+	case PG_AUTH_R_CERT_IS_CA:
+		return "the certificate is a CA certificate (CA:TRUE), not a client certificate";
+	case PG_AUTH_R_CERT_BAD_PURPOSE:
+		return "the certificate's extended key usage does not allow TLS client authentication "
+		       "(clientAuth)";
+	case PG_AUTH_R_IDENTITY_NOT_ALLOWED:
+		return "the certificate's identity is not an allowed identity";
+	default:
+		return "the certificate cannot be parsed or its chain is too long";
+	}
 }

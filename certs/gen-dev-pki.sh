@@ -18,6 +18,7 @@
 #   selfsigned-client.*           a self-signed client cert (CN=admin)
 #   serveronly-client.*           CN=operator from the real CA but EKU serverAuth only
 #   noeku-client.*                CN=operator from the real CA without any EKU (allowed)
+#   ca-client.*                   CN=admin from the real CA, clientAuth, but CA:TRUE (refused)
 # Keys are 0600, certificates 0644. An existing PKI is left alone unless --force.
 set -euo pipefail
 
@@ -27,7 +28,7 @@ force=0
 extras=0
 days=825
 
-usage() { sed -n '2,25p' "$0" | sed 's/^# \{0,1\}//'; exit "${1:-0}"; }
+usage() { sed -n '2,22p' "$0" | sed 's/^# \{0,1\}//'; exit "${1:-0}"; }
 
 while [ $# -gt 0 ]; do
 	case "$1" in
@@ -182,6 +183,17 @@ if [ "$extras" = 1 ]; then
 	fi
 	leaf serveronly-client operator serverAuth "DNS:operator.pprofgate.local"
 	leaf noeku-client operator "" "URI:spiffe://pprofgate.local/operator"
+	if ! exists ca-client.key ca-client.crt; then
+		eckey "$dir/ca-client.key"
+		openssl req -new -key "$dir/ca-client.key" -subj "/O=pprofgate dev/CN=admin" -out "$work/ca-client.csr"
+		sed 's/CA:FALSE/CA:TRUE/' "$(ext ca-client clientAuth "URI:spiffe://pprofgate.local/admin")" \
+			>"$work/ca-client.ca.ext"
+		openssl x509 -req -in "$work/ca-client.csr" -CA "$dir/ca.crt" -CAkey "$dir/ca.key" \
+			-CAcreateserial -CAserial "$work/ca.srl" -days "$days" -sha256 \
+			-extfile "$work/ca-client.ca.ext" -out "$dir/ca-client.crt" 2>/dev/null
+		finish ca-client.key ca-client.crt
+		made+=("ca-client.crt (CN admin, CA:TRUE)")
+	fi
 fi
 
 if [ ${#made[@]} -eq 0 ]; then

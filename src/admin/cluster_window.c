@@ -8,6 +8,7 @@
 #include <string.h>
 #include <time.h>
 
+#include "src/admin/request.h"
 #include "src/cluster/etcd.h"
 #include "src/config/config.h"
 #include "src/util/buf.h"
@@ -20,19 +21,6 @@
 #define RETRY_MS 1000
 
 /* ---- the record ---- */
-
-static bool profile_name_ok(const char *s, size_t n)
-{
-	if (n == 0 || n >= 32)
-		return false;
-	for (size_t i = 0; i < n; i++) {
-		char ch = s[i];
-		if (!((ch >= 'a' && ch <= 'z') || (ch >= 'A' && ch <= 'Z') || (ch >= '0' && ch <= '9') ||
-		      ch == '_' || ch == '-' || ch == '.'))
-			return false;
-	}
-	return true;
-}
 
 static int copy_text(const struct pg_json_value *v, const char *name, char *dst, size_t cap)
 {
@@ -96,7 +84,7 @@ int pg_admin_window_record_parse(const char *text, size_t len, struct pg_admin_w
 		for (const struct pg_json_value *e = pg_json_first(v); e; e = pg_json_next(e)) {
 			size_t n;
 			const char *s = pg_json_str(e, &n);
-			if (!s || !profile_name_ok(s, n)) {
+			if (!s || !pg_admin_profile_name_ok(s, n)) {
 				rc = pg_fail(PG_EPROTO, "window record: bad profile name in \"profiles\"");
 				goto out;
 			}
@@ -173,7 +161,34 @@ struct pg_admin_cluster {
 	pthread_mutex_t mu;
 	pthread_cond_t cv;
 	bool stopping;
+	/* Under mu: when etcd last answered for the key (monotonic ms), how often
+	 * the watch is ended to re-read it, and the last failure. */
+	int64_t confirmed_ms, confirm_every_ms;
+	char why[200];
 };
+
+static int64_t mono_ms(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+}
+
+static void set_confirmed(struct pg_admin_cluster *c)
+{
+	pthread_mutex_lock(&c->mu);
+	c->confirmed_ms = mono_ms();
+	c->why[0] = '\0';
+	pthread_mutex_unlock(&c->mu);
+}
+
+static void set_failed(struct pg_admin_cluster *c, const char *why)
+{
+	pthread_mutex_lock(&c->mu);
+	snprintf(c->why, sizeof(c->why), "%s", why);
+	pthread_mutex_unlock(&c->mu);
+}
 
 static bool stopping(struct pg_admin_cluster *c)
 {
@@ -205,11 +220,19 @@ static void apply_kv(struct pg_admin_cluster *c, const struct pg_etcd_kv *kv)
 static bool on_watch(const struct pg_etcd_watch_resp *resp, void *arg)
 {
 	struct pg_admin_cluster *c = arg;
+	bool due;
 
-	if (resp) {
-		for (size_t i = 0; i < resp->n_events; i++)
-			apply_kv(c, resp->events[i].type == PG_ETCD_PUT ? &resp->events[i].kv : NULL);
+	if (!resp) {
+		/* Idle: an open stream does not prove etcd is alive (a hung etcd
+		 * keeps it open), so end the watch now and then to re-read the key. */
+		pthread_mutex_lock(&c->mu);
+		due = mono_ms() - c->confirmed_ms >= c->confirm_every_ms;
+		pthread_mutex_unlock(&c->mu);
+		return !due && !stopping(c);
 	}
+	set_confirmed(c);
+	for (size_t i = 0; i < resp->n_events; i++)
+		apply_kv(c, resp->events[i].type == PG_ETCD_PUT ? &resp->events[i].kv : NULL);
 	return !stopping(c);
 }
 
@@ -226,6 +249,7 @@ static void *watch_main(void *arg)
 			if (warned)
 				pg_info(MOD, "watching %s again", c->key);
 			warned = false;
+			set_confirmed(c);
 			apply_kv(c, r.n ? &r.kvs[0] : NULL);
 			int64_t rev = r.revision;
 			pg_etcd_range_clear(&r);
@@ -233,9 +257,10 @@ static void *watch_main(void *arg)
 			if (rc == PG_OK || stopping(c))
 				continue;
 		}
+		set_failed(c, pg_errmsg());
 		if (!warned && !stopping(c))
 			pg_warn(MOD, "cluster window watch on %s: %s; retrying (a cluster window held here "
-				     "still closes at its deadline)", c->key, pg_errmsg());
+				     "closes when etcd has not confirmed it within the grace)", c->key, pg_errmsg());
 		warned = true;
 		pthread_mutex_lock(&c->mu);
 		if (!c->stopping) {
@@ -249,8 +274,8 @@ static void *watch_main(void *arg)
 	return NULL;
 }
 
-int pg_admin_cluster_start(const struct pg_config *cfg, pg_admin_cluster_apply_fn *apply, void *arg,
-			   struct pg_admin_cluster **out)
+int pg_admin_cluster_start(const struct pg_config *cfg, int64_t confirm_every_ms,
+			   pg_admin_cluster_apply_fn *apply, void *arg, struct pg_admin_cluster **out)
 {
 	struct pg_admin_cluster *c;
 	pthread_condattr_t ca;
@@ -269,6 +294,7 @@ int pg_admin_cluster_start(const struct pg_config *cfg, pg_admin_cluster_apply_f
 	pthread_condattr_destroy(&ca);
 	c->apply = apply;
 	c->arg = arg;
+	c->confirm_every_ms = confirm_every_ms < 200 ? 200 : confirm_every_ms;
 	snprintf(c->key, sizeof(c->key), "%s/diagnostics/window",
 		 cfg->etcd_prefix[0] ? cfg->etcd_prefix : "/goverse");
 	if ((rc = pg_etcd_new_from_config(cfg, &c->etcd)) != PG_OK)
@@ -300,6 +326,8 @@ int pg_admin_cluster_open(struct pg_admin_cluster *c, const struct pg_admin_wind
 		if (rc != PG_OK && pg_etcd_lease_revoke(c->etcd, lease, 2000) != PG_OK)
 			pg_err_clear();
 	}
+	if (rc == PG_OK)
+		set_confirmed(c);
 	free(value);
 	return rc;
 }
@@ -323,6 +351,18 @@ int pg_admin_cluster_close(struct pg_admin_cluster *c)
 		rc = PG_OK;
 	pg_etcd_range_clear(&r);
 	return rc;
+}
+
+int64_t pg_admin_cluster_unconfirmed_ms(struct pg_admin_cluster *c, int64_t now_mono_ms, char *why, size_t cap)
+{
+	int64_t since;
+
+	pthread_mutex_lock(&c->mu);
+	since = now_mono_ms - c->confirmed_ms;
+	if (why && cap)
+		snprintf(why, cap, "%s", c->why[0] ? c->why : "no answer yet");
+	pthread_mutex_unlock(&c->mu);
+	return since > 0 ? since : 0;
 }
 
 const char *pg_admin_cluster_key(const struct pg_admin_cluster *c)

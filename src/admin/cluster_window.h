@@ -4,9 +4,11 @@
  * attached to a NEW etcd lease whose TTL is the window's duration. Every node
  * watches that key: a put opens its local window until
  * min(record deadline, now + duration), a delete (lease expired or revoked)
- * closes it. A node that loses etcd keeps its deadline and closes there at
- * the latest: nothing ever extends a window without a fresh record (fail
- * closed). CloseWindow{cluster} revokes the record's lease.
+ * closes it. The watcher re-reads the key every confirm_every_ms (an open
+ * watch stream does not prove etcd is alive); a node whose etcd has not
+ * confirmed the record within admin.window.cluster_grace_seconds closes its
+ * cluster window (src/admin/server.c), so etcd being down can never pin a
+ * window open. CloseWindow{cluster} revokes the record's lease.
  *
  * Record (version 1), at most PG_ADMIN_RECORD_MAX bytes:
  *   {"v":1,"opened_by":"uri:spiffe://...","reason":"...","profiles":["heap"],
@@ -59,9 +61,17 @@ struct pg_admin_cluster;
 
 /* Connects to the etcd of `cfg` (endpoints, TLS, prefix) and starts a thread
  * that reads the key, then watches it, calling `apply` on every change
- * (re-reading after any failure, every second). */
-PG_WUR int pg_admin_cluster_start(const struct pg_config *cfg, pg_admin_cluster_apply_fn *apply,
-				  void *arg, struct pg_admin_cluster **out);
+ * (re-reading after any failure, every second, and every confirm_every_ms,
+ * at least 200, while the watch is idle). */
+PG_WUR int pg_admin_cluster_start(const struct pg_config *cfg, int64_t confirm_every_ms,
+				  pg_admin_cluster_apply_fn *apply, void *arg,
+				  struct pg_admin_cluster **out);
+
+/* Milliseconds since etcd last answered for the key (a read, a watch message
+ * or our own put), at monotonic time now_mono_ms; `why` (may be NULL)
+ * receives the last failure's sentence. Thread-safe. */
+int64_t pg_admin_cluster_unconfirmed_ms(struct pg_admin_cluster *c, int64_t now_mono_ms, char *why,
+					size_t cap);
 
 /* Writes `rec` under a new lease of ceil(duration) seconds. */
 PG_WUR int pg_admin_cluster_open(struct pg_admin_cluster *c, const struct pg_admin_window_record *rec);

@@ -12,19 +12,25 @@
 #include <grpc/grpc.h>
 #include <grpc/grpc_security.h>
 #include <grpc/slice.h>
+#include <grpc/support/alloc.h>
+#include <grpc/support/log.h>
 #include <grpc/support/time.h>
 #include <pthread.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <strings.h>
 #include <sys/stat.h>
 #include <time.h>
 
 #include "auth/identity.h"
+#include "auth/reason.h"
 #include "auth/window.h"
+#include "auth/x509.h"
 #include "proto/admin.pb-c.h"
 #include "src/admin/cluster_window.h"
+#include "src/admin/request.h"
 #include "src/config/config.h"
 #include "src/metrics/metrics.h"
 #include "src/util/buf.h"
@@ -37,7 +43,7 @@
 #define STOP_GRACE_MS 1000
 #define TICK_MS 200
 #define MAX_PEM (256 * 1024)
-#define METHOD_PREFIX "/pprofgate.admin.v1.Diagnostics/"
+#define NOTE_MAX 512
 
 enum scope { SCOPE_NONE = 0, SCOPE_NODE, SCOPE_CLUSTER };
 enum step { REQUESTED, RECEIVED, SENT };
@@ -51,6 +57,7 @@ struct call {
 	grpc_byte_buffer *recv, *send;
 	int cancelled;
 	grpc_slice status_details;
+	grpc_metadata trailer; /* static key and value */
 };
 
 struct pg_admin {
@@ -61,7 +68,9 @@ struct pg_admin {
 	int64_t max_ms;
 	struct pg_auth_window *window;
 	struct pg_auth_idlist *ids;
+	struct pg_auth_x509_trust *trust; /* admin.tls.client_ca_file */
 	struct pg_admin_cluster *cluster;
+	int64_t grace_ms; /* admin.window.cluster_grace_seconds, else the lease TTL */
 
 	/* Who holds the window, for expiry audit lines and the reply's `cluster`. */
 	pthread_mutex_t mu;
@@ -70,11 +79,15 @@ struct pg_admin {
 	char opener[PG_AUTH_WINDOW_TEXT_MAX], reason[PG_AUTH_WINDOW_TEXT_MAX];
 	int64_t duration_ms;
 	int64_t cluster_deadline_unix_ms; /* the record applied, to apply each once */
+	/* The record last closed here (request or lost etcd): re-reading it never
+	 * reopens the window on this node; only a new record does. */
+	int64_t dismissed_deadline_unix_ms;
+	char dismissed_by[PG_AUTH_WINDOW_TEXT_MAX];
 	bool stopping;
 	pthread_t ticker;
 	bool ticker_started;
 
-	struct pg_series *g_open, *g_left;
+	struct pg_series *g_open, *g_left, *c_handshake;
 	struct pg_family *f_opens;
 
 	grpc_server *server;
@@ -107,9 +120,10 @@ static const char *scope_name(enum scope s)
 	return s == SCOPE_CLUSTER ? "cluster" : "node";
 }
 
-/* One audit line: JSON, every text escaped by the JSON writer, no secrets. */
-static void audit(struct pg_admin *a, const char *event, const char *who, const char *reason,
-		  int64_t duration_ms, enum scope scope, const char *extra)
+/* One audit line: JSON, every text escaped by the JSON writer, no secrets.
+ * duration_ms < 0 leaves out duration and scope; peer may be NULL. */
+static void audit_peer(struct pg_admin *a, const char *event, const char *who, const char *reason,
+		       int64_t duration_ms, enum scope scope, const char *extra, const char *peer)
 {
 	struct pg_buf b;
 	int rc;
@@ -126,11 +140,18 @@ static void audit(struct pg_admin *a, const char *event, const char *who, const 
 		rc = pg_buf_puts(&b, ",\"reason\":");
 	if (rc == PG_OK)
 		rc = pg_json_write_cstr(&b, reason ? reason : "");
+	if (rc == PG_OK && duration_ms >= 0)
+		rc = pg_buf_printf(&b, ",\"duration_s\":%.3f,\"scope\":\"%s\"", (double)duration_ms / 1000.0,
+				   scope_name(scope));
 	if (rc == PG_OK)
-		rc = pg_buf_printf(&b, ",\"duration_s\":%.3f,\"scope\":\"%s\",\"node\":",
-				   (double)duration_ms / 1000.0, scope_name(scope));
+		rc = pg_buf_puts(&b, ",\"node\":");
 	if (rc == PG_OK)
 		rc = pg_json_write_cstr(&b, a->node);
+	if (rc == PG_OK && peer) {
+		rc = pg_buf_puts(&b, ",\"peer\":");
+		if (rc == PG_OK)
+			rc = pg_json_write_cstr(&b, peer);
+	}
 	if (rc == PG_OK && extra) {
 		rc = pg_buf_puts(&b, ",\"detail\":");
 		if (rc == PG_OK)
@@ -143,6 +164,12 @@ static void audit(struct pg_admin *a, const char *event, const char *who, const 
 	else
 		pg_warn(MOD, "audit: %s event could not be formatted", event);
 	pg_buf_free(&b);
+}
+
+static void audit(struct pg_admin *a, const char *event, const char *who, const char *reason,
+		  int64_t duration_ms, enum scope scope, const char *extra)
+{
+	audit_peer(a, event, who, reason, duration_ms, scope, extra, NULL);
 }
 
 static void update_gauges_locked(struct pg_admin *a, int64_t now)
@@ -177,15 +204,45 @@ static void set_holder_locked(struct pg_admin *a, enum scope s, const char *who,
 /* Audits a window that reached its deadline and refreshes the gauges. Run by
  * the ticker and by every call that reads the window, so a status that says
  * "closed" never precedes the expiry's audit line and gauges. */
+/* Closes the window held here (audited as `event` with `detail`). A cluster
+ * record closed here stays closed here (dismissed). Caller holds a->mu. */
+static void close_locked(struct pg_admin *a, const char *event, const char *who, const char *detail)
+{
+	if (a->scope == SCOPE_CLUSTER) {
+		a->dismissed_deadline_unix_ms = a->cluster_deadline_unix_ms;
+		snprintf(a->dismissed_by, sizeof(a->dismissed_by), "%s", a->opener);
+	}
+	if (a->scope != SCOPE_NONE)
+		audit(a, event, who, a->reason, a->duration_ms, a->scope, detail);
+	a->scope = SCOPE_NONE;
+	pg_auth_window_close(a->window);
+}
+
+/* Audits a window that reached its deadline, closes a cluster window whose
+ * etcd record could not be confirmed within the grace (etcd down or cut off
+ * must never pin a window open), and refreshes the gauges. Run by the ticker
+ * and by every call that reads the window, so a status that says "closed"
+ * never precedes the audit line and gauges. */
 static void expire_check_locked(struct pg_admin *a, int64_t now)
 {
-	if (a->scope != SCOPE_NONE && pg_auth_window_time_left_ms(a->window, now) == 0) {
-		audit(a, "expire", a->opener, a->reason, a->duration_ms, a->scope, NULL);
-		pg_auth_window_close(a->window);
-		a->scope = SCOPE_NONE;
+	if (a->scope != SCOPE_NONE && pg_auth_window_time_left_ms(a->window, now) == 0)
+		close_locked(a, "expire", a->opener, NULL);
+	if (a->scope == SCOPE_CLUSTER && a->cluster) {
+		char why[200], detail[NOTE_MAX];
+		int64_t since = pg_admin_cluster_unconfirmed_ms(a->cluster, now, why, sizeof(why));
+
+		if (since >= a->grace_ms) {
+			snprintf(detail, sizeof(detail),
+				 "etcd has not confirmed the cluster window record for %.1f s (grace %lld s): %s",
+				 (double)since / 1000.0, (long long)(a->grace_ms / 1000), why);
+			pg_warn(MOD, "cluster window closed on this node: %s", detail);
+			close_locked(a, "close", a->opener, detail);
+		}
 	}
 	update_gauges_locked(a, now);
 }
+
+static void handshake_flush(struct pg_admin *a, int64_t now);
 
 static void *ticker_main(void *arg)
 {
@@ -197,6 +254,7 @@ static void *ticker_main(void *arg)
 		int64_t now = mono_ms();
 
 		expire_check_locked(a, now);
+		handshake_flush(a, now);
 		clock_gettime(CLOCK_MONOTONIC, &ts);
 		ts.tv_nsec += TICK_MS * 1000000L;
 		if (ts.tv_nsec >= 1000000000L) {
@@ -219,18 +277,16 @@ static void apply_cluster(const struct pg_admin_window_record *rec, void *arg)
 
 	pthread_mutex_lock(&a->mu);
 	if (!rec) {
-		if (a->scope == SCOPE_CLUSTER) {
-			pg_auth_window_close(a->window);
-			audit(a, "close", a->opener, a->reason, a->duration_ms, SCOPE_CLUSTER,
-			      "cluster record removed (closed or lease expired)");
-			a->scope = SCOPE_NONE;
-		}
+		if (a->scope == SCOPE_CLUSTER)
+			close_locked(a, "close", a->opener, "cluster record removed (closed or lease expired)");
 		a->cluster_deadline_unix_ms = 0;
 		goto out;
 	}
 	if (a->scope == SCOPE_CLUSTER && rec->deadline_unix_ms == a->cluster_deadline_unix_ms &&
 	    strcmp(rec->opened_by, a->opener) == 0)
 		goto out; /* the record this node already applied (its own open, or a re-read) */
+	if (rec->deadline_unix_ms == a->dismissed_deadline_unix_ms && strcmp(rec->opened_by, a->dismissed_by) == 0)
+		goto out; /* closed here already: a re-read after etcd returns does not reopen it */
 	left = pg_admin_window_record_remaining_ms(rec, wall_ms(), a->max_ms);
 	if (left <= 0)
 		goto out;
@@ -247,6 +303,103 @@ static void apply_cluster(const struct pg_admin_window_record *rec, void *arg)
 out:
 	update_gauges_locked(a, now);
 	pthread_mutex_unlock(&a->mu);
+}
+
+/* ---- TLS handshakes that fail inside gRPC ---- */
+
+/* Certificates are judged per call, but a handshake can still fail inside
+ * gRPC core (bytes that are not TLS, no common TLS version, a client that
+ * rejects our certificate). gRPC 1.51 tells nobody but its log: one
+ * "Handshake failed with fatal error ..." line at ERROR severity, with no peer
+ * address and no listener name. The admin API is the node's only TLS gRPC
+ * listener (src/rpc serves plaintext), so each such line is one failed admin
+ * handshake: a process-wide log hook counts it and audits it (peer "-", at
+ * most one line per second, with the count). The hook has to be a global:
+ * gpr_set_log_function takes no argument. */
+static pthread_mutex_t hs_mu = PTHREAD_MUTEX_INITIALIZER;
+static struct pg_admin *hs_admin;           /* under hs_mu */
+static gpr_log_severity hs_operator_min;     /* what GRPC_VERBOSITY asked to print */
+static int64_t hs_last_ms, hs_unreported;    /* under hs_mu */
+
+static gpr_log_severity verbosity_from_env(void)
+{
+	const char *v = getenv("GRPC_VERBOSITY");
+
+	if (v && strcasecmp(v, "DEBUG") == 0)
+		return GPR_LOG_SEVERITY_DEBUG;
+	if (v && strcasecmp(v, "INFO") == 0)
+		return GPR_LOG_SEVERITY_INFO;
+	if (v && strcasecmp(v, "ERROR") == 0)
+		return GPR_LOG_SEVERITY_ERROR;
+	return (gpr_log_severity)(GPR_LOG_SEVERITY_ERROR + 1); /* NONE (src/main.c's default) */
+}
+
+/* One audit line for the failures counted since the last one. Caller holds
+ * hs_mu; `last` (may be NULL) is gRPC's message. */
+static void hs_audit_locked(struct pg_admin *a, int64_t now, const char *last)
+{
+	char detail[NOTE_MAX];
+
+	snprintf(detail, sizeof(detail), "%lld failed TLS handshake%s on the admin listener since the last such "
+					 "line%s%.300s",
+		 (long long)hs_unreported, hs_unreported == 1 ? "" : "s", last ? "; last: " : "", last ? last : "");
+	audit_peer(a, "denied", "-", "tls_handshake_failed", -1, SCOPE_NONE, detail, "-");
+	hs_last_ms = now;
+	hs_unreported = 0;
+}
+
+static void grpc_log_hook(gpr_log_func_args *args)
+{
+	if (args->severity == GPR_LOG_SEVERITY_ERROR && args->message &&
+	    strstr(args->message, "Handshake failed")) {
+		int64_t now = mono_ms();
+
+		pthread_mutex_lock(&hs_mu);
+		if (hs_admin) {
+			if (hs_admin->c_handshake)
+				pg_series_add(hs_admin->c_handshake, 1);
+			hs_unreported++;
+			if (now - hs_last_ms >= 1000)
+				hs_audit_locked(hs_admin, now, args->message);
+		}
+		pthread_mutex_unlock(&hs_mu);
+	}
+	/* Everything else as gRPC would print it, when the operator asked. */
+	if (args->severity >= hs_operator_min)
+		fprintf(stderr, "%s %s:%d] %s\n", gpr_log_severity_string(args->severity),
+			args->file ? args->file : "?", args->line, args->message ? args->message : "");
+}
+
+/* Audits failures the rate limit held back, once a second has passed (run by
+ * the ticker), so a single burst is never left unreported. */
+static void handshake_flush(struct pg_admin *a, int64_t now)
+{
+	pthread_mutex_lock(&hs_mu);
+	if (hs_admin == a && hs_unreported > 0 && now - hs_last_ms >= 1000)
+		hs_audit_locked(a, now, NULL);
+	pthread_mutex_unlock(&hs_mu);
+}
+
+static void handshake_hook_install(struct pg_admin *a)
+{
+	pthread_mutex_lock(&hs_mu);
+	hs_admin = a;
+	hs_last_ms = 0;
+	hs_unreported = 0;
+	pthread_mutex_unlock(&hs_mu);
+	hs_operator_min = verbosity_from_env();
+	gpr_set_log_function(grpc_log_hook);
+	/* After grpc_init, which set the threshold from GRPC_VERBOSITY. */
+	gpr_set_log_verbosity(GPR_LOG_SEVERITY_ERROR < hs_operator_min ? GPR_LOG_SEVERITY_ERROR
+									: hs_operator_min);
+}
+
+static void handshake_hook_remove(struct pg_admin *a)
+{
+	pthread_mutex_lock(&hs_mu);
+	if (hs_admin == a)
+		hs_admin = NULL;
+	pthread_mutex_unlock(&hs_mu);
 }
 
 /* ---- the gRPC side ---- */
@@ -285,73 +438,63 @@ static int post_slot(struct pg_admin *a)
 	return PG_OK;
 }
 
-static bool has_scheme_sep(const char *v, size_t n)
+/* The peer's certificate chain as PEM, leaf first: gRPC gives the leaf
+ * (x509_pem_cert) apart from the rest of the chain (x509_pem_cert_chain, which
+ * on a server holds only what follows the leaf; with OpenSSL it may be empty
+ * on a resumed session). *out is malloc'd, NULL when no certificate came. */
+static char *peer_chain_pem(grpc_call *call, size_t *len)
 {
-	for (size_t i = 0; i + 3 <= n; i++)
-		if (v[i] == ':' && v[i + 1] == '/' && v[i + 2] == '/')
-			return true;
-	return false;
-}
-
-/* Adds one property value of the peer certificate to id. Values too long for
- * the identity are dropped, never truncated (auth/identity.h). */
-static void add_prop(struct pg_auth_cert_id *id, const char *name, const char *v, size_t n)
-{
-	char (*dst)[PG_AUTH_ID_LEN] = NULL;
-	size_t *count = NULL;
-
-	if (n == 0 || n >= PG_AUTH_ID_LEN || memchr(v, '\0', n))
-		return;
-	if (strcmp(name, "x509_common_name") == 0) {
-		memcpy(id->cn, v, n);
-		id->cn[n] = '\0';
-		return;
-	}
-	/* gRPC lists every SAN under one name; tell the kinds apart by shape. */
-	if (memchr(v, ':', n) && (strcmp(name, "peer_spiffe_id") == 0 || has_scheme_sep(v, n) ||
-				  (n > 4 && memcmp(v, "urn:", 4) == 0))) {
-		dst = id->uri;
-		count = &id->n_uri;
-	} else if (memchr(v, '@', n)) {
-		dst = id->email;
-		count = &id->n_email;
-	} else if (strcmp(name, "peer_spiffe_id") != 0) {
-		dst = id->dns;
-		count = &id->n_dns;
-	}
-	if (!dst || *count >= PG_AUTH_ID_SANS)
-		return;
-	for (size_t i = 0; i < *count; i++)
-		if (strlen(dst[i]) == n && memcmp(dst[i], v, n) == 0)
-			return;
-	memcpy(dst[*count], v, n);
-	dst[*count][n] = '\0';
-	(*count)++;
-}
-
-static void peer_identity(grpc_call *call, struct pg_auth_cert_id *id)
-{
-	static const char *const names[] = {"x509_common_name", "x509_subject_alternative_name",
-					    "peer_spiffe_id"};
 	grpc_auth_context *ctx = grpc_call_auth_context(call);
+	const grpc_auth_property *leaf = NULL, *rest = NULL, *p;
+	grpc_auth_property_iterator it;
+	char *out = NULL;
+	size_t ll, rl;
 
-	memset(id, 0, sizeof(*id));
+	*len = 0;
 	if (!ctx)
-		return;
-	for (size_t k = 0; k < sizeof(names) / sizeof(names[0]); k++) {
-		grpc_auth_property_iterator it = grpc_auth_context_find_properties_by_name(ctx, names[k]);
-		const grpc_auth_property *p;
-		while ((p = grpc_auth_property_iterator_next(&it)))
-			add_prop(id, names[k], p->value, p->value_length);
+		return NULL;
+	it = grpc_auth_context_find_properties_by_name(ctx, GRPC_X509_PEM_CERT_PROPERTY_NAME);
+	if ((p = grpc_auth_property_iterator_next(&it)))
+		leaf = p;
+	it = grpc_auth_context_find_properties_by_name(ctx, GRPC_X509_PEM_CERT_CHAIN_PROPERTY_NAME);
+	if ((p = grpc_auth_property_iterator_next(&it)))
+		rest = p;
+	if (!leaf || leaf->value_length == 0 || leaf->value_length > MAX_PEM)
+		goto out;
+	ll = leaf->value_length;
+	rl = rest && rest->value_length <= MAX_PEM ? rest->value_length : 0;
+	/* A chain that starts with the leaf (the client-side shape) adds nothing. */
+	if (rl >= ll && memcmp(rest->value, leaf->value, ll) == 0) {
+		rest = NULL;
+		rl = 0;
 	}
+	out = malloc(ll + rl + 2);
+	if (!out)
+		goto out;
+	memcpy(out, leaf->value, ll);
+	out[ll] = '\n';
+	if (rl)
+		memcpy(out + ll + 1, rest->value, rl);
+	*len = ll + 1 + rl;
+	out[*len] = '\0';
+out:
 	grpc_auth_context_release(ctx);
+	return out;
 }
 
 struct reply {
 	grpc_status_code code;
-	char message[256];
+	char message[NOTE_MAX];
+	const char *component; /* trailer pprofgate-component: what failed ("etcd") */
 	uint8_t *body;
 	size_t len;
+};
+
+/* Who is calling, for audit lines and replies. */
+struct caller {
+	char peer[128];                        /* grpc_call_get_peer, e.g. "ipv4:127.0.0.1:5555" */
+	char who[PG_AUTH_WINDOW_TEXT_MAX];     /* the matching allowlist entry, or a description */
+	const char *method;                    /* short method name for audit lines */
 };
 
 static void fail_reply(struct reply *r, grpc_status_code code, const char *fmt, ...)
@@ -367,7 +510,26 @@ static void fail_reply(struct reply *r, grpc_status_code code, const char *fmt, 
 	va_end(ap);
 }
 
-static void status_reply(struct pg_admin *a, struct reply *r)
+/* Refuses the call: one audit line (event "denied", reason code, the caller's
+ * sentence as detail, peer) and the status with the same sentence. */
+static void refuse(struct pg_admin *a, const struct caller *k, struct reply *r, grpc_status_code code,
+		   const char *reason, const char *fmt, ...) __attribute__((format(printf, 6, 7)));
+
+static void refuse(struct pg_admin *a, const struct caller *k, struct reply *r, grpc_status_code code,
+		   const char *reason, const char *fmt, ...)
+{
+	char detail[NOTE_MAX + 64];
+	va_list ap;
+
+	va_start(ap, fmt);
+	vsnprintf(r->message, sizeof(r->message), fmt, ap);
+	va_end(ap);
+	r->code = code;
+	snprintf(detail, sizeof(detail), "%s: %s", k->method, r->message);
+	audit_peer(a, "denied", k->who, reason, -1, SCOPE_NONE, detail, k->peer);
+}
+
+static void status_reply(struct pg_admin *a, struct reply *r, const char *cluster_error)
 {
 	Pprofgate__Admin__V1__WindowStatus st = PPROFGATE__ADMIN__V1__WINDOW_STATUS__INIT;
 	struct pg_auth_window_status ws;
@@ -390,6 +552,7 @@ static void status_reply(struct pg_admin *a, struct reply *r)
 	st.profiles = profs;
 	if (!st.open)
 		st.cluster = false;
+	st.cluster_error = (char *)(cluster_error ? cluster_error : "");
 	r->len = pprofgate__admin__v1__window_status__get_packed_size(&st);
 	r->body = malloc(r->len ? r->len : 1);
 	if (!r->body) {
@@ -400,71 +563,36 @@ static void status_reply(struct pg_admin *a, struct reply *r)
 	r->code = GRPC_STATUS_OK;
 }
 
-static bool profile_ok(const char *s)
+static void do_open(struct pg_admin *a, const struct caller *k, const struct pg_admin_request *q,
+		    struct reply *r)
 {
-	size_t n = strlen(s);
+	const char *profs[PG_AUTH_WINDOW_MAX_PROFILES];
+	const char *who = k->who;
 
-	if (n == 0 || n >= 32)
-		return false;
-	for (size_t i = 0; i < n; i++)
-		if (!((s[i] >= 'a' && s[i] <= 'z') || (s[i] >= 'A' && s[i] <= 'Z') || (s[i] >= '0' && s[i] <= '9') ||
-		      s[i] == '_' || s[i] == '-' || s[i] == '.'))
-			return false;
-	return true;
-}
-
-static void do_open(struct pg_admin *a, const char *who, const uint8_t *body, size_t len, struct reply *r)
-{
-	Pprofgate__Admin__V1__OpenWindowRequest *q =
-		pprofgate__admin__v1__open_window_request__unpack(NULL, len, body);
-	int64_t dur_ms;
-
-	if (!q) {
-		fail_reply(r, GRPC_STATUS_INVALID_ARGUMENT, "malformed OpenWindowRequest");
-		return;
-	}
-	dur_ms = (int64_t)q->duration_seconds * 1000;
-	if (q->duration_seconds == 0 || dur_ms > a->max_ms) {
-		fail_reply(r, GRPC_STATUS_INVALID_ARGUMENT,
-			   "duration must be 1..%lld seconds (admin.window.max_seconds)",
-			   (long long)(a->max_ms / 1000));
-		goto out;
-	}
-	if (!q->reason || !q->reason[0] || strlen(q->reason) >= PG_AUTH_WINDOW_TEXT_MAX) {
-		fail_reply(r, GRPC_STATUS_INVALID_ARGUMENT, "a reason of 1..%d bytes is required",
-			   PG_AUTH_WINDOW_TEXT_MAX - 1);
-		goto out;
-	}
-	if (q->n_profiles > PG_AUTH_WINDOW_MAX_PROFILES) {
-		fail_reply(r, GRPC_STATUS_INVALID_ARGUMENT, "at most %d profiles", PG_AUTH_WINDOW_MAX_PROFILES);
-		goto out;
-	}
 	for (size_t i = 0; i < q->n_profiles; i++)
-		if (!profile_ok(q->profiles[i])) {
-			fail_reply(r, GRPC_STATUS_INVALID_ARGUMENT,
-				   "profile names are 1..31 letters, digits, '_', '-' or '.'");
-			goto out;
-		}
+		profs[i] = q->profiles[i];
 	if (q->cluster) {
 		struct pg_admin_window_record rec;
 
-		if (!a->cluster) {
-			fail_reply(r, GRPC_STATUS_FAILED_PRECONDITION, "this node does not watch cluster windows");
-			goto out;
-		}
 		memset(&rec, 0, sizeof(rec));
 		snprintf(rec.opened_by, sizeof(rec.opened_by), "%s", who);
 		snprintf(rec.reason, sizeof(rec.reason), "%s", q->reason);
 		for (size_t i = 0; i < q->n_profiles; i++)
 			snprintf(rec.profiles[rec.n_profiles++], sizeof(rec.profiles[0]), "%s", q->profiles[i]);
-		rec.duration_ms = dur_ms;
-		rec.deadline_unix_ms = wall_ms() + dur_ms;
+		rec.duration_ms = q->duration_ms;
+		rec.deadline_unix_ms = wall_ms() + q->duration_ms;
 		if (pg_admin_cluster_open(a->cluster, &rec) != PG_OK) {
-			pg_warn(MOD, "cluster window not opened: %s", pg_errmsg());
-			fail_reply(r, GRPC_STATUS_UNAVAILABLE, "etcd did not take the cluster window; see the node log");
-			goto out;
+			char why[300];
+
+			snprintf(why, sizeof(why), "%s", pg_errmsg());
+			pg_warn(MOD, "cluster window not opened: %s", why);
+			r->component = "etcd";
+			refuse(a, k, r, GRPC_STATUS_UNAVAILABLE, "etcd_unreachable",
+			       "etcd did not take the cluster window (%s); no window was opened", why);
+			return;
 		}
-		audit(a, "open_request", who, q->reason, dur_ms, SCOPE_CLUSTER, pg_admin_cluster_key(a->cluster));
+		audit_peer(a, "open_request", who, q->reason, q->duration_ms, SCOPE_CLUSTER,
+			   pg_admin_cluster_key(a->cluster), k->peer);
 		count_open(a, who);
 		/* Apply here too, so the reply already shows it; the watch event
 		 * for the same record is then a no-op. */
@@ -473,57 +601,54 @@ static void do_open(struct pg_admin *a, const char *who, const uint8_t *body, si
 		int64_t now = mono_ms();
 
 		pthread_mutex_lock(&a->mu);
-		if (pg_auth_window_open(a->window, now, dur_ms, q->reason, who,
-					(const char *const *)q->profiles, q->n_profiles) != PG_OK) {
+		if (pg_auth_window_open(a->window, now, q->duration_ms, q->reason, who, profs, q->n_profiles) !=
+		    PG_OK) {
+			char why[300];
+
 			pthread_mutex_unlock(&a->mu);
-			fail_reply(r, GRPC_STATUS_INVALID_ARGUMENT, "%s", pg_errmsg());
-			goto out;
+			snprintf(why, sizeof(why), "%s", pg_errmsg());
+			refuse(a, k, r, GRPC_STATUS_INVALID_ARGUMENT, "invalid_request", "%s", why);
+			return;
 		}
-		set_holder_locked(a, SCOPE_NODE, who, q->reason, dur_ms);
+		set_holder_locked(a, SCOPE_NODE, who, q->reason, q->duration_ms);
 		a->cluster_deadline_unix_ms = 0;
-		audit(a, "open", who, q->reason, dur_ms, SCOPE_NODE, NULL);
+		audit_peer(a, "open", who, q->reason, q->duration_ms, SCOPE_NODE, NULL, k->peer);
 		update_gauges_locked(a, now);
 		pthread_mutex_unlock(&a->mu);
 		count_open(a, who);
 	}
-	status_reply(a, r);
-out:
-	pprofgate__admin__v1__open_window_request__free_unpacked(q, NULL);
+	status_reply(a, r, NULL);
 }
 
-static void do_close(struct pg_admin *a, const char *who, const uint8_t *body, size_t len, struct reply *r)
+/* Closes the window on this node at once, whatever etcd's state; then, for
+ * a cluster close, revokes the etcd record. When etcd fails the reply still
+ * says closed (true here) and carries cluster_error for the operator. */
+static void do_close(struct pg_admin *a, const struct caller *k, const struct pg_admin_request *q,
+		     struct reply *r)
 {
-	Pprofgate__Admin__V1__CloseWindowRequest *q =
-		pprofgate__admin__v1__close_window_request__unpack(NULL, len, body);
-	bool cluster;
+	char note[NOTE_MAX] = "";
 
-	if (!q) {
-		fail_reply(r, GRPC_STATUS_INVALID_ARGUMENT, "malformed CloseWindowRequest");
-		return;
-	}
-	cluster = q->cluster;
-	pprofgate__admin__v1__close_window_request__free_unpacked(q, NULL);
-	if (cluster) {
-		if (!a->cluster) {
-			fail_reply(r, GRPC_STATUS_FAILED_PRECONDITION, "this node does not watch cluster windows");
-			return;
-		}
-		if (pg_admin_cluster_close(a->cluster) != PG_OK) {
-			pg_warn(MOD, "cluster window not closed in etcd: %s", pg_errmsg());
-			fail_reply(r, GRPC_STATUS_UNAVAILABLE, "etcd did not close the cluster window; see the node log");
-			return;
-		}
-		audit(a, "close_request", who, "", 0, SCOPE_CLUSTER, pg_admin_cluster_key(a->cluster));
-	}
 	pthread_mutex_lock(&a->mu);
-	if (a->scope != SCOPE_NONE) {
-		audit(a, "close", who, a->reason, a->duration_ms, a->scope, NULL);
-		a->scope = SCOPE_NONE;
-	}
-	pg_auth_window_close(a->window);
+	close_locked(a, "close", k->who, q->cluster ? "close requested for the cluster" : NULL);
 	update_gauges_locked(a, mono_ms());
 	pthread_mutex_unlock(&a->mu);
-	status_reply(a, r);
+	if (q->cluster) {
+		if (pg_admin_cluster_close(a->cluster) != PG_OK) {
+			char why[300];
+
+			snprintf(why, sizeof(why), "%s", pg_errmsg());
+			pg_warn(MOD, "cluster window not closed in etcd: %s", why);
+			snprintf(note, sizeof(note),
+				 "closed on this node; etcd unreachable (%s): other nodes close their cluster "
+				 "window within %lld s",
+				 why, (long long)(a->grace_ms / 1000));
+			audit_peer(a, "close_request", k->who, "etcd_unreachable", -1, SCOPE_CLUSTER, note, k->peer);
+		} else {
+			audit_peer(a, "close_request", k->who, "", -1, SCOPE_CLUSTER, pg_admin_cluster_key(a->cluster),
+				   k->peer);
+		}
+	}
+	status_reply(a, r, note[0] ? note : NULL);
 }
 
 static uint8_t *read_message(grpc_byte_buffer *bb, size_t *len)
@@ -545,45 +670,77 @@ static uint8_t *read_message(grpc_byte_buffer *bb, size_t *len)
 	return p;
 }
 
+static const char *short_method(const char *m, size_t ml)
+{
+	static const char *const names[] = {"OpenWindow", "CloseWindow", "GetWindow"};
+	size_t pl = strlen(PG_ADMIN_METHOD_PREFIX);
+
+	for (size_t i = 0; i < sizeof(names) / sizeof(names[0]); i++)
+		if (ml == pl + strlen(names[i]) && memcmp(m, PG_ADMIN_METHOD_PREFIX, pl) == 0 &&
+		    memcmp(m + pl, names[i], ml - pl) == 0)
+			return names[i];
+	return "unknown method";
+}
+
+/* Every call: the client certificate (auth/x509, the same check as the HTTP
+ * gate's), then the identity, then the request; each refusal is audited. */
 static void handle(struct call *c, struct reply *r)
 {
 	struct pg_admin *a = c->a;
 	const char *m = (const char *)GRPC_SLICE_START_PTR(c->details.method);
-	size_t ml = GRPC_SLICE_LENGTH(c->details.method), pl = strlen(METHOD_PREFIX);
-	struct pg_auth_cert_id id;
-	char who[PG_AUTH_WINDOW_TEXT_MAX], desc[PG_AUTH_ID_LEN];
-	unsigned scopes = 0;
+	size_t ml = GRPC_SLICE_LENGTH(c->details.method), pem_len = 0, len = 0;
+	struct pg_auth_cert_result cert;
+	struct pg_admin_request q;
+	struct caller k;
+	char *peer = grpc_call_get_peer(c->call), *pem;
 	uint8_t *body = NULL;
-	size_t len = 0;
+	unsigned scopes = 0;
+	int rc;
+
+	memset(&k, 0, sizeof(k));
+	snprintf(k.peer, sizeof(k.peer), "%s", peer ? peer : "-");
+	gpr_free(peer);
+	snprintf(k.who, sizeof(k.who), "-");
+	k.method = short_method(m, ml);
 
 	/* Identity first: a caller outside the list learns nothing else. */
-	peer_identity(c->call, &id);
-	if (!pg_auth_idlist_match(a->ids, &id, &scopes, who, sizeof(who))) {
-		pg_auth_cert_id_describe(&id, desc, sizeof(desc));
-		audit(a, "denied", desc, "", 0, SCOPE_NODE, "identity not in admin.allowed_identities");
-		fail_reply(r, GRPC_STATUS_PERMISSION_DENIED, "caller is not an allowed admin identity");
+	pem = peer_chain_pem(c->call, &pem_len);
+	pg_auth_x509_verify_pem(a->trust, pem, pem_len, &cert);
+	free(pem);
+	if (cert.status != PG_AUTH_R_OK) {
+		refuse(a, &k, r, GRPC_STATUS_UNAUTHENTICATED, pg_auth_reason_str(cert.status),
+		       "client certificate refused: %s", pg_auth_x509_status_text(cert.status));
 		return;
 	}
-	if (!c->recv) {
-		fail_reply(r, GRPC_STATUS_INVALID_ARGUMENT, "request message missing");
+	if (!pg_auth_idlist_match(a->ids, &cert.id, &scopes, k.who, sizeof(k.who))) {
+		pg_auth_cert_id_describe(&cert.id, k.who, sizeof(k.who));
+		refuse(a, &k, r, GRPC_STATUS_PERMISSION_DENIED, pg_auth_reason_str(PG_AUTH_R_IDENTITY_NOT_ALLOWED),
+		       "%s is not an allowed admin identity (admin.allowed_identities)", k.who);
 		return;
 	}
-	body = read_message(c->recv, &len);
-	if (!body) {
+	if (c->recv && !(body = read_message(c->recv, &len))) {
 		fail_reply(r, GRPC_STATUS_RESOURCE_EXHAUSTED, "out of memory");
 		return;
 	}
-	if (ml > pl && memcmp(m, METHOD_PREFIX, pl) == 0 && ml - pl == 10 && memcmp(m + pl, "OpenWindow", 10) == 0)
-		do_open(a, who, body, len, r);
-	else if (ml > pl && memcmp(m, METHOD_PREFIX, pl) == 0 && ml - pl == 11 &&
-		 memcmp(m + pl, "CloseWindow", 11) == 0)
-		do_close(a, who, body, len, r);
-	else if (ml > pl && memcmp(m, METHOD_PREFIX, pl) == 0 && ml - pl == 9 &&
-		 memcmp(m + pl, "GetWindow", 9) == 0)
-		status_reply(a, r);
-	else
-		fail_reply(r, GRPC_STATUS_UNIMPLEMENTED, "unknown method");
+	rc = c->recv ? pg_admin_request_decode(m, ml, body, len, a->max_ms, &q)
+		     : pg_fail(PG_EINVAL, "request message missing");
 	free(body);
+	if (rc != PG_OK) {
+		refuse(a, &k, r, rc == PG_ENOTFOUND ? GRPC_STATUS_UNIMPLEMENTED : GRPC_STATUS_INVALID_ARGUMENT,
+		       "invalid_request", "%s", pg_errmsg());
+		return;
+	}
+	if (q.cluster && !a->cluster) {
+		refuse(a, &k, r, GRPC_STATUS_FAILED_PRECONDITION, "invalid_request",
+		       "this node does not watch cluster windows (cluster.provider is not etcd)");
+		return;
+	}
+	if (q.method == PG_ADMIN_OPEN)
+		do_open(a, &k, &q, r);
+	else if (q.method == PG_ADMIN_CLOSE)
+		do_close(a, &k, &q, r);
+	else
+		status_reply(a, r, NULL);
 }
 
 static int start_reply(struct call *c)
@@ -609,6 +766,13 @@ static int start_reply(struct call *c)
 	grpc_slice_unref(c->status_details);
 	c->status_details = grpc_slice_from_copied_string(r.message);
 	ops[n].op = GRPC_OP_SEND_STATUS_FROM_SERVER;
+	if (r.component) {
+		/* Tells the client the node answered and what behind it failed. */
+		c->trailer.key = grpc_slice_from_static_string("pprofgate-component");
+		c->trailer.value = grpc_slice_from_static_string(r.component);
+		ops[n].data.send_status_from_server.trailing_metadata_count = 1;
+		ops[n].data.send_status_from_server.trailing_metadata = &c->trailer;
+	}
 	ops[n].data.send_status_from_server.status = r.code;
 	ops[n++].data.send_status_from_server.status_details =
 		r.code == GRPC_STATUS_OK ? NULL : &c->status_details;
@@ -733,6 +897,10 @@ static int start_grpc(struct pg_admin *a)
 	    (rc = read_pem(cfg->admin_key_file, "admin.tls.key_file", &key)) != PG_OK ||
 	    (rc = read_pem(cfg->admin_client_ca_file, "admin.tls.client_ca_file", &ca)) != PG_OK)
 		goto out;
+	if ((rc = pg_auth_x509_trust_new_mem(ca, strlen(ca), &a->trust)) != PG_OK) {
+		rc = pg_fail(rc, "admin.tls.client_ca_file %s: %s", cfg->admin_client_ca_file, pg_errmsg());
+		goto out;
+	}
 	grpc_init();
 	a->grpc_inited = true;
 	args[0].type = GRPC_ARG_INTEGER;
@@ -743,10 +911,13 @@ static int start_grpc(struct pg_admin *a)
 	grpc_server_register_completion_queue(a->server, a->cq, NULL);
 	pair.private_key = key;
 	pair.cert_chain = cert;
-	/* gRPC refuses a missing or untrusted client certificate in the handshake. */
+	/* The handshake asks for a client certificate and TLS proves the client
+	 * holds its key, but gRPC does not judge it: every call is checked by
+	 * auth/x509 (chain to client_ca_file, dates, CA:FALSE, clientAuth), the
+	 * HTTP gate's check, so a bad certificate is refused with a reason and
+	 * an audit line instead of a bare handshake failure. */
 	creds = grpc_ssl_server_credentials_create_ex(ca, &pair, 1,
-						      GRPC_SSL_REQUEST_AND_REQUIRE_CLIENT_CERTIFICATE_AND_VERIFY,
-						      NULL);
+						      GRPC_SSL_REQUEST_CLIENT_CERTIFICATE_BUT_DONT_VERIFY, NULL);
 	if (!creds) {
 		rc = pg_fail(PG_EINVAL, "admin: gRPC refused the admin TLS certificate, key or CA");
 		goto out;
@@ -759,6 +930,7 @@ static int start_grpc(struct pg_admin *a)
 		goto out;
 	}
 	grpc_server_start(a->server);
+	handshake_hook_install(a);
 	for (int k = 0; k < SLOTS; k++)
 		if ((rc = post_slot(a)) != PG_OK)
 			goto out;
@@ -777,6 +949,7 @@ out:
 
 static void stop_grpc(struct pg_admin *a)
 {
+	handshake_hook_remove(a);
 	pthread_rwlock_wrlock(&a->slot_lock);
 	a->slots_stopped = true;
 	pthread_rwlock_unlock(&a->slot_lock);
@@ -840,7 +1013,14 @@ static int register_metrics(struct pg_admin *a, struct pg_metrics *m)
 				    "matching admin.allowed_identities entry).",
 				    id_label, 1, NULL, 0, &a->f_opens)) != PG_OK)
 		return rc;
-	if (!a->g_open || !a->g_left)
+	if ((rc = pg_metrics_family(m, PG_METRIC_COUNTER, "pprofgate_admin_tls_handshake_failures_total",
+				    "TLS handshakes on the admin listener that failed inside gRPC (not TLS, no "
+				    "common version, the client refused our certificate); audited as "
+				    "tls_handshake_failed.",
+				    NULL, 0, NULL, 0, &f)) != PG_OK)
+		return rc;
+	a->c_handshake = pg_family_series(f, NULL);
+	if (!a->g_open || !a->g_left || !a->c_handshake)
 		return pg_fail(PG_ENOMEM, "admin: out of memory for metrics");
 	pg_series_set(a->g_open, 0);
 	pg_series_set(a->g_left, 0);
@@ -880,6 +1060,8 @@ int pg_admin_start(const struct pg_admin_opts *o, struct pg_admin **out)
 	pthread_condattr_destroy(&ca);
 	pthread_rwlock_init(&a->slot_lock, NULL);
 	a->max_ms = (cfg->admin_window_max_seconds > 0 ? cfg->admin_window_max_seconds : 3600) * 1000LL;
+	a->grace_ms = (cfg->admin_window_cluster_grace_seconds > 0 ? cfg->admin_window_cluster_grace_seconds
+			: cfg->etcd_lease_ttl > 0 ? cfg->etcd_lease_ttl : 15) * 1000LL;
 	if ((rc = pg_auth_window_new(a->max_ms, cfg->admin_window_min_capture_seconds * 1000LL, &a->window)) !=
 		    PG_OK ||
 	    (rc = load_ids(a, cfg->admin_allowed_identities)) != PG_OK ||
@@ -890,8 +1072,18 @@ int pg_admin_start(const struct pg_admin_opts *o, struct pg_admin **out)
 		goto fail;
 	}
 	a->ticker_started = true;
-	if (o->cluster && (rc = pg_admin_cluster_start(cfg, apply_cluster, a, &a->cluster)) != PG_OK)
-		goto fail;
+	if (o->cluster) {
+		struct pg_admin_cluster *cl = NULL;
+
+		/* Re-read the record three times per grace, so one slow answer
+		 * is not a closed window. */
+		if ((rc = pg_admin_cluster_start(cfg, a->grace_ms / 3 < 5000 ? a->grace_ms / 3 : 5000,
+						 apply_cluster, a, &cl)) != PG_OK)
+			goto fail;
+		pthread_mutex_lock(&a->mu); /* the ticker reads it */
+		a->cluster = cl;
+		pthread_mutex_unlock(&a->mu);
+	}
 	if (!all_tls) {
 		pg_info(MOD, "admin API not served: admin.tls is not configured (it is only served over "
 			     "mutual TLS); the diagnostics window stays closed");
@@ -929,27 +1121,31 @@ int pg_admin_port(const struct pg_admin *a)
 
 void pg_admin_stop(struct pg_admin **pp)
 {
+	struct pg_admin_cluster *cl;
 	struct pg_admin *a;
 
 	if (!pp || !*pp)
 		return;
 	a = *pp;
 	stop_grpc(a);
-	pg_admin_cluster_stop(&a->cluster);
+	/* Detached under the lock: the ticker reads it (no call is in flight
+	 * any more, the watcher's apply takes the same lock). */
+	pthread_mutex_lock(&a->mu);
+	cl = a->cluster;
+	a->cluster = NULL;
+	pthread_mutex_unlock(&a->mu);
+	pg_admin_cluster_stop(&cl);
 	pthread_mutex_lock(&a->mu);
 	a->stopping = true;
 	pthread_cond_broadcast(&a->cv);
-	if (a->scope != SCOPE_NONE) {
-		audit(a, "close", a->opener, a->reason, a->duration_ms, a->scope, "node stopping");
-		a->scope = SCOPE_NONE;
-	}
 	if (a->window)
-		pg_auth_window_close(a->window);
+		close_locked(a, "close", a->opener, "node stopping");
 	pthread_mutex_unlock(&a->mu);
 	if (a->ticker_started)
 		pthread_join(a->ticker, NULL);
 	pg_auth_window_free(&a->window);
 	pg_auth_idlist_free(&a->ids);
+	pg_auth_x509_trust_free(&a->trust);
 	pthread_rwlock_destroy(&a->slot_lock);
 	pthread_cond_destroy(&a->cv);
 	pthread_mutex_destroy(&a->mu);

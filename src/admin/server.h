@@ -4,17 +4,22 @@
  * The window (auth/window.h) always exists, closed at start, and never
  * survives a restart: it lives only in this process. The gRPC listener
  * (admin.listen, default localhost:47001) is started only when admin TLS is
- * fully configured, and then requires a client certificate signed by
- * admin.tls.client_ca_file (GRPC_SSL_REQUEST_AND_REQUIRE_CLIENT_CERTIFICATE_
- * AND_VERIFY) whose identity matches admin.allowed_identities. Without TLS the
- * admin API is not served at all (a notice is logged): admin is never
- * served in plaintext.
+ * fully configured. The handshake requests a client certificate without
+ * judging it (GRPC_SSL_REQUEST_CLIENT_CERTIFICATE_BUT_DONT_VERIFY; TLS still
+ * proves the client holds the key); every call then checks the peer chain with
+ * auth/x509 against admin.tls.client_ca_file (the HTTP gate's check) and the
+ * identity against admin.allowed_identities, refusing with UNAUTHENTICATED or
+ * PERMISSION_DENIED and a reason sentence. Without TLS the admin API is not
+ * served at all (a notice is logged): admin is never served in plaintext.
  *
  * Cluster windows (OpenWindow{cluster}) go through etcd
  * (src/admin/cluster_window.h); every node watches the record.
  *
- * Audit: every open, close and expiry is one line on the log, at info level,
- * "audit: {json}" with event, identity, reason, duration, scope, node.
+ * Audit: every open, close, expiry and refused call is one line in the
+ * gateway's audit sink (or the log), with event, identity (spelled as an
+ * allowlist entry, "-" when unknown), reason, node and, for calls, the peer
+ * address. A cluster window whose etcd record is not confirmed within
+ * admin.window.cluster_grace_seconds is closed here (audited).
  * Metrics: pprofgate_diag_window_open, pprofgate_diag_window_seconds_left,
  * pprofgate_diag_window_opens_total{identity}.
  *

@@ -13,7 +13,8 @@ enum {
 	PG_CLI_USAGE = 2,       /* bad command line, or arguments the node rejected */
 	PG_CLI_DENIED = 3,      /* authentication or authorisation refused */
 	PG_CLI_UNREACHABLE = 4, /* cannot connect, TLS handshake failed, timed out */
-	PG_CLI_SERVER = 5       /* the node answered with an error */
+	PG_CLI_SERVER = 5,      /* the node answered with an error */
+	PG_CLI_ETCD = 6         /* the node answered, etcd behind it did not (cluster windows) */
 };
 
 /* Parses a duration: one or more <number><unit> with units h, m, s, ms

@@ -16,6 +16,12 @@ int pg_cli_cmd_window(struct pg_cli_conn *c, int argc, char **argv);
 int pg_cli_cmd_token(int argc, char **argv);
 int pg_cli_cmd_fetch(struct pg_cli_conn *c, int argc, char **argv);
 
+/* Checks c->cert (if any) as the node would, before connecting: validity
+ * dates, not a CA, clientAuth usage, and the signature when --cacert names its
+ * issuer. Prints what is wrong, prefixed by pfx; returns PG_CLI_OK,
+ * PG_CLI_DENIED or PG_CLI_FAILED (unreadable). */
+int pg_cli_check_own_cert(const struct pg_cli_conn *c, const char *pfx);
+
 /* Reads a whole file (<= 1 MiB) into a malloc'd NUL-terminated buffer. */
 int pg_cli_read_file(const char *path, char **out, size_t *len);
 

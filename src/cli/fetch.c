@@ -1,13 +1,21 @@
 /* pprofgatectl fetch: downloads a profile over HTTP(S) with libcurl, with a
  * client certificate (mTLS) or a bearer token (RFC 6750 §2.1), showing a
  * countdown while a timed capture (?seconds=N) runs. The file is written
- * atomically: a temporary file in the same directory, fsync, rename. */
+ * atomically: a temporary file in the same directory, fsync, rename.
+ *
+ * The node answers a timed capture only when it ends, and shortens it to its
+ * diagnostics window; so a timed fetch first sends HEAD for the same URL,
+ * which the node answers at once with the granted length
+ * (X-Pprofgate-Capture-Seconds, X-Pprofgate-Capture when shortened) without
+ * capturing. The countdown runs from that length, and only once the capture
+ * has run for a second: a refusal comes sooner and is printed alone. */
 #include <curl/curl.h>
 #include <errno.h>
 #include <stdbool.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <strings.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -32,11 +40,46 @@ struct xfer {
 	FILE *f;
 	long written;
 	bool too_big;
-	int64_t seconds;
+	int64_t seconds; /* to count down; <= 0: no countdown */
 	struct timespec start;
 	long last_shown;
 	bool tty, shown;
+	char capture[128];  /* X-Pprofgate-Capture, if sent */
+	long granted;       /* X-Pprofgate-Capture-Seconds, -1 if not sent */
 };
+
+/* Keeps the capture headers of the answer (a header line is not
+ * NUL-terminated; control bytes end the value). */
+static size_t on_header(char *p, size_t sz, size_t n, void *arg)
+{
+	static const char cap[] = "x-pprofgate-capture:", secs[] = "x-pprofgate-capture-seconds:";
+	struct xfer *x = arg;
+	size_t len = sz * n, i, k, vl;
+	char val[128];
+
+	for (k = 0; k < 2; k++) {
+		const char *name = k ? secs : cap;
+		size_t nl = strlen(name);
+
+		if (len <= nl || strncasecmp(p, name, nl) != 0)
+			continue;
+		for (i = nl; i < len && p[i] == ' '; i++)
+			;
+		for (vl = 0; i < len && vl + 1 < sizeof(val) && (unsigned char)p[i] >= 0x20 && p[i] != 0x7f; i++)
+			val[vl++] = p[i];
+		val[vl] = '\0';
+		if (k == 0) {
+			snprintf(x->capture, sizeof(x->capture), "%s", val);
+		} else {
+			char *end;
+			long v = strtol(val, &end, 10);
+
+			if (end != val && *end == '\0' && v >= 0 && v <= 3600)
+				x->granted = v;
+		}
+	}
+	return len;
+}
 
 static size_t on_data(char *p, size_t sz, size_t n, void *arg)
 {
@@ -67,14 +110,17 @@ static int on_progress(void *arg, curl_off_t dltotal, curl_off_t dlnow, curl_off
 		return 0;
 	clock_gettime(CLOCK_MONOTONIC, &now);
 	el = (long)(now.tv_sec - x->start.tv_sec);
-	if (el == x->last_shown)
+	/* Nothing in the first second: refusals (window_too_short, 401/403)
+	 * come sooner and are shown without a countdown in front. */
+	if (el == x->last_shown || el < 1 || el > x->seconds)
 		return 0;
 	x->last_shown = el;
 	pg_cli_format_secs(x->seconds - el, left, sizeof(left));
-	/* A countdown: overwritten in place on a terminal, one line per 5 s in logs. */
+	/* A countdown: overwritten in place on a terminal; in logs the first
+	 * line, then one per 5 s. */
 	if (x->tty)
 		fprintf(stderr, "\rcapturing: %s left   ", left);
-	else if (el % 5 == 0)
+	else if (el == 1 || el % 5 == 0)
 		fprintf(stderr, "capturing: %s left\n", left);
 	x->shown = true;
 	return 0;
@@ -96,12 +142,60 @@ static void reason_of(const char *body, char *out, size_t cap)
 	out[n] = '\0';
 }
 
+/* Options shared by the HEAD probe and the GET. */
+static void setup(CURL *h, const struct pg_cli_conn *c, const char *url, struct curl_slist *hdr,
+		  long timeout_s, struct xfer *x, char *errbuf)
+{
+	curl_easy_setopt(h, CURLOPT_URL, url);
+	curl_easy_setopt(h, CURLOPT_NOSIGNAL, 1L);
+	curl_easy_setopt(h, CURLOPT_PROTOCOLS_STR, "http,https");
+	curl_easy_setopt(h, CURLOPT_CONNECTTIMEOUT, c->timeout_s);
+	curl_easy_setopt(h, CURLOPT_TIMEOUT, timeout_s);
+	curl_easy_setopt(h, CURLOPT_HEADERFUNCTION, on_header);
+	curl_easy_setopt(h, CURLOPT_HEADERDATA, x);
+	curl_easy_setopt(h, CURLOPT_ERRORBUFFER, errbuf);
+	if (c->cacert)
+		curl_easy_setopt(h, CURLOPT_CAINFO, c->cacert);
+	if (c->cert) {
+		curl_easy_setopt(h, CURLOPT_SSLCERT, c->cert);
+		curl_easy_setopt(h, CURLOPT_SSLKEY, c->key);
+	}
+	if (hdr)
+		curl_easy_setopt(h, CURLOPT_HTTPHEADER, hdr);
+}
+
+/* Asks the node, with HEAD, how long the capture at url would run. Returns
+ * the granted seconds (and the shortening note in note), or -1 when the node
+ * does not say (refused, unreachable, an older node): no countdown then. */
+static long probe_capture(const struct pg_cli_conn *c, const char *url, struct curl_slist *hdr, char *note,
+			  size_t cap)
+{
+	struct xfer px = {.granted = -1};
+	char errbuf[CURL_ERROR_SIZE] = "";
+	CURL *h = curl_easy_init();
+	long status = 0;
+
+	note[0] = '\0';
+	if (!h)
+		return -1;
+	setup(h, c, url, hdr, c->timeout_s, &px, errbuf);
+	curl_easy_setopt(h, CURLOPT_NOBODY, 1L);
+	if (curl_easy_perform(h) != CURLE_OK ||
+	    curl_easy_getinfo(h, CURLINFO_RESPONSE_CODE, &status) != CURLE_OK || status != 200)
+		px.granted = -1;
+	else
+		snprintf(note, cap, "%s", px.capture);
+	curl_easy_cleanup(h);
+	return px.granted;
+}
+
 int pg_cli_cmd_fetch(struct pg_cli_conn *c, int argc, char **argv)
 {
 	const char *profile = NULL, *outf = NULL, *v;
 	long seconds = -1;
 	char url[1024], tmp[4096], auth[8400], errbuf[CURL_ERROR_SIZE] = "";
-	struct xfer x = {0};
+	struct xfer x = {.granted = -1};
+	char note[128] = "";
 	struct curl_slist *hdr = NULL;
 	CURL *h = NULL;
 	CURLcode cc;
@@ -149,6 +243,9 @@ int pg_cli_cmd_fetch(struct pg_cli_conn *c, int argc, char **argv)
 		fprintf(stderr, "%s: --cert and --key go together\n", PFX);
 		return PG_CLI_USAGE;
 	}
+	if ((rc = pg_cli_check_own_cert(c, PFX)) != PG_CLI_OK)
+		return rc;
+	rc = PG_CLI_FAILED;
 	https = strncmp(c->node, "https://", 8) == 0 || (strncmp(c->node, "http://", 7) != 0 && c->cacert);
 	if (strncmp(c->node, "http", 4) == 0)
 		snprintf(url, sizeof(url), "%s/debug/pprof/%s", c->node, profile);
@@ -174,31 +271,12 @@ int pg_cli_cmd_fetch(struct pg_cli_conn *c, int argc, char **argv)
 			close(fd);
 		return PG_CLI_FAILED;
 	}
-	x.seconds = seconds;
 	x.tty = isatty(2);
 	x.last_shown = -1;
-	clock_gettime(CLOCK_MONOTONIC, &x.start);
 	curl_global_init(CURL_GLOBAL_DEFAULT);
 	h = curl_easy_init();
 	if (!h)
 		goto out;
-	curl_easy_setopt(h, CURLOPT_URL, url);
-	curl_easy_setopt(h, CURLOPT_NOSIGNAL, 1L);
-	curl_easy_setopt(h, CURLOPT_PROTOCOLS_STR, "http,https");
-	curl_easy_setopt(h, CURLOPT_CONNECTTIMEOUT, c->timeout_s);
-	curl_easy_setopt(h, CURLOPT_TIMEOUT, c->timeout_s + (seconds > 0 ? seconds : 30));
-	curl_easy_setopt(h, CURLOPT_WRITEFUNCTION, on_data);
-	curl_easy_setopt(h, CURLOPT_WRITEDATA, &x);
-	curl_easy_setopt(h, CURLOPT_NOPROGRESS, 0L);
-	curl_easy_setopt(h, CURLOPT_XFERINFOFUNCTION, on_progress);
-	curl_easy_setopt(h, CURLOPT_XFERINFODATA, &x);
-	curl_easy_setopt(h, CURLOPT_ERRORBUFFER, errbuf);
-	if (c->cacert)
-		curl_easy_setopt(h, CURLOPT_CAINFO, c->cacert);
-	if (c->cert) {
-		curl_easy_setopt(h, CURLOPT_SSLCERT, c->cert);
-		curl_easy_setopt(h, CURLOPT_SSLKEY, c->key);
-	}
 	if (c->token) {
 		if ((size_t)snprintf(auth, sizeof(auth), "Authorization: Bearer %s", c->token) >= sizeof(auth)) {
 			fprintf(stderr, "%s: the token is too long\n", PFX);
@@ -207,8 +285,19 @@ int pg_cli_cmd_fetch(struct pg_cli_conn *c, int argc, char **argv)
 		}
 		hdr = curl_slist_append(hdr, auth);
 		explicit_bzero(auth, sizeof(auth));
-		curl_easy_setopt(h, CURLOPT_HTTPHEADER, hdr);
 	}
+	if (seconds > 0) {
+		x.seconds = probe_capture(c, url, hdr, note, sizeof(note));
+		if (note[0])
+			fprintf(stderr, "%s: the node %s\n", PFX, note);
+	}
+	setup(h, c, url, hdr, c->timeout_s + (seconds > 0 ? seconds : 30), &x, errbuf);
+	curl_easy_setopt(h, CURLOPT_WRITEFUNCTION, on_data);
+	curl_easy_setopt(h, CURLOPT_WRITEDATA, &x);
+	curl_easy_setopt(h, CURLOPT_NOPROGRESS, 0L);
+	curl_easy_setopt(h, CURLOPT_XFERINFOFUNCTION, on_progress);
+	curl_easy_setopt(h, CURLOPT_XFERINFODATA, &x);
+	clock_gettime(CLOCK_MONOTONIC, &x.start);
 	cc = curl_easy_perform(h);
 	if (x.shown)
 		fputs(x.tty ? "\n" : "", stderr);
@@ -256,7 +345,10 @@ int pg_cli_cmd_fetch(struct pg_cli_conn *c, int argc, char **argv)
 		goto out;
 	}
 	tmp[0] = '\0';
-	fprintf(stderr, "wrote %s (%ld bytes)\n", outf, x.written);
+	if (x.capture[0])
+		fprintf(stderr, "wrote %s (%ld bytes; a %ld s capture, %s)\n", outf, x.written, x.granted, x.capture);
+	else
+		fprintf(stderr, "wrote %s (%ld bytes)\n", outf, x.written);
 	printf("go tool pprof %s\n", outf);
 	rc = PG_CLI_OK;
 out:

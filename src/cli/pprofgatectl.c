@@ -36,7 +36,9 @@ static void usage(FILE *f)
 	      "\n"
 	      "Durations: 15m, 1h30m, 90s, 500ms, or plain seconds.\n"
 	      "Exit codes: 0 ok, 1 local failure, 2 usage (or arguments the node rejected),\n"
-	      "            3 authentication/authorisation refused, 4 node unreachable, 5 node error.\n",
+	      "            3 authentication/authorisation refused (or your certificate is unusable),\n"
+	      "            4 node unreachable, 5 node error, 6 the node answered but etcd did not\n"
+	      "            (cluster windows; a close still closed the node asked).\n",
 	      f);
 }
 

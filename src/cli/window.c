@@ -27,7 +27,9 @@ static void window_usage(FILE *f)
 	      "Opens, closes or shows the diagnostics window of the node at --admin (PPROFGATE_ADMIN).\n"
 	      "--cluster opens/closes it on every node of the cluster through etcd. Needs --cert,\n"
 	      "--key and --cacert (PPROFGATE_CERT, PPROFGATE_KEY, PPROFGATE_CACERT): a client\n"
-	      "certificate listed in the node's admin.allowed_identities.\n",
+	      "certificate listed in the node's admin.allowed_identities.\n"
+	      "close always closes the window on the node asked, at once; with --cluster and etcd\n"
+	      "unreachable it says so and exits 6 (other nodes close within their grace).\n",
 	      f);
 }
 
@@ -47,6 +49,20 @@ static int code_exit(grpc_status_code s)
 	default:
 		return PG_CLI_SERVER;
 	}
+}
+
+static bool trailer_is(const grpc_metadata_array *md, const char *key, const char *value)
+{
+	for (size_t i = 0; i < md->count; i++) {
+		const grpc_metadata *m = &md->metadata[i];
+
+		if (GRPC_SLICE_LENGTH(m->key) == strlen(key) &&
+		    memcmp(GRPC_SLICE_START_PTR(m->key), key, strlen(key)) == 0 &&
+		    GRPC_SLICE_LENGTH(m->value) == strlen(value) &&
+		    memcmp(GRPC_SLICE_START_PTR(m->value), value, strlen(value)) == 0)
+			return true;
+	}
+	return false;
 }
 
 /* One unary call. On success *resp (malloc'd) holds the reply message. */
@@ -73,11 +89,16 @@ static int call(const struct pg_cli_conn *c, const char *method, const uint8_t *
 				"PPROFGATE_CACERT): the admin API requires mutual TLS\n", PFX);
 		return PG_CLI_USAGE;
 	}
+	if ((rc = pg_cli_check_own_cert(c, PFX)) != PG_CLI_OK)
+		return rc;
+	rc = PG_CLI_FAILED;
 	if (pg_cli_read_file(c->cert, &cert, NULL) || pg_cli_read_file(c->key, &key, NULL) ||
 	    pg_cli_read_file(c->cacert, &ca, NULL)) {
 		fprintf(stderr, "%s: cannot read the certificate, key or CA file\n", PFX);
 		goto out_files;
 	}
+	/* gRPC's own log lines would repeat, less clearly, what is printed below. */
+	setenv("GRPC_VERBOSITY", "NONE", 0);
 	grpc_init();
 	pair.private_key = key;
 	pair.cert_chain = cert;
@@ -114,14 +135,24 @@ static int call(const struct pg_cli_conn *c, const char *method, const uint8_t *
 		rc = code_exit(status);
 		if (status != GRPC_STATUS_OK) {
 			char *d = grpc_slice_to_c_string(details);
-			if (rc == PG_CLI_UNREACHABLE)
-				fprintf(stderr, "%s: cannot reach the admin API at %s (%s); check --admin, the "
-						"node's admin TLS, and that your certificate is signed by its CA\n",
+			bool etcd = trailer_is(&md_trail, "pprofgate-component", "etcd");
+
+			if (etcd) {
+				rc = PG_CLI_ETCD;
+				fprintf(stderr, "%s: the admin API at %s answered, but etcd did not: %s\n", PFX,
+					c->admin, d);
+			} else if (rc == PG_CLI_UNREACHABLE) {
+				/* Client certificates are judged per call, not in the
+				 * handshake: this is the network, the address or the
+				 * node's server certificate. */
+				fprintf(stderr, "%s: cannot reach the admin API at %s (%s); check --admin and that "
+						"--cacert is the CA of the node's admin server certificate\n",
 					PFX, c->admin, d && *d ? d : "unavailable");
-			else if (rc == PG_CLI_DENIED)
-				fprintf(stderr, "%s: refused by %s: %s\n", PFX, c->admin, d);
-			else
-				fprintf(stderr, "%s: %s: %s\n", PFX, c->admin, d);
+			} else if (rc == PG_CLI_DENIED) {
+				fprintf(stderr, "%s: the admin API at %s refused the call: %s\n", PFX, c->admin, d);
+			} else {
+				fprintf(stderr, "%s: the admin API at %s: %s\n", PFX, c->admin, d);
+			}
 			gpr_free(d);
 		} else if (recv) {
 			grpc_byte_buffer_reader rd;
@@ -168,13 +199,15 @@ static int print_status(const uint8_t *b, size_t n, const char *verb)
 {
 	Pprofgate__Admin__V1__WindowStatus *st = pprofgate__admin__v1__window_status__unpack(NULL, n, b);
 	char left[32];
+	int rc = PG_CLI_OK;
 
 	if (!st) {
 		fprintf(stderr, "%s: the node sent a malformed reply\n", PFX);
 		return PG_CLI_SERVER;
 	}
 	if (!st->open) {
-		printf("window: closed%s\n", verb ? verb : "");
+		printf("window: closed%s%s\n", verb ? verb : "",
+		       st->cluster_error && st->cluster_error[0] ? " (this node)" : "");
 	} else {
 		pg_cli_format_secs(st->seconds_left, left, sizeof(left));
 		printf("window: open%s (%s)\n", verb ? verb : "", st->cluster ? "cluster" : "this node");
@@ -185,8 +218,13 @@ static int print_status(const uint8_t *b, size_t n, const char *verb)
 			printf("%s%s", i ? "," : "", st->profiles[i]);
 		printf("\n");
 	}
+	if (st->cluster_error && st->cluster_error[0]) {
+		/* This node did its part; etcd (the other nodes' part) did not. */
+		fprintf(stderr, "%s: %s\n", PFX, st->cluster_error);
+		rc = PG_CLI_ETCD;
+	}
 	pprofgate__admin__v1__window_status__free_unpacked(st, NULL);
-	return PG_CLI_OK;
+	return rc;
 }
 
 int pg_cli_cmd_window(struct pg_cli_conn *c, int argc, char **argv)

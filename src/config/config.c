@@ -164,6 +164,10 @@ static const struct setting rows[] = {
 	{.path = "admin.window.min_capture_seconds", .type = CT_INT, .min = 0, .max = 3600, .def = "1",
 	 CFG(admin_window_min_capture_seconds), .example = "1",
 	 .help = "A capture is refused when less than this many seconds of the window are left."},
+	{.path = "admin.window.cluster_grace_seconds", .type = CT_INT, .min = 0, .max = 300, .def = "0",
+	 CFG(admin_window_cluster_grace_seconds), .example = "0",
+	 .help = "A node that cannot confirm a cluster window's etcd record for this many seconds closes "
+		 "its cluster window (audited); 0 = cluster.etcd.lease_ttl."},
 	{.path = "nodes", .type = CT_NODES, .max = PG_CONFIG_MAX_NODES,
 	 .help = "The cluster's nodes; --node-id picks this process's entry."},
 

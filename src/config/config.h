@@ -104,6 +104,7 @@ struct pg_config {
 	char admin_allowed_identities[PG_CONFIG_PATH_MAX]; /* comma-separated auth/identity.h entries */
 	long admin_window_max_seconds;                  /* default 3600 */
 	long admin_window_min_capture_seconds;          /* default 1 */
+	long admin_window_cluster_grace_seconds;        /* 0 = etcd_lease_ttl */
 
 	/* nodes: as read from the file (empty without --config). */
 	struct pg_config_node *nodes;

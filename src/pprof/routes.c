@@ -479,26 +479,28 @@ void pg_pprof_routes_set_fit(struct pg_pprof_routes *pr, pg_pprof_fit_fn *fn, vo
 
 /* Shortens *seconds to the diagnostics window, or answers 403 and returns
  * false when the window leaves too little time; the answer says which
- * (issue: a capture never outlives the window that allowed it). */
+ * (a capture never outlives the window that allowed it). The granted length
+ * goes out as X-Pprofgate-Capture-Seconds. A HEAD request (RFC 9110 9.3.2:
+ * GET's header fields without content) is answered here with those headers
+ * and starts nothing: a client learns the capture it would get, and can
+ * count it down, before it asks for it. */
 static bool fit_window(struct pg_pprof_routes *pr, struct pg_http_req *r, const char *profile,
 		       unsigned *seconds)
 {
 	unsigned granted = *seconds;
 	char v[96];
 
-	if (!pr->fit)
-		return true;
-	switch (pr->fit(pr->fit_arg, profile, *seconds, &granted)) {
+	switch (pr->fit ? pr->fit(pr->fit_arg, profile, *seconds, &granted) : PG_AUTH_CAPTURE_OK) {
 	case PG_AUTH_CAPTURE_OK:
-		return true;
+		granted = *seconds;
+		break;
 	case PG_AUTH_CAPTURE_SHORTENED:
 		snprintf(v, sizeof(v), "shortened from %u s to %u s: the diagnostics window closes then",
 			 *seconds, granted);
 		if (pg_http_add_header(r, "X-Pprofgate-Capture", v) != PG_OK)
 			pg_err_clear();
 		pg_info("pprof", "%s capture %s", profile, v);
-		*seconds = granted;
-		return true;
+		break;
 	default:
 		if (pg_http_add_header(r, "Content-Type", "application/json") != PG_OK)
 			pg_err_clear();
@@ -508,6 +510,15 @@ static bool fit_window(struct pg_pprof_routes *pr, struct pg_http_req *r, const 
 				   "allowed; open a new window\"}\n");
 		return false;
 	}
+	*seconds = granted;
+	snprintf(v, sizeof(v), "%u", granted);
+	if (pg_http_add_header(r, "X-Pprofgate-Capture-Seconds", v) != PG_OK)
+		pg_err_clear();
+	if (strcmp(pg_http_req_method(r), "HEAD") == 0) {
+		pg_http_reply(r, 200, NULL, "", 0);
+		return false;
+	}
+	return true;
 }
 
 /* ---- handlers ------------------------------------------------------------- */

@@ -88,13 +88,18 @@ static void test_describe(void)
 	char buf[300];
 
 	pg_auth_cert_id_describe(&id, buf, sizeof(buf));
-	CHECK_STR(buf, "spiffe://pprofgate.local/admin");
+	CHECK_STR(buf, "uri:spiffe://pprofgate.local/admin");
 	id.n_uri = 0;
 	pg_auth_cert_id_describe(&id, buf, sizeof(buf));
 	CHECK_STR(buf, "dns:Ops.Example.com");
 	id.n_dns = 0;
+	snprintf(id.email[0], sizeof(id.email[0]), "ops@example.com");
+	id.n_email = 1;
 	pg_auth_cert_id_describe(&id, buf, sizeof(buf));
-	CHECK_STR(buf, "cn=admin");
+	CHECK_STR(buf, "email:ops@example.com");
+	id.n_email = 0;
+	pg_auth_cert_id_describe(&id, buf, sizeof(buf));
+	CHECK_STR(buf, "cn:admin");
 	id.cn[0] = '\0';
 	pg_auth_cert_id_describe(&id, buf, sizeof(buf));
 	CHECK_STR(buf, "-");

@@ -368,7 +368,7 @@ static void test_mtls_path(void)
 	r.cert = &stranger;
 	pg_auth_decide(f.p, &r, &d);
 	EXPECT(d, 403, "identity_not_allowed");
-	CHECK_STR(d.identity, "spiffe://evil/x");
+	CHECK_STR(d.identity, "uri:spiffe://evil/x");
 	r.cert = &expired;
 	pg_auth_decide(f.p, &r, &d);
 	EXPECT(d, 403, "cert_expired");

@@ -77,8 +77,11 @@ static void test_bad_clients(void)
 	CHECK_INT(verify_file("selfsigned-client.crt", &r), PG_AUTH_R_CERT_UNTRUSTED);
 	CHECK_INT(verify_file("serveronly-client.crt", &r), PG_AUTH_R_CERT_BAD_PURPOSE);
 	CHECK_INT(verify_file("server.crt", &r), PG_AUTH_R_CERT_BAD_PURPOSE);
-	/* The CA itself is not a client. */
-	CHECK_INT(verify_file("ca.crt", &r), PG_AUTH_R_CERT_INVALID);
+	/* The CA itself is not a client, nor a CA:TRUE certificate it issued,
+	 * whatever its name and key usage say. */
+	CHECK_INT(verify_file("ca.crt", &r), PG_AUTH_R_CERT_IS_CA);
+	CHECK_INT(verify_file("ca-client.crt", &r), PG_AUTH_R_CERT_IS_CA);
+	CHECK_STR(r.id.cn, "");
 	pg_auth_x509_verify_pem(trust, "garbage", 7, &r);
 	CHECK_INT(r.status, PG_AUTH_R_CERT_INVALID);
 	pg_auth_x509_verify_pem(trust, "", 0, &r);
@@ -137,6 +140,130 @@ static void test_der(void)
 	X509_free(x);
 	BIO_free(b);
 	free(pem);
+}
+
+static char *chain_of(const char *name, int copies, size_t *len)
+{
+	size_t n = 0;
+	char *one = slurp(name, &n), *all = malloc(n * (size_t)copies + 1);
+
+	CHECK(one != NULL && all != NULL);
+	for (int i = 0; i < copies; i++)
+		memcpy(all + n * (size_t)i, one, n);
+	all[n * (size_t)copies] = '\0';
+	*len = n * (size_t)copies;
+	free(one);
+	return all;
+}
+
+/* PEM chains as the admin API gets them from gRPC: leaf then intermediates. */
+static void test_pem_chain_limits(void)
+{
+	struct pg_auth_cert_result r;
+	size_t n = 0;
+	char *pem = chain_of("admin.crt", PG_AUTH_X509_MAX_CHAIN + 1, &n);
+
+	pg_auth_x509_verify_pem(trust, pem, n, &r);
+	CHECK_INT(r.status, PG_AUTH_R_CERT_INVALID);
+	free(pem);
+	/* The leaf followed by its CA is a normal chain. */
+	{
+		size_t a = 0, b = 0;
+		char *leaf = slurp("admin.crt", &a), *ca = slurp("ca.crt", &b), *both = malloc(a + b + 1);
+
+		memcpy(both, leaf, a);
+		memcpy(both + a, ca, b);
+		both[a + b] = '\0';
+		pg_auth_x509_verify_pem(trust, both, a + b, &r);
+		CHECK_INT(r.status, PG_AUTH_R_OK);
+		CHECK_STR(r.id.cn, "admin");
+		free(both);
+		free(ca);
+		free(leaf);
+	}
+	pg_auth_x509_verify_pem(NULL, "x", 1, &r);
+	CHECK_INT(r.status, PG_AUTH_R_CERT_MISSING);
+}
+
+/* What pprofgatectl checks on its own certificate before it connects. */
+static void test_check_leaf(void)
+{
+	struct pg_auth_cert_result r;
+	int64_t now = (int64_t)time(NULL);
+	static const struct {
+		const char *file;
+		int status;
+	} cases[] = {
+		{"admin.crt", PG_AUTH_R_OK},
+		{"noeku-client.crt", PG_AUTH_R_OK},
+		{"rogue-client.crt", PG_AUTH_R_OK}, /* the issuer is not the leaf's business */
+		{"expired-client.crt", PG_AUTH_R_CERT_EXPIRED},
+		{"future-client.crt", PG_AUTH_R_CERT_NOT_YET_VALID},
+		{"ca-client.crt", PG_AUTH_R_CERT_IS_CA},
+		{"ca.crt", PG_AUTH_R_CERT_IS_CA},
+		{"serveronly-client.crt", PG_AUTH_R_CERT_BAD_PURPOSE},
+		{"server.crt", PG_AUTH_R_CERT_BAD_PURPOSE},
+	};
+
+	for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
+		size_t n = 0;
+		char *pem = slurp(cases[i].file, &n);
+
+		pg_auth_x509_check_leaf_pem(pem, n, now, &r);
+		CHECK_INT(r.status, cases[i].status);
+		free(pem);
+	}
+	{
+		size_t n = 0;
+		char *pem = slurp("admin.crt", &n);
+
+		pg_auth_x509_check_leaf_pem(pem, n, now, &r);
+		CHECK_STR(r.id.uri[0], "spiffe://pprofgate.local/admin");
+		/* Dates are checked against the time given. */
+		pg_auth_x509_check_leaf_pem(pem, n, now + 100LL * 365 * 86400, &r);
+		CHECK_INT(r.status, PG_AUTH_R_CERT_EXPIRED);
+		CHECK_STR(r.id.cn, "");
+		free(pem);
+	}
+	pg_auth_x509_check_leaf_pem("garbage", 7, now, &r);
+	CHECK_INT(r.status, PG_AUTH_R_CERT_INVALID);
+	pg_auth_x509_check_leaf_pem(NULL, 0, now, &r);
+	CHECK_INT(r.status, PG_AUTH_R_CERT_MISSING);
+}
+
+static void test_names_issuer(void)
+{
+	static const char *const ours[] = {"admin.crt", "expired-client.crt", "ca-client.crt"};
+	static const char *const theirs[] = {"rogue-client.crt", "selfsigned-client.crt"};
+
+	for (size_t i = 0; i < sizeof(ours) / sizeof(ours[0]); i++) {
+		size_t n = 0;
+		char *pem = slurp(ours[i], &n);
+
+		CHECK(pg_auth_x509_trust_names_issuer(trust, pem, n));
+		free(pem);
+	}
+	for (size_t i = 0; i < sizeof(theirs) / sizeof(theirs[0]); i++) {
+		size_t n = 0;
+		char *pem = slurp(theirs[i], &n);
+
+		CHECK(!pg_auth_x509_trust_names_issuer(trust, pem, n));
+		free(pem);
+	}
+	CHECK(!pg_auth_x509_trust_names_issuer(trust, "garbage", 7));
+	CHECK(!pg_auth_x509_trust_names_issuer(NULL, "garbage", 7));
+}
+
+static void test_status_text(void)
+{
+	CHECK_CONTAINS(pg_auth_x509_status_text(PG_AUTH_R_CERT_EXPIRED), "expired");
+	CHECK_CONTAINS(pg_auth_x509_status_text(PG_AUTH_R_CERT_NOT_YET_VALID), "not valid yet");
+	CHECK_CONTAINS(pg_auth_x509_status_text(PG_AUTH_R_CERT_UNTRUSTED), "trusted CA");
+	CHECK_CONTAINS(pg_auth_x509_status_text(PG_AUTH_R_CERT_IS_CA), "CA certificate");
+	CHECK_CONTAINS(pg_auth_x509_status_text(PG_AUTH_R_CERT_BAD_PURPOSE), "clientAuth");
+	CHECK_CONTAINS(pg_auth_x509_status_text(PG_AUTH_R_CERT_MISSING), "no client certificate");
+	CHECK_CONTAINS(pg_auth_x509_status_text(PG_AUTH_R_IDENTITY_NOT_ALLOWED), "not an allowed");
+	CHECK_CONTAINS(pg_auth_x509_status_text(-7), "cannot be parsed");
 }
 
 static void test_trust_errors(void)
@@ -226,6 +353,10 @@ int main(void)
 	RUN(test_bad_clients);
 	RUN(test_rogue_ca_trust);
 	RUN(test_der);
+	RUN(test_pem_chain_limits);
+	RUN(test_check_leaf);
+	RUN(test_names_issuer);
+	RUN(test_status_text);
 	RUN(test_trust_errors);
 	RUN(test_cost);
 	pg_auth_x509_trust_free(&trust);

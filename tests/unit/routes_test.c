@@ -141,7 +141,7 @@ static int port;
 
 /* One HTTP/1.0 request over a fresh socket; returns the status, the whole
  * response in resp (NUL-terminated). */
-static int get(const char *target, char *resp, size_t n)
+static int request(const char *method, const char *target, char *resp, size_t n)
 {
 	struct sockaddr_in a = {.sin_family = AF_INET, .sin_port = htons((uint16_t)port)};
 	char req[512];
@@ -153,7 +153,7 @@ static int get(const char *target, char *resp, size_t n)
 	resp[0] = '\0';
 	if (fd < 0 || connect(fd, (struct sockaddr *)&a, sizeof(a)) != 0)
 		goto out;
-	snprintf(req, sizeof(req), "GET %s HTTP/1.0\r\nHost: x\r\n\r\n", target);
+	snprintf(req, sizeof(req), "%s %s HTTP/1.0\r\nHost: x\r\n\r\n", method, target);
 	if (write(fd, req, strlen(req)) != (ssize_t)strlen(req))
 		goto out;
 	while (got + 1 < n && (k = read(fd, resp + got, n - 1 - got)) > 0)
@@ -165,6 +165,11 @@ out:
 	if (fd >= 0)
 		close(fd);
 	return status;
+}
+
+static int get(const char *target, char *resp, size_t n)
+{
+	return request("GET", target, resp, n);
 }
 
 /* Starts a request and leaves it open; returns the socket. */
@@ -292,6 +297,24 @@ static void test_trace_capture(void)
 	CHECK(now_s() - t0 < 2.5);
 }
 
+/* HEAD answers at once with the length a GET would capture, and starts
+ * nothing: a GET right after is not refused as busy. */
+static void test_head_probe(void)
+{
+	double t0 = now_s();
+
+	CHECK_INT(request("HEAD", "/debug/pprof/trace?seconds=3", resp, sizeof(resp)), 200);
+	CHECK(now_s() - t0 < 1.0);
+	CHECK_CONTAINS(resp, "X-Pprofgate-Capture-Seconds: 3\r\n");
+	CHECK_INT(request("HEAD", "/debug/pprof/profile?seconds=5", resp, sizeof(resp)), 200);
+	CHECK_CONTAINS(resp, "X-Pprofgate-Capture-Seconds: 5\r\n");
+	CHECK_INT(request("HEAD", "/debug/pprof/trace?seconds=6", resp, sizeof(resp)), 400);
+	t0 = now_s();
+	CHECK_INT(get("/debug/pprof/trace?seconds=1", resp, sizeof(resp)), 200);
+	CHECK_CONTAINS(resp, "X-Pprofgate-Capture-Seconds: 1\r\n");
+	CHECK(now_s() - t0 >= 0.9);
+}
+
 static void test_cpu_capture(void)
 {
 	int fd, st;
@@ -363,6 +386,7 @@ int main(void)
 	RUN(test_bad_params);
 	RUN(test_simple_routes);
 	RUN(test_trace_capture);
+	RUN(test_head_probe);
 	RUN(test_cpu_capture);
 	RUN(test_heap_delta);
 	RUN(test_stop_with_capture_running);

@@ -1,0 +1,53 @@
+/* pprofgatectl: checks the operator's own client certificate before it is
+ * sent anywhere, with the node's own check (auth/x509), so a certificate the
+ * node would refuse is explained here, by name, instead of as a refusal. */
+#include <stdio.h>
+#include <stdlib.h>
+#include <time.h>
+
+#include "auth/reason.h"
+#include "auth/x509.h"
+#include "src/cli/args.h"
+#include "src/cli/cmd.h"
+
+int pg_cli_check_own_cert(const struct pg_cli_conn *c, const char *pfx)
+{
+	struct pg_auth_cert_result res;
+	struct pg_auth_x509_trust *trust = NULL;
+	char *pem = NULL, *ca = NULL;
+	size_t n = 0, cn = 0;
+	int rc = PG_CLI_OK;
+
+	if (!c->cert)
+		return PG_CLI_OK;
+	if (pg_cli_read_file(c->cert, &pem, &n) != 0) {
+		fprintf(stderr, "%s: cannot read the client certificate %s\n", pfx, c->cert);
+		return PG_CLI_FAILED;
+	}
+	pg_auth_x509_check_leaf_pem(pem, n, (int64_t)time(NULL), &res);
+	if (res.status != PG_AUTH_R_OK) {
+		fprintf(stderr, "%s: your client certificate %s is not usable: %s (%s)\n", pfx, c->cert,
+			pg_auth_x509_status_text(res.status), pg_auth_reason_str(res.status));
+		rc = PG_CLI_DENIED;
+		goto out;
+	}
+	/* The node's client CA may differ from --cacert (the CA of the node's
+	 * server certificate); check the signature only when --cacert names the
+	 * certificate's issuer. */
+	if (c->cacert && pg_cli_read_file(c->cacert, &ca, &cn) == 0 &&
+	    pg_auth_x509_trust_new_mem(ca, cn, &trust) == PG_OK && pg_auth_x509_trust_names_issuer(trust, pem, n)) {
+		pg_auth_x509_verify_pem(trust, pem, n, &res);
+		if (res.status != PG_AUTH_R_OK) {
+			fprintf(stderr, "%s: your client certificate %s does not verify against %s: %s (%s)\n", pfx,
+				c->cert, c->cacert, pg_auth_x509_status_text(res.status),
+				pg_auth_reason_str(res.status));
+			rc = PG_CLI_DENIED;
+		}
+	}
+	pg_err_clear();
+out:
+	pg_auth_x509_trust_free(&trust);
+	free(ca);
+	free(pem);
+	return rc;
+}

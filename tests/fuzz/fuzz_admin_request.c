@@ -1,0 +1,36 @@
+/* Fuzzes the admin API's request decoding: the first byte picks the method
+ * path (the three methods and an unknown one), the rest is the protobuf body
+ * handed to pg_admin_request_decode. Every outcome must be PG_OK with a
+ * request inside its bounds, or an error with a sentence; never a crash. */
+#include <stddef.h>
+#include <stdint.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "src/admin/request.h"
+
+int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
+
+int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
+{
+	static const char *const methods[] = {
+		PG_ADMIN_METHOD_PREFIX "OpenWindow", PG_ADMIN_METHOD_PREFIX "CloseWindow",
+		PG_ADMIN_METHOD_PREFIX "GetWindow", PG_ADMIN_METHOD_PREFIX "OpenWindowX"};
+	const int64_t max_ms = 3600 * 1000;
+	struct pg_admin_request q;
+	const char *m;
+
+	if (size < 1)
+		return 0;
+	m = methods[data[0] % 4];
+	if (pg_admin_request_decode(m, strlen(m), data + 1, size - 1, max_ms, &q) != PG_OK)
+		return 0;
+	if (q.method == PG_ADMIN_OPEN &&
+	    (q.duration_ms < 1000 || q.duration_ms > max_ms || !q.reason[0] ||
+	     q.n_profiles > PG_AUTH_WINDOW_MAX_PROFILES))
+		abort();
+	for (size_t i = 0; i < q.n_profiles; i++)
+		if (!pg_admin_profile_name_ok(q.profiles[i], strlen(q.profiles[i])))
+			abort();
+	return 0;
+}
