@@ -18,6 +18,7 @@
 #include <zlib.h>
 
 #include "src/http/path.h"
+#include "src/http/request.h"
 #include "src/http/tls.h"
 #include "src/pprof/routes.h"
 #include "src/pprof/trace.h"
@@ -136,8 +137,12 @@ struct pg_http_req {
 	size_t qused;
 	size_t bytes;  /* response body bytes, for the audit hook */
 	bool plain;    /* arrived on the plain_listen daemon */
-	bool audited;  /* reported to opts.done when complete */
-	char apath[161];
+	/* The request-target as received, copied when libmicrohttpd logs the
+	 * URI (before it cuts the query off and before its own refusals drop
+	 * the line); an embedded NUL is restored once the handler runs. */
+	char *target;
+	size_t target_len;
+	const char *reason; /* the server's own refusal reason for the audit, "" if none */
 	char peer[PG_AUTH_ADDR_TEXT];
 	char note[PG_HTTP_NOTE_MAX];
 };
@@ -395,6 +400,7 @@ static void req_free(struct pg_http_req *r)
 	pg_buf_free(&r->body);
 	pg_buf_free(&r->hdrs);
 	free(r->qarena);
+	free(r->target);
 	pthread_mutex_destroy(&r->lock);
 	free(r);
 }
@@ -901,17 +907,29 @@ static size_t no_unescape(void *cls, struct MHD_Connection *c, char *s)
 	return strlen(s);
 }
 
+/* libmicrohttpd's messages carry no peer. Its refusals of requests (the
+ * "Error processing request" family) and failed TLS handshakes are audited
+ * and counted with the peer instead, so they are only debug lines here;
+ * anything else stays a warning. */
 static void mhd_log(void *cls, const char *fmt, va_list ap)
 {
+	static const char *const audited[] = {"Error processing request", "Not enough memory in pool to allocate header",
+					       "received handshake message out of context"};
 	char msg[512];
 	size_t n;
+	bool quiet = false;
 
 	(void)cls;
 	vsnprintf(msg, sizeof(msg), fmt, ap);
 	n = strlen(msg);
 	while (n && (msg[n - 1] == '\n' || msg[n - 1] == '\r'))
 		msg[--n] = '\0';
-	pg_warn(MOD, "libmicrohttpd: %s", msg);
+	for (size_t i = 0; i < sizeof(audited) / sizeof(audited[0]); i++)
+		quiet = quiet || strstr(msg, audited[i]) != NULL;
+	if (quiet)
+		pg_debug(MOD, "libmicrohttpd: %s", msg);
+	else
+		pg_warn(MOD, "libmicrohttpd: %s", msg);
 }
 
 static enum MHD_Result queue(struct pg_http_req *r)
@@ -974,20 +992,33 @@ static enum MHD_Result dispatch(struct pg_http_req *r)
 	return queue(r);
 }
 
-static void *req_new(struct pg_http *h, struct MHD_Connection *c, const char *method, const char *url)
+/* Creates the request when its line has arrived. `uri` is the target as
+ * received up to its first NUL byte (libmicrohttpd wrote one over the space
+ * before the version); the bytes are copied now because libmicrohttpd later
+ * cuts the query off in place and, when it refuses the request itself (431),
+ * drops the line buffer. */
+static struct pg_http_req *req_new(struct pg_http *h, struct MHD_Connection *c, const char *uri)
 {
 	struct pg_http_req *r = calloc(1, sizeof(*r));
+	size_t n = uri ? strlen(uri) : 0;
 
 	if (!r)
 		return NULL;
+	r->target = malloc(n + 1);
+	if (!r->target) {
+		free(r);
+		return NULL;
+	}
+	memcpy(r->target, uri ? uri : "", n + 1);
+	r->target_len = n;
 	pthread_mutex_init(&r->lock, NULL);
 	r->h = h;
 	r->conn = c;
-	r->method = method;
-	r->path = url;
-	r->method_bit = method_bit(method);
+	r->method = "-";
+	r->path = r->target;
 	r->route = ROUTE_OTHER;
 	r->refs = 1;
+	r->reason = "";
 	if (h->plain_daemon) {
 		const union MHD_ConnectionInfo *ci = MHD_get_connection_info(c, MHD_CONNECTION_INFO_DAEMON);
 
@@ -996,13 +1027,138 @@ static void *req_new(struct pg_http *h, struct MHD_Connection *c, const char *me
 	pg_buf_init(&r->body, h->opts.max_body);
 	pg_buf_init(&r->hdrs, 4096);
 	clock_gettime(CLOCK_MONOTONIC, &r->t0);
-	if (h->opts.done && strstr(url, "debug")) {
-		r->audited = true;
-		snprintf(r->apath, sizeof(r->apath), "%s", url);
-		pg_http_req_peer_str(r, r->peer, sizeof(r->peer));
-	}
+	pg_http_req_peer_str(r, r->peer, sizeof(r->peer));
 	atomic_fetch_add(&h->inflight, 1);
 	return r;
+}
+
+/* MHD_OPTION_URI_LOG_CALLBACK: libmicrohttpd 0.9.75 calls it as soon as the
+ * request line is parsed (parse_initial_message_line), before it modifies
+ * the target, marks the request "client aware" (so MHD_OPTION_NOTIFY_COMPLETED
+ * follows even when libmicrohttpd refuses the headers itself: 431, 400) and
+ * stores the return value as the access handler's *con_cls. */
+static void *on_uri(void *cls, const char *uri, struct MHD_Connection *c)
+{
+	return req_new(cls, c, uri);
+}
+
+/* ---- the request as received -----------------------------------------------
+ * libmicrohttpd 0.9.75 gives NUL-terminated strings and, for header values,
+ * lengths that are strlen() of them (connection_add_header is called with
+ * strlen(last), strlen(colon)), so neither shows a NUL sent inside a value.
+ * The true lengths come from where the strings lie: the request line and the
+ * header lines stay, in order, in the connection's read buffer, from the
+ * method to method + MHD_CONNECTION_INFO_REQUEST_HEADER_SIZE (which ends after
+ * the empty line). libmicrohttpd wrote NULs over the separators: the space
+ * after the method and before the version, each ':' and each line's CR LF
+ * (or bare LF). So, with T the request line's terminator length (1 or 2):
+ *   - the target is version - url - 1 bytes long;
+ *   - each header name starts T bytes after the end of the previous line;
+ *   - the block ends 2T bytes after the last line.
+ * A value followed by more bytes than T is one with a NUL (and whatever came
+ * after it) inside. A line whose layout does not fit (an obs-fold
+ * continuation, which libmicrohttpd copies elsewhere; mixed line endings) is
+ * refused as malformed. One case stays invisible: a single NUL just before a
+ * bare LF in a request whose other lines end in CR LF reads as CR LF; the
+ * value seen is then the value sent without that last NUL. */
+
+struct fields {
+	struct pg_http_field *f;
+	size_t n, cap;
+};
+
+static enum MHD_Result collect_field(void *cls, enum MHD_ValueKind kind, const char *key, size_t key_size,
+				     const char *value, size_t value_size)
+{
+	struct fields *fs = cls;
+
+	(void)kind;
+	if (fs->n == fs->cap || !key || !value)
+		return MHD_NO;
+	fs->f[fs->n++] = (struct pg_http_field){key, key_size, value, value_size};
+	return MHD_YES;
+}
+
+/* Gives each value its true length from where the next line starts, within
+ * the header block [line_end, hi) that follows the request line. False when
+ * the lines do not lie as described above. */
+static bool fit_layout(const char *line_end, const char *hi, struct pg_http_field *f, size_t n)
+{
+	const char *line;
+	size_t term;
+
+	if (n == 0)
+		return hi - line_end == 2 || hi - line_end == 4; /* only the empty line */
+	if (f[0].name <= line_end || f[0].name - line_end > 2)
+		return false;
+	term = (size_t)(f[0].name - line_end);
+	line = f[0].name;
+	for (size_t i = 0; i < n; i++) {
+		const char *sep = f[i].name + f[i].name_len, *next, *end;
+
+		/* name, the NUL written over ':', optional whitespace, value */
+		if (f[i].name != line || sep >= hi || *sep != '\0' || f[i].value <= sep || f[i].value > hi ||
+		    f[i].value_len > (size_t)(hi - f[i].value))
+			return false;
+		for (const char *p = sep + 1; p < f[i].value; p++)
+			if (*p != ' ' && *p != '\t')
+				return false;
+		next = i + 1 < n ? f[i + 1].name : hi - term; /* the next line, or the empty one */
+		if (next < f[i].value + term)
+			return false;
+		end = next - term;
+		if (end < f[i].value + f[i].value_len)
+			return false; /* a shorter terminator than the request line's */
+		f[i].value_len = (size_t)(end - f[i].value);
+		line = next;
+	}
+	return true;
+}
+
+/* Checks the request as received (src/http/request.h) and restores a NUL
+ * inside the target into r->target for the audit line. NULL: fine. */
+static const struct pg_http_fault *check_received(struct pg_http_req *r, struct MHD_Connection *c, const char *url,
+						  const char *method, const char *version)
+{
+	const union MHD_ConnectionInfo *ci = MHD_get_connection_info(c, MHD_CONNECTION_INFO_REQUEST_HEADER_SIZE);
+	const struct pg_http_fault *fault = &pg_http_fault_malformed;
+	struct fields fs = {0};
+	const char *hi;
+	size_t target_len;
+	int count;
+
+	if (!ci || !url || !method || !version)
+		return fault;
+	hi = method + ci->header_size;
+	if (!(method < url && url < version && strlen(version) == 8 && version + 8 < hi))
+		return fault;
+	target_len = (size_t)(version - 1 - url);
+	if (target_len < r->target_len)
+		return fault;
+	if (target_len > r->target_len) {
+		/* A NUL inside the target. libmicrohttpd has since written NULs
+		 * over the query's '?', '&' and '=' after it too; the audit
+		 * line shows those as NULs. */
+		char *t = realloc(r->target, target_len + 1);
+
+		if (!t)
+			return fault;
+		memcpy(t + r->target_len, url + r->target_len, target_len - r->target_len);
+		t[target_len] = '\0';
+		r->target = t;
+		r->target_len = target_len;
+	}
+	count = MHD_get_connection_values_n(c, MHD_HEADER_KIND, NULL, NULL);
+	fs.cap = count > 0 ? (size_t)count : 0;
+	if (fs.cap && !(fs.f = calloc(fs.cap, sizeof(*fs.f))))
+		return fault;
+	if (fs.cap)
+		(void)MHD_get_connection_values_n(c, MHD_HEADER_KIND, collect_field, &fs);
+	if (fs.n == fs.cap && fit_layout(version + 8, hi, fs.f, fs.n))
+		fault = pg_http_request_check(method, (size_t)(url - 1 - method), r->target, r->target_len, fs.f,
+					      fs.n);
+	free(fs.f);
+	return fault;
 }
 
 /* MHD calls this once when the headers are in, then for each body chunk,
@@ -1015,27 +1171,42 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *c, const cha
 {
 	struct pg_http *h = cls;
 	struct pg_http_req *r = *con_cls;
+	const struct pg_http_fault *fault;
 	struct pg_http_target t;
 	int bad;
 
-	(void)version;
 	if (!r) {
-		r = req_new(h, c, method, url);
+		/* The URI log callback ran out of memory. */
+		r = req_new(h, c, url);
 		if (!r)
 			return MHD_NO;
 		*con_cls = r;
+	}
+	if (r->state == REQ_NEW) {
 		r->state = REQ_BODY;
-		bad = pg_http_target_parse(url, strlen(url), &t);
+		r->method = method;
+		r->method_bit = method_bit(method);
+		r->path = url; /* libmicrohttpd has cut the query off */
+		fault = check_received(r, c, url, method, version);
+		if (fault) {
+			r->reason = fault->reason;
+			pg_http_reply_error(r, 400, fault->message);
+			return MHD_YES;
+		}
+		bad = pg_http_target_parse(r->target, r->target_len, &t);
 		if (bad) {
+			r->reason = bad == 414 ? "uri_too_long" : "bad_path";
 			pg_http_reply_error(r, (unsigned)bad, bad == 414 ? "uri too long" : "bad request path");
 			return MHD_YES;
 		}
 		/* The plain listener next to an HTTPS one has no profile routes:
 		 * they answer 404 there, as if they did not exist. */
 		for (size_t i = 0; i < N_ROUTES; i++)
-			if (strcmp(routes[i].path, url) == 0 && !(r->plain && routes[i].group == PG_HTTP_GROUP_PPROF))
+			if (strlen(routes[i].path) == t.path_len && memcmp(routes[i].path, t.path, t.path_len) == 0 &&
+			    !(r->plain && routes[i].group == PG_HTTP_GROUP_PPROF))
 				r->route = i;
 		if (r->route == ROUTE_OTHER) {
+			r->reason = "not_found";
 			pg_http_reply_error(r, 404, "not found");
 		} else if (!(r->method_bit & route_methods(&routes[r->route]))) {
 			char allow[32];
@@ -1043,6 +1214,7 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *c, const cha
 			allow_header(route_methods(&routes[r->route]), allow, sizeof(allow));
 			if (pg_http_add_header(r, MHD_HTTP_HEADER_ALLOW, allow) != PG_OK)
 				pg_debug(MOD, "no room for the Allow header");
+			r->reason = "method_not_allowed";
 			pg_http_reply_error(r, 405, "method not allowed");
 		}
 		return MHD_YES;
@@ -1054,6 +1226,7 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *c, const cha
 		if (r->state == REQ_BODY && r->method_bit == PG_HTTP_POST &&
 		    pg_buf_append(&r->body, upload_data, *upload_size) != PG_OK) {
 			pg_buf_free(&r->body);
+			r->reason = "body_too_large";
 			pg_http_reply_error(r, 413, "request body too large");
 		}
 		*upload_size = 0;
@@ -1077,17 +1250,45 @@ static double since(const struct timespec *t0)
 	return (double)(t1.tv_sec - t0->tv_sec) + (double)(t1.tv_nsec - t0->tv_nsec) / 1e9;
 }
 
+/* The audit reason of a request libmicrohttpd answered (or dropped) itself. */
+static const char *mhd_refusal_reason(unsigned status, enum MHD_RequestTerminationCode toe)
+{
+	switch (status) {
+	case 0:
+		return toe == MHD_REQUEST_TERMINATED_TIMEOUT_REACHED ? "timeout" : "incomplete_request";
+	case 400:
+		return "malformed_request";
+	case 413:
+		return "body_too_large";
+	case 414:
+		return "uri_too_long";
+	case 431:
+		return "header_too_large";
+	default:
+		return "refused_by_server";
+	}
+}
+
 static void on_completed(void *cls, struct MHD_Connection *c, void **con_cls, enum MHD_RequestTerminationCode toe)
 {
 	struct pg_http *h = cls;
 	struct pg_http_req *r = *con_cls;
-	bool free_now;
+	bool free_now, gated;
 
-	(void)c;
-	(void)toe;
 	if (!r)
 		return;
 	*con_cls = NULL;
+	if (!r->answered) {
+		/* libmicrohttpd refused the request itself (431, 400, 413): the
+		 * response it queued is still attached here (MHD_connection_close_
+		 * notifies before it destroys the response). No response: the
+		 * request never completed (timeout, client gone). */
+		const union MHD_ConnectionInfo *ci = MHD_get_connection_info(c, MHD_CONNECTION_INFO_HTTP_STATUS);
+
+		r->status = ci ? ci->http_status : 0;
+		if (!r->reason[0])
+			r->reason = mhd_refusal_reason(r->status, toe);
+	}
 	if (pg_trace_active()) {
 		int64_t t0 = (int64_t)r->t0.tv_sec * 1000000000 + r->t0.tv_nsec;
 
@@ -1104,21 +1305,28 @@ static void on_completed(void *cls, struct MHD_Connection *c, void **con_cls, en
 		pg_series_add(pg_family_series(h->req_total, labels), 1);
 		pg_series_observe(h->duration[r->route], since(&r->t0));
 	}
-	if (r->audited && h->opts.done) {
+	gated = r->route != ROUTE_OTHER && routes[r->route].group == PG_HTTP_GROUP_PPROF;
+	/* Every diagnostics request and every refusal, on any route and
+	 * either listener; successful public answers only when asked. */
+	if (h->opts.done && (gated || r->reason[0] || (r->status >= 400 && r->status < 500) ||
+			     h->opts.audit_public_success)) {
 		struct pg_http_done_info di = {
 			/* MHD's method string may be gone by now. */
-			.method = r->method_bit == PG_HTTP_GET    ? "GET"
+			.method = r->state == REQ_NEW		  ? "-"
+				  : r->method_bit == PG_HTTP_GET  ? "GET"
 				  : r->method_bit == PG_HTTP_HEAD ? "HEAD"
 				  : r->method_bit == PG_HTTP_POST ? "POST"
 								  : "other",
-			.path = r->apath,
+			.path = r->target,
+			.path_len = r->target_len,
 			.route = r->route == ROUTE_OTHER ? "other" : routes[r->route].path,
-			.gated = r->route != ROUTE_OTHER && routes[r->route].group == PG_HTTP_GROUP_PPROF,
+			.gated = gated,
 			.peer = r->peer,
 			.status = r->status,
 			.bytes = r->bytes,
 			.duration_s = since(&r->t0),
 			.note = r->note,
+			.reason = r->reason,
 		};
 		h->opts.done(h->opts.done_arg, &di);
 	}
@@ -1248,7 +1456,7 @@ int pg_http_start(const struct pg_http_opts *opts, struct pg_http **out)
 		h->daemon = MHD_start_daemon(
 			flags, 0, NULL, NULL, on_request, h, MHD_OPTION_EXTERNAL_LOGGER, mhd_log, NULL,
 			MHD_OPTION_LISTEN_SOCKET, h->listen_fd, MHD_OPTION_UNESCAPE_CALLBACK, no_unescape, NULL,
-			MHD_OPTION_NOTIFY_COMPLETED, on_completed, h, MHD_OPTION_CONNECTION_LIMIT,
+			MHD_OPTION_URI_LOG_CALLBACK, on_uri, h, MHD_OPTION_NOTIFY_COMPLETED, on_completed, h, MHD_OPTION_CONNECTION_LIMIT,
 			h->opts.max_connections, MHD_OPTION_PER_IP_CONNECTION_LIMIT, h->opts.max_per_ip,
 			MHD_OPTION_CONNECTION_TIMEOUT, h->opts.timeout_s, MHD_OPTION_CONNECTION_MEMORY_LIMIT,
 			(size_t)(32 * 1024), MHD_OPTION_ARRAY, packed,
@@ -1272,7 +1480,7 @@ int pg_http_start(const struct pg_http_opts *opts, struct pg_http **out)
 		h->plain_daemon = MHD_start_daemon(
 			pflags, 0, NULL, NULL, on_request, h, MHD_OPTION_EXTERNAL_LOGGER, mhd_log, NULL,
 			MHD_OPTION_LISTEN_SOCKET, h->plain_fd, MHD_OPTION_UNESCAPE_CALLBACK, no_unescape, NULL,
-			MHD_OPTION_NOTIFY_COMPLETED, on_completed, h, MHD_OPTION_CONNECTION_LIMIT,
+			MHD_OPTION_URI_LOG_CALLBACK, on_uri, h, MHD_OPTION_NOTIFY_COMPLETED, on_completed, h, MHD_OPTION_CONNECTION_LIMIT,
 			h->opts.max_connections, MHD_OPTION_PER_IP_CONNECTION_LIMIT, h->opts.max_per_ip,
 			MHD_OPTION_CONNECTION_TIMEOUT, h->opts.timeout_s, MHD_OPTION_CONNECTION_MEMORY_LIMIT,
 			(size_t)(32 * 1024), MHD_OPTION_END);

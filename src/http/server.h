@@ -70,20 +70,23 @@ typedef bool pg_http_gate_fn(struct pg_http_req *r, void *arg);
  * concurrently when opts.threads > 1; must not block. */
 typedef bool pg_http_ready_fn(void *arg, char *reason, size_t n);
 
-/* What the server tells opts.done about a finished diagnostics request:
- * every request of PG_HTTP_GROUP_PPROF, and every request whose raw target
- * contains "debug" (so refused spellings such as //debug/pprof/heap are seen
- * too). Strings are valid during the call only. */
+/* What the server tells opts.done about a finished request: every request of
+ * PG_HTTP_GROUP_PPROF, every refused one (4xx, the server's own refusals
+ * and libmicrohttpd's: 431, 400, 413, a timeout after the request line), on
+ * any route and either listener, and successful public answers when
+ * opts.audit_public_success. Strings are valid during the call only. */
 struct pg_http_done_info {
-	const char *method;
-	const char *path;     /* raw request-target, cut at 160 bytes */
+	const char *method;   /* "GET", "HEAD", "POST", "other"; "-" when refused before the handler */
+	const char *path;     /* request-target as received, query included; may hold NULs */
+	size_t path_len;
 	const char *route;    /* route path, or "other" */
 	bool gated;           /* the route is in PG_HTTP_GROUP_PPROF */
 	const char *peer;     /* peer address text */
-	unsigned status;
+	unsigned status;      /* 0: no answer was sent (timeout, client gone) */
 	size_t bytes;         /* response body bytes */
 	double duration_s;
 	const char *note;     /* what the gate wrote with pg_http_req_note, "" if nothing */
+	const char *reason;   /* the server's refusal reason (bad_path, ctl_in_header, ...), "" if none */
 };
 typedef void pg_http_done_fn(void *arg, const struct pg_http_done_info *info);
 
@@ -103,8 +106,9 @@ struct pg_http_opts {
 	unsigned stop_timeout_ms;     /* pg_http_stop's wait for in-flight requests; 0: 5000 */
 	int metrics_cache_ms;         /* scrapes within this window share one rendering;
 				       * 0: PG_HTTP_METRICS_CACHE_MS, < 0: render every scrape */
-	pg_http_done_fn *done;        /* audit hook for diagnostics requests; may be NULL */
+	pg_http_done_fn *done;        /* audit hook (see struct pg_http_done_info); may be NULL */
 	void *done_arg;
+	bool audit_public_success;    /* also report successful /metrics, /healthz, /ready */
 	/* HTTPS (all NULL: plain HTTP). cert/key: PEM files (the key file must
 	 * not be group/other-accessible); client_ca_file: when set, a client
 	 * certificate is requested (not required: the gate verifies it per
