@@ -80,6 +80,7 @@ struct pg_http {
 	atomic_int inflight;           /* requests between first call and completion */
 	struct pg_family *req_total;
 	struct pg_series *duration[N_ROUTES + 1];
+	struct pg_series *tls_failures; /* pprofgate_tls_handshake_failures_total */
 	/* The last /metrics rendering, shared by scrapes within
 	 * opts.metrics_cache_ms (plain and, lazily, gzipped). */
 	pthread_mutex_t cache_lock;
@@ -311,10 +312,8 @@ const struct sockaddr *pg_http_req_peer(struct pg_http_req *r)
 	return ci ? ci->client_addr : NULL;
 }
 
-void pg_http_req_peer_str(struct pg_http_req *r, char *buf, size_t n)
+static void peer_text(const struct sockaddr *sa, char *buf, size_t n)
 {
-	const struct sockaddr *sa = pg_http_req_peer(r);
-
 	if (n == 0)
 		return;
 	buf[0] = '\0';
@@ -322,6 +321,11 @@ void pg_http_req_peer_str(struct pg_http_req *r, char *buf, size_t n)
 		(void)inet_ntop(AF_INET, &((const struct sockaddr_in *)sa)->sin_addr, buf, (socklen_t)n);
 	else if (sa && sa->sa_family == AF_INET6)
 		(void)inet_ntop(AF_INET6, &((const struct sockaddr_in6 *)sa)->sin6_addr, buf, (socklen_t)n);
+}
+
+void pg_http_req_peer_str(struct pg_http_req *r, char *buf, size_t n)
+{
+	peer_text(pg_http_req_peer(r), buf, n);
 }
 
 const void *pg_http_req_body(const struct pg_http_req *r, size_t *len)
@@ -908,13 +912,15 @@ static size_t no_unescape(void *cls, struct MHD_Connection *c, char *s)
 }
 
 /* libmicrohttpd's messages carry no peer. Its refusals of requests (the
- * "Error processing request" family) and failed TLS handshakes are audited
- * and counted with the peer instead, so they are only debug lines here;
- * anything else stays a warning. */
+ * "Error processing request" family, a full header pool) are audited with
+ * the peer instead, so they are only debug lines here. Its line for every
+ * failed TLS handshake ("received handshake message out of context", also
+ * for a scan or a client that refuses our certificate) is dropped:
+ * on_connection writes one debug line with the peer and counts it. Anything
+ * else stays a warning. */
 static void mhd_log(void *cls, const char *fmt, va_list ap)
 {
-	static const char *const audited[] = {"Error processing request", "Not enough memory in pool to allocate header",
-					       "received handshake message out of context"};
+	static const char *const audited[] = {"Error processing request", "Not enough memory in pool to allocate header"};
 	char msg[512];
 	size_t n;
 	bool quiet = false;
@@ -924,6 +930,8 @@ static void mhd_log(void *cls, const char *fmt, va_list ap)
 	n = strlen(msg);
 	while (n && (msg[n - 1] == '\n' || msg[n - 1] == '\r'))
 		msg[--n] = '\0';
+	if (strstr(msg, "received handshake message out of context"))
+		return;
 	for (size_t i = 0; i < sizeof(audited) / sizeof(audited[0]); i++)
 		quiet = quiet || strstr(msg, audited[i]) != NULL;
 	if (quiet)
@@ -1269,6 +1277,25 @@ static const char *mhd_refusal_reason(unsigned status, enum MHD_RequestTerminati
 	}
 }
 
+/* One audit line for a connection that carried no request. */
+static void audit_connection(struct pg_http *h, const char *peer, unsigned status, const char *reason,
+			     const char *target, size_t target_len)
+{
+	struct pg_http_done_info di = {
+		.method = "-",
+		.path = target,
+		.path_len = target_len,
+		.route = "other",
+		.peer = peer,
+		.status = status,
+		.note = "",
+		.reason = reason,
+	};
+
+	if (h->opts.done)
+		h->opts.done(h->opts.done_arg, &di);
+}
+
 static void on_completed(void *cls, struct MHD_Connection *c, void **con_cls, enum MHD_RequestTerminationCode toe)
 {
 	struct pg_http *h = cls;
@@ -1351,7 +1378,52 @@ static void on_completed(void *cls, struct MHD_Connection *c, void **con_cls, en
 		req_free(r);
 }
 
-/* Connection notification: nothing per connection yet; requests carry state. */
+/* MHD_OPTION_NOTIFY_CONNECTION on the HTTPS daemon: watches each connection's
+ * TLS beginning (src/http/tls.h) and, when it closes, audits what never
+ * became a request: a failed handshake, or plain HTTP on the HTTPS port.
+ * libmicrohttpd 0.9.75 calls CLOSED after it freed the TLS session and the
+ * request's memory (MHD_cleanup_connections), so nothing here touches them;
+ * the peer address is still there (freed after the call). */
+static void on_connection(void *cls, struct MHD_Connection *c, void **socket_context,
+			  enum MHD_ConnectionNotificationCode code)
+{
+	struct pg_http *h = cls;
+	struct pg_http_tls_conn *tc;
+	const union MHD_ConnectionInfo *ci;
+	const char *target = "";
+	size_t target_len = 0;
+	char peer[PG_AUTH_ADDR_TEXT];
+
+	if (code == MHD_CONNECTION_NOTIFY_STARTED) {
+		const union MHD_ConnectionInfo *si = MHD_get_connection_info(c, MHD_CONNECTION_INFO_GNUTLS_SESSION);
+		const union MHD_ConnectionInfo *fi = MHD_get_connection_info(c, MHD_CONNECTION_INFO_CONNECTION_FD);
+
+		if (si && si->tls_session && fi)
+			*socket_context = pg_http_tls_conn_watch((gnutls_session_t)si->tls_session, fi->connect_fd);
+		return;
+	}
+	tc = *socket_context;
+	*socket_context = NULL;
+	if (!tc)
+		return;
+	ci = MHD_get_connection_info(c, MHD_CONNECTION_INFO_CLIENT_ADDRESS);
+	peer_text(ci ? ci->client_addr : NULL, peer, sizeof(peer));
+	switch (pg_http_tls_conn_outcome(tc, &target, &target_len)) {
+	case PG_HTTP_TLS_FAILED:
+		pg_debug(MOD, "TLS handshake with %s failed", peer);
+		if (h->tls_failures)
+			pg_series_add(h->tls_failures, 1);
+		audit_connection(h, peer, 0, "tls_handshake_failed", "", 0);
+		break;
+	case PG_HTTP_TLS_PLAIN_HTTP:
+		pg_debug(MOD, "plain HTTP from %s on the HTTPS port: answered 400", peer);
+		audit_connection(h, peer, 400, "http_on_https_port", target, target_len);
+		break;
+	default:
+		break;
+	}
+	pg_http_tls_conn_free(&tc);
+}
 
 static int metrics_init(struct pg_http *h)
 {
@@ -1373,6 +1445,16 @@ static int metrics_init(struct pg_http *h)
 				       "pprofgate_http_request_duration_seconds",
 				       "Time from request headers to the end of the answer, by route.", dur_labels, 1,
 				       buckets, sizeof(buckets) / sizeof(buckets[0]), &dur);
+	if (rc == PG_OK && h->tls) {
+		struct pg_family *f;
+
+		rc = pg_metrics_family(h->opts.metrics, PG_METRIC_COUNTER, "pprofgate_tls_handshake_failures_total",
+				       "Connections to the HTTPS listener that sent bytes but completed no TLS "
+				       "handshake (plain HTTP excluded).",
+				       NULL, 0, NULL, 0, &f);
+		if (rc == PG_OK && !(h->tls_failures = pg_family_series(f, NULL)))
+			rc = pg_fail(PG_ENOMEM, "out of memory creating HTTP metrics");
+	}
 	for (size_t i = 0; rc == PG_OK && i <= N_ROUTES; i++) {
 		const char *v[1] = {i == ROUTE_OTHER ? "other" : routes[i].path};
 
@@ -1444,12 +1526,14 @@ int pg_http_start(const struct pg_http_opts *opts, struct pg_http **out)
 			{h->tls ? MHD_OPTION_HTTPS_PRIORITIES : MHD_OPTION_END, 0,
 			 (void *)pg_http_tls_priorities(opts->tls13_only)},
 			{h->client_ca ? MHD_OPTION_HTTPS_MEM_TRUST : MHD_OPTION_END, 0, h->client_ca},
+			/* In an option array the callback travels in `value`. */
+			{h->tls ? MHD_OPTION_NOTIFY_CONNECTION : MHD_OPTION_END, (intptr_t)on_connection, h},
 			{MHD_OPTION_END, 0, NULL},
 		};
-		struct MHD_OptionItem packed[4];
+		struct MHD_OptionItem packed[5];
 		size_t n = 0;
 
-		for (size_t i = 0; i < 4; i++)
+		for (size_t i = 0; i < 5; i++)
 			if (tls_opts[i].option != MHD_OPTION_END)
 				packed[n++] = tls_opts[i];
 		packed[n] = (struct MHD_OptionItem){MHD_OPTION_END, 0, NULL};

@@ -4,9 +4,13 @@
 #include <fcntl.h>
 #include <gnutls/abstract.h>
 #include <gnutls/gnutls.h>
+#include <microhttpd.h>
+#include <poll.h>
 #include <pthread.h>
+#include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/socket.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
@@ -214,4 +218,145 @@ void pg_http_tls_release(void)
 		g_old = n;
 	}
 	pthread_mutex_unlock(&g_lock);
+}
+
+/* ---- one connection's beginning ------------------------------------------- */
+
+#define PLAIN_PEEK_MAX 4096
+
+struct pg_http_tls_conn {
+	int fd;
+	gnutls_session_t session;
+	size_t rx;           /* bytes read before the session was up */
+	bool done;           /* the client's Finished was processed */
+	bool plain;          /* plain HTTP, answered */
+	char target[256];    /* plain HTTP: the request-target, as far as seen */
+	size_t target_len;
+};
+
+/* Go's net/http answer to plain HTTP on a TLS port (crypto/tls RecordHeaderError). */
+static const char plain_answer[] = "HTTP/1.0 400 Bad Request\r\n\r\nClient sent an HTTP request to an HTTPS server.\n";
+
+/* Reads what the client sent with its first bytes (bounded, never waits),
+ * keeps the target of the request line and answers. */
+static void answer_plain(struct pg_http_tls_conn *c, const char *first, size_t n)
+{
+	char buf[PLAIN_PEEK_MAX];
+	size_t len = n < sizeof(buf) ? n : sizeof(buf);
+	const char *sp, *end;
+
+	memcpy(buf, first, len);
+	while (len < sizeof(buf)) {
+		ssize_t got = recv(c->fd, buf + len, sizeof(buf) - len, MSG_DONTWAIT);
+
+		if (got <= 0)
+			break;
+		len += (size_t)got;
+	}
+	sp = memchr(buf, ' ', len);
+	if (sp) {
+		sp++;
+		for (end = sp; end < buf + len && *end != ' ' && *end != '\r' && *end != '\n'; end++)
+			;
+		c->target_len = (size_t)(end - sp) < sizeof(c->target) ? (size_t)(end - sp) : sizeof(c->target) - 1;
+		memcpy(c->target, sp, c->target_len);
+	}
+	/* Best effort, like Go: one small write on a fresh socket. */
+	if (send(c->fd, plain_answer, sizeof(plain_answer) - 1, MSG_DONTWAIT | MSG_NOSIGNAL) < 0)
+		pg_debug(MOD, "plain HTTP on the HTTPS port: answer not sent: %s", strerror(errno));
+	(void)shutdown(c->fd, SHUT_WR);
+	c->plain = true;
+}
+
+/* GnuTLS pull function: the socket read GnuTLS would do (non-blocking), and
+ * a look at the very first byte. A TLS record starts with a content type
+ * (0x14..0x18) and an SSLv2-style hello with a set high bit; an HTTP method
+ * starts with an ASCII letter. */
+static ssize_t conn_pull(gnutls_transport_ptr_t p, void *buf, size_t n)
+{
+	struct pg_http_tls_conn *c = p;
+	ssize_t got;
+
+	if (c->plain) {
+		gnutls_transport_set_errno(c->session, ECONNRESET);
+		return -1;
+	}
+	got = recv(c->fd, buf, n, 0);
+	if (got < 0) {
+		gnutls_transport_set_errno(c->session, errno);
+		return -1;
+	}
+	if (got > 0 && c->rx == 0) {
+		unsigned char b = ((const unsigned char *)buf)[0];
+
+		if ((b >= 'A' && b <= 'Z') || (b >= 'a' && b <= 'z')) {
+			answer_plain(c, buf, (size_t)got);
+			gnutls_transport_set_errno(c->session, ECONNRESET);
+			return -1;
+		}
+	}
+	if (!c->done)
+		c->rx += (size_t)got;
+	return got;
+}
+
+static int conn_pull_timeout(gnutls_transport_ptr_t p, unsigned ms)
+{
+	struct pg_http_tls_conn *c = p;
+	struct pollfd pfd = {.fd = c->fd, .events = POLLIN};
+
+	return poll(&pfd, 1, ms == GNUTLS_INDEFINITE_TIMEOUT ? -1 : (int)ms);
+}
+
+/* The client's Finished (the last handshake message a server receives, in
+ * TLS 1.2 full and resumed handshakes and in TLS 1.3) was processed. */
+static int on_finished(gnutls_session_t s, unsigned htype, unsigned when, unsigned incoming,
+		       const gnutls_datum_t *msg)
+{
+	struct MHD_Connection *mc = gnutls_session_get_ptr(s);
+	const union MHD_ConnectionInfo *ci = mc ? MHD_get_connection_info(mc, MHD_CONNECTION_INFO_SOCKET_CONTEXT) : NULL;
+	struct pg_http_tls_conn *c = ci ? ci->socket_context : NULL;
+
+	(void)when;
+	(void)msg;
+	if (c && c->session == s && incoming && htype == GNUTLS_HANDSHAKE_FINISHED)
+		c->done = true;
+	return 0;
+}
+
+struct pg_http_tls_conn *pg_http_tls_conn_watch(gnutls_session_t s, int fd)
+{
+	struct pg_http_tls_conn *c = calloc(1, sizeof(*c));
+
+	if (!c)
+		return NULL;
+	c->fd = fd;
+	c->session = s;
+	/* Reads go through conn_pull (recv pointer = c); writes keep
+	 * GnuTLS's default on the socket (send pointer = fd). */
+	gnutls_transport_set_ptr2(s, c, (gnutls_transport_ptr_t)(intptr_t)fd);
+	gnutls_transport_set_pull_function(s, conn_pull);
+	gnutls_transport_set_pull_timeout_function(s, conn_pull_timeout);
+	gnutls_handshake_set_hook_function(s, GNUTLS_HANDSHAKE_FINISHED, GNUTLS_HOOK_POST, on_finished);
+	return c;
+}
+
+enum pg_http_tls_outcome pg_http_tls_conn_outcome(const struct pg_http_tls_conn *c, const char **target,
+						  size_t *len)
+{
+	*target = c->target;
+	*len = c->target_len;
+	if (c->plain)
+		return PG_HTTP_TLS_PLAIN_HTTP;
+	if (c->done)
+		return PG_HTTP_TLS_HANDSHAKE_DONE;
+	return c->rx ? PG_HTTP_TLS_FAILED : PG_HTTP_TLS_SILENT;
+}
+
+void pg_http_tls_conn_free(struct pg_http_tls_conn **pp)
+{
+	if (!pp || !*pp)
+		return;
+	free(*pp);
+	*pp = NULL;
 }
