@@ -1047,6 +1047,9 @@ static struct pg_http_req *req_new(struct pg_http *h, struct MHD_Connection *c, 
  * stores the return value as the access handler's *con_cls. */
 static void *on_uri(void *cls, const char *uri, struct MHD_Connection *c)
 {
+	const union MHD_ConnectionInfo *ci = MHD_get_connection_info(c, MHD_CONNECTION_INFO_SOCKET_CONTEXT);
+
+	pg_http_tls_conn_request(ci ? ci->socket_context : NULL);
 	return req_new(cls, c, uri);
 }
 
@@ -1398,8 +1401,9 @@ static void on_connection(void *cls, struct MHD_Connection *c, void **socket_con
 		const union MHD_ConnectionInfo *si = MHD_get_connection_info(c, MHD_CONNECTION_INFO_GNUTLS_SESSION);
 		const union MHD_ConnectionInfo *fi = MHD_get_connection_info(c, MHD_CONNECTION_INFO_CONNECTION_FD);
 
-		if (si && si->tls_session && fi)
-			*socket_context = pg_http_tls_conn_watch((gnutls_session_t)si->tls_session, fi->connect_fd);
+		if (fi)
+			*socket_context = pg_http_tls_conn_watch(si ? (gnutls_session_t)si->tls_session : NULL,
+								 fi->connect_fd);
 		return;
 	}
 	tc = *socket_context;
@@ -1418,6 +1422,12 @@ static void on_connection(void *cls, struct MHD_Connection *c, void **socket_con
 	case PG_HTTP_TLS_PLAIN_HTTP:
 		pg_debug(MOD, "plain HTTP from %s on the HTTPS port: answered 400", peer);
 		audit_connection(h, peer, 400, "http_on_https_port", target, target_len);
+		break;
+	case PG_HTTP_CONN_NO_REQUEST:
+		/* A request line refused by libmicrohttpd (414, 400, 505, or
+		 * dropped), or one that never finished: which, and the status, it
+		 * does not tell. */
+		audit_connection(h, peer, 0, "bad_request_line", "", 0);
 		break;
 	default:
 		break;
@@ -1527,7 +1537,7 @@ int pg_http_start(const struct pg_http_opts *opts, struct pg_http **out)
 			 (void *)pg_http_tls_priorities(opts->tls13_only)},
 			{h->client_ca ? MHD_OPTION_HTTPS_MEM_TRUST : MHD_OPTION_END, 0, h->client_ca},
 			/* In an option array the callback travels in `value`. */
-			{h->tls ? MHD_OPTION_NOTIFY_CONNECTION : MHD_OPTION_END, (intptr_t)on_connection, h},
+			{MHD_OPTION_NOTIFY_CONNECTION, (intptr_t)on_connection, h},
 			{MHD_OPTION_END, 0, NULL},
 		};
 		struct MHD_OptionItem packed[5];
@@ -1553,6 +1563,10 @@ int pg_http_start(const struct pg_http_opts *opts, struct pg_http **out)
 	}
 	if (opts->plain_listen && *opts->plain_listen) {
 		unsigned pflags = flags & ~(unsigned)(MHD_USE_TLS | MHD_USE_IPv6);
+		struct MHD_OptionItem notify[] = {
+			{MHD_OPTION_NOTIFY_CONNECTION, (intptr_t)on_connection, h},
+			{MHD_OPTION_END, 0, NULL},
+		};
 
 		rc = open_listener(opts->plain_listen, &h->plain_fd, &h->plain_port);
 		if (rc != PG_OK) {
@@ -1567,7 +1581,7 @@ int pg_http_start(const struct pg_http_opts *opts, struct pg_http **out)
 			MHD_OPTION_URI_LOG_CALLBACK, on_uri, h, MHD_OPTION_NOTIFY_COMPLETED, on_completed, h, MHD_OPTION_CONNECTION_LIMIT,
 			h->opts.max_connections, MHD_OPTION_PER_IP_CONNECTION_LIMIT, h->opts.max_per_ip,
 			MHD_OPTION_CONNECTION_TIMEOUT, h->opts.timeout_s, MHD_OPTION_CONNECTION_MEMORY_LIMIT,
-			(size_t)(32 * 1024), MHD_OPTION_END);
+			(size_t)(32 * 1024), MHD_OPTION_ARRAY, notify, MHD_OPTION_END);
 		if (!h->plain_daemon) {
 			close(h->plain_fd);
 			MHD_stop_daemon(h->daemon);

@@ -10,6 +10,8 @@
 #include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
+#include <linux/tcp.h>
+#include <netinet/in.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
 #include <unistd.h>
@@ -226,7 +228,8 @@ void pg_http_tls_release(void)
 
 struct pg_http_tls_conn {
 	int fd;
-	gnutls_session_t session;
+	gnutls_session_t session; /* NULL: a plain HTTP connection */
+	unsigned requests;        /* request lines libmicrohttpd parsed */
 	size_t rx;           /* bytes read before the session was up */
 	bool done;           /* the client's Finished was processed */
 	bool plain;          /* plain HTTP, answered */
@@ -332,6 +335,8 @@ struct pg_http_tls_conn *pg_http_tls_conn_watch(gnutls_session_t s, int fd)
 		return NULL;
 	c->fd = fd;
 	c->session = s;
+	if (!s)
+		return c;
 	/* Reads go through conn_pull (recv pointer = c); writes keep
 	 * GnuTLS's default on the socket (send pointer = fd). */
 	gnutls_transport_set_ptr2(s, c, (gnutls_transport_ptr_t)(intptr_t)fd);
@@ -346,11 +351,30 @@ enum pg_http_tls_outcome pg_http_tls_conn_outcome(const struct pg_http_tls_conn 
 {
 	*target = c->target;
 	*len = c->target_len;
+	if (!c->session) {
+		/* Plain HTTP: bytes arrived (TCP_INFO) but no request line was
+		 * ever parsed. The socket is still open at NOTIFY_CLOSED. */
+		struct tcp_info ti;
+		socklen_t tl = sizeof(ti);
+
+		memset(&ti, 0, sizeof(ti));
+		if (c->requests == 0 && getsockopt(c->fd, IPPROTO_TCP, TCP_INFO, &ti, &tl) == 0 &&
+		    tl >= offsetof(struct tcp_info, tcpi_bytes_received) + sizeof(ti.tcpi_bytes_received) &&
+		    ti.tcpi_bytes_received > 0)
+			return PG_HTTP_CONN_NO_REQUEST;
+		return PG_HTTP_TLS_HANDSHAKE_DONE;
+	}
 	if (c->plain)
 		return PG_HTTP_TLS_PLAIN_HTTP;
 	if (c->done)
 		return PG_HTTP_TLS_HANDSHAKE_DONE;
 	return c->rx ? PG_HTTP_TLS_FAILED : PG_HTTP_TLS_SILENT;
+}
+
+void pg_http_tls_conn_request(struct pg_http_tls_conn *c)
+{
+	if (c)
+		c->requests++;
 }
 
 void pg_http_tls_conn_free(struct pg_http_tls_conn **pp)

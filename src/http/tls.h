@@ -60,16 +60,25 @@ enum pg_http_tls_outcome {
 	PG_HTTP_TLS_HANDSHAKE_DONE, /* a TLS session was established */
 	PG_HTTP_TLS_SILENT,         /* closed before the client sent a byte */
 	PG_HTTP_TLS_FAILED,         /* bytes came, no session: a failed handshake */
-	PG_HTTP_TLS_PLAIN_HTTP      /* plain HTTP on the HTTPS port, answered 400 */
+	PG_HTTP_TLS_PLAIN_HTTP,     /* plain HTTP on the HTTPS port, answered 400 */
+	PG_HTTP_CONN_NO_REQUEST     /* plain listener: bytes came, no request line was parsed */
 };
 
 /* fd is the connection's socket; libmicrohttpd's connection must be the
- * session's GnuTLS pointer and this struct its socket context. NULL when out of memory (the connection then runs unwatched). */
+ * session's GnuTLS pointer and this struct its socket context. With s NULL
+ * (the plain listener) it only counts requests: libmicrohttpd 0.9.75 refuses
+ * a request line itself (414 over its buffer, 400 malformed, 505) before any
+ * application callback, and at NOTIFY_CLOSED the status it sent is gone
+ * (the response is destroyed first), so "bytes arrived, no request line"
+ * (TCP_INFO) is what can be told. Over TLS the bytes are records (a
+ * close_notify is bytes too), so this is not told there. NULL when out of memory (the connection then runs unwatched). */
 struct pg_http_tls_conn *pg_http_tls_conn_watch(gnutls_session_t s, int fd);
 /* For plain HTTP, *target and *len: the request-target of its first line as far
  * as it arrived ("" otherwise). Valid until pg_http_tls_conn_free. */
 enum pg_http_tls_outcome pg_http_tls_conn_outcome(const struct pg_http_tls_conn *c, const char **target,
 						  size_t *len);
+/* libmicrohttpd parsed a request line on this connection (NULL: ignored). */
+void pg_http_tls_conn_request(struct pg_http_tls_conn *c);
 void pg_http_tls_conn_free(struct pg_http_tls_conn **pp);
 
 #endif

@@ -215,6 +215,22 @@ BEFORE=$(audit_lines)
 tls_raw "$PG_TMP/req"
 check "2000 headers" 431 header_too_large /metrics
 
+# ---- refused before the request line was parsed (plain listener) ----
+BEFORE=$(audit_lines)
+{ printf 'GET /'; head -c 40000 /dev/zero | tr '\0' 'a'; printf ' HTTP/1.1\r\nHost: x\r\n\r\n'; } >"$PG_TMP/req"
+plain_raw "$PG_TMP/req" "$M"
+check "40 KB request line (libmicrohttpd's 414)" 414 bad_request_line
+BEFORE=$(audit_lines)
+printf 'GARBAGE\r\n\r\n' >"$PG_TMP/req"
+plain_raw "$PG_TMP/req" "$M"
+GOT=000
+check "request line without a target (dropped by libmicrohttpd)" 000 bad_request_line
+GOT=""
+BEFORE=$(audit_lines)
+printf 'GET /metrics HTTP/2.0\r\nHost: x\r\n\r\n' >"$PG_TMP/req"
+plain_raw "$PG_TMP/req" "$M"
+check "HTTP/2.0 request line (libmicrohttpd's 505)" 505 bad_request_line
+
 # ---- spellings of /debug/pprof: refused and audited ----
 for spec in "/DEBUG/PPROF/heap 404 not_found" "/%64ebug/pprof/heap 400 bad_path" "/debug/pprof/heap/ 404 not_found" \
 	"/favicon.ico 404 not_found"; do
@@ -259,6 +275,7 @@ HS_FAILS=$(curl -s --max-time 10 --cacert "$D/ca.crt" "$URL/metrics" | awk '/^pp
 # A connection that sends nothing is neither a request nor a failed handshake.
 BEFORE=$(audit_lines)
 (exec 3<>"/dev/tcp/127.0.0.1/$H"; sleep 0.2; exec 3>&-)
+(exec 3<>"/dev/tcp/127.0.0.1/$M"; sleep 0.2; exec 3>&-)
 sleep 0.3
 [ "$(audit_lines)" = "$BEFORE" ] || fail "an empty connection was audited: $(tail -1 "$AUDIT")"
 
