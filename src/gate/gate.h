@@ -6,8 +6,9 @@
  * policy needs (peer, X-Forwarded-For, Authorization, the client's
  * certificate chain, verified here: libmicrohttpd only requests it), calls
  * pg_auth_decide() and answers refusals itself (status, JSON reason,
- * WWW-Authenticate). Every diagnostics request ends in one audit line and
- * one pprofgate_diag_requests_total{route,decision,reason} increment.
+ * WWW-Authenticate). Every diagnostics request, and every request the HTTP
+ * server refused on any route, ends in one audit line and one
+ * pprofgate_diag_requests_total{route,decision,reason} increment.
  *
  * Reload (SIGHUP): pg_gate_reload() builds a complete new policy from a
  * config; requests in flight keep the state they started with (reference
