@@ -353,14 +353,15 @@ enum pg_http_tls_outcome pg_http_tls_conn_outcome(const struct pg_http_tls_conn 
 	*len = c->target_len;
 	if (!c->session) {
 		/* Plain HTTP: bytes arrived (TCP_INFO) but no request line was
-		 * ever parsed. The socket is still open at NOTIFY_CLOSED. */
+		 * ever parsed. The socket is still open at NOTIFY_CLOSED. The
+		 * peer's FIN counts one in tcpi_bytes_received, hence > 1. */
 		struct tcp_info ti;
 		socklen_t tl = sizeof(ti);
 
 		memset(&ti, 0, sizeof(ti));
 		if (c->requests == 0 && getsockopt(c->fd, IPPROTO_TCP, TCP_INFO, &ti, &tl) == 0 &&
 		    tl >= offsetof(struct tcp_info, tcpi_bytes_received) + sizeof(ti.tcpi_bytes_received) &&
-		    ti.tcpi_bytes_received > 0)
+		    ti.tcpi_bytes_received > 1)
 			return PG_HTTP_CONN_NO_REQUEST;
 		return PG_HTTP_TLS_HANDSHAKE_DONE;
 	}

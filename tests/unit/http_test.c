@@ -712,6 +712,29 @@ static void test_audit_every_refusal(void)
 	pg_http_stop(&h);
 }
 
+/* The layout the NUL checks rely on, with both line endings. */
+static void test_line_endings(void)
+{
+	static const char lf[] = "GET /healthz HTTP/1.1\nHost: x\nX-A: b\nConnection: close\n\n";
+	static const char lf_none[] = "GET /healthz HTTP/1.0\n\n";
+	static const char crlf_none[] = "GET /healthz HTTP/1.0\r\n\r\n";
+	static const char ws[] = "GET /healthz HTTP/1.1\r\nHost:x\r\nX-A: \t b \r\nX-E:\r\nConnection: close\r\n\r\n";
+	static const char mixed[] = "GET /healthz HTTP/1.1\r\nHost: x\nConnection: close\r\n\r\n";
+	static const char nul_lf[] = "GET /healthz HTTP/1.1\nHost: x\0\nConnection: close\n\n";
+	static const char two_sp[] = "GET  /healthz HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n";
+	struct pg_http *h = start(NULL, 0);
+	int port = pg_http_port(h);
+
+	CHECK_INT(raw_status_n(port, lf, sizeof(lf) - 1, 5), 200);
+	CHECK_INT(raw_status_n(port, lf_none, sizeof(lf_none) - 1, 5), 200);
+	CHECK_INT(raw_status_n(port, crlf_none, sizeof(crlf_none) - 1, 5), 200);
+	CHECK_INT(raw_status_n(port, ws, sizeof(ws) - 1, 5), 200);
+	CHECK_INT(raw_status_n(port, mixed, sizeof(mixed) - 1, 5), 400);
+	CHECK_INT(raw_status_n(port, nul_lf, sizeof(nul_lf) - 1, 5), 400);
+	CHECK_INT(raw_status_n(port, two_sp, sizeof(two_sp) - 1, 5), 400);
+	pg_http_stop(&h);
+}
+
 static void test_post_body(void)
 {
 	struct pg_http *h = start(NULL, 0);
@@ -900,6 +923,7 @@ int main(void)
 	RUN(test_path_rejection);
 	RUN(test_pprof_gate);
 	RUN(test_audit_every_refusal);
+	RUN(test_line_endings);
 	RUN(test_post_body);
 	RUN(test_stream);
 	RUN(test_shared_body);
