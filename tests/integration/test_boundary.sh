@@ -30,17 +30,9 @@ M=$(pg_free_port)
 ISS=https://issuer.test
 AUD=pprofgate
 
-b64url() { openssl base64 -A | tr '+/' '-_' | tr -d '='; }
-jose() { printf '%s' "$1" | b64url; }
-mint_rs256() {
-	local h p
-	h=$(jose '{"alg":"RS256","typ":"JWT"}')
-	p=$(jose "$1")
-	printf '%s.%s.%s' "$h" "$p" "$(printf '%s.%s' "$h" "$p" | openssl dgst -sha256 -sign "$D/jwt-rs256.key" -binary | b64url)"
-}
 now=$(date +%s)
-GOOD=$(mint_rs256 "{\"sub\":\"t\",\"iss\":\"$ISS\",\"aud\":\"$AUD\",\"scope\":\"pprof:admin\",\"exp\":$((now + 600))}")
-EXPIRED=$(mint_rs256 "{\"sub\":\"t\",\"iss\":\"$ISS\",\"aud\":\"$AUD\",\"scope\":\"pprof:admin\",\"exp\":$((now - 600))}")
+GOOD=$(pg_mint_rs256 "$D/jwt-rs256.key" "{\"sub\":\"t\",\"iss\":\"$ISS\",\"aud\":\"$AUD\",\"scope\":\"pprof:admin\",\"exp\":$((now + 600))}")
+EXPIRED=$(pg_mint_rs256 "$D/jwt-rs256.key" "{\"sub\":\"t\",\"iss\":\"$ISS\",\"aud\":\"$AUD\",\"scope\":\"pprof:admin\",\"exp\":$((now - 600))}")
 
 cat >"$PG_TMP/node.yaml" <<EOF
 version: 1
@@ -118,7 +110,25 @@ except (ConnectionResetError, socket.timeout):
     pass
 sys.stdout.buffer.write(out)' "$1" "$2" >"$PG_TMP/out" 2>"$PG_TMP/out.err" || true
 }
-status_of_out() { head -1 "$PG_TMP/out" | awk '{print $2}'; }
+# send_check tls|anon|plain NAME STATUS REASON [AUDIT_PATH]: sends $PG_TMP/req
+# (TLS with the admin certificate, TLS without one, or the plain listener)
+# and checks the answer and its one audit line.
+send_check() {
+	local how="$1"
+	shift
+	BEFORE=$(audit_lines)
+	case "$how" in
+	tls) tls_raw "$PG_TMP/req" ;;
+	anon) tls_raw_anon "$PG_TMP/req" ;;
+	plain) plain_raw "$PG_TMP/req" "$M" ;;
+	esac
+	check "$@"
+}
+status_of_out() { # 000: no answer
+	local st
+	st=$(head -1 "$PG_TMP/out" | awk '{print $2}')
+	echo "${st:-000}"
+}
 
 # check NAME WANT_STATUS WANT_REASON [AUDIT_PATH_JSON]: the last answer in
 # $PG_TMP/out (or $GOT when set) and exactly one new audit line since $BEFORE.
@@ -141,53 +151,35 @@ check() {
 GOT=""
 
 # ---- the request line ----
-BEFORE=$(audit_lines)
 printf 'GET /debug/pprof/cmdline\0.css HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n' >"$PG_TMP/req"
-tls_raw "$PG_TMP/req"
-check "NUL in the target" 400 ctl_in_request_line '/debug/pprof/cmdline\u0000.css'
+send_check tls "NUL in the target" 400 ctl_in_request_line '/debug/pprof/cmdline\u0000.css'
 grep -q '"error"' "$PG_TMP/out" || fail "NUL in the target: no JSON error body: $(cat "$PG_TMP/out")"
 grep -q "$(printf 'pprofgate')" "$PG_TMP/out" && fail "NUL in the target: argv leaked"
 
-BEFORE=$(audit_lines)
 printf 'GET /debug/pprof/cmdline\0?debug=1 HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n' >"$PG_TMP/req"
-tls_raw "$PG_TMP/req"
-check "NUL before the query" 400 ctl_in_request_line '/debug/pprof/cmdline\u0000\u0000debug\u00001'
+send_check tls "NUL before the query" 400 ctl_in_request_line '/debug/pprof/cmdline\u0000\u0000debug\u00001'
 
-BEFORE=$(audit_lines)
 printf 'GET /metrics\0 HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n' >"$PG_TMP/req"
-plain_raw "$PG_TMP/req" "$M"
-check "NUL in the target, plain listener" 400 ctl_in_request_line '/metrics\u0000'
+send_check plain "NUL in the target, plain listener" 400 ctl_in_request_line '/metrics\u0000'
 
 # ---- header fields ----
-BEFORE=$(audit_lines)
 printf 'GET %s HTTP/1.1\r\nHost: x\r\nAuthorization: Bearer %s\0junk\r\nConnection: close\r\n\r\n' "$ROUTE" "$GOOD" >"$PG_TMP/req"
-tls_raw_anon "$PG_TMP/req"
-check "NUL in an Authorization value" 400 ctl_in_header
+send_check anon "NUL in an Authorization value" 400 ctl_in_header
 
-BEFORE=$(audit_lines)
 printf 'GET %s HTTP/1.1\r\nHost: x\r\nAuthorization: Bearer %s\0\r\nConnection: close\r\n\r\n' "$ROUTE" "$GOOD" >"$PG_TMP/req"
-tls_raw_anon "$PG_TMP/req"
-check "NUL at the end of an Authorization value" 400 ctl_in_header
+send_check anon "NUL at the end of an Authorization value" 400 ctl_in_header
 
-BEFORE=$(audit_lines)
 printf 'GET %s HTTP/1.1\r\nHost: x\r\nX-A\0b: c\r\nConnection: close\r\n\r\n' "$ROUTE" >"$PG_TMP/req"
-tls_raw "$PG_TMP/req"
-check "NUL in a header name" 400 malformed_request
+send_check tls "NUL in a header name" 400 malformed_request
 
-BEFORE=$(audit_lines)
 printf 'GET /metrics HTTP/1.1\r\nHost: x\r\n\0X-Smuggled: 1\r\nConnection: close\r\n\r\n' >"$PG_TMP/req"
-plain_raw "$PG_TMP/req" "$M"
-check "NUL starting a header line (read as the end of the headers)" 400 ctl_in_header
+send_check plain "NUL starting a header line (read as the end of the headers)" 400 ctl_in_header
 
-BEFORE=$(audit_lines)
 printf 'GET /metrics HTTP/1.1\r\nHost: x\r\nX-A: a\r\n b\r\nConnection: close\r\n\r\n' >"$PG_TMP/req"
-plain_raw "$PG_TMP/req" "$M"
-check "obs-fold continuation line" 400 malformed_request
+send_check plain "obs-fold continuation line" 400 malformed_request
 
-BEFORE=$(audit_lines)
 printf 'GET /metrics HTTP/1.1\r\nHost: x\r\nX-A: a\033[31m\r\nConnection: close\r\n\r\n' >"$PG_TMP/req"
-plain_raw "$PG_TMP/req" "$M"
-check "ESC in a header value" 400 ctl_in_header
+send_check plain "ESC in a header value" 400 ctl_in_header
 
 BEFORE=$(audit_lines)
 GOT=$(curl -s --max-time 10 --cacert "$D/ca.crt" -o "$PG_TMP/out" -w '%{http_code}' \
@@ -205,31 +197,19 @@ GOT=""
 	fail "the good token is refused"
 
 # ---- libmicrohttpd's own limits ----
-BEFORE=$(audit_lines)
 { printf 'GET %s HTTP/1.1\r\nHost: x\r\nAuthorization: Bearer ' "$ROUTE"; head -c 65536 /dev/zero | tr '\0' 'A'; printf '\r\nConnection: close\r\n\r\n'; } >"$PG_TMP/req"
-tls_raw "$PG_TMP/req"
-check "64 KiB Authorization header" 431 header_too_large "$ROUTE"
+send_check tls "64 KiB Authorization header" 431 header_too_large "$ROUTE"
 
-BEFORE=$(audit_lines)
 { printf 'GET /metrics HTTP/1.1\r\nHost: x\r\n'; for i in $(seq 1 2000); do printf 'X-%d: y\r\n' "$i"; done; printf 'Connection: close\r\n\r\n'; } >"$PG_TMP/req"
-tls_raw "$PG_TMP/req"
-check "2000 headers" 431 header_too_large /metrics
+send_check tls "2000 headers" 431 header_too_large /metrics
 
 # ---- refused before the request line was parsed (plain listener) ----
-BEFORE=$(audit_lines)
 { printf 'GET /'; head -c 40000 /dev/zero | tr '\0' 'a'; printf ' HTTP/1.1\r\nHost: x\r\n\r\n'; } >"$PG_TMP/req"
-plain_raw "$PG_TMP/req" "$M"
-check "40 KB request line (libmicrohttpd's 414)" 414 bad_request_line
-BEFORE=$(audit_lines)
+send_check plain "40 KB request line (libmicrohttpd's 414)" 414 bad_request_line
 printf 'GARBAGE\r\n\r\n' >"$PG_TMP/req"
-plain_raw "$PG_TMP/req" "$M"
-GOT=000
-check "request line without a target (dropped by libmicrohttpd)" 000 bad_request_line
-GOT=""
-BEFORE=$(audit_lines)
+send_check plain "request line without a target (dropped by libmicrohttpd)" 000 bad_request_line
 printf 'GET /metrics HTTP/2.0\r\nHost: x\r\n\r\n' >"$PG_TMP/req"
-plain_raw "$PG_TMP/req" "$M"
-check "HTTP/2.0 request line (libmicrohttpd's 505)" 505 bad_request_line
+send_check plain "HTTP/2.0 request line (libmicrohttpd's 505)" 505 bad_request_line
 
 # ---- spellings of /debug/pprof: refused and audited ----
 for spec in "/DEBUG/PPROF/heap 404 not_found" "/%64ebug/pprof/heap 400 bad_path" "/debug/pprof/heap/ 404 not_found" \
