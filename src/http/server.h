@@ -5,9 +5,11 @@
  *
  * Routing. One static table in server.c lists every route: exact path (also
  * its metrics label), allowed methods, handler, group. Handlers of
- * PG_HTTP_GROUP_PPROF routes get opts.route_arg as their arg. The raw request-target is
- * validated first (src/http/path.h: non-canonical spellings answer 400 and
- * never reach a route), then matched exactly; no route answers 404, a route
+ * PG_HTTP_GROUP_PPROF routes get opts.route_arg as their arg. The request
+ * line and headers as received are checked first (src/http/request.h: a NUL
+ * or control byte, a repeated Authorization answer 400), then the raw
+ * request-target (src/http/path.h: non-canonical spellings answer 400 and
+ * never reach a route), then it is matched exactly; no route answers 404, a route
  * without the method answers 405 with an Allow header. HEAD is allowed where
  * GET is, and answers without a body. Every route of group PG_HTTP_GROUP_PPROF
  * passes through opts.gate first: the one place where the security gateway
@@ -33,7 +35,8 @@
  *
  * Metrics (when opts.metrics is set): pprofgate_http_requests_total{route,code}
  * and pprofgate_http_request_duration_seconds{route}; route is the route's
- * label, or "other" for requests that matched no route. */
+ * label, or "other" for requests that matched no route (libmicrohttpd's own
+ * refusals included); with HTTPS, pprofgate_tls_handshake_failures_total. */
 #ifndef PG_HTTP_SERVER_H
 #define PG_HTTP_SERVER_H
 
