@@ -712,6 +712,50 @@ static void test_audit_every_refusal(void)
 	pg_http_stop(&h);
 }
 
+/* fit_layout on buffers laid out as libmicrohttpd 0.9.75 leaves them: NULs
+ * over the separators, CR and LF. */
+static void test_fit_layout(void)
+{
+	/* GET /x HTTP/1.1\r\nHost: x\r\nA: b\0junk\r\n\r\n */
+	static const char nul[] = "GET\0/x\0HTTP/1.1\0\0Host\0 x\0\0A\0 b\0junk\0\0\0\0";
+	/* GET /x HTTP/1.1\nHost: x\nA:\tb\n\n */
+	static const char lf[] = "GET\0/x\0HTTP/1.1\0Host\0 x\0A\0\tb\0\0";
+	/* GET /x HTTP/1.1\r\nHost: x\nA: b\r\n\r\n (mixed) */
+	static const char mixed[] = "GET\0/x\0HTTP/1.1\0\0Host\0 x\0A\0 b\0\0\0\0";
+	/* GET /x HTTP/1.1\r\n\r\n, and with junk on the empty line */
+	static const char none[] = "GET\0/x\0HTTP/1.1\0\0\0\0";
+	static const char none_junk[] = "GET\0/x\0HTTP/1.1\0\0\0junk\0\0";
+	struct pg_http_field f[2];
+
+	f[0] = (struct pg_http_field){nul + 17, 4, nul + 23, 1};
+	f[1] = (struct pg_http_field){nul + 26, 1, nul + 29, 1};
+	CHECK(fit_layout(nul + 15, nul + sizeof(nul) - 1, f, 2));
+	CHECK_INT(f[0].value_len, 1);
+	CHECK_INT(f[1].value_len, 6);
+	CHECK_STR(pg_http_request_check("GET", 3, "/x", 2, f, 2)->reason, "ctl_in_header");
+
+	f[0] = (struct pg_http_field){lf + 16, 4, lf + 22, 1};
+	f[1] = (struct pg_http_field){lf + 24, 1, lf + 27, 1};
+	CHECK(fit_layout(lf + 15, lf + sizeof(lf) - 1, f, 2));
+	CHECK_INT(f[1].value_len, 1);
+	CHECK(pg_http_request_check("GET", 3, "/x", 2, f, 2) == NULL);
+
+	f[0] = (struct pg_http_field){mixed + 17, 4, mixed + 23, 1};
+	f[1] = (struct pg_http_field){mixed + 25, 1, mixed + 28, 1};
+	CHECK(!fit_layout(mixed + 15, mixed + sizeof(mixed) - 1, f, 2));
+
+	CHECK(fit_layout(none + 15, none + sizeof(none) - 1, NULL, 0));
+	CHECK(!fit_layout(none_junk + 15, none_junk + sizeof(none_junk) - 1, NULL, 0));
+
+	/* A name that does not start where the line does (obs-fold copy). */
+	f[0] = (struct pg_http_field){nul + 18, 3, nul + 23, 1};
+	CHECK(!fit_layout(nul + 15, nul + sizeof(nul) - 1, f, 1));
+	/* Something else than whitespace between ':' and the value. */
+	f[0] = (struct pg_http_field){nul + 17, 4, nul + 24, 0};
+	f[1] = (struct pg_http_field){nul + 26, 1, nul + 29, 1};
+	CHECK(!fit_layout(nul + 15, nul + sizeof(nul) - 1, f, 2));
+}
+
 /* The layout the NUL checks rely on, with both line endings. */
 static void test_line_endings(void)
 {
@@ -923,6 +967,7 @@ int main(void)
 	RUN(test_path_rejection);
 	RUN(test_pprof_gate);
 	RUN(test_audit_every_refusal);
+	RUN(test_fit_layout);
 	RUN(test_line_endings);
 	RUN(test_post_body);
 	RUN(test_stream);
