@@ -238,8 +238,8 @@ static const struct setting rows[] = {
 		 "listener (opened O_APPEND, created 0600; reopened on SIGHUP). Empty = stderr."},
 	{.path = "diagnostics.audit_public_success", .type = CT_ENUM, .choices = "false|true", .def = "false",
 	 DIAG(audit_public_success),
-	 .help = "true: also audit successful /metrics, /healthz and /ready requests (one line per scrape). "
-		 "Refusals on every route are always audited."},
+	 .help = "true: also audit successful /metrics, /healthz and /ready requests (one line per scrape; "
+		 "read at start, a change needs a restart). Refusals on every route are always audited."},
 
 	/* Goverse settings pprofgate does not use (Goverse config/config.go). */
 	GOVERSE_ONLY("cluster.imbalance_threshold", "Shard rebalancing threshold."),

@@ -46,8 +46,8 @@ void pg_gate_free(struct pg_gate **pp);
 /* SIGHUP: re-parses argc/argv (and the --config file), validates the new
  * diagnostics section, reloads the HTTPS certificate (pg_http_reload_tls)
  * and the gate. Nothing changes when any step fails (logged). Listen
- * addresses, enabling TLS and guarding /metrics or /healthz for the first
- * time need a restart. Call from one thread (the signal loop). */
+ * addresses, enabling TLS, guarding /metrics or /healthz for the first
+ * time and audit_public_success need a restart. Call from one thread (the signal loop). */
 PG_WUR int pg_gate_sighup(struct pg_gate *g, struct pg_http *http, struct pg_config *cfg, int argc, char **argv);
 
 /* Fills the gate and TLS fields of HTTP server options from the gate and

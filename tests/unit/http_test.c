@@ -618,6 +618,7 @@ static void on_done(void *arg, const struct pg_http_done_info *info)
 		snprintf(e->method, sizeof(e->method), "%s", info->method);
 		e->path_len = info->path_len < sizeof(e->path) ? info->path_len : sizeof(e->path) - 1;
 		memcpy(e->path, info->path, e->path_len);
+		e->path[e->path_len] = '\0';
 		snprintf(e->reason, sizeof(e->reason), "%s", info->reason);
 		e->status = info->status;
 	}
@@ -709,6 +710,17 @@ static void test_audit_every_refusal(void)
 	CHECK_INT(seen[5].status, 0);
 	CHECK_STR(seen[5].reason, "timeout");
 	CHECK_STR(seen[5].path, "/healthz");
+	pg_http_stop(&h);
+
+	/* audit_public_success: successful public answers are reported too. */
+	o.audit_public_success = true;
+	CHECK_INT(pg_http_start(&o, &h), PG_OK);
+	n_seen = 0;
+	CHECK_INT(raw_get(pg_http_port(h), "/healthz?x=1"), 200);
+	CHECK_INT(wait_seen(1), 1);
+	CHECK_INT(seen[0].status, 200);
+	CHECK_STR(seen[0].reason, "");
+	CHECK_STR(seen[0].path, "/healthz?x=1");
 	pg_http_stop(&h);
 }
 
