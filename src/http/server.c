@@ -17,6 +17,7 @@
 #include <unistd.h>
 #include <zlib.h>
 
+#include "src/http/conn.h"
 #include "src/http/path.h"
 #include "src/http/request.h"
 #include "src/http/tls.h"
@@ -1049,7 +1050,7 @@ static void *on_uri(void *cls, const char *uri, struct MHD_Connection *c)
 {
 	const union MHD_ConnectionInfo *ci = MHD_get_connection_info(c, MHD_CONNECTION_INFO_SOCKET_CONTEXT);
 
-	pg_http_tls_conn_request(ci ? ci->socket_context : NULL);
+	pg_http_conn_request(ci ? ci->socket_context : NULL);
 	return req_new(cls, c, uri);
 }
 
@@ -1381,17 +1382,18 @@ static void on_completed(void *cls, struct MHD_Connection *c, void **con_cls, en
 		req_free(r);
 }
 
-/* MHD_OPTION_NOTIFY_CONNECTION on the HTTPS daemon: watches each connection's
- * TLS beginning (src/http/tls.h) and, when it closes, audits what never
- * became a request: a failed handshake, or plain HTTP on the HTTPS port.
- * libmicrohttpd 0.9.75 calls CLOSED after it freed the TLS session and the
- * request's memory (MHD_cleanup_connections), so nothing here touches them;
- * the peer address is still there (freed after the call). */
+/* MHD_OPTION_NOTIFY_CONNECTION on every daemon: watches each connection's
+ * beginning (src/http/conn.h) and, when it closes, audits what never became
+ * a request: a failed handshake, plain HTTP on the HTTPS port, a request
+ * line libmicrohttpd refused. libmicrohttpd 0.9.75 calls CLOSED after it
+ * freed the TLS session and the request's memory (MHD_cleanup_connections),
+ * so nothing here touches them; the peer address and the socket are still
+ * there (freed and closed after the call). */
 static void on_connection(void *cls, struct MHD_Connection *c, void **socket_context,
 			  enum MHD_ConnectionNotificationCode code)
 {
 	struct pg_http *h = cls;
-	struct pg_http_tls_conn *tc;
+	struct pg_http_conn *wc;
 	const union MHD_ConnectionInfo *ci;
 	const char *target = "";
 	size_t target_len = 0;
@@ -1402,24 +1404,24 @@ static void on_connection(void *cls, struct MHD_Connection *c, void **socket_con
 		const union MHD_ConnectionInfo *fi = MHD_get_connection_info(c, MHD_CONNECTION_INFO_CONNECTION_FD);
 
 		if (fi)
-			*socket_context = pg_http_tls_conn_watch(si ? (gnutls_session_t)si->tls_session : NULL,
-								 fi->connect_fd);
+			*socket_context =
+				pg_http_conn_watch(si ? (gnutls_session_t)si->tls_session : NULL, fi->connect_fd);
 		return;
 	}
-	tc = *socket_context;
+	wc = *socket_context;
 	*socket_context = NULL;
-	if (!tc)
+	if (!wc)
 		return;
 	ci = MHD_get_connection_info(c, MHD_CONNECTION_INFO_CLIENT_ADDRESS);
 	peer_text(ci ? ci->client_addr : NULL, peer, sizeof(peer));
-	switch (pg_http_tls_conn_outcome(tc, &target, &target_len)) {
-	case PG_HTTP_TLS_FAILED:
+	switch (pg_http_conn_outcome(wc, &target, &target_len)) {
+	case PG_HTTP_CONN_TLS_FAILED:
 		pg_debug(MOD, "TLS handshake with %s failed", peer);
 		if (h->tls_failures)
 			pg_series_add(h->tls_failures, 1);
 		audit_connection(h, peer, 0, "tls_handshake_failed", "", 0);
 		break;
-	case PG_HTTP_TLS_PLAIN_HTTP:
+	case PG_HTTP_CONN_PLAIN_ON_TLS:
 		pg_debug(MOD, "plain HTTP from %s on the HTTPS port: answered 400", peer);
 		audit_connection(h, peer, 400, "http_on_https_port", target, target_len);
 		break;
@@ -1432,7 +1434,7 @@ static void on_connection(void *cls, struct MHD_Connection *c, void **socket_con
 	default:
 		break;
 	}
-	pg_http_tls_conn_free(&tc);
+	pg_http_conn_free(&wc);
 }
 
 static int metrics_init(struct pg_http *h)

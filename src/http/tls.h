@@ -42,43 +42,4 @@ PG_WUR int pg_http_tls_read_file(const char *path, size_t max, char **out, size_
 /* Frees current and replaced credentials; call after every daemon stopped. */
 void pg_http_tls_release(void);
 
-/* ---- one HTTPS connection's beginning ----
- * libmicrohttpd tells the application nothing about a connection that never
- * completes a TLS handshake (it logs "received handshake message out of
- * context", without the peer). At MHD_CONNECTION_NOTIFY_STARTED the server
- * calls pg_http_tls_conn_watch, which reads the socket for GnuTLS (its own
- * pull function) and hooks the end of the handshake, so at
- * MHD_CONNECTION_NOTIFY_CLOSED pg_http_tls_conn_outcome says what happened.
- * A connection whose first byte is an ASCII letter is plain HTTP: it gets
- * Go's answer ("HTTP/1.0 400 Bad Request ... Client sent an HTTP request to
- * an HTTPS server.") and the handshake fails at once; nothing blocks (the
- * socket is non-blocking and only read when libmicrohttpd polled it readable;
- * a client that sends nothing meets the connection timeout). */
-struct pg_http_tls_conn;
-
-enum pg_http_tls_outcome {
-	PG_HTTP_TLS_HANDSHAKE_DONE, /* a TLS session was established */
-	PG_HTTP_TLS_SILENT,         /* closed before the client sent a byte */
-	PG_HTTP_TLS_FAILED,         /* bytes came, no session: a failed handshake */
-	PG_HTTP_TLS_PLAIN_HTTP,     /* plain HTTP on the HTTPS port, answered 400 */
-	PG_HTTP_CONN_NO_REQUEST     /* plain listener: bytes came, no request line was parsed */
-};
-
-/* fd is the connection's socket; libmicrohttpd's connection must be the
- * session's GnuTLS pointer and this struct its socket context. With s NULL
- * (the plain listener) it only counts requests: libmicrohttpd 0.9.75 refuses
- * a request line itself (414 over its buffer, 400 malformed, 505) before any
- * application callback, and at NOTIFY_CLOSED the status it sent is gone
- * (the response is destroyed first), so "bytes arrived, no request line"
- * (TCP_INFO) is what can be told. Over TLS the bytes are records (a
- * close_notify is bytes too), so this is not told there. NULL when out of memory (the connection then runs unwatched). */
-struct pg_http_tls_conn *pg_http_tls_conn_watch(gnutls_session_t s, int fd);
-/* For plain HTTP, *target and *len: the request-target of its first line as far
- * as it arrived ("" otherwise). Valid until pg_http_tls_conn_free. */
-enum pg_http_tls_outcome pg_http_tls_conn_outcome(const struct pg_http_tls_conn *c, const char **target,
-						  size_t *len);
-/* libmicrohttpd parsed a request line on this connection (NULL: ignored). */
-void pg_http_tls_conn_request(struct pg_http_tls_conn *c);
-void pg_http_tls_conn_free(struct pg_http_tls_conn **pp);
-
 #endif
