@@ -630,14 +630,53 @@ void pg_auth_jwt_stats(struct pg_auth_jwt *v, struct pg_auth_jwt_stats *st)
 
 /* ---- verification ---- */
 
-/* Whether the payload is at least well-formed, to tell a malformed token from
+/* Whether valid JSON `js` holds an integer literal (no fraction, no exponent)
+ * beyond int64: libjwt's JSON reader (jansson) refuses the whole payload
+ * then, e.g. {"exp":100000000000000000000}. */
+static int has_huge_integer(const char *js, size_t n)
+{
+	int in_str = 0;
+
+	for (size_t i = 0; i < n; i++) {
+		size_t start, digits = 0;
+
+		if (in_str) {
+			if (js[i] == '\\')
+				i++;
+			else if (js[i] == '"')
+				in_str = 0;
+			continue;
+		}
+		if (js[i] == '"') {
+			in_str = 1;
+			continue;
+		}
+		if (js[i] != '-' && (js[i] < '0' || js[i] > '9'))
+			continue;
+		start = i + (js[i] == '-');
+		for (i = start; i < n && js[i] >= '0' && js[i] <= '9'; i++)
+			digits++;
+		if (i < n && (js[i] == '.' || js[i] == 'e' || js[i] == 'E')) {
+			while (i < n && (js[i] == '.' || js[i] == 'e' || js[i] == 'E' || js[i] == '+' ||
+					 js[i] == '-' || (js[i] >= '0' && js[i] <= '9')))
+				i++;
+		} else if (digits > 19 || (digits == 19 && memcmp(js + start, "9223372036854775807", 19) > 0)) {
+			return 1;
+		}
+		i--;
+	}
+	return 0;
+}
+
+/* Whether the payload is one libjwt can read, to tell a malformed token from
  * one whose signature does not verify. */
 static int payload_well_formed(const char *t, const struct segs *s)
 {
 	unsigned char buf[PG_AUTH_TOKEN_MAX];
 	long n = b64url_decode(t + s->p_off, s->p_len, buf, sizeof(buf));
 
-	return n > 0 && buf[0] == '{' && pg_auth_json_validate((const char *)buf, (size_t)n) == PG_OK;
+	return n > 0 && buf[0] == '{' && pg_auth_json_validate((const char *)buf, (size_t)n) == PG_OK &&
+	       !has_huge_integer((const char *)buf, (size_t)n);
 }
 
 enum pg_auth_reason pg_auth_jwt_verify(struct pg_auth_jwt *v, const char *token, size_t len,
@@ -651,7 +690,7 @@ enum pg_auth_reason pg_auth_jwt_verify(struct pg_auth_jwt *v, const char *token,
 	struct segs s;
 	jwt_t *j = NULL;
 	const struct key *used = NULL;
-	int kid_seen = 0, alg_seen = 0;
+	int kid_seen = 0, alg_seen = 0, hmac_verified = 0;
 
 	memset(out, 0, sizeof(*out));
 	if (!v || !token || len == 0)
@@ -687,6 +726,7 @@ enum pg_auth_reason pg_auth_jwt_verify(struct pg_auth_jwt *v, const char *token,
 		kid_seen = 1;
 		if (alg == PG_AUTH_ALG_HS256 && !hmac_ok(k, copy, &s))
 			continue;
+		hmac_verified = alg == PG_AUTH_ALG_HS256;
 		rc = jwt_decode(&j, copy, k->bytes,
 				(int)(alg == PG_AUTH_ALG_HS256 ? k->len : strlen((char *)k->bytes)));
 		if (rc == 0 && j) {
@@ -703,9 +743,10 @@ enum pg_auth_reason pg_auth_jwt_verify(struct pg_auth_jwt *v, const char *token,
 		return PG_AUTH_R_ALG_NOT_ALLOWED;
 	if (!kid_seen)
 		return PG_AUTH_R_UNKNOWN_KEY;
+	/* A verified HMAC that libjwt still refused: the claims are at fault. */
 	if (!used)
-		return payload_well_formed(token, &s) ? PG_AUTH_R_BAD_SIGNATURE
-						      : PG_AUTH_R_TOKEN_MALFORMED;
+		return !hmac_verified && payload_well_formed(token, &s) ? PG_AUTH_R_BAD_SIGNATURE
+									: PG_AUTH_R_TOKEN_MALFORMED;
 	/* Re-check what libjwt decided the algorithm was. */
 	if (jwt_get_alg(j) != to_jwt_alg(used->alg)) {
 		r = PG_AUTH_R_ALG_NOT_ALLOWED;

@@ -238,8 +238,12 @@ static const struct setting rows[] = {
 	 .help = "With tls_server_config: also serve /metrics, /healthz and /ready over plain HTTP on "
 		 "this address (for scrapers); /debug/pprof is never served there."},
 	{.path = "diagnostics.audit_file", .type = CT_FILE, DIAG(audit_file),
-	 .help = "Audit log: one JSON line per diagnostics request (opened O_APPEND, created 0600; reopened "
-		 "on SIGHUP). Empty = stderr."},
+	 .help = "Audit log: one JSON line per diagnostics request and per refused request on any route or "
+		 "listener (opened O_APPEND, created 0600; reopened on SIGHUP). Empty = stderr."},
+	{.path = "diagnostics.audit_public_success", .type = CT_ENUM, .choices = "false|true", .def = "false",
+	 DIAG(audit_public_success),
+	 .help = "true: also audit successful /metrics, /healthz and /ready requests (one line per scrape; "
+		 "read at start, a change needs a restart). Refusals on every route are always audited."},
 	{.path = "diagnostics.limits", .type = CT_SECTION,
 	 .help = "Connection limits of the HTTP listeners (each listener; changes need a restart). They keep "
 		 "/metrics answering under idle, slow or many clients (docs/performance.md)."},

@@ -64,6 +64,7 @@ struct pg_config_diag {
 	char trusted_proxies[PG_CONFIG_LIST_MAX];
 	struct pg_config_diag_group health, metrics, pprof;
 	char audit_file[PG_CONFIG_PATH_MAX]; /* "" = stderr */
+	char audit_public_success[8];        /* "false" (default) or "true" */
 	char plain_listen[PG_CONFIG_ADDR_MAX]; /* with TLS: plain /metrics, /healthz, /ready; "" = none */
 	/* limits: (each listener; change needs a restart) */
 	long max_connections;        /* open connections */

@@ -375,16 +375,19 @@ static int open_audit(const char *path, int *fd)
 			rc = (x);  \
 	} while (0)
 
-static int json_str(struct pg_buf *b, const char *s)
+/* A JSON string of n bytes (NULs included, as \u0000): control, non-ASCII,
+ * '"' and '\\' bytes are escaped, so a line never splits or forges fields. */
+static int json_strn(struct pg_buf *b, const char *s, size_t n)
 {
+	const char *end = s + n;
 	int rc = pg_buf_puts(b, "\"");
 
-	while (*s && rc == PG_OK) {
+	while (s < end && rc == PG_OK) {
 		size_t run = 0;
 
 		/* Copy runs of plain characters at once; escape the rest. */
-		while (s[run] && (unsigned char)s[run] >= 0x20 && (unsigned char)s[run] < 0x7f && s[run] != '"' &&
-		       s[run] != '\\')
+		while (s + run < end && (unsigned char)s[run] >= 0x20 && (unsigned char)s[run] < 0x7f &&
+		       s[run] != '"' && s[run] != '\\')
 			run++;
 		if (run) {
 			B(pg_buf_append(b, s, run));
@@ -399,6 +402,11 @@ static int json_str(struct pg_buf *b, const char *s)
 	}
 	B(pg_buf_puts(b, "\""));
 	return rc;
+}
+
+static int json_str(struct pg_buf *b, const char *s)
+{
+	return json_strn(b, s, strlen(s));
 }
 
 static void count(struct pg_gate *g, const char *route, const char *decision, const char *reason)
@@ -453,7 +461,9 @@ void pg_gate_audit(void *arg, const struct pg_http_done_info *info)
 	struct pg_buf b;
 	int rc = PG_OK;
 
-	pg_buf_init(&b, AUDIT_LINE_MAX);
+	/* Room for the whole target, every byte escaped (\u00XX): it is never
+	 * cut (libmicrohttpd's connection memory already bounds it). */
+	pg_buf_init(&b, AUDIT_LINE_MAX + 6 * info->path_len);
 	B(audit_begin(&b));
 	B(pg_buf_puts(&b, ",\"peer\":"));
 	B(json_str(&b, info->peer));
@@ -461,17 +471,18 @@ void pg_gate_audit(void *arg, const struct pg_http_done_info *info)
 		/* The gate's decision: client, identity, decision, reason. */
 		B(pg_buf_printf(&b, ",%s", info->note));
 	} else {
-		/* Refused before any route (non-canonical spelling, unknown). */
-		const char *reason = status_reason(info->status);
+		/* Refused before the gate: by the server (NUL or control byte,
+		 * non-canonical spelling, unknown route) or libmicrohttpd. */
+		const char *reason = info->reason && info->reason[0] ? info->reason : status_reason(info->status);
+		const char *decision = info->status == 0 || info->status >= 400 ? "deny" : "allow";
 
-		B(pg_buf_printf(&b, ",\"identity\":\"-\",\"decision\":\"%s\",\"reason\":\"%s\"",
-				    info->status < 400 ? "allow" : "deny", reason));
-		count(g, info->route, info->status < 400 ? "allow" : "deny", reason);
+		B(pg_buf_printf(&b, ",\"identity\":\"-\",\"decision\":\"%s\",\"reason\":\"%s\"", decision, reason));
+		count(g, info->route, decision, reason);
 	}
 	B(pg_buf_printf(&b, ",\"method\":\"%s\",\"route\":", info->method));
 	B(json_str(&b, info->route));
 	B(pg_buf_puts(&b, ",\"path\":"));
-	B(json_str(&b, info->path));
+	B(json_strn(&b, info->path, info->path_len));
 	B(pg_buf_printf(&b, ",\"status\":%u,\"bytes\":%zu,\"duration_ms\":%.3f}\n", info->status, info->bytes,
 			    info->duration_s * 1000.0));
 	if (rc == PG_OK)
@@ -755,6 +766,7 @@ void pg_gate_http_opts(struct pg_gate *g, const struct pg_config_diag *d, struct
 	o->gate_arg = g;
 	o->done = pg_gate_audit;
 	o->done_arg = g;
+	o->audit_public_success = strcmp(d->audit_public_success, "true") == 0;
 	/* /metrics and /healthz stay ungated (no per-request cost) unless
 	 * their group has a rule. */
 	if (s->methods[PG_AUTH_ROUTE_METRICS] || s->allow[PG_AUTH_ROUTE_METRICS] || s->methods[PG_AUTH_ROUTE_HEALTH] ||

@@ -6,8 +6,9 @@
  * policy needs (peer, X-Forwarded-For, Authorization, the client's
  * certificate chain, verified here: libmicrohttpd only requests it), calls
  * pg_auth_decide() and answers refusals itself (status, JSON reason,
- * WWW-Authenticate). Every diagnostics request ends in one audit line and
- * one pprofgate_diag_requests_total{route,decision,reason} increment.
+ * WWW-Authenticate). Every diagnostics request, and every request the HTTP
+ * server refused on any route, ends in one audit line and one
+ * pprofgate_diag_requests_total{route,decision,reason} increment.
  *
  * Reload (SIGHUP): pg_gate_reload() builds a complete new policy from a
  * config; requests in flight keep the state they started with (reference
@@ -45,8 +46,8 @@ void pg_gate_free(struct pg_gate **pp);
 /* SIGHUP: re-parses argc/argv (and the --config file), validates the new
  * diagnostics section, reloads the HTTPS certificate (pg_http_reload_tls)
  * and the gate. Nothing changes when any step fails (logged). Listen
- * addresses, enabling TLS and guarding /metrics or /healthz for the first
- * time need a restart. Call from one thread (the signal loop). */
+ * addresses, enabling TLS, guarding /metrics or /healthz for the first
+ * time and audit_public_success need a restart. Call from one thread (the signal loop). */
 PG_WUR int pg_gate_sighup(struct pg_gate *g, struct pg_http *http, struct pg_config *cfg, int argc, char **argv);
 
 /* Fills the gate and TLS fields of HTTP server options from the gate and

@@ -18,7 +18,9 @@
 #include <unistd.h>
 #include <zlib.h>
 
+#include "src/http/conn.h"
 #include "src/http/path.h"
+#include "src/http/request.h"
 #include "src/http/tls.h"
 #include "src/pprof/routes.h"
 #include "src/pprof/trace.h"
@@ -81,6 +83,7 @@ struct pg_http {
 	atomic_int inflight;           /* requests between first call and completion */
 	struct pg_family *req_total;
 	struct pg_series *duration[N_ROUTES + 1];
+	struct pg_series *tls_failures; /* pprofgate_tls_handshake_failures_total */
 	/* The last /metrics rendering, shared by scrapes within
 	 * opts.metrics_cache_ms (plain and, lazily, gzipped). */
 	pthread_mutex_t cache_lock;
@@ -114,7 +117,9 @@ enum conn_phase { CONN_HEADERS, CONN_BODY, CONN_SERVING, CONN_IDLE };
 struct conn {
 	struct conn *next, *prev; /* h->conns, under h->conns_lock */
 	int fd;
-	bool cut;                 /* shut down by the sweeper (under the lock) */
+	struct pg_http_conn *watch; /* what it did before a request (conn.h); may be NULL */
+	const char *cut;          /* shut down by the sweeper: "header_timeout" or
+				   * "body_timeout"; NULL (under the lock) */
 	/* Set by the connection's MHD thread without the lock (every request
 	 * passes here): since_ms is stored before phase, so a sweeper that
 	 * sees a new phase also sees its start. */
@@ -175,8 +180,12 @@ struct pg_http_req {
 	size_t qused;
 	size_t bytes;  /* response body bytes, for the audit hook */
 	bool plain;    /* arrived on the plain_listen daemon */
-	bool audited;  /* reported to opts.done when complete */
-	char apath[161];
+	/* The request-target as received, copied when libmicrohttpd logs the
+	 * URI (before it cuts the query off and before its own refusals drop
+	 * the line); an embedded NUL is restored once the handler runs. */
+	char *target;
+	size_t target_len;
+	const char *reason; /* the server's own refusal reason for the audit, "" if none */
 	char peer[PG_AUTH_ADDR_TEXT];
 	char note[PG_HTTP_NOTE_MAX];
 };
@@ -345,10 +354,8 @@ const struct sockaddr *pg_http_req_peer(struct pg_http_req *r)
 	return ci ? ci->client_addr : NULL;
 }
 
-void pg_http_req_peer_str(struct pg_http_req *r, char *buf, size_t n)
+static void peer_text(const struct sockaddr *sa, char *buf, size_t n)
 {
-	const struct sockaddr *sa = pg_http_req_peer(r);
-
 	if (n == 0)
 		return;
 	buf[0] = '\0';
@@ -356,6 +363,11 @@ void pg_http_req_peer_str(struct pg_http_req *r, char *buf, size_t n)
 		(void)inet_ntop(AF_INET, &((const struct sockaddr_in *)sa)->sin_addr, buf, (socklen_t)n);
 	else if (sa && sa->sa_family == AF_INET6)
 		(void)inet_ntop(AF_INET6, &((const struct sockaddr_in6 *)sa)->sin6_addr, buf, (socklen_t)n);
+}
+
+void pg_http_req_peer_str(struct pg_http_req *r, char *buf, size_t n)
+{
+	peer_text(pg_http_req_peer(r), buf, n);
 }
 
 const void *pg_http_req_body(const struct pg_http_req *r, size_t *len)
@@ -434,6 +446,7 @@ static void req_free(struct pg_http_req *r)
 	pg_buf_free(&r->body);
 	pg_buf_free(&r->hdrs);
 	free(r->qarena);
+	free(r->target);
 	pthread_mutex_destroy(&r->lock);
 	free(r);
 }
@@ -916,43 +929,27 @@ static void conn_phase(struct MHD_Connection *c, enum conn_phase p)
 	}
 }
 
-static void on_connection(void *cls, struct MHD_Connection *c, void **socket_context,
-			  enum MHD_ConnectionNotificationCode code)
+/* "header_timeout"/"body_timeout" when the sweeper cut connection c, else "". */
+static const char *conn_cut_reason(struct pg_http *h, struct MHD_Connection *c)
 {
-	struct pg_http *h = cls;
-	struct conn *k = *socket_context;
+	const union MHD_ConnectionInfo *ci = MHD_get_connection_info(c, MHD_CONNECTION_INFO_SOCKET_CONTEXT);
+	struct conn *k = ci ? ci->socket_context : NULL;
+	const char *why;
 
-	if (code == MHD_CONNECTION_NOTIFY_STARTED) {
-		const union MHD_ConnectionInfo *ci = MHD_get_connection_info(c, MHD_CONNECTION_INFO_CONNECTION_FD);
-
-		if (!ci || !(k = calloc(1, sizeof(*k))))
-			return; /* untracked: only MHD's idle timeout applies */
-		k->fd = ci->connect_fd;
-		atomic_init(&k->since_ms, mono_ms());
-		atomic_init(&k->phase, CONN_HEADERS);
-		pthread_mutex_lock(&h->conns_lock);
-		k->next = h->conns;
-		if (h->conns)
-			h->conns->prev = k;
-		h->conns = k;
-		pthread_mutex_unlock(&h->conns_lock);
-		*socket_context = k;
-		return;
-	}
 	if (!k)
-		return;
-	/* MHD notifies CLOSED before it closes the socket: once k is off the
-	 * list under the lock, the sweeper can no longer touch its fd. */
+		return "";
 	pthread_mutex_lock(&h->conns_lock);
-	if (k->prev)
-		k->prev->next = k->next;
-	else
-		h->conns = k->next;
-	if (k->next)
-		k->next->prev = k->prev;
+	why = k->cut ? k->cut : "";
 	pthread_mutex_unlock(&h->conns_lock);
-	*socket_context = NULL;
-	free(k);
+	return why;
+}
+
+struct pg_http_conn *pg_http_conn_of(struct MHD_Connection *mc)
+{
+	const union MHD_ConnectionInfo *ci = MHD_get_connection_info(mc, MHD_CONNECTION_INFO_SOCKET_CONTEXT);
+	struct conn *k = ci ? ci->socket_context : NULL;
+
+	return k ? k->watch : NULL;
 }
 
 /* Every second: shut down connections past their header or body deadline.
@@ -982,7 +979,7 @@ static void *sweep_main(void *arg)
 			else if (!k->cut && phase == CONN_BODY && age_ms >= 1000LL * h->opts.body_timeout_s)
 				what = "body";
 			if (what) {
-				k->cut = true;
+				k->cut = what[0] == 'h' ? "header_timeout" : "body_timeout";
 				(void)shutdown(k->fd, SHUT_RDWR);
 				if (h->slow_closed) {
 					const char *v[1] = {what};
@@ -1011,15 +1008,6 @@ static void *sweep_main(void *arg)
 	return NULL;
 }
 
-/* The request line of a later request on a kept-alive connection: its
- * headers are due from now. */
-static void *on_uri(void *cls, const char *uri, struct MHD_Connection *c)
-{
-	(void)uri;
-	(void)cls;
-	conn_phase(c, CONN_HEADERS);
-	return NULL;
-}
 
 /* ---- MHD glue ------------------------------------------------------------- */
 
@@ -1059,15 +1047,24 @@ static size_t no_unescape(void *cls, struct MHD_Connection *c, char *s)
 	return strlen(s);
 }
 
-/* What libmicrohttpd says about clients. A flood of connections must not
+/* libmicrohttpd's messages carry no peer. Its refusals of requests (the
+ * "Error processing request" family, a full header pool) are audited with
+ * the peer instead, and clients that went away mid-request are no fault of
+ * ours, so those are only debug lines here. Its line for every failed TLS
+ * handshake ("received handshake message out of context", also for a scan or
+ * a client that refuses our certificate) is dropped: on_connection writes one
+ * debug line with the peer and counts it. A flood of connections must not
  * become a flood of log lines: connections refused at the limits
  * (diagnostics.limits) are counted and logged at most once per 10 s with the
- * number since; clients that went away mid-request are debug. */
+ * number since. Anything else stays a warning. */
 static void mhd_log(void *cls, const char *fmt, va_list ap)
 {
+	static const char *const audited[] = {"Error processing request", "Not enough memory in pool to allocate header",
+					      "closed by remote side", "socket is closed when reading"};
 	struct pg_http *h = cls;
 	char msg[512];
 	size_t n;
+	bool quiet = false;
 
 	vsnprintf(msg, sizeof(msg), fmt, ap);
 	n = strlen(msg);
@@ -1091,11 +1088,14 @@ static void mhd_log(void *cls, const char *fmt, va_list ap)
 		}
 		return;
 	}
-	if (strstr(msg, "closed by remote side") || strstr(msg, "socket is closed when reading")) {
-		pg_debug(MOD, "libmicrohttpd: %s", msg);
+	if (strstr(msg, "received handshake message out of context"))
 		return;
-	}
-	pg_warn(MOD, "libmicrohttpd: %s", msg);
+	for (size_t i = 0; i < sizeof(audited) / sizeof(audited[0]); i++)
+		quiet = quiet || strstr(msg, audited[i]) != NULL;
+	if (quiet)
+		pg_debug(MOD, "libmicrohttpd: %s", msg);
+	else
+		pg_warn(MOD, "libmicrohttpd: %s", msg);
 }
 
 static enum MHD_Result queue(struct pg_http_req *r)
@@ -1158,20 +1158,33 @@ static enum MHD_Result dispatch(struct pg_http_req *r)
 	return queue(r);
 }
 
-static void *req_new(struct pg_http *h, struct MHD_Connection *c, const char *method, const char *url)
+/* Creates the request when its line has arrived. `uri` is the target as
+ * received up to its first NUL byte (libmicrohttpd wrote one over the space
+ * before the version); the bytes are copied now because libmicrohttpd later
+ * cuts the query off in place and, when it refuses the request itself (431),
+ * drops the line buffer. */
+static struct pg_http_req *req_new(struct pg_http *h, struct MHD_Connection *c, const char *uri)
 {
 	struct pg_http_req *r = calloc(1, sizeof(*r));
+	size_t n = uri ? strlen(uri) : 0;
 
 	if (!r)
 		return NULL;
+	r->target = malloc(n + 1);
+	if (!r->target) {
+		free(r);
+		return NULL;
+	}
+	memcpy(r->target, uri ? uri : "", n + 1);
+	r->target_len = n;
 	pthread_mutex_init(&r->lock, NULL);
 	r->h = h;
 	r->conn = c;
-	r->method = method;
-	r->path = url;
-	r->method_bit = method_bit(method);
+	r->method = "-";
+	r->path = r->target;
 	r->route = ROUTE_OTHER;
 	r->refs = 1;
+	r->reason = "";
 	if (h->plain_daemon) {
 		const union MHD_ConnectionInfo *ci = MHD_get_connection_info(c, MHD_CONNECTION_INFO_DAEMON);
 
@@ -1180,13 +1193,142 @@ static void *req_new(struct pg_http *h, struct MHD_Connection *c, const char *me
 	pg_buf_init(&r->body, h->opts.max_body);
 	pg_buf_init(&r->hdrs, 4096);
 	clock_gettime(CLOCK_MONOTONIC, &r->t0);
-	if (h->opts.done && strstr(url, "debug")) {
-		r->audited = true;
-		snprintf(r->apath, sizeof(r->apath), "%s", url);
-		pg_http_req_peer_str(r, r->peer, sizeof(r->peer));
-	}
+	pg_http_req_peer_str(r, r->peer, sizeof(r->peer));
 	atomic_fetch_add(&h->inflight, 1);
 	return r;
+}
+
+/* MHD_OPTION_URI_LOG_CALLBACK: libmicrohttpd 0.9.75 calls it as soon as the
+ * request line is parsed (parse_initial_message_line), before it modifies
+ * the target, marks the request "client aware" (so MHD_OPTION_NOTIFY_COMPLETED
+ * follows even when libmicrohttpd refuses the headers itself: 431, 400) and
+ * stores the return value as the access handler's *con_cls. */
+static void *on_uri(void *cls, const char *uri, struct MHD_Connection *c)
+{
+	/* A later request on a kept-alive connection: its headers are due
+	 * from now. */
+	conn_phase(c, CONN_HEADERS);
+	pg_http_conn_request(pg_http_conn_of(c));
+	return req_new(cls, c, uri);
+}
+
+/* ---- the request as received -----------------------------------------------
+ * libmicrohttpd 0.9.75 gives NUL-terminated strings and, for header values,
+ * lengths that are strlen() of them (connection_add_header is called with
+ * strlen(last), strlen(colon)), so neither shows a NUL sent inside a value.
+ * The true lengths come from where the strings lie: the request line and the
+ * header lines stay, in order, in the connection's read buffer, from the
+ * method to method + MHD_CONNECTION_INFO_REQUEST_HEADER_SIZE (which ends after
+ * the empty line). libmicrohttpd wrote NULs over the separators: the space
+ * after the method and before the version, each ':' and each line's CR LF
+ * (or bare LF). So, with T the request line's terminator length (1 or 2):
+ *   - the target is version - url - 1 bytes long;
+ *   - each header name starts T bytes after the end of the previous line;
+ *   - the block ends 2T bytes after the last line.
+ * A value followed by more bytes than T is one with a NUL (and whatever came
+ * after it) inside. A line whose layout does not fit (an obs-fold
+ * continuation, which libmicrohttpd copies elsewhere; mixed line endings) is
+ * refused as malformed. One case stays invisible: a single NUL just before a
+ * bare LF in a request whose other lines end in CR LF reads as CR LF; the
+ * value seen is then the value sent without that last NUL. */
+
+struct fields {
+	struct pg_http_field *f;
+	size_t n, cap;
+};
+
+static enum MHD_Result collect_field(void *cls, enum MHD_ValueKind kind, const char *key, size_t key_size,
+				     const char *value, size_t value_size)
+{
+	struct fields *fs = cls;
+
+	(void)kind;
+	if (fs->n == fs->cap || !key || !value)
+		return MHD_NO;
+	fs->f[fs->n++] = (struct pg_http_field){key, key_size, value, value_size};
+	return MHD_YES;
+}
+
+/* Gives each value its true length from where the next line starts, within
+ * the header block [line_end, hi) that follows the request line. False when
+ * the lines do not lie as described above. */
+static bool fit_layout(const char *line_end, const char *hi, struct pg_http_field *f, size_t n)
+{
+	const char *line;
+	size_t term;
+
+	if (n == 0)
+		return hi - line_end == 2 || hi - line_end == 4; /* only the empty line */
+	if (f[0].name <= line_end || f[0].name - line_end > 2)
+		return false;
+	term = (size_t)(f[0].name - line_end);
+	line = f[0].name;
+	for (size_t i = 0; i < n; i++) {
+		const char *sep = f[i].name + f[i].name_len, *next, *end;
+
+		/* name, the NUL written over ':', optional whitespace, value */
+		if (f[i].name != line || sep >= hi || *sep != '\0' || f[i].value <= sep || f[i].value > hi ||
+		    f[i].value_len > (size_t)(hi - f[i].value))
+			return false;
+		for (const char *p = sep + 1; p < f[i].value; p++)
+			if (*p != ' ' && *p != '\t')
+				return false;
+		next = i + 1 < n ? f[i + 1].name : hi - term; /* the next line, or the empty one */
+		if (next < f[i].value + term)
+			return false;
+		end = next - term;
+		if (end < f[i].value + f[i].value_len)
+			return false; /* a shorter terminator than the request line's */
+		f[i].value_len = (size_t)(end - f[i].value);
+		line = next;
+	}
+	return true;
+}
+
+/* Checks the request as received (src/http/request.h) and restores a NUL
+ * inside the target into r->target for the audit line. NULL: fine. */
+static const struct pg_http_fault *check_received(struct pg_http_req *r, struct MHD_Connection *c, const char *url,
+						  const char *method, const char *version)
+{
+	const union MHD_ConnectionInfo *ci = MHD_get_connection_info(c, MHD_CONNECTION_INFO_REQUEST_HEADER_SIZE);
+	const struct pg_http_fault *fault = &pg_http_fault_malformed;
+	struct fields fs = {0};
+	const char *hi;
+	size_t target_len;
+	int count;
+
+	if (!ci || !url || !method || !version)
+		return fault;
+	hi = method + ci->header_size;
+	if (!(method < url && url < version && strlen(version) == 8 && version + 8 < hi))
+		return fault;
+	target_len = (size_t)(version - 1 - url);
+	if (target_len < r->target_len)
+		return fault;
+	if (target_len > r->target_len) {
+		/* A NUL inside the target. libmicrohttpd has since written NULs
+		 * over the query's '?', '&' and '=' after it too; the audit
+		 * line shows those as NULs. */
+		char *t = realloc(r->target, target_len + 1);
+
+		if (!t)
+			return fault;
+		memcpy(t + r->target_len, url + r->target_len, target_len - r->target_len);
+		t[target_len] = '\0';
+		r->target = t;
+		r->target_len = target_len;
+	}
+	count = MHD_get_connection_values_n(c, MHD_HEADER_KIND, NULL, NULL);
+	fs.cap = count > 0 ? (size_t)count : 0;
+	if (fs.cap && !(fs.f = calloc(fs.cap, sizeof(*fs.f))))
+		return fault;
+	if (fs.cap)
+		(void)MHD_get_connection_values_n(c, MHD_HEADER_KIND, collect_field, &fs);
+	if (fs.n == fs.cap && fit_layout(version + 8, hi, fs.f, fs.n))
+		fault = pg_http_request_check(method, (size_t)(url - 1 - method), r->target, r->target_len, fs.f,
+					      fs.n);
+	free(fs.f);
+	return fault;
 }
 
 /* MHD calls this once when the headers are in, then for each body chunk,
@@ -1199,28 +1341,43 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *c, const cha
 {
 	struct pg_http *h = cls;
 	struct pg_http_req *r = *con_cls;
+	const struct pg_http_fault *fault;
 	struct pg_http_target t;
 	int bad;
 
-	(void)version;
 	if (!r) {
-		conn_phase(c, CONN_BODY);
-		r = req_new(h, c, method, url);
+		/* The URI log callback ran out of memory. */
+		r = req_new(h, c, url);
 		if (!r)
 			return MHD_NO;
 		*con_cls = r;
+	}
+	if (r->state == REQ_NEW) {
+		conn_phase(c, CONN_BODY); /* the headers are in */
 		r->state = REQ_BODY;
-		bad = pg_http_target_parse(url, strlen(url), &t);
+		r->method = method;
+		r->method_bit = method_bit(method);
+		r->path = url; /* libmicrohttpd has cut the query off */
+		fault = check_received(r, c, url, method, version);
+		if (fault) {
+			r->reason = fault->reason;
+			pg_http_reply_error(r, 400, fault->message);
+			return MHD_YES;
+		}
+		bad = pg_http_target_parse(r->target, r->target_len, &t);
 		if (bad) {
+			r->reason = bad == 414 ? "uri_too_long" : "bad_path";
 			pg_http_reply_error(r, (unsigned)bad, bad == 414 ? "uri too long" : "bad request path");
 			return MHD_YES;
 		}
 		/* The plain listener next to an HTTPS one has no profile routes:
 		 * they answer 404 there, as if they did not exist. */
 		for (size_t i = 0; i < N_ROUTES; i++)
-			if (strcmp(routes[i].path, url) == 0 && !(r->plain && routes[i].group == PG_HTTP_GROUP_PPROF))
+			if (strlen(routes[i].path) == t.path_len && memcmp(routes[i].path, t.path, t.path_len) == 0 &&
+			    !(r->plain && routes[i].group == PG_HTTP_GROUP_PPROF))
 				r->route = i;
 		if (r->route == ROUTE_OTHER) {
+			r->reason = "not_found";
 			pg_http_reply_error(r, 404, "not found");
 		} else if (!(r->method_bit & route_methods(&routes[r->route]))) {
 			char allow[32];
@@ -1228,6 +1385,7 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *c, const cha
 			allow_header(route_methods(&routes[r->route]), allow, sizeof(allow));
 			if (pg_http_add_header(r, MHD_HTTP_HEADER_ALLOW, allow) != PG_OK)
 				pg_debug(MOD, "no room for the Allow header");
+			r->reason = "method_not_allowed";
 			pg_http_reply_error(r, 405, "method not allowed");
 		}
 		return MHD_YES;
@@ -1239,6 +1397,7 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *c, const cha
 		if (r->state == REQ_BODY && r->method_bit == PG_HTTP_POST &&
 		    pg_buf_append(&r->body, upload_data, *upload_size) != PG_OK) {
 			pg_buf_free(&r->body);
+			r->reason = "body_too_large";
 			pg_http_reply_error(r, 413, "request body too large");
 		}
 		*upload_size = 0;
@@ -1263,17 +1422,67 @@ static double since(const struct timespec *t0)
 	return (double)(t1.tv_sec - t0->tv_sec) + (double)(t1.tv_nsec - t0->tv_nsec) / 1e9;
 }
 
+/* The audit reason of a request libmicrohttpd answered (or dropped) itself. */
+static const char *mhd_refusal_reason(unsigned status, enum MHD_RequestTerminationCode toe)
+{
+	switch (status) {
+	case 0:
+		return toe == MHD_REQUEST_TERMINATED_TIMEOUT_REACHED ? "timeout" : "incomplete_request";
+	case 400:
+		return "malformed_request";
+	case 413:
+		return "body_too_large";
+	case 414:
+		return "uri_too_long";
+	case 431:
+		return "header_too_large";
+	default:
+		return "refused_by_server";
+	}
+}
+
+/* One audit line for a connection that carried no request. */
+static void audit_connection(struct pg_http *h, const char *peer, unsigned status, const char *reason,
+			     const char *target, size_t target_len)
+{
+	struct pg_http_done_info di = {
+		.method = "-",
+		.path = target,
+		.path_len = target_len,
+		.route = "other",
+		.peer = peer,
+		.status = status,
+		.note = "",
+		.reason = reason,
+	};
+
+	if (h->opts.done)
+		h->opts.done(h->opts.done_arg, &di);
+}
+
 static void on_completed(void *cls, struct MHD_Connection *c, void **con_cls, enum MHD_RequestTerminationCode toe)
 {
 	struct pg_http *h = cls;
 	struct pg_http_req *r = *con_cls;
-	bool free_now;
+	bool free_now, gated;
 
-	(void)toe;
 	conn_phase(c, CONN_IDLE);
 	if (!r)
 		return;
 	*con_cls = NULL;
+	if (!r->answered) {
+		/* libmicrohttpd refused the request itself (431, 400, 413): the
+		 * response it queued is still attached here (MHD_connection_close_
+		 * notifies before it destroys the response). No response: the
+		 * request never completed (timeout, client gone). */
+		const union MHD_ConnectionInfo *ci = MHD_get_connection_info(c, MHD_CONNECTION_INFO_HTTP_STATUS);
+
+		r->status = ci ? ci->http_status : 0;
+		if (!r->reason[0])
+			r->reason = conn_cut_reason(h, c);
+		if (!r->reason[0])
+			r->reason = mhd_refusal_reason(r->status, toe);
+	}
 	if (pg_trace_active()) {
 		int64_t t0 = (int64_t)r->t0.tv_sec * 1000000000 + r->t0.tv_nsec;
 
@@ -1290,21 +1499,28 @@ static void on_completed(void *cls, struct MHD_Connection *c, void **con_cls, en
 		pg_series_add(pg_family_series(h->req_total, labels), 1);
 		pg_series_observe(h->duration[r->route], since(&r->t0));
 	}
-	if (r->audited && h->opts.done) {
+	gated = r->route != ROUTE_OTHER && routes[r->route].group == PG_HTTP_GROUP_PPROF;
+	/* Every diagnostics request and every refusal, on any route and
+	 * either listener; successful public answers only when asked. */
+	if (h->opts.done && (gated || r->reason[0] || (r->status >= 400 && r->status < 500) ||
+			     h->opts.audit_public_success)) {
 		struct pg_http_done_info di = {
 			/* MHD's method string may be gone by now. */
-			.method = r->method_bit == PG_HTTP_GET    ? "GET"
+			.method = r->state == REQ_NEW		  ? "-"
+				  : r->method_bit == PG_HTTP_GET  ? "GET"
 				  : r->method_bit == PG_HTTP_HEAD ? "HEAD"
 				  : r->method_bit == PG_HTTP_POST ? "POST"
 								  : "other",
-			.path = r->apath,
+			.path = r->target,
+			.path_len = r->target_len,
 			.route = r->route == ROUTE_OTHER ? "other" : routes[r->route].path,
-			.gated = r->route != ROUTE_OTHER && routes[r->route].group == PG_HTTP_GROUP_PPROF,
+			.gated = gated,
 			.peer = r->peer,
 			.status = r->status,
 			.bytes = r->bytes,
 			.duration_s = since(&r->t0),
 			.note = r->note,
+			.reason = r->reason,
 		};
 		h->opts.done(h->opts.done_arg, &di);
 	}
@@ -1329,7 +1545,84 @@ static void on_completed(void *cls, struct MHD_Connection *c, void **con_cls, en
 		req_free(r);
 }
 
-/* Connection notification: nothing per connection yet; requests carry state. */
+/* MHD_OPTION_NOTIFY_CONNECTION on every daemon: watches each connection's
+ * beginning (src/http/conn.h) and, when it closes, audits what never became
+ * a request: a failed handshake, plain HTTP on the HTTPS port, a request
+ * line libmicrohttpd refused. libmicrohttpd 0.9.75 calls CLOSED after it
+ * freed the TLS session and the request's memory (MHD_cleanup_connections),
+ * so nothing here touches them; the peer address and the socket are still
+ * there (freed and closed after the call). */
+static void on_connection(void *cls, struct MHD_Connection *c, void **socket_context,
+			  enum MHD_ConnectionNotificationCode code)
+{
+	struct pg_http *h = cls;
+	struct pg_http_conn *wc;
+	struct conn *k = *socket_context;
+	const union MHD_ConnectionInfo *ci;
+	const char *target = "";
+	size_t target_len = 0;
+	char peer[PG_AUTH_ADDR_TEXT];
+
+	if (code == MHD_CONNECTION_NOTIFY_STARTED) {
+		const union MHD_ConnectionInfo *si = MHD_get_connection_info(c, MHD_CONNECTION_INFO_GNUTLS_SESSION);
+		const union MHD_ConnectionInfo *fi = MHD_get_connection_info(c, MHD_CONNECTION_INFO_CONNECTION_FD);
+
+		if (!fi || !(k = calloc(1, sizeof(*k))))
+			return; /* unwatched: only libmicrohttpd's idle timeout applies */
+		k->fd = fi->connect_fd;
+		atomic_init(&k->since_ms, mono_ms());
+		atomic_init(&k->phase, CONN_HEADERS);
+		k->watch = pg_http_conn_watch(si ? (gnutls_session_t)si->tls_session : NULL, fi->connect_fd);
+		pthread_mutex_lock(&h->conns_lock);
+		k->next = h->conns;
+		if (h->conns)
+			h->conns->prev = k;
+		h->conns = k;
+		pthread_mutex_unlock(&h->conns_lock);
+		*socket_context = k;
+		return;
+	}
+	*socket_context = NULL;
+	if (!k)
+		return;
+	/* Off the sweeper's list before libmicrohttpd closes the socket (right
+	 * after this call): the sweeper only shuts down listed sockets. */
+	pthread_mutex_lock(&h->conns_lock);
+	if (k->prev)
+		k->prev->next = k->next;
+	else
+		h->conns = k->next;
+	if (k->next)
+		k->next->prev = k->prev;
+	pthread_mutex_unlock(&h->conns_lock);
+	wc = k->watch;
+	free(k);
+	if (!wc)
+		return;
+	ci = MHD_get_connection_info(c, MHD_CONNECTION_INFO_CLIENT_ADDRESS);
+	peer_text(ci ? ci->client_addr : NULL, peer, sizeof(peer));
+	switch (pg_http_conn_outcome(wc, &target, &target_len)) {
+	case PG_HTTP_CONN_TLS_FAILED:
+		pg_debug(MOD, "TLS handshake with %s failed", peer);
+		if (h->tls_failures)
+			pg_series_add(h->tls_failures, 1);
+		audit_connection(h, peer, 0, "tls_handshake_failed", "", 0);
+		break;
+	case PG_HTTP_CONN_PLAIN_ON_TLS:
+		pg_debug(MOD, "plain HTTP from %s on the HTTPS port: answered 400", peer);
+		audit_connection(h, peer, 400, "http_on_https_port", target, target_len);
+		break;
+	case PG_HTTP_CONN_NO_REQUEST:
+		/* A request line refused by libmicrohttpd (414, 400, 505, or
+		 * dropped), or one that never finished: which, and the status, it
+		 * does not tell. */
+		audit_connection(h, peer, 0, "bad_request_line", "", 0);
+		break;
+	default:
+		break;
+	}
+	pg_http_conn_free(&wc);
+}
 
 static int metrics_init(struct pg_http *h)
 {
@@ -1368,6 +1661,16 @@ static int metrics_init(struct pg_http *h)
 				       "max_connections_per_ip.",
 				       NULL, 0, NULL, 0, &lim);
 		if (rc == PG_OK && !(h->limit_refused_total = pg_family_series(lim, NULL)))
+			rc = pg_fail(PG_ENOMEM, "out of memory creating HTTP metrics");
+	}
+	if (rc == PG_OK && h->tls) {
+		struct pg_family *f;
+
+		rc = pg_metrics_family(h->opts.metrics, PG_METRIC_COUNTER, "pprofgate_tls_handshake_failures_total",
+				       "Connections to the HTTPS listener that sent bytes but completed no TLS "
+				       "handshake (plain HTTP excluded).",
+				       NULL, 0, NULL, 0, &f);
+		if (rc == PG_OK && !(h->tls_failures = pg_family_series(f, NULL)))
 			rc = pg_fail(PG_ENOMEM, "out of memory creating HTTP metrics");
 	}
 	for (size_t i = 0; rc == PG_OK && i <= N_ROUTES; i++) {
@@ -1447,20 +1750,21 @@ int pg_http_start(const struct pg_http_opts *opts, struct pg_http **out)
 			{h->tls ? MHD_OPTION_HTTPS_PRIORITIES : MHD_OPTION_END, 0,
 			 (void *)pg_http_tls_priorities(opts->tls13_only)},
 			{h->client_ca ? MHD_OPTION_HTTPS_MEM_TRUST : MHD_OPTION_END, 0, h->client_ca},
+			/* In an option array the callback travels in `value`. */
+			{MHD_OPTION_NOTIFY_CONNECTION, (intptr_t)on_connection, h},
 			{MHD_OPTION_END, 0, NULL},
 		};
-		struct MHD_OptionItem packed[4];
+		struct MHD_OptionItem packed[5];
 		size_t n = 0;
 
-		for (size_t i = 0; i < 4; i++)
+		for (size_t i = 0; i < 5; i++)
 			if (tls_opts[i].option != MHD_OPTION_END)
 				packed[n++] = tls_opts[i];
 		packed[n] = (struct MHD_OptionItem){MHD_OPTION_END, 0, NULL};
 		h->daemon = MHD_start_daemon(
 			flags, 0, NULL, NULL, on_request, h, MHD_OPTION_EXTERNAL_LOGGER, mhd_log, h,
 			MHD_OPTION_LISTEN_SOCKET, h->listen_fd, MHD_OPTION_UNESCAPE_CALLBACK, no_unescape, NULL,
-			MHD_OPTION_NOTIFY_COMPLETED, on_completed, h, MHD_OPTION_NOTIFY_CONNECTION, on_connection, h,
-			MHD_OPTION_URI_LOG_CALLBACK, on_uri, h, MHD_OPTION_CONNECTION_LIMIT,
+			MHD_OPTION_URI_LOG_CALLBACK, on_uri, h, MHD_OPTION_NOTIFY_COMPLETED, on_completed, h, MHD_OPTION_CONNECTION_LIMIT,
 			h->opts.max_connections, MHD_OPTION_PER_IP_CONNECTION_LIMIT, h->opts.max_per_ip,
 			MHD_OPTION_CONNECTION_TIMEOUT, h->opts.timeout_s, MHD_OPTION_CONNECTION_MEMORY_LIMIT,
 			(size_t)(32 * 1024), MHD_OPTION_ARRAY, packed,
@@ -1473,6 +1777,10 @@ int pg_http_start(const struct pg_http_opts *opts, struct pg_http **out)
 	}
 	if (opts->plain_listen && *opts->plain_listen) {
 		unsigned pflags = flags & ~(unsigned)(MHD_USE_TLS | MHD_USE_IPv6);
+		struct MHD_OptionItem notify[] = {
+			{MHD_OPTION_NOTIFY_CONNECTION, (intptr_t)on_connection, h},
+			{MHD_OPTION_END, 0, NULL},
+		};
 
 		rc = open_listener(opts->plain_listen, &h->plain_fd, &h->plain_port);
 		if (rc != PG_OK) {
@@ -1484,11 +1792,10 @@ int pg_http_start(const struct pg_http_opts *opts, struct pg_http **out)
 		h->plain_daemon = MHD_start_daemon(
 			pflags, 0, NULL, NULL, on_request, h, MHD_OPTION_EXTERNAL_LOGGER, mhd_log, h,
 			MHD_OPTION_LISTEN_SOCKET, h->plain_fd, MHD_OPTION_UNESCAPE_CALLBACK, no_unescape, NULL,
-			MHD_OPTION_NOTIFY_COMPLETED, on_completed, h, MHD_OPTION_NOTIFY_CONNECTION, on_connection, h,
-			MHD_OPTION_URI_LOG_CALLBACK, on_uri, h, MHD_OPTION_CONNECTION_LIMIT,
+			MHD_OPTION_URI_LOG_CALLBACK, on_uri, h, MHD_OPTION_NOTIFY_COMPLETED, on_completed, h, MHD_OPTION_CONNECTION_LIMIT,
 			h->opts.max_connections, MHD_OPTION_PER_IP_CONNECTION_LIMIT, h->opts.max_per_ip,
 			MHD_OPTION_CONNECTION_TIMEOUT, h->opts.timeout_s, MHD_OPTION_CONNECTION_MEMORY_LIMIT,
-			(size_t)(32 * 1024), MHD_OPTION_END);
+			(size_t)(32 * 1024), MHD_OPTION_ARRAY, notify, MHD_OPTION_END);
 		if (!h->plain_daemon) {
 			close(h->plain_fd);
 			MHD_stop_daemon(h->daemon);

@@ -5,9 +5,11 @@
  *
  * Routing. One static table in server.c lists every route: exact path (also
  * its metrics label), allowed methods, handler, group. Handlers of
- * PG_HTTP_GROUP_PPROF routes get opts.route_arg as their arg. The raw request-target is
- * validated first (src/http/path.h: non-canonical spellings answer 400 and
- * never reach a route), then matched exactly; no route answers 404, a route
+ * PG_HTTP_GROUP_PPROF routes get opts.route_arg as their arg. The request
+ * line and headers as received are checked first (src/http/request.h: a NUL
+ * or control byte, a repeated Authorization answer 400), then the raw
+ * request-target (src/http/path.h: non-canonical spellings answer 400 and
+ * never reach a route), then it is matched exactly; no route answers 404, a route
  * without the method answers 405 with an Allow header. HEAD is allowed where
  * GET is, and answers without a body. Every route of group PG_HTTP_GROUP_PPROF
  * passes through opts.gate first: the one place where the security gateway
@@ -33,7 +35,8 @@
  *
  * Metrics (when opts.metrics is set): pprofgate_http_requests_total{route,code}
  * and pprofgate_http_request_duration_seconds{route}; route is the route's
- * label, or "other" for requests that matched no route. */
+ * label, or "other" for requests that matched no route (libmicrohttpd's own
+ * refusals included); with HTTPS, pprofgate_tls_handshake_failures_total. */
 #ifndef PG_HTTP_SERVER_H
 #define PG_HTTP_SERVER_H
 
@@ -70,20 +73,23 @@ typedef bool pg_http_gate_fn(struct pg_http_req *r, void *arg);
  * concurrently when opts.threads > 1; must not block. */
 typedef bool pg_http_ready_fn(void *arg, char *reason, size_t n);
 
-/* What the server tells opts.done about a finished diagnostics request:
- * every request of PG_HTTP_GROUP_PPROF, and every request whose raw target
- * contains "debug" (so refused spellings such as //debug/pprof/heap are seen
- * too). Strings are valid during the call only. */
+/* What the server tells opts.done about a finished request: every request of
+ * PG_HTTP_GROUP_PPROF, every refused one (4xx, the server's own refusals
+ * and libmicrohttpd's: 431, 400, 413, a timeout after the request line), on
+ * any route and either listener, and successful public answers when
+ * opts.audit_public_success. Strings are valid during the call only. */
 struct pg_http_done_info {
-	const char *method;
-	const char *path;     /* raw request-target, cut at 160 bytes */
+	const char *method;   /* "GET", "HEAD", "POST", "other"; "-" when refused before the handler */
+	const char *path;     /* request-target as received, query included; may hold NULs */
+	size_t path_len;
 	const char *route;    /* route path, or "other" */
 	bool gated;           /* the route is in PG_HTTP_GROUP_PPROF */
 	const char *peer;     /* peer address text */
-	unsigned status;
+	unsigned status;      /* 0: no answer was sent (timeout, client gone) */
 	size_t bytes;         /* response body bytes */
 	double duration_s;
 	const char *note;     /* what the gate wrote with pg_http_req_note, "" if nothing */
+	const char *reason;   /* the server's refusal reason (bad_path, ctl_in_header, ...), "" if none */
 };
 typedef void pg_http_done_fn(void *arg, const struct pg_http_done_info *info);
 
@@ -111,8 +117,9 @@ struct pg_http_opts {
 	unsigned stop_timeout_ms;     /* pg_http_stop's wait for in-flight requests; 0: 5000 */
 	int metrics_cache_ms;         /* scrapes within this window share one rendering;
 				       * 0: PG_HTTP_METRICS_CACHE_MS, < 0: render every scrape */
-	pg_http_done_fn *done;        /* audit hook for diagnostics requests; may be NULL */
+	pg_http_done_fn *done;        /* audit hook (see struct pg_http_done_info); may be NULL */
 	void *done_arg;
+	bool audit_public_success;    /* also report successful /metrics, /healthz, /ready */
 	/* HTTPS (all NULL: plain HTTP). cert/key: PEM files (the key file must
 	 * not be group/other-accessible); client_ca_file: when set, a client
 	 * certificate is requested (not required: the gate verifies it per

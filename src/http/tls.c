@@ -30,14 +30,17 @@ static struct creds *g_old;
 const char *pg_http_tls_priorities(bool min_tls13)
 {
 	/* SECURE128/256 drop export, RC4, 3DES and CBC-SHA1 suites; then only
-	 * AEAD ciphers and forward-secret ECDHE key exchange are re-allowed
-	 * (TLS 1.3 suites are all AEAD and ECDHE/DHE by construction). */
+	 * AEAD ciphers and forward-secret ECDHE key exchange are re-allowed.
+	 * Groups: X25519, then P-256, then P-384, nothing else: TLS 1.3 would
+	 * otherwise also offer the FFDHE groups, and clients that guess a
+	 * group outside this list pay one HelloRetryRequest. */
 	if (min_tls13)
 		return "SECURE256:+SECURE128:-VERS-ALL:+VERS-TLS1.3:-CIPHER-ALL:+AES-256-GCM:+AES-128-GCM:"
-		       "+CHACHA20-POLY1305:-MAC-ALL:+AEAD:%SERVER_PRECEDENCE";
+		       "+CHACHA20-POLY1305:-MAC-ALL:+AEAD:-GROUP-ALL:+GROUP-X25519:+GROUP-SECP256R1:"
+		       "+GROUP-SECP384R1:%SERVER_PRECEDENCE";
 	return "SECURE256:+SECURE128:-VERS-ALL:+VERS-TLS1.3:+VERS-TLS1.2:-CIPHER-ALL:+AES-256-GCM:"
 	       "+AES-128-GCM:+CHACHA20-POLY1305:-MAC-ALL:+AEAD:-KX-ALL:+ECDHE-RSA:+ECDHE-ECDSA:"
-	       "%SERVER_PRECEDENCE";
+	       "-GROUP-ALL:+GROUP-X25519:+GROUP-SECP256R1:+GROUP-SECP384R1:%SERVER_PRECEDENCE";
 }
 
 int pg_http_tls_read_file(const char *path, size_t max, char **out, size_t *len)

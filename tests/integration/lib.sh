@@ -85,6 +85,19 @@ pg_pass() {
 	echo "ok: $*"
 }
 
+# ---- JWTs (RFC 7515 compact JWS), minted with openssl ----
+#   pg_b64url                 stdin -> unpadded base64url
+#   pg_jose TEXT              TEXT -> base64url
+#   pg_mint_rs256 KEY PAYLOAD_JSON   an RS256 token signed with the PEM key file KEY
+pg_b64url() { openssl base64 -A | tr '+/' '-_' | tr -d '='; }
+pg_jose() { printf '%s' "$1" | pg_b64url; }
+pg_mint_rs256() {
+	local h p
+	h=$(pg_jose '{"alg":"RS256","typ":"JWT"}')
+	p=$(pg_jose "$2")
+	printf '%s.%s.%s' "$h" "$p" "$(printf '%s.%s' "$h" "$p" | openssl dgst -sha256 -sign "$1" -binary | pg_b64url)"
+}
+
 # ---- etcd and HTTP helpers (cluster membership tests) ----
 #   pg_etcd_start             starts etcd on free loopback ports (or on the same
 #                             $ETCD_PORT/$ETCD_PEER_PORT/$ETCD_DIR again, to restart it

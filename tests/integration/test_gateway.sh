@@ -29,15 +29,10 @@ ISS=https://issuer.test
 AUD=pprofgate
 
 # ---- tokens (RFC 7515 compact JWS) ----
-b64url() { openssl base64 -A | tr '+/' '-_' | tr -d '='; }
-jose() { printf '%s' "$1" | b64url; }
+b64url() { pg_b64url; }
+jose() { pg_jose "$1"; }
 # mint_rs256 PAYLOAD_JSON -> token
-mint_rs256() {
-	local h p
-	h=$(jose '{"alg":"RS256","typ":"JWT"}')
-	p=$(jose "$1")
-	printf '%s.%s.%s' "$h" "$p" "$(printf '%s.%s' "$h" "$p" | openssl dgst -sha256 -sign "$D/jwt-rs256.key" -binary | b64url)"
-}
+mint_rs256() { pg_mint_rs256 "$D/jwt-rs256.key" "$1"; }
 # mint_hs256 PAYLOAD_JSON SECRET_TEXT [KID] -> token
 mint_hs256() {
 	local h p

@@ -99,6 +99,12 @@ grep -q '^pprofgate_http_slow_clients_closed_total{phase="headers"} 1$' <<<"$met
 	pg_fail "header timeout not counted: $(grep slow_clients <<<"$metrics")"
 grep -q '^pprofgate_http_slow_clients_closed_total{phase="body"} 1$' <<<"$metrics" ||
 	pg_fail "body timeout not counted: $(grep slow_clients <<<"$metrics")"
+# Both cuts are audited with their reason and the peer (audit lines go to
+# stderr: no audit_file in this config).
+grep -q '"peer":"127.0.0.2".*"reason":"header_timeout"' "$PG_TMP/node.log" ||
+	grep -q '"reason":"header_timeout".*"peer":"127.0.0.2"' "$PG_TMP/node.log" ||
+	pg_fail "no audit line for the header timeout: $(grep -c '"reason"' "$PG_TMP/node.log") audit lines"
+grep -q '"reason":"body_timeout"' "$PG_TMP/node.log" || pg_fail "no audit line for the body timeout"
 # One summary line for the 12 refusals, not twelve.
 n="$(grep -c "closed at once" "$PG_TMP/node.log" || true)"
 [[ "$n" == 1 ]] || pg_fail "limit refusals logged $n times, want one summary line"

@@ -3,6 +3,7 @@
 #include <jwt.h>
 #include <pthread.h>
 #include <openssl/evp.h>
+#include <openssl/hmac.h>
 #include <openssl/pem.h>
 #include <openssl/rand.h>
 #include <stdio.h>
@@ -105,6 +106,37 @@ static char *mint(jwt_alg_t alg, const void *key, size_t keylen, const struct cl
 	jwt_set_alg(j, alg, key, (int)keylen);
 	t = jwt_encode_str(j);
 	jwt_free(j);
+	return t;
+}
+
+/* base64url without padding of n bytes, appended to out. */
+static void b64url_cat(char *out, const unsigned char *in, size_t n)
+{
+	char tmp[1024];
+	int len = EVP_EncodeBlock((unsigned char *)tmp, in, (int)n);
+	char *o = out + strlen(out);
+
+	for (int i = 0; i < len && tmp[i] != '='; i++)
+		*o++ = tmp[i] == '+' ? '-' : tmp[i] == '/' ? '_' : tmp[i];
+	*o = '\0';
+}
+
+/* An HS256 token over a payload written by hand (JSON that libjwt's own
+ * encoder would never produce). Static storage. */
+static const char *hs256_raw(const char *payload)
+{
+	static char t[2048];
+	static const char hdr[] = "{\"alg\":\"HS256\",\"typ\":\"JWT\"}";
+	unsigned char mac[32];
+	unsigned mac_len = 0;
+
+	t[0] = '\0';
+	b64url_cat(t, (const unsigned char *)hdr, strlen(hdr));
+	strcat(t, ".");
+	b64url_cat(t, (const unsigned char *)payload, strlen(payload));
+	HMAC(EVP_sha256(), hs_secret, sizeof(hs_secret), (const unsigned char *)t, strlen(t), mac, &mac_len);
+	strcat(t, ".");
+	b64url_cat(t, mac, mac_len);
 	return t;
 }
 
@@ -260,6 +292,41 @@ static void test_time_claims(void)
 	t = mint(JWT_ALG_RS256, rsa_priv, strlen(rsa_priv), &c);
 	CHECK_INT(verify_fresh(t), PG_AUTH_R_OK);
 	free(t);
+	/* A well-signed token whose exp is out of range is a claim problem,
+	 * not a signature one (libjwt's decoder refuses it). */
+	c.extra_json = "{\"exp\":1e20}";
+	t = mint(JWT_ALG_RS256, rsa_priv, strlen(rsa_priv), &c);
+	CHECK_INT(verify_fresh(t), PG_AUTH_R_TOKEN_MALFORMED);
+	free(t);
+	c.extra_json = "{\"exp\":1e20}";
+	t = mint(JWT_ALG_HS256, hs_secret, sizeof(hs_secret), &c);
+	CHECK_INT(verify_fresh(t), PG_AUTH_R_TOKEN_MALFORMED);
+	free(t);
+	c.extra_json = "{\"exp\":-5}";
+	t = mint(JWT_ALG_ES256, ec_priv, strlen(ec_priv), &c);
+	CHECK_INT(verify_fresh(t), PG_AUTH_R_TOKEN_MALFORMED);
+	free(t);
+	/* exp=1e20 written as an integer overflows libjwt's JSON reader. */
+	CHECK_INT(verify_fresh(hs256_raw("{\"iss\":\"https://issuer.example\",\"aud\":\"pprofgate\","
+					 "\"sub\":\"alice\",\"scope\":\"pprof:read\","
+					 "\"exp\":100000000000000000000}")),
+		  PG_AUTH_R_TOKEN_MALFORMED);
+	/* The same token with a sane exp is accepted: the helper signs right. */
+	CHECK_INT(verify_fresh(hs256_raw("{\"iss\":\"https://issuer.example\",\"aud\":\"pprofgate\","
+					 "\"sub\":\"alice\",\"scope\":\"pprof:read\","
+					 "\"exp\":1800000300}")),
+		  PG_AUTH_R_OK);
+	/* Without a valid signature too, such a payload is malformed. */
+	{
+		char bad[2048];
+
+		snprintf(bad, sizeof(bad), "%s", hs256_raw("{\"exp\":-100000000000000000000}"));
+		bad[strlen(bad) - 2] = bad[strlen(bad) - 2] == 'A' ? 'B' : 'A';
+		CHECK_INT(verify_fresh(bad), PG_AUTH_R_TOKEN_MALFORMED);
+		snprintf(bad, sizeof(bad), "%s", hs256_raw("{\"exp\":1800000300,\"n\":\"99999999999999999999\"}"));
+		bad[strlen(bad) - 2] = bad[strlen(bad) - 2] == 'A' ? 'B' : 'A';
+		CHECK_INT(verify_fresh(bad), PG_AUTH_R_BAD_SIGNATURE);
+	}
 }
 
 static void test_iss_aud(void)

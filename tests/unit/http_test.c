@@ -207,14 +207,14 @@ static long fetch(int port, const char *method, const char *path, const char *hd
 	return out->code;
 }
 
-/* Sends `req` verbatim and returns the status of the answer (0 if none). */
-static int raw_status(int port, const char *req)
+/* Sends n bytes verbatim; waits up to wait_s for the answer's status. */
+static int raw_status_n(int port, const char *req, size_t n, int wait_s)
 {
 	struct sockaddr_in a;
 	char buf[512];
 	size_t got = 0;
 	int fd = socket(AF_INET, SOCK_STREAM, 0), status = 0;
-	struct timeval tv = {5, 0};
+	struct timeval tv = {wait_s, 0};
 
 	if (fd < 0)
 		return 0;
@@ -223,18 +223,23 @@ static int raw_status(int port, const char *req)
 	a.sin_port = htons((uint16_t)port);
 	a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
 	setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof(tv));
-	if (connect(fd, (struct sockaddr *)&a, sizeof(a)) == 0 &&
-	    send(fd, req, strlen(req), MSG_NOSIGNAL) == (ssize_t)strlen(req)) {
-		ssize_t n;
+	if (connect(fd, (struct sockaddr *)&a, sizeof(a)) == 0 && send(fd, req, n, MSG_NOSIGNAL) == (ssize_t)n) {
+		ssize_t k;
 
-		while (got + 1 < sizeof(buf) && (n = recv(fd, buf + got, sizeof(buf) - 1 - got, 0)) > 0)
-			got += (size_t)n;
+		while (got + 1 < sizeof(buf) && (k = recv(fd, buf + got, sizeof(buf) - 1 - got, 0)) > 0)
+			got += (size_t)k;
 		buf[got] = '\0';
 		if (strncmp(buf, "HTTP/1.1 ", 9) == 0)
 			status = (int)strtol(buf + 9, NULL, 10);
 	}
 	close(fd);
 	return status;
+}
+
+/* Sends `req` verbatim and returns the status of the answer (0 if none). */
+static int raw_status(int port, const char *req)
+{
+	return raw_status_n(port, req, strlen(req), 5);
 }
 
 static int raw_get(int port, const char *target)
@@ -592,6 +597,200 @@ static void test_pprof_gate(void)
 	pg_http_stop(&h);
 }
 
+/* ---- the audit hook: every refusal, once ---- */
+
+#define MAX_SEEN 16
+static pthread_mutex_t seen_lock = PTHREAD_MUTEX_INITIALIZER;
+static struct seen {
+	char method[8], path[64], reason[32];
+	size_t path_len;
+	unsigned status;
+} seen[MAX_SEEN];
+static int n_seen;
+
+static void on_done(void *arg, const struct pg_http_done_info *info)
+{
+	(void)arg;
+	pthread_mutex_lock(&seen_lock);
+	if (n_seen < MAX_SEEN) {
+		struct seen *e = &seen[n_seen];
+
+		snprintf(e->method, sizeof(e->method), "%s", info->method);
+		e->path_len = info->path_len < sizeof(e->path) ? info->path_len : sizeof(e->path) - 1;
+		memcpy(e->path, info->path, e->path_len);
+		e->path[e->path_len] = '\0';
+		snprintf(e->reason, sizeof(e->reason), "%s", info->reason);
+		e->status = info->status;
+	}
+	n_seen++;
+	pthread_mutex_unlock(&seen_lock);
+}
+
+/* Waits (2 s at most) for `want` reports; returns how many came. */
+static int wait_seen(int want)
+{
+	int n = 0;
+
+	for (int i = 0; i < 200; i++) {
+		pthread_mutex_lock(&seen_lock);
+		n = n_seen;
+		pthread_mutex_unlock(&seen_lock);
+		if (n >= want)
+			break;
+		usleep(10000);
+	}
+	usleep(50000); /* a second report would come by now */
+	pthread_mutex_lock(&seen_lock);
+	n = n_seen;
+	pthread_mutex_unlock(&seen_lock);
+	return n;
+}
+
+static void test_audit_every_refusal(void)
+{
+	static const char nul_target[] = "GET /metrics\0.css HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n";
+	static const char nul_value[] = "GET /metrics HTTP/1.1\r\nHost: x\r\nAuthorization: Bearer a\0b\r\n"
+					"Connection: close\r\n\r\n";
+	static const char two_auth[] = "GET /metrics HTTP/1.1\r\nHost: x\r\nAuthorization: Bearer a\r\n"
+				       "Authorization: Bearer b\r\nConnection: close\r\n\r\n";
+	static const char stalled[] = "GET /healthz HTTP/1.1\r\nHost: x\r\n";
+	struct pg_http_opts o;
+	struct pg_http *h = NULL;
+	struct pg_buf big;
+	int port;
+
+	memset(&o, 0, sizeof(o));
+	o.listen = "127.0.0.1:0";
+	o.done = on_done;
+	o.timeout_s = 1;
+	CHECK_INT(pg_http_start(&o, &h), PG_OK);
+	port = pg_http_port(h);
+	n_seen = 0;
+
+	/* A successful public request is not reported (audit_public_success off). */
+	CHECK_INT(raw_get(port, "/healthz"), 200);
+	CHECK_INT(wait_seen(1), 0);
+
+	CHECK_INT(raw_status_n(port, nul_target, sizeof(nul_target) - 1, 5), 400);
+	CHECK_INT(wait_seen(1), 1);
+	CHECK_STR(seen[0].reason, "ctl_in_request_line");
+	CHECK_INT(seen[0].path_len, 13);
+	CHECK(memcmp(seen[0].path, "/metrics\0.css", 13) == 0);
+	CHECK_STR(seen[0].method, "GET");
+
+	CHECK_INT(raw_status_n(port, nul_value, sizeof(nul_value) - 1, 5), 400);
+	CHECK_INT(wait_seen(2), 2);
+	CHECK_STR(seen[1].reason, "ctl_in_header");
+
+	CHECK_INT(raw_status_n(port, two_auth, sizeof(two_auth) - 1, 5), 400);
+	CHECK_INT(wait_seen(3), 3);
+	CHECK_STR(seen[2].reason, "duplicate_authorization");
+
+	CHECK_INT(raw_get(port, "/nope"), 404);
+	CHECK_INT(wait_seen(4), 4);
+	CHECK_STR(seen[3].reason, "not_found");
+
+	/* libmicrohttpd's own 431: reported with its status, before any handler. */
+	pg_buf_init(&big, 1 << 20);
+	CHECK_INT(pg_buf_puts(&big, "GET /healthz HTTP/1.1\r\nHost: x\r\nX-Big: "), PG_OK);
+	for (int i = 0; i < 40000; i++)
+		CHECK_INT(pg_buf_puts(&big, "a"), PG_OK);
+	CHECK_INT(pg_buf_puts(&big, "\r\n\r\n"), PG_OK);
+	CHECK_INT(raw_status_n(port, big.data, big.len, 5), 431);
+	pg_buf_free(&big);
+	CHECK_INT(wait_seen(5), 5);
+	CHECK_INT(seen[4].status, 431);
+	CHECK_STR(seen[4].reason, "header_too_large");
+	CHECK_STR(seen[4].method, "-");
+	CHECK_STR(seen[4].path, "/healthz");
+
+	/* Headers that never finish: the connection timeout (1 s) ends it. */
+	CHECK_INT(raw_status_n(port, stalled, sizeof(stalled) - 1, 4), 0);
+	CHECK_INT(wait_seen(6), 6);
+	CHECK_INT(seen[5].status, 0);
+	CHECK_STR(seen[5].reason, "timeout");
+	CHECK_STR(seen[5].path, "/healthz");
+	pg_http_stop(&h);
+
+	/* audit_public_success: successful public answers are reported too. */
+	o.audit_public_success = true;
+	CHECK_INT(pg_http_start(&o, &h), PG_OK);
+	n_seen = 0;
+	CHECK_INT(raw_get(pg_http_port(h), "/healthz?x=1"), 200);
+	CHECK_INT(wait_seen(1), 1);
+	CHECK_INT(seen[0].status, 200);
+	CHECK_STR(seen[0].reason, "");
+	CHECK_STR(seen[0].path, "/healthz?x=1");
+	pg_http_stop(&h);
+}
+
+/* fit_layout on buffers laid out as libmicrohttpd 0.9.75 leaves them: NULs
+ * over the separators, CR and LF. */
+static void test_fit_layout(void)
+{
+	/* GET /x HTTP/1.1\r\nHost: x\r\nA: b\0junk\r\n\r\n */
+	static const char nul[] = "GET\0/x\0HTTP/1.1\0\0Host\0 x\0\0A\0 b\0junk\0\0\0\0";
+	/* GET /x HTTP/1.1\nHost: x\nA:\tb\n\n */
+	static const char lf[] = "GET\0/x\0HTTP/1.1\0Host\0 x\0A\0\tb\0\0";
+	/* GET /x HTTP/1.1\r\nHost: x\nA: b\r\n\r\n (mixed) */
+	static const char mixed[] = "GET\0/x\0HTTP/1.1\0\0Host\0 x\0A\0 b\0\0\0\0";
+	/* GET /x HTTP/1.1\r\n\r\n, and with junk on the empty line */
+	static const char none[] = "GET\0/x\0HTTP/1.1\0\0\0\0";
+	static const char none_junk[] = "GET\0/x\0HTTP/1.1\0\0\0junk\0\0";
+	struct pg_http_field f[2];
+
+	f[0] = (struct pg_http_field){nul + 17, 4, nul + 23, 1};
+	f[1] = (struct pg_http_field){nul + 26, 1, nul + 29, 1};
+	CHECK(fit_layout(nul + 15, nul + sizeof(nul) - 1, f, 2));
+	CHECK_INT(f[0].value_len, 1);
+	CHECK_INT(f[1].value_len, 6);
+	CHECK_STR(pg_http_request_check("GET", 3, "/x", 2, f, 2)->reason, "ctl_in_header");
+
+	f[0] = (struct pg_http_field){lf + 16, 4, lf + 22, 1};
+	f[1] = (struct pg_http_field){lf + 24, 1, lf + 27, 1};
+	CHECK(fit_layout(lf + 15, lf + sizeof(lf) - 1, f, 2));
+	CHECK_INT(f[1].value_len, 1);
+	CHECK(pg_http_request_check("GET", 3, "/x", 2, f, 2) == NULL);
+
+	f[0] = (struct pg_http_field){mixed + 17, 4, mixed + 23, 1};
+	f[1] = (struct pg_http_field){mixed + 25, 1, mixed + 28, 1};
+	CHECK(!fit_layout(mixed + 15, mixed + sizeof(mixed) - 1, f, 2));
+
+	CHECK(fit_layout(none + 15, none + sizeof(none) - 1, NULL, 0));
+	CHECK(!fit_layout(none_junk + 15, none_junk + sizeof(none_junk) - 1, NULL, 0));
+
+	/* A name that does not start where the line does (obs-fold copy). */
+	f[0] = (struct pg_http_field){nul + 18, 3, nul + 23, 1};
+	CHECK(!fit_layout(nul + 15, nul + sizeof(nul) - 1, f, 1));
+	/* Something else than whitespace between ':' and the value. */
+	f[0] = (struct pg_http_field){nul + 17, 4, nul + 24, 0};
+	f[1] = (struct pg_http_field){nul + 26, 1, nul + 29, 1};
+	CHECK(!fit_layout(nul + 15, nul + sizeof(nul) - 1, f, 2));
+}
+
+/* The layout the NUL checks rely on, with both line endings. */
+static void test_line_endings(void)
+{
+	static const char lf[] = "GET /healthz HTTP/1.1\nHost: x\nX-A: b\nConnection: close\n\n";
+	static const char lf_none[] = "GET /healthz HTTP/1.0\n\n";
+	static const char crlf_none[] = "GET /healthz HTTP/1.0\r\n\r\n";
+	static const char ws[] = "GET /healthz HTTP/1.1\r\nHost:x\r\nX-A: \t b \r\nX-E:\r\nConnection: close\r\n\r\n";
+	static const char mixed[] = "GET /healthz HTTP/1.1\r\nHost: x\nConnection: close\r\n\r\n";
+	static const char nul_lf[] = "GET /healthz HTTP/1.1\nHost: x\0\nConnection: close\n\n";
+	static const char two_sp[] = "GET  /healthz HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n";
+	struct pg_http *h = start(NULL, 0);
+	int port = pg_http_port(h);
+
+	CHECK_INT(raw_status_n(port, lf, sizeof(lf) - 1, 5), 200);
+	CHECK_INT(raw_status_n(port, lf_none, sizeof(lf_none) - 1, 5), 200);
+	CHECK_INT(raw_status_n(port, crlf_none, sizeof(crlf_none) - 1, 5), 200);
+	CHECK_INT(raw_status_n(port, ws, sizeof(ws) - 1, 5), 200);
+	CHECK_INT(raw_status_n(port, mixed, sizeof(mixed) - 1, 5), 400);
+	CHECK_INT(raw_status_n(port, nul_lf, sizeof(nul_lf) - 1, 5), 400);
+	CHECK_INT(raw_status_n(port, two_sp, sizeof(two_sp) - 1, 5), 400);
+	pg_http_stop(&h);
+}
+
 static void test_post_body(void)
 {
 	struct pg_http *h = start(NULL, 0);
@@ -779,6 +978,9 @@ int main(void)
 	RUN(test_not_found_and_method);
 	RUN(test_path_rejection);
 	RUN(test_pprof_gate);
+	RUN(test_audit_every_refusal);
+	RUN(test_fit_layout);
+	RUN(test_line_endings);
 	RUN(test_post_body);
 	RUN(test_stream);
 	RUN(test_shared_body);
