@@ -1,4 +1,4 @@
-/* Cluster-wide windows through etcd; see cluster_window.h. */
+/* Cluster-wide windows through etcd; see window_record.h. */
 #include "src/cluster/window_record.h"
 
 #include <pthread.h>
@@ -282,8 +282,8 @@ int pg_cluster_window_start(const struct pg_config *cfg, int64_t confirm_every_m
 	int rc;
 
 	*out = NULL;
-	if (!cfg || cfg->n_etcd_endpoints == 0 || cfg->n_etcd_endpoints > PG_CONFIG_MAX_ENDPOINTS)
-		return pg_fail(PG_EINVAL, "cluster: no etcd endpoints for cluster windows");
+	if (!cfg)
+		return pg_fail(PG_EINVAL, "cluster: no config");
 	c = calloc(1, sizeof(*c));
 	if (!c)
 		return pg_fail(PG_ENOMEM, "cluster: out of memory");
@@ -295,8 +295,7 @@ int pg_cluster_window_start(const struct pg_config *cfg, int64_t confirm_every_m
 	c->apply = apply;
 	c->arg = arg;
 	c->confirm_every_ms = confirm_every_ms < 200 ? 200 : confirm_every_ms;
-	snprintf(c->key, sizeof(c->key), "%s/diagnostics/window",
-		 cfg->etcd_prefix[0] ? cfg->etcd_prefix : "/goverse");
+	snprintf(c->key, sizeof(c->key), "%s/diagnostics/window", pg_etcd_config_prefix(cfg));
 	if ((rc = pg_etcd_new_from_config(cfg, &c->etcd)) != PG_OK)
 		goto fail;
 	if (pg_thread_create(&c->thread, "win-watch", watch_main, c) != PG_OK) {
