@@ -57,11 +57,13 @@ struct pg_cq {
 	unsigned n_workers;
 	int port;
 	int grpc_inited;
-	/* Workers post new slots under the read lock; stop sets `stopping` under
-	 * the write lock before destroying the server, so no slot is posted on a
-	 * destroyed server. */
+	/* Workers post new slots and start batches under the read lock. Stop
+	 * sets `stopping` under the write lock before destroying the server, so
+	 * no slot is posted on a destroyed server, and `queues_down` before
+	 * shutting the queues down, so a handler that outlived the grace never
+	 * starts a batch on a queue that is shut down (gRPC aborts on that). */
 	pthread_rwlock_t slot_lock;
-	int stopping;
+	int stopping, queues_down;
 };
 
 static void call_free(struct pg_cq_call *c)
@@ -100,6 +102,20 @@ static int post_slot(struct worker *w)
 	return PG_OK;
 }
 
+/* Starts ops on the call; the call's next completion comes to its queue.
+ * Refused once the queues are going down: the caller frees the call. */
+static int start_batch(struct pg_cq_call *c, const grpc_op *ops, size_t n)
+{
+	struct pg_cq *s = c->w->s;
+	int rc = PG_EINTERNAL;
+
+	pthread_rwlock_rdlock(&s->slot_lock);
+	if (!s->queues_down && grpc_call_start_batch(c->call, ops, n, c, NULL) == GRPC_CALL_OK)
+		rc = PG_OK;
+	pthread_rwlock_unlock(&s->slot_lock);
+	return rc;
+}
+
 static int start_receive(struct pg_cq_call *c)
 {
 	grpc_op op;
@@ -108,7 +124,7 @@ static int start_receive(struct pg_cq_call *c)
 	op.op = GRPC_OP_RECV_MESSAGE;
 	op.data.recv_message.recv_message = &c->recv;
 	c->step = RECEIVED;
-	return grpc_call_start_batch(c->call, &op, 1, c, NULL) == GRPC_CALL_OK ? PG_OK : PG_EINTERNAL;
+	return start_batch(c, &op, 1);
 }
 
 /* Runs the handler on the whole message (gRPC already refused one above
@@ -172,7 +188,7 @@ static int start_reply(struct pg_cq_call *c)
 	ops[n].op = GRPC_OP_RECV_CLOSE_ON_SERVER;
 	ops[n++].data.recv_close_on_server.cancelled = &c->cancelled;
 	c->step = SENT;
-	return grpc_call_start_batch(c->call, ops, n, c, NULL) == GRPC_CALL_OK ? PG_OK : PG_EINTERNAL;
+	return start_batch(c, ops, n);
 }
 
 static void *worker_main(void *arg)
@@ -308,9 +324,12 @@ void pg_cq_stop(struct pg_cq **pp)
 			;
 		grpc_completion_queue_destroy(sq);
 	}
+	pthread_rwlock_wrlock(&s->slot_lock);
+	s->queues_down = 1;
 	for (unsigned i = 0; i < s->n_workers; i++)
 		if (s->workers[i].cq)
 			grpc_completion_queue_shutdown(s->workers[i].cq);
+	pthread_rwlock_unlock(&s->slot_lock);
 	for (unsigned i = 0; i < s->n_workers; i++) {
 		struct worker *w = &s->workers[i];
 

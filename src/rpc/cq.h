@@ -10,7 +10,8 @@
  * RESOURCE_EXHAUSTED) and hands it to the service's handler, then sends the
  * handler's reply: message, status, status sentence and at most one trailing
  * metadata entry. Stopping is graceful: calls in flight get PG_CQ_STOP_GRACE_MS,
- * then the rest are cancelled.
+ * then the rest are cancelled; a handler still running after that is waited
+ * for (handlers bound their own work) and its reply dropped.
  *
  * Ownership: pg_cq_start returns a server that owns its threads, gRPC server
  * and queues (and one grpc_init reference); the handler's arg is borrowed and
