@@ -1,7 +1,7 @@
 /* Decoding and validation of one admin API call (proto/admin.proto): the
  * method path and the request message bytes in, a plain value out. Pure (no
  * I/O, no globals) so it is unit-tested and fuzzed
- * (tests/fuzz/fuzz_admin_request.c); src/admin/server.c runs it only after the
+ * (tests/fuzz/fuzz_admin_request.c); src/admin/api.c runs it only after the
  * caller's certificate and identity were accepted. */
 #ifndef PG_ADMIN_REQUEST_H
 #define PG_ADMIN_REQUEST_H
