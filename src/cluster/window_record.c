@@ -8,7 +8,6 @@
 #include <string.h>
 #include <time.h>
 
-#include "src/admin/request.h"
 #include "src/cluster/etcd.h"
 #include "src/config/config.h"
 #include "src/util/buf.h"
@@ -84,7 +83,7 @@ int pg_window_record_parse(const char *text, size_t len, struct pg_window_record
 		for (const struct pg_json_value *e = pg_json_first(v); e; e = pg_json_next(e)) {
 			size_t n;
 			const char *s = pg_json_str(e, &n);
-			if (!s || !pg_admin_profile_name_ok(s, n)) {
+			if (!s || !pg_auth_window_profile_name_ok(s, n)) {
 				rc = pg_fail(PG_EPROTO, "window record: bad profile name in \"profiles\"");
 				goto out;
 			}

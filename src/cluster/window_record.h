@@ -32,7 +32,7 @@ struct pg_window_record {
 	char opened_by[PG_AUTH_WINDOW_TEXT_MAX];
 	char reason[PG_AUTH_WINDOW_TEXT_MAX];
 	size_t n_profiles; /* 0 = every profile */
-	char profiles[PG_AUTH_WINDOW_MAX_PROFILES][32];
+	char profiles[PG_AUTH_WINDOW_MAX_PROFILES][PG_AUTH_WINDOW_PROFILE_MAX];
 	int64_t duration_ms;      /* 1 .. 7 days */
 	int64_t deadline_unix_ms; /* wall clock, ms since the epoch */
 };
