@@ -11,6 +11,19 @@ struct pg_auth_window {
 	struct pg_auth_window_status st; /* open, opened_ms, deadline_ms, texts, profiles */
 };
 
+bool pg_auth_window_profile_name_ok(const char *s, size_t n)
+{
+	if (!s || n == 0 || n >= PG_AUTH_WINDOW_PROFILE_MAX)
+		return false;
+	for (size_t i = 0; i < n; i++) {
+		char ch = s[i];
+		if (!((ch >= 'a' && ch <= 'z') || (ch >= 'A' && ch <= 'Z') || (ch >= '0' && ch <= '9') ||
+		      ch == '_' || ch == '-' || ch == '.'))
+			return false;
+	}
+	return true;
+}
+
 int pg_auth_window_new(int64_t max_ms, int64_t min_capture_ms, struct pg_auth_window **out)
 {
 	struct pg_auth_window *w;

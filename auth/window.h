@@ -15,6 +15,11 @@
 
 #define PG_AUTH_WINDOW_TEXT_MAX 256
 #define PG_AUTH_WINDOW_MAX_PROFILES 16
+#define PG_AUTH_WINDOW_PROFILE_MAX 32 /* a profile name's bytes, with its NUL */
+
+/* Whether s (n bytes) is a profile name a window may list: 1..31 of
+ * [A-Za-z0-9_.-]. */
+bool pg_auth_window_profile_name_ok(const char *s, size_t n);
 
 struct pg_auth_window;
 
@@ -58,7 +63,7 @@ struct pg_auth_window_status {
 	char reason[PG_AUTH_WINDOW_TEXT_MAX];
 	char opener[PG_AUTH_WINDOW_TEXT_MAX];
 	size_t n_profiles; /* 0 = all */
-	char profiles[PG_AUTH_WINDOW_MAX_PROFILES][32];
+	char profiles[PG_AUTH_WINDOW_MAX_PROFILES][PG_AUTH_WINDOW_PROFILE_MAX];
 };
 void pg_auth_window_status(struct pg_auth_window *w, int64_t now_ms, struct pg_auth_window_status *st);
 

@@ -11,7 +11,8 @@
 #include <sys/resource.h>
 #include <unistd.h>
 
-#include "src/admin/server.h"
+#include "src/admin/api.h"
+#include "src/admin/window.h"
 #include "src/cluster/membership.h"
 #include "src/config/config.h"
 #include "src/gate/gate.h"
@@ -95,7 +96,8 @@ int main(int argc, char **argv)
 	struct pg_gate *gate = NULL;
 	struct pg_pprof_routes *pprof = NULL;
 	struct pg_membership *membership = NULL;
-	struct pg_admin *admin = NULL;
+	struct pg_admin_window *window = NULL;
+	struct pg_admin_api *admin = NULL;
 	sigset_t sigs;
 	int exit_code = 1, sig, rc;
 
@@ -176,15 +178,16 @@ int main(int argc, char **argv)
 	if (http)
 		pg_http_set_ready_fn(http, pg_membership_ready_cb, membership);
 
-	/* Diagnostics windows: closed at start; the admin API (mTLS only) and
-	 * the cluster-window watcher. pg_admin_window(admin) is the window the
-	 * pprof gate checks. */
-	struct pg_admin_opts ao = {.cfg = cfg, .metrics = metrics, .node = cfg->advertise, .cluster = true,
-				   /* Window events go to the same audit sink as requests. */
-				   .audit = gate ? pg_gate_audit_event : NULL, .audit_arg = gate};
-	if (pg_admin_start(&ao, &admin) != PG_OK)
+	/* Diagnostics windows: closed at start, with the cluster-window
+	 * watcher; then the admin API (mTLS only) that opens them. The window
+	 * is the one the pprof gate checks. */
+	struct pg_admin_window_opts wo = {.cfg = cfg, .metrics = metrics, .node = cfg->advertise, .cluster = true,
+					  /* Window events go to the same audit sink as requests. */
+					  .audit = gate ? pg_gate_audit_event : NULL, .audit_arg = gate};
+	if (pg_admin_window_start(&wo, &window) != PG_OK ||
+	    pg_admin_api_start(cfg, metrics, window, &admin) != PG_OK)
 		goto fail;
-	pg_gate_set_window(gate, pg_admin_window(admin));
+	pg_gate_set_window(gate, pg_admin_window_auth(window));
 
 	while ((sig = wait_for_stop_signal(&sigs)) == SIGHUP)
 		if (pg_gate_sighup(gate, http, cfg, argc, argv) != PG_OK)
@@ -201,8 +204,9 @@ out:
 	pg_pprof_routes_stop(pprof);
 	pg_http_stop(&http);
 	pg_pprof_routes_free(&pprof);
-	/* After HTTP: the gate reads the admin's window until then. */
-	pg_admin_stop(&admin);
+	/* After HTTP: the gate reads the window until then. */
+	pg_admin_api_stop(&admin);
+	pg_admin_window_stop(&window);
 	pg_gate_free(&gate);
 	pg_rpc_stop(&rpc);
 	pg_membership_stop(&membership);

@@ -6,19 +6,6 @@
 
 #include "proto/admin.pb-c.h"
 
-bool pg_admin_profile_name_ok(const char *s, size_t n)
-{
-	if (!s || n == 0 || n >= PG_ADMIN_PROFILE_NAME_MAX)
-		return false;
-	for (size_t i = 0; i < n; i++) {
-		char ch = s[i];
-		if (!((ch >= 'a' && ch <= 'z') || (ch >= 'A' && ch <= 'Z') || (ch >= '0' && ch <= '9') ||
-		      ch == '_' || ch == '-' || ch == '.'))
-			return false;
-	}
-	return true;
-}
-
 static bool method_is(const char *m, size_t ml, const char *name)
 {
 	size_t pl = strlen(PG_ADMIN_METHOD_PREFIX), nl = strlen(name);
@@ -60,7 +47,7 @@ static int decode_open(const uint8_t *body, size_t len, int64_t max_ms, struct p
 	for (size_t i = 0; i < q->n_profiles; i++) {
 		size_t n = q->profiles[i] ? strlen(q->profiles[i]) : 0;
 
-		if (!pg_admin_profile_name_ok(q->profiles[i], n)) {
+		if (!pg_auth_window_profile_name_ok(q->profiles[i], n)) {
 			rc = pg_fail(PG_EINVAL, "profile names are 1..%d letters, digits, '_', '-' or '.'",
 				     PG_ADMIN_PROFILE_NAME_MAX - 1);
 			goto out;

@@ -1,7 +1,7 @@
 /* Decoding and validation of one admin API call (proto/admin.proto): the
  * method path and the request message bytes in, a plain value out. Pure (no
  * I/O, no globals) so it is unit-tested and fuzzed
- * (tests/fuzz/fuzz_admin_request.c); src/admin/server.c runs it only after the
+ * (tests/fuzz/fuzz_admin_request.c); src/admin/api.c runs it only after the
  * caller's certificate and identity were accepted. */
 #ifndef PG_ADMIN_REQUEST_H
 #define PG_ADMIN_REQUEST_H
@@ -14,7 +14,7 @@
 #include "src/util/err.h"
 
 #define PG_ADMIN_METHOD_PREFIX "/pprofgate.admin.v1.Diagnostics/"
-#define PG_ADMIN_PROFILE_NAME_MAX 32
+#define PG_ADMIN_PROFILE_NAME_MAX PG_AUTH_WINDOW_PROFILE_MAX
 
 enum pg_admin_method { PG_ADMIN_OPEN = 1, PG_ADMIN_CLOSE, PG_ADMIN_GET };
 
@@ -35,8 +35,5 @@ struct pg_admin_request {
  * too long or with control bytes, too many or bad profile names. */
 PG_WUR int pg_admin_request_decode(const char *method, size_t method_len, const uint8_t *body, size_t len,
 				   int64_t max_ms, struct pg_admin_request *out);
-
-/* Whether s is a profile name: 1..31 of [A-Za-z0-9_.-]. */
-bool pg_admin_profile_name_ok(const char *s, size_t n);
 
 #endif

@@ -921,16 +921,23 @@ out:
 	return rc;
 }
 
+const char *pg_etcd_config_prefix(const struct pg_config *cfg)
+{
+	return cfg->etcd_prefix[0] ? cfg->etcd_prefix : "/goverse";
+}
+
 int pg_etcd_new_from_config(const struct pg_config *cfg, struct pg_etcd **out)
 {
 	const char *eps[PG_CONFIG_MAX_ENDPOINTS];
 	struct pg_etcd_opts o = {0};
 
-	for (size_t i = 0; i < cfg->n_etcd_endpoints && i < PG_CONFIG_MAX_ENDPOINTS; i++)
+	*out = NULL;
+	if (!cfg || cfg->n_etcd_endpoints == 0 || cfg->n_etcd_endpoints > PG_CONFIG_MAX_ENDPOINTS)
+		return pg_fail(PG_EINVAL, "cluster: need 1..%d etcd endpoints", PG_CONFIG_MAX_ENDPOINTS);
+	for (size_t i = 0; i < cfg->n_etcd_endpoints; i++)
 		eps[i] = cfg->etcd_endpoints[i];
 	o.endpoints = eps;
-	o.n_endpoints = cfg->n_etcd_endpoints < PG_CONFIG_MAX_ENDPOINTS ? cfg->n_etcd_endpoints
-									 : PG_CONFIG_MAX_ENDPOINTS;
+	o.n_endpoints = cfg->n_etcd_endpoints;
 	o.ca_file = cfg->etcd_ca_file;
 	o.cert_file = cfg->etcd_cert_file;
 	o.key_file = cfg->etcd_key_file;

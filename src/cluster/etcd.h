@@ -112,8 +112,14 @@ struct pg_etcd;
 
 PG_WUR int pg_etcd_new(const struct pg_etcd_opts *opts, struct pg_etcd **out);
 
-/* pg_etcd_new() with the node's cluster.etcd settings (endpoints, TLS). */
+/* pg_etcd_new() with the node's cluster.etcd settings (1..PG_CONFIG_MAX_ENDPOINTS
+ * endpoints, TLS, default timeouts): the one way every etcd user of the node
+ * (membership, cluster windows) builds its client. PG_EINVAL without
+ * endpoints. */
 PG_WUR int pg_etcd_new_from_config(const struct pg_config *cfg, struct pg_etcd **out);
+
+/* cluster.etcd.prefix, or Goverse's "/goverse" when unset. */
+const char *pg_etcd_config_prefix(const struct pg_config *cfg);
 void pg_etcd_free(struct pg_etcd **pp);
 
 /* Makes calls in progress and later calls fail fast (see above). */

@@ -528,8 +528,6 @@ int pg_membership_start(const struct pg_config *cfg, struct pg_metrics *metrics,
 	adv = cfg->advertise[0] ? cfg->advertise : cfg->listen;
 	if (!adv[0])
 		return pg_fail(PG_EINVAL, "cluster: no advertise address to register");
-	if (cfg->n_etcd_endpoints == 0 || cfg->n_etcd_endpoints > PG_CONFIG_MAX_ENDPOINTS)
-		return pg_fail(PG_EINVAL, "cluster: need 1..%d etcd endpoints", PG_CONFIG_MAX_ENDPOINTS);
 	if (cfg->etcd_lease_ttl < 2 || cfg->etcd_lease_ttl > 3600)
 		return pg_fail(PG_EINVAL, "cluster: etcd lease TTL must be 2..3600 s, not %ld",
 			       cfg->etcd_lease_ttl);
@@ -545,8 +543,7 @@ int pg_membership_start(const struct pg_config *cfg, struct pg_metrics *metrics,
 	m->ttl = cfg->etcd_lease_ttl;
 	/* Goverse: key = prefix + "/nodes/" + advertise, value = advertise. */
 	snprintf(m->value, sizeof(m->value), "%s", adv);
-	snprintf(m->nodes_prefix, sizeof(m->nodes_prefix), "%s/nodes/",
-		 cfg->etcd_prefix[0] ? cfg->etcd_prefix : "/goverse");
+	snprintf(m->nodes_prefix, sizeof(m->nodes_prefix), "%s/nodes/", pg_etcd_config_prefix(cfg));
 	snprintf(m->key, sizeof(m->key), "%s%s", m->nodes_prefix, m->value);
 	if ((rc = pg_etcd_new_from_config(cfg, &m->etcd)) != PG_OK)
 		goto out;

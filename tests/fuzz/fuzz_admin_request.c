@@ -30,7 +30,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	     q.n_profiles > PG_AUTH_WINDOW_MAX_PROFILES))
 		abort();
 	for (size_t i = 0; i < q.n_profiles; i++)
-		if (!pg_admin_profile_name_ok(q.profiles[i], strlen(q.profiles[i])))
+		if (!pg_auth_window_profile_name_ok(q.profiles[i], strlen(q.profiles[i])))
 			abort();
 	return 0;
 }

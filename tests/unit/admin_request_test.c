@@ -100,9 +100,9 @@ static void test_other_methods(void)
 	CHECK_INT(pg_admin_request_decode("/goverse.Goverse/Status", 23, (const uint8_t *)"", 0, MAX_MS, &r),
 		  PG_ENOTFOUND);
 	CHECK_INT(pg_admin_request_decode(NULL, 0, NULL, 0, MAX_MS, &r), PG_ENOTFOUND);
-	CHECK(pg_admin_profile_name_ok("heap", 4));
-	CHECK(!pg_admin_profile_name_ok("he/p", 4));
-	CHECK(!pg_admin_profile_name_ok("", 0));
+	CHECK(pg_auth_window_profile_name_ok("heap", 4));
+	CHECK(!pg_auth_window_profile_name_ok("he/p", 4));
+	CHECK(!pg_auth_window_profile_name_ok("", 0));
 }
 
 int main(void)

@@ -7,15 +7,15 @@
  * closes it. The watcher re-reads the key every confirm_every_ms (an open
  * watch stream does not prove etcd is alive); a node whose etcd has not
  * confirmed the record within admin.window.cluster_grace_seconds closes its
- * cluster window (src/admin/server.c), so etcd being down can never pin a
+ * cluster window (src/admin/window.c), so etcd being down can never pin a
  * window open. CloseWindow{cluster} revokes the record's lease.
  *
- * Record (version 1), at most PG_ADMIN_RECORD_MAX bytes:
+ * Record (version 1), at most PG_WINDOW_RECORD_MAX bytes:
  *   {"v":1,"opened_by":"uri:spiffe://...","reason":"...","profiles":["heap"],
  *    "duration_ms":300000,"deadline_unix_ms":1795000000000}
  * The record parser is pure and fuzzed (tests/fuzz/fuzz_window_record.c). */
-#ifndef PG_ADMIN_CLUSTER_WINDOW_H
-#define PG_ADMIN_CLUSTER_WINDOW_H
+#ifndef PG_CLUSTER_WINDOW_RECORD_H
+#define PG_CLUSTER_WINDOW_RECORD_H
 
 #include <stddef.h>
 #include <stdint.h>
@@ -25,14 +25,14 @@
 
 struct pg_config;
 
-#define PG_ADMIN_RECORD_MAX 8192
+#define PG_WINDOW_RECORD_MAX 8192
 
 /* A parsed record: plain value. */
-struct pg_admin_window_record {
+struct pg_window_record {
 	char opened_by[PG_AUTH_WINDOW_TEXT_MAX];
 	char reason[PG_AUTH_WINDOW_TEXT_MAX];
 	size_t n_profiles; /* 0 = every profile */
-	char profiles[PG_AUTH_WINDOW_MAX_PROFILES][32];
+	char profiles[PG_AUTH_WINDOW_MAX_PROFILES][PG_AUTH_WINDOW_PROFILE_MAX];
 	int64_t duration_ms;      /* 1 .. 7 days */
 	int64_t deadline_unix_ms; /* wall clock, ms since the epoch */
 };
@@ -40,50 +40,50 @@ struct pg_admin_window_record {
 /* Parses a record. PG_EPROTO (with a sentence) for anything malformed:
  * not JSON, v != 1, missing/empty opened_by or reason, texts too long,
  * too many or bad profile names, durations out of range. */
-PG_WUR int pg_admin_window_record_parse(const char *text, size_t len,
-					struct pg_admin_window_record *out);
+PG_WUR int pg_window_record_parse(const char *text, size_t len,
+					struct pg_window_record *out);
 
 /* Encodes a record into a malloc'd NUL-terminated string (*out, caller frees). */
-PG_WUR int pg_admin_window_record_encode(const struct pg_admin_window_record *rec, char **out);
+PG_WUR int pg_window_record_encode(const struct pg_window_record *rec, char **out);
 
 /* How long the local window should stay open for `rec` received at wall time
  * now_unix_ms: min(deadline - now, duration), capped to max_ms; <= 0 = over. */
-int64_t pg_admin_window_record_remaining_ms(const struct pg_admin_window_record *rec,
+int64_t pg_window_record_remaining_ms(const struct pg_window_record *rec,
 					    int64_t now_unix_ms, int64_t max_ms);
 
 /* ---- the watcher ---- */
 
 /* Called from the watcher thread with the current record, or NULL when the
  * key is absent (closed everywhere). */
-typedef void pg_admin_cluster_apply_fn(const struct pg_admin_window_record *rec, void *arg);
+typedef void pg_cluster_window_apply_fn(const struct pg_window_record *rec, void *arg);
 
-struct pg_admin_cluster;
+struct pg_cluster_window;
 
 /* Connects to the etcd of `cfg` (endpoints, TLS, prefix) and starts a thread
  * that reads the key, then watches it, calling `apply` on every change
  * (re-reading after any failure, every second, and every confirm_every_ms,
  * at least 200, while the watch is idle). */
-PG_WUR int pg_admin_cluster_start(const struct pg_config *cfg, int64_t confirm_every_ms,
-				  pg_admin_cluster_apply_fn *apply, void *arg,
-				  struct pg_admin_cluster **out);
+PG_WUR int pg_cluster_window_start(const struct pg_config *cfg, int64_t confirm_every_ms,
+				  pg_cluster_window_apply_fn *apply, void *arg,
+				  struct pg_cluster_window **out);
 
 /* Milliseconds since etcd last answered for the key (a read, a watch message
  * or our own put), at monotonic time now_mono_ms; `why` (may be NULL)
  * receives the last failure's sentence. Thread-safe. */
-int64_t pg_admin_cluster_unconfirmed_ms(struct pg_admin_cluster *c, int64_t now_mono_ms, char *why,
+int64_t pg_cluster_window_unconfirmed_ms(struct pg_cluster_window *c, int64_t now_mono_ms, char *why,
 					size_t cap);
 
 /* Writes `rec` under a new lease of ceil(duration) seconds. */
-PG_WUR int pg_admin_cluster_open(struct pg_admin_cluster *c, const struct pg_admin_window_record *rec);
+PG_WUR int pg_cluster_window_open(struct pg_cluster_window *c, const struct pg_window_record *rec);
 
 /* Revokes the current record's lease (deletes a record without lease).
  * PG_OK when there was none. */
-PG_WUR int pg_admin_cluster_close(struct pg_admin_cluster *c);
+PG_WUR int pg_cluster_window_close(struct pg_cluster_window *c);
 
 /* The watched key, e.g. "/goverse/diagnostics/window". */
-const char *pg_admin_cluster_key(const struct pg_admin_cluster *c);
+const char *pg_cluster_window_key(const struct pg_cluster_window *c);
 
 /* Stops the thread (bounded: etcd calls are cancelled) and frees. */
-void pg_admin_cluster_stop(struct pg_admin_cluster **pp);
+void pg_cluster_window_stop(struct pg_cluster_window **pp);
 
 #endif

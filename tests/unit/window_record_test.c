@@ -1,23 +1,23 @@
-/* The cluster-window record (src/admin/cluster_window.h): parse, encode,
+/* The cluster-window record (src/cluster/window_record.h): parse, encode,
  * remaining time; hostile records are refused. */
 #include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
 
-#include "src/admin/cluster_window.h"
+#include "src/cluster/window_record.h"
 #include "tests/unit/test.h"
 
 #define GOOD "{\"v\":1,\"opened_by\":\"cn:admin\",\"reason\":\"incident 42\",\"profiles\":[\"heap\",\"profile\"]," \
 	     "\"duration_ms\":300000,\"deadline_unix_ms\":1795000000000}"
 
-static int parse(const char *s, struct pg_admin_window_record *r)
+static int parse(const char *s, struct pg_window_record *r)
 {
-	return pg_admin_window_record_parse(s, strlen(s), r);
+	return pg_window_record_parse(s, strlen(s), r);
 }
 
 static void test_parse_good(void)
 {
-	struct pg_admin_window_record r;
+	struct pg_window_record r;
 
 	CHECK_INT(parse(GOOD, &r), PG_OK);
 	CHECK_STR(r.opened_by, "cn:admin");
@@ -56,7 +56,7 @@ static void test_parse_bad(void)
 		"{\"v\":1,\"opened_by\":5,\"reason\":\"b\",\"duration_ms\":1,\"deadline_unix_ms\":1}",
 		"{\"v\":1,\"opened_by\":\"a\",\"reason\":\"b\",\"duration_ms\":1,\"deadline_unix_ms\":1} x",
 	};
-	struct pg_admin_window_record r;
+	struct pg_window_record r;
 
 	for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
 		int rc = parse(bad[i], &r);
@@ -69,30 +69,30 @@ static void test_parse_bad(void)
 
 static void test_parse_limits(void)
 {
-	struct pg_admin_window_record r;
-	char *big = malloc(PG_ADMIN_RECORD_MAX + 64), reason[400];
+	struct pg_window_record r;
+	char *big = malloc(PG_WINDOW_RECORD_MAX + 64), reason[400];
 	char profs[600] = "";
 
 	/* a reason longer than the window keeps is refused, not truncated */
 	memset(reason, 'r', 300);
 	reason[300] = '\0';
-	snprintf(big, PG_ADMIN_RECORD_MAX + 64, "{\"v\":1,\"opened_by\":\"a\",\"reason\":\"%s\",\"duration_ms\":1,"
+	snprintf(big, PG_WINDOW_RECORD_MAX + 64, "{\"v\":1,\"opened_by\":\"a\",\"reason\":\"%s\",\"duration_ms\":1,"
 		 "\"deadline_unix_ms\":1}", reason);
 	CHECK_INT(parse(big, &r), PG_EPROTO);
 	/* 17 profiles */
 	for (int i = 0; i < 17; i++)
 		strcat(profs, i ? ",\"p\"" : "\"p\"");
-	snprintf(big, PG_ADMIN_RECORD_MAX + 64, "{\"v\":1,\"opened_by\":\"a\",\"reason\":\"b\",\"duration_ms\":1,"
+	snprintf(big, PG_WINDOW_RECORD_MAX + 64, "{\"v\":1,\"opened_by\":\"a\",\"reason\":\"b\",\"duration_ms\":1,"
 		 "\"deadline_unix_ms\":1,\"profiles\":[%s]}", profs);
 	CHECK_INT(parse(big, &r), PG_EPROTO);
-	memset(big, ' ', PG_ADMIN_RECORD_MAX + 1);
-	CHECK_INT(pg_admin_window_record_parse(big, PG_ADMIN_RECORD_MAX + 1, &r), PG_EPROTO);
+	memset(big, ' ', PG_WINDOW_RECORD_MAX + 1);
+	CHECK_INT(pg_window_record_parse(big, PG_WINDOW_RECORD_MAX + 1, &r), PG_EPROTO);
 	free(big);
 }
 
 static void test_roundtrip_and_remaining(void)
 {
-	struct pg_admin_window_record a, b;
+	struct pg_window_record a, b;
 	char *s = NULL;
 
 	memset(&a, 0, sizeof(a));
@@ -101,19 +101,19 @@ static void test_roundtrip_and_remaining(void)
 	snprintf(a.profiles[a.n_profiles++], 32, "heap");
 	a.duration_ms = 60000;
 	a.deadline_unix_ms = 1000000;
-	CHECK_INT(pg_admin_window_record_encode(&a, &s), PG_OK);
+	CHECK_INT(pg_window_record_encode(&a, &s), PG_OK);
 	CHECK(s != NULL);
-	CHECK_INT(pg_admin_window_record_parse(s, strlen(s), &b), PG_OK);
+	CHECK_INT(pg_window_record_parse(s, strlen(s), &b), PG_OK);
 	CHECK_STR(b.reason, a.reason);
 	CHECK_STR(b.opened_by, a.opened_by);
 	CHECK_INT(b.n_profiles, 1);
 	free(s);
 	/* min(deadline - now, duration, max) */
-	CHECK_INT(pg_admin_window_record_remaining_ms(&a, 990000, 3600000), 10000);
-	CHECK_INT(pg_admin_window_record_remaining_ms(&a, 0, 3600000), 60000); /* clock behind: duration */
-	CHECK_INT(pg_admin_window_record_remaining_ms(&a, 0, 5000), 5000);
-	CHECK(pg_admin_window_record_remaining_ms(&a, 1000000, 3600000) <= 0);
-	CHECK(pg_admin_window_record_remaining_ms(&a, 2000000, 3600000) <= 0);
+	CHECK_INT(pg_window_record_remaining_ms(&a, 990000, 3600000), 10000);
+	CHECK_INT(pg_window_record_remaining_ms(&a, 0, 3600000), 60000); /* clock behind: duration */
+	CHECK_INT(pg_window_record_remaining_ms(&a, 0, 5000), 5000);
+	CHECK(pg_window_record_remaining_ms(&a, 1000000, 3600000) <= 0);
+	CHECK(pg_window_record_remaining_ms(&a, 2000000, 3600000) <= 0);
 }
 
 int main(void)

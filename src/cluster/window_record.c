@@ -1,5 +1,5 @@
-/* Cluster-wide windows through etcd; see cluster_window.h. */
-#include "src/admin/cluster_window.h"
+/* Cluster-wide windows through etcd; see window_record.h. */
+#include "src/cluster/window_record.h"
 
 #include <pthread.h>
 #include <stdbool.h>
@@ -8,7 +8,6 @@
 #include <string.h>
 #include <time.h>
 
-#include "src/admin/request.h"
 #include "src/cluster/etcd.h"
 #include "src/config/config.h"
 #include "src/util/buf.h"
@@ -16,7 +15,7 @@
 #include "src/util/log.h"
 #include "src/util/thread.h"
 
-#define MOD "admin"
+#define MOD "cluster"
 #define MAX_DURATION_MS (7LL * 24 * 3600 * 1000)
 #define RETRY_MS 1000
 
@@ -35,9 +34,9 @@ static int copy_text(const struct pg_json_value *v, const char *name, char *dst,
 	return PG_OK;
 }
 
-int pg_admin_window_record_parse(const char *text, size_t len, struct pg_admin_window_record *out)
+int pg_window_record_parse(const char *text, size_t len, struct pg_window_record *out)
 {
-	struct pg_json_limits lim = {.max_bytes = PG_ADMIN_RECORD_MAX, .max_depth = 4, .max_nodes = 64,
+	struct pg_json_limits lim = {.max_bytes = PG_WINDOW_RECORD_MAX, .max_depth = 4, .max_nodes = 64,
 				     .max_number_len = 24};
 	struct pg_json *doc = NULL;
 	const struct pg_json_value *root, *v;
@@ -45,9 +44,9 @@ int pg_admin_window_record_parse(const char *text, size_t len, struct pg_admin_w
 	int rc;
 
 	memset(out, 0, sizeof(*out));
-	if (len > PG_ADMIN_RECORD_MAX)
+	if (len > PG_WINDOW_RECORD_MAX)
 		return pg_fail(PG_EPROTO, "window record: %zu bytes, more than %u", len,
-			       (unsigned)PG_ADMIN_RECORD_MAX);
+			       (unsigned)PG_WINDOW_RECORD_MAX);
 	if (pg_json_parse(text, len, &lim, &doc) != PG_OK)
 		return pg_fail(PG_EPROTO, "window record: not JSON (%s)", pg_errmsg());
 	root = pg_json_root(doc);
@@ -84,7 +83,7 @@ int pg_admin_window_record_parse(const char *text, size_t len, struct pg_admin_w
 		for (const struct pg_json_value *e = pg_json_first(v); e; e = pg_json_next(e)) {
 			size_t n;
 			const char *s = pg_json_str(e, &n);
-			if (!s || !pg_admin_profile_name_ok(s, n)) {
+			if (!s || !pg_auth_window_profile_name_ok(s, n)) {
 				rc = pg_fail(PG_EPROTO, "window record: bad profile name in \"profiles\"");
 				goto out;
 			}
@@ -103,13 +102,13 @@ out:
 	return PG_OK;
 }
 
-int pg_admin_window_record_encode(const struct pg_admin_window_record *rec, char **out)
+int pg_window_record_encode(const struct pg_window_record *rec, char **out)
 {
 	struct pg_buf b;
 	int rc;
 
 	*out = NULL;
-	pg_buf_init(&b, PG_ADMIN_RECORD_MAX);
+	pg_buf_init(&b, PG_WINDOW_RECORD_MAX);
 	rc = pg_buf_puts(&b, "{\"v\":1,\"opened_by\":");
 	if (rc == PG_OK)
 		rc = pg_json_write_cstr(&b, rec->opened_by);
@@ -131,13 +130,13 @@ int pg_admin_window_record_encode(const struct pg_admin_window_record *rec, char
 	if (rc != PG_OK) {
 		pg_buf_free(&b);
 		return pg_fail(PG_ENOMEM, "window record: does not fit in %u bytes",
-			       (unsigned)PG_ADMIN_RECORD_MAX);
+			       (unsigned)PG_WINDOW_RECORD_MAX);
 	}
 	*out = pg_buf_steal(&b, NULL);
 	return *out ? PG_OK : pg_fail(PG_ENOMEM, "window record: out of memory");
 }
 
-int64_t pg_admin_window_record_remaining_ms(const struct pg_admin_window_record *rec, int64_t now_unix_ms,
+int64_t pg_window_record_remaining_ms(const struct pg_window_record *rec, int64_t now_unix_ms,
 					    int64_t max_ms)
 {
 	int64_t left = rec->deadline_unix_ms - now_unix_ms;
@@ -151,10 +150,10 @@ int64_t pg_admin_window_record_remaining_ms(const struct pg_admin_window_record 
 
 /* ---- the watcher ---- */
 
-struct pg_admin_cluster {
+struct pg_cluster_window {
 	struct pg_etcd *etcd;
 	char key[PG_CONFIG_ADDR_MAX + 32];
-	pg_admin_cluster_apply_fn *apply;
+	pg_cluster_window_apply_fn *apply;
 	void *arg;
 	pthread_t thread;
 	bool started;
@@ -175,7 +174,7 @@ static int64_t mono_ms(void)
 	return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
 }
 
-static void set_confirmed(struct pg_admin_cluster *c)
+static void set_confirmed(struct pg_cluster_window *c)
 {
 	pthread_mutex_lock(&c->mu);
 	c->confirmed_ms = mono_ms();
@@ -183,14 +182,14 @@ static void set_confirmed(struct pg_admin_cluster *c)
 	pthread_mutex_unlock(&c->mu);
 }
 
-static void set_failed(struct pg_admin_cluster *c, const char *why)
+static void set_failed(struct pg_cluster_window *c, const char *why)
 {
 	pthread_mutex_lock(&c->mu);
 	snprintf(c->why, sizeof(c->why), "%s", why);
 	pthread_mutex_unlock(&c->mu);
 }
 
-static bool stopping(struct pg_admin_cluster *c)
+static bool stopping(struct pg_cluster_window *c)
 {
 	bool s;
 
@@ -200,15 +199,15 @@ static bool stopping(struct pg_admin_cluster *c)
 	return s;
 }
 
-static void apply_kv(struct pg_admin_cluster *c, const struct pg_etcd_kv *kv)
+static void apply_kv(struct pg_cluster_window *c, const struct pg_etcd_kv *kv)
 {
-	struct pg_admin_window_record rec;
+	struct pg_window_record rec;
 
 	if (!kv) {
 		c->apply(NULL, c->arg);
 		return;
 	}
-	if (pg_admin_window_record_parse(kv->value, kv->value_len, &rec) != PG_OK) {
+	if (pg_window_record_parse(kv->value, kv->value_len, &rec) != PG_OK) {
 		/* A record we cannot read opens nothing (fail closed). */
 		pg_warn(MOD, "ignoring the cluster window record at %s: %s", c->key, pg_errmsg());
 		c->apply(NULL, c->arg);
@@ -219,7 +218,7 @@ static void apply_kv(struct pg_admin_cluster *c, const struct pg_etcd_kv *kv)
 
 static bool on_watch(const struct pg_etcd_watch_resp *resp, void *arg)
 {
-	struct pg_admin_cluster *c = arg;
+	struct pg_cluster_window *c = arg;
 	bool due;
 
 	if (!resp) {
@@ -238,7 +237,7 @@ static bool on_watch(const struct pg_etcd_watch_resp *resp, void *arg)
 
 static void *watch_main(void *arg)
 {
-	struct pg_admin_cluster *c = arg;
+	struct pg_cluster_window *c = arg;
 	bool warned = false;
 
 	while (!stopping(c)) {
@@ -274,19 +273,19 @@ static void *watch_main(void *arg)
 	return NULL;
 }
 
-int pg_admin_cluster_start(const struct pg_config *cfg, int64_t confirm_every_ms,
-			   pg_admin_cluster_apply_fn *apply, void *arg, struct pg_admin_cluster **out)
+int pg_cluster_window_start(const struct pg_config *cfg, int64_t confirm_every_ms,
+			   pg_cluster_window_apply_fn *apply, void *arg, struct pg_cluster_window **out)
 {
-	struct pg_admin_cluster *c;
+	struct pg_cluster_window *c;
 	pthread_condattr_t ca;
 	int rc;
 
 	*out = NULL;
-	if (!cfg || cfg->n_etcd_endpoints == 0 || cfg->n_etcd_endpoints > PG_CONFIG_MAX_ENDPOINTS)
-		return pg_fail(PG_EINVAL, "admin: no etcd endpoints for cluster windows");
+	if (!cfg)
+		return pg_fail(PG_EINVAL, "cluster: no config");
 	c = calloc(1, sizeof(*c));
 	if (!c)
-		return pg_fail(PG_ENOMEM, "admin: out of memory");
+		return pg_fail(PG_ENOMEM, "cluster: out of memory");
 	pthread_mutex_init(&c->mu, NULL);
 	pthread_condattr_init(&ca);
 	pthread_condattr_setclock(&ca, CLOCK_MONOTONIC);
@@ -295,29 +294,28 @@ int pg_admin_cluster_start(const struct pg_config *cfg, int64_t confirm_every_ms
 	c->apply = apply;
 	c->arg = arg;
 	c->confirm_every_ms = confirm_every_ms < 200 ? 200 : confirm_every_ms;
-	snprintf(c->key, sizeof(c->key), "%s/diagnostics/window",
-		 cfg->etcd_prefix[0] ? cfg->etcd_prefix : "/goverse");
+	snprintf(c->key, sizeof(c->key), "%s/diagnostics/window", pg_etcd_config_prefix(cfg));
 	if ((rc = pg_etcd_new_from_config(cfg, &c->etcd)) != PG_OK)
 		goto fail;
 	if (pg_thread_create(&c->thread, "win-watch", watch_main, c) != PG_OK) {
-		rc = pg_fail(PG_EINTERNAL, "admin: cannot start the cluster window watcher");
+		rc = pg_fail(PG_EINTERNAL, "cluster: cannot start the cluster window watcher");
 		goto fail;
 	}
 	c->started = true;
 	*out = c;
 	return PG_OK;
 fail:
-	pg_admin_cluster_stop(&c);
+	pg_cluster_window_stop(&c);
 	return rc;
 }
 
-int pg_admin_cluster_open(struct pg_admin_cluster *c, const struct pg_admin_window_record *rec)
+int pg_cluster_window_open(struct pg_cluster_window *c, const struct pg_window_record *rec)
 {
 	char *value = NULL;
 	int64_t lease = 0, ttl = 0;
 	int rc;
 
-	if ((rc = pg_admin_window_record_encode(rec, &value)) != PG_OK)
+	if ((rc = pg_window_record_encode(rec, &value)) != PG_OK)
 		return rc;
 	/* etcd TTLs are whole seconds: round up, the record deadline is exact. */
 	rc = pg_etcd_lease_grant(c->etcd, (rec->duration_ms + 999) / 1000, &lease, &ttl);
@@ -332,7 +330,7 @@ int pg_admin_cluster_open(struct pg_admin_cluster *c, const struct pg_admin_wind
 	return rc;
 }
 
-int pg_admin_cluster_close(struct pg_admin_cluster *c)
+int pg_cluster_window_close(struct pg_cluster_window *c)
 {
 	struct pg_etcd_range r = {0};
 	int64_t deleted = 0;
@@ -353,7 +351,7 @@ int pg_admin_cluster_close(struct pg_admin_cluster *c)
 	return rc;
 }
 
-int64_t pg_admin_cluster_unconfirmed_ms(struct pg_admin_cluster *c, int64_t now_mono_ms, char *why, size_t cap)
+int64_t pg_cluster_window_unconfirmed_ms(struct pg_cluster_window *c, int64_t now_mono_ms, char *why, size_t cap)
 {
 	int64_t since;
 
@@ -365,14 +363,14 @@ int64_t pg_admin_cluster_unconfirmed_ms(struct pg_admin_cluster *c, int64_t now_
 	return since > 0 ? since : 0;
 }
 
-const char *pg_admin_cluster_key(const struct pg_admin_cluster *c)
+const char *pg_cluster_window_key(const struct pg_cluster_window *c)
 {
 	return c ? c->key : "";
 }
 
-void pg_admin_cluster_stop(struct pg_admin_cluster **pp)
+void pg_cluster_window_stop(struct pg_cluster_window **pp)
 {
-	struct pg_admin_cluster *c;
+	struct pg_cluster_window *c;
 
 	if (!pp || !*pp)
 		return;
