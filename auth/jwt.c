@@ -16,6 +16,7 @@
 
 #include "auth/scope.h"
 #include "src/util/base64.h"
+#include "src/util/file.h"
 #include "src/util/json.h"
 #include "src/util/log.h"
 
@@ -240,37 +241,24 @@ int pg_auth_jwt_add_key(struct pg_auth_jwt *v, enum pg_auth_alg alg, const char 
 int pg_auth_jwt_add_key_file(struct pg_auth_jwt *v, enum pg_auth_alg alg, const char *kid,
 			     const char *path)
 {
-	unsigned char *buf = NULL;
-	size_t n = 0;
-	FILE *f = NULL;
+	char *buf = NULL, why[256];
+	size_t n = 0, len = 0;
 	struct stat st;
 	int rc;
 
 	if (!path)
 		return pg_fail(PG_EINVAL, "jwt key: no file given");
-	f = fopen(path, "rb");
-	if (!f)
-		return pg_fail(PG_EIO, "%s: cannot open JWT %s key: %s", path, pg_auth_alg_name(alg),
-			       strerror(errno));
-	if (fstat(fileno(f), &st) != 0 || !S_ISREG(st.st_mode) || st.st_size <= 0 ||
-	    st.st_size > KEY_FILE_MAX) {
-		rc = pg_fail(PG_EINVAL, "%s: JWT key file must be a regular file of 1..%d bytes", path,
-			     KEY_FILE_MAX);
-		goto out;
+	rc = pg_file_read(path, KEY_FILE_MAX, 0, &buf, &len);
+	if (rc == PG_OK && len == 0)
+		rc = pg_fail(PG_EINVAL, "%s: the file is empty", path);
+	if (rc != PG_OK) {
+		snprintf(why, sizeof(why), "%s", pg_errmsg());
+		return pg_fail(rc, "JWT %s key: %s", pg_auth_alg_name(alg), why);
 	}
-	if (alg == PG_AUTH_ALG_HS256 && (st.st_mode & 077))
+	if (alg == PG_AUTH_ALG_HS256 && stat(path, &st) == 0 && (st.st_mode & 077))
 		pg_warn("auth", "%s: HS256 secret file is readable by group or others (mode %03o); "
 				"use chmod 600", path, (unsigned)(st.st_mode & 0777));
-	buf = malloc((size_t)st.st_size);
-	if (!buf) {
-		rc = pg_fail(PG_ENOMEM, "out of memory reading %s", path);
-		goto out;
-	}
-	n = fread(buf, 1, (size_t)st.st_size, f);
-	if (n != (size_t)st.st_size) {
-		rc = pg_fail(PG_EIO, "%s: short read", path);
-		goto out;
-	}
+	n = len;
 	/* A secret written by `openssl rand -hex 32 > file` ends in a newline
 	 * that is not part of the secret. */
 	if (alg == PG_AUTH_ALG_HS256 && n > 0 && buf[n - 1] == '\n') {
@@ -280,17 +268,11 @@ int pg_auth_jwt_add_key_file(struct pg_auth_jwt *v, enum pg_auth_alg alg, const 
 	}
 	rc = pg_auth_jwt_add_key(v, alg, kid, buf, n);
 	if (rc != PG_OK) {
-		char why[256];
-
 		snprintf(why, sizeof(why), "%s", pg_errmsg());
 		rc = pg_fail(rc, "%s: %s", path, why);
 	}
-out:
-	if (buf) {
-		wipe(buf, (size_t)st.st_size);
-		free(buf);
-	}
-	fclose(f);
+	wipe(buf, len);
+	free(buf);
 	return rc;
 }
 

@@ -128,30 +128,3 @@ int main(int argc, char **argv)
 	free(rest);
 	return rc;
 }
-
-int pg_cli_read_file(const char *path, char **out, size_t *len)
-{
-	FILE *f = fopen(path, "rb");
-	char *p;
-	size_t n;
-
-	*out = NULL;
-	if (!f)
-		return -1;
-	p = malloc(1024 * 1024 + 1);
-	if (!p) {
-		fclose(f);
-		return -1;
-	}
-	n = fread(p, 1, 1024 * 1024 + 1, f);
-	fclose(f);
-	if (n > 1024 * 1024) {
-		free(p);
-		return -1;
-	}
-	p[n] = '\0';
-	*out = p;
-	if (len)
-		*len = n;
-	return 0;
-}

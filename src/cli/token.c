@@ -10,6 +10,7 @@
 #include "auth/jwt.h"
 #include "src/cli/args.h"
 #include "src/cli/cmd.h"
+#include "src/util/file.h"
 
 #define PFX "pprofgatectl token mint"
 
@@ -163,8 +164,12 @@ int pg_cli_cmd_token(int argc, char **argv)
 		fprintf(stderr, "%s: --alg must be RS256, ES256 or HS256\n", PFX);
 		return PG_CLI_USAGE;
 	}
-	if (pg_cli_read_file(keyf, &key, &klen) != 0 || klen == 0) {
-		fprintf(stderr, "%s: cannot read the key file %s\n", PFX, keyf);
+	if (pg_file_read(keyf, PG_CLI_FILE_MAX, 0, &key, &klen) != PG_OK) {
+		fprintf(stderr, "%s: %s\n", PFX, pg_errmsg());
+		goto out;
+	}
+	if (klen == 0) {
+		fprintf(stderr, "%s: the key file %s is empty\n", PFX, keyf);
 		goto out;
 	}
 	if (alg == JWT_ALG_HS256 && klen > 0 && key[klen - 1] == '\n')
