@@ -13,6 +13,7 @@
 #include <gperftools/profiler.h>
 #endif
 
+#include "src/util/clock.h"
 #include "src/util/file.h"
 #include "src/util/log.h"
 
@@ -143,14 +144,6 @@ void pg_pprof_cpu_cancel(struct pg_pprof_cpu **pc)
 static pthread_mutex_t g_mu = PTHREAD_MUTEX_INITIALIZER;
 static struct pg_pprof_cpu *g_active;
 
-static int64_t now_ns(clockid_t clk)
-{
-	struct timespec ts;
-
-	clock_gettime(clk, &ts);
-	return (int64_t)ts.tv_sec * 1000000000LL + ts.tv_nsec;
-}
-
 static unsigned profiler_hz(void)
 {
 	const char *s = getenv("CPUPROFILE_FREQUENCY");
@@ -226,8 +219,8 @@ int pg_pprof_cpu_start(unsigned seconds, unsigned hz, const char *tmpdir,
 	}
 	snprintf(c->file, sizeof(c->file), "%s/cpu.prof", c->dir);
 	memset(&opts, 0, sizeof(opts));
-	c->start_unix_ns = now_ns(CLOCK_REALTIME);
-	c->start_mono_ns = now_ns(CLOCK_MONOTONIC);
+	c->start_unix_ns = pg_clock_wall_ns();
+	c->start_mono_ns = pg_clock_mono_ns();
 	c->deadline_mono_ns = c->start_mono_ns + (int64_t)seconds * 1000000000LL;
 	c->end_unix_ns = c->start_unix_ns + (int64_t)seconds * 1000000000LL;
 	if (!ProfilerStartWithOptions(c->file, &opts)) {
@@ -283,7 +276,7 @@ int pg_pprof_cpu_finish(struct pg_pprof_cpu **pc, struct pg_buf *out)
 	*pc = NULL;
 	if ((rc = stop(c)))
 		goto out;
-	dur = now_ns(CLOCK_MONOTONIC) - c->start_mono_ns;
+	dur = pg_clock_mono_ns() - c->start_mono_ns;
 	/* The profiler wrote it in our private directory: no symlinks. */
 	if ((rc = pg_file_read(c->file, MAX_RAW_BYTES, PG_FILE_NOFOLLOW, &raw, &n)))
 		goto out;

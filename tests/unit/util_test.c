@@ -1,5 +1,6 @@
 #include "src/util/base64.h"
 #include "src/util/buf.h"
+#include "src/util/clock.h"
 #include "src/util/err.h"
 #include "src/util/file.h"
 #include "src/util/log.h"
@@ -85,6 +86,26 @@ static void test_base64url(void)
 	CHECK_INT(pg_base64url_decode("YWJjZA", 6, out, 3, &n), PG_ENOMEM);
 }
 
+static void test_clock(void)
+{
+	int64_t ns0 = pg_clock_mono_ns(), ms = pg_clock_mono_ms(), ns1 = pg_clock_mono_ns();
+	int64_t wall = pg_clock_wall_ns();
+	time_t t = time(NULL);
+
+	CHECK(ns0 > 0 && ns1 >= ns0);
+	CHECK(ms >= ns0 / 1000000 && ms <= ns1 / 1000000);
+	CHECK(wall / 1000000000 >= (int64_t)t - 1 && wall / 1000000000 <= (int64_t)t + 1);
+	/* Deadlines carry into seconds and stay normalized. */
+	for (int64_t d = 0; d < 3000; d += 333) {
+		int64_t before = pg_clock_mono_ns();
+		struct timespec ts = pg_clock_deadline(CLOCK_MONOTONIC, d);
+		int64_t at = (int64_t)ts.tv_sec * 1000000000 + ts.tv_nsec;
+
+		CHECK(ts.tv_nsec >= 0 && ts.tv_nsec < 1000000000);
+		CHECK(at >= before + d * 1000000 && at <= pg_clock_mono_ns() + d * 1000000);
+	}
+}
+
 static void write_file(const char *path, const char *data, size_t n)
 {
 	FILE *f = fopen(path, "wb");
@@ -150,5 +171,6 @@ int main(void)
 	RUN(test_log_level_parse);
 	RUN(test_base64url);
 	RUN(test_file_read);
+	RUN(test_clock);
 	TEST_END();
 }
