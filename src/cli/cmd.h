@@ -16,7 +16,7 @@ int pg_cli_cmd_window(struct pg_cli_conn *c, int argc, char **argv);
 int pg_cli_cmd_token(int argc, char **argv);
 int pg_cli_cmd_fetch(struct pg_cli_conn *c, int argc, char **argv);
 
-/* The largest key, certificate or CA file the CLI reads (pg_file_read). */
-#define PG_CLI_FILE_MAX (1024u * 1024u)
+/* Reads a whole file (<= 1 MiB) into a malloc'd NUL-terminated buffer. */
+int pg_cli_read_file(const char *path, char **out, size_t *len);
 
 #endif

@@ -13,7 +13,6 @@
 
 #include "src/cli/args.h"
 #include "src/cli/cmd.h"
-#include "src/util/clock.h"
 
 #define PFX "pprofgatectl fetch"
 #define MAX_PROFILE (512L * 1024 * 1024)
@@ -34,7 +33,7 @@ struct xfer {
 	long written;
 	bool too_big;
 	int64_t seconds;
-	int64_t start_ms; /* pg_clock_mono_ms() */
+	struct timespec start;
 	long last_shown;
 	bool tty, shown;
 };
@@ -57,6 +56,7 @@ static size_t on_data(char *p, size_t sz, size_t n, void *arg)
 static int on_progress(void *arg, curl_off_t dltotal, curl_off_t dlnow, curl_off_t ultotal, curl_off_t ulnow)
 {
 	struct xfer *x = arg;
+	struct timespec now;
 	long el;
 	char left[32];
 
@@ -65,7 +65,8 @@ static int on_progress(void *arg, curl_off_t dltotal, curl_off_t dlnow, curl_off
 	(void)ulnow;
 	if (x->seconds <= 0 || dlnow > 0)
 		return 0;
-	el = (long)((pg_clock_mono_ms() - x->start_ms) / 1000);
+	clock_gettime(CLOCK_MONOTONIC, &now);
+	el = (long)(now.tv_sec - x->start.tv_sec);
 	if (el == x->last_shown)
 		return 0;
 	x->last_shown = el;
@@ -176,7 +177,7 @@ int pg_cli_cmd_fetch(struct pg_cli_conn *c, int argc, char **argv)
 	x.seconds = seconds;
 	x.tty = isatty(2);
 	x.last_shown = -1;
-	x.start_ms = pg_clock_mono_ms();
+	clock_gettime(CLOCK_MONOTONIC, &x.start);
 	curl_global_init(CURL_GLOBAL_DEFAULT);
 	h = curl_easy_init();
 	if (!h)

@@ -11,6 +11,7 @@
 
 #include "src/cli/args.h"
 #include "src/cli/cmd.h"
+#include "src/util/file.h"
 
 static void usage(FILE *f)
 {
@@ -127,4 +128,11 @@ int main(int argc, char **argv)
 	}
 	free(rest);
 	return rc;
+}
+
+/* Key, certificate and CA files: at most 1 MiB. On failure pg_errmsg() names
+ * the file and the reason. */
+int pg_cli_read_file(const char *path, char **out, size_t *len)
+{
+	return pg_file_read(path, 1024u * 1024u, 0, out, len) == PG_OK ? 0 : -1;
 }

@@ -10,7 +10,6 @@
 #include "auth/jwt.h"
 #include "src/cli/args.h"
 #include "src/cli/cmd.h"
-#include "src/util/file.h"
 
 #define PFX "pprofgatectl token mint"
 
@@ -164,7 +163,7 @@ int pg_cli_cmd_token(int argc, char **argv)
 		fprintf(stderr, "%s: --alg must be RS256, ES256 or HS256\n", PFX);
 		return PG_CLI_USAGE;
 	}
-	if (pg_file_read(keyf, PG_CLI_FILE_MAX, 0, &key, &klen) != PG_OK) {
+	if (pg_cli_read_file(keyf, &key, &klen) != 0) {
 		fprintf(stderr, "%s: %s\n", PFX, pg_errmsg());
 		goto out;
 	}

@@ -15,7 +15,6 @@
 #include "proto/admin.pb-c.h"
 #include "src/cli/args.h"
 #include "src/cli/cmd.h"
-#include "src/util/file.h"
 
 #define PFX "pprofgatectl window"
 
@@ -74,10 +73,9 @@ static int call(const struct pg_cli_conn *c, const char *method, const uint8_t *
 				"PPROFGATE_CACERT): the admin API requires mutual TLS\n", PFX);
 		return PG_CLI_USAGE;
 	}
-	if (pg_file_read(c->cert, PG_CLI_FILE_MAX, 0, &cert, NULL) != PG_OK ||
-	    pg_file_read(c->key, PG_CLI_FILE_MAX, 0, &key, NULL) != PG_OK ||
-	    pg_file_read(c->cacert, PG_CLI_FILE_MAX, 0, &ca, NULL) != PG_OK) {
-		fprintf(stderr, "%s: %s\n", PFX, pg_errmsg());
+	if (pg_cli_read_file(c->cert, &cert, NULL) || pg_cli_read_file(c->key, &key, NULL) ||
+	    pg_cli_read_file(c->cacert, &ca, NULL)) {
+		fprintf(stderr, "%s: cannot read the certificate, key or CA file\n", PFX);
 		goto out_files;
 	}
 	grpc_init();
