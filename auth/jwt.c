@@ -14,9 +14,10 @@
 #include <strings.h>
 #include <sys/stat.h>
 
-#include "auth/jsonscan.h"
 #include "auth/scope.h"
 #include "src/util/base64.h"
+#include "src/util/file.h"
+#include "src/util/json.h"
 #include "src/util/log.h"
 
 #define HEADER_MAX 1024   /* decoded JOSE header bytes */
@@ -240,37 +241,24 @@ int pg_auth_jwt_add_key(struct pg_auth_jwt *v, enum pg_auth_alg alg, const char 
 int pg_auth_jwt_add_key_file(struct pg_auth_jwt *v, enum pg_auth_alg alg, const char *kid,
 			     const char *path)
 {
-	unsigned char *buf = NULL;
-	size_t n = 0;
-	FILE *f = NULL;
+	char *buf = NULL, why[256];
+	size_t n = 0, len = 0;
 	struct stat st;
 	int rc;
 
 	if (!path)
 		return pg_fail(PG_EINVAL, "jwt key: no file given");
-	f = fopen(path, "rb");
-	if (!f)
-		return pg_fail(PG_EIO, "%s: cannot open JWT %s key: %s", path, pg_auth_alg_name(alg),
-			       strerror(errno));
-	if (fstat(fileno(f), &st) != 0 || !S_ISREG(st.st_mode) || st.st_size <= 0 ||
-	    st.st_size > KEY_FILE_MAX) {
-		rc = pg_fail(PG_EINVAL, "%s: JWT key file must be a regular file of 1..%d bytes", path,
-			     KEY_FILE_MAX);
-		goto out;
+	rc = pg_file_read(path, KEY_FILE_MAX, 0, &buf, &len);
+	if (rc == PG_OK && len == 0)
+		rc = pg_fail(PG_EINVAL, "%s: the file is empty", path);
+	if (rc != PG_OK) {
+		snprintf(why, sizeof(why), "%s", pg_errmsg());
+		return pg_fail(rc, "JWT %s key: %s", pg_auth_alg_name(alg), why);
 	}
-	if (alg == PG_AUTH_ALG_HS256 && (st.st_mode & 077))
+	if (alg == PG_AUTH_ALG_HS256 && stat(path, &st) == 0 && (st.st_mode & 077))
 		pg_warn("auth", "%s: HS256 secret file is readable by group or others (mode %03o); "
 				"use chmod 600", path, (unsigned)(st.st_mode & 0777));
-	buf = malloc((size_t)st.st_size);
-	if (!buf) {
-		rc = pg_fail(PG_ENOMEM, "out of memory reading %s", path);
-		goto out;
-	}
-	n = fread(buf, 1, (size_t)st.st_size, f);
-	if (n != (size_t)st.st_size) {
-		rc = pg_fail(PG_EIO, "%s: short read", path);
-		goto out;
-	}
+	n = len;
 	/* A secret written by `openssl rand -hex 32 > file` ends in a newline
 	 * that is not part of the secret. */
 	if (alg == PG_AUTH_ALG_HS256 && n > 0 && buf[n - 1] == '\n') {
@@ -280,17 +268,11 @@ int pg_auth_jwt_add_key_file(struct pg_auth_jwt *v, enum pg_auth_alg alg, const 
 	}
 	rc = pg_auth_jwt_add_key(v, alg, kid, buf, n);
 	if (rc != PG_OK) {
-		char why[256];
-
 		snprintf(why, sizeof(why), "%s", pg_errmsg());
 		rc = pg_fail(rc, "%s: %s", path, why);
 	}
-out:
-	if (buf) {
-		wipe(buf, (size_t)st.st_size);
-		free(buf);
-	}
-	fclose(f);
+	wipe(buf, len);
+	free(buf);
 	return rc;
 }
 
@@ -339,40 +321,62 @@ static int split_token(const char *t, size_t n, struct segs *s)
 	return 0;
 }
 
-/* Reads the protected header: alg (required) and kid (optional). */
+/* Limits for the JSON we read here: a JOSE header and the arrays libjwt hands
+ * back for "aud" and "scp" are small and flat. */
+static const struct pg_json_limits jose_limits = {.max_bytes = PG_AUTH_TOKEN_MAX, .max_depth = 16};
+
+/* Copies a JSON string without NULs into out. -1 when v is no such string or
+ * does not fit. */
+static int copy_string(const struct pg_json_value *v, char *out, size_t cap)
+{
+	size_t n = 0;
+	const char *s = pg_json_str(v, &n);
+
+	if (!s || n >= cap || memchr(s, '\0', n))
+		return -1;
+	memcpy(out, s, n + 1);
+	return 0;
+}
+
+/* Reads the protected header: alg (required) and kid (optional). The JSON
+ * reader refuses duplicate names, as RFC 7515 section 4 requires: a second
+ * "alg" is how parser differentials smuggle "none". */
 static enum pg_auth_reason read_header(const char *t, const struct segs *s, char *alg, size_t alg_cap,
 				       char *kid, size_t kid_cap)
 {
 	unsigned char hdr[HEADER_MAX];
-	const char *v;
-	size_t vl;
+	struct pg_json *doc = NULL;
+	const struct pg_json_value *h, *v;
+	enum pg_auth_reason r = PG_AUTH_R_TOKEN_MALFORMED;
 	long hl;
-	int rc;
 
 	if (s->h_len > (HEADER_MAX / 3) * 4)
 		return PG_AUTH_R_TOKEN_MALFORMED;
 	hl = b64url_decode(t, s->h_len, hdr, sizeof(hdr));
-	if (hl <= 0)
+	if (hl <= 0 || pg_json_parse((const char *)hdr, (size_t)hl, &jose_limits, &doc) != PG_OK)
 		return PG_AUTH_R_TOKEN_MALFORMED;
-	rc = pg_auth_json_member((const char *)hdr, (size_t)hl, "alg", &v, &vl);
-	if (rc == PG_ENOTFOUND)
-		return PG_AUTH_R_ALG_NOT_ALLOWED;
-	if (rc != PG_OK)
-		return PG_AUTH_R_TOKEN_MALFORMED;
-	if (pg_auth_json_string(v, vl, alg, alg_cap) != PG_OK)
-		return PG_AUTH_R_ALG_NOT_ALLOWED;
-	/* RFC 7515 §4.1.11: extensions marked critical must be understood; we
-	 * understand none. */
-	rc = pg_auth_json_member((const char *)hdr, (size_t)hl, "crit", &v, &vl);
-	if (rc != PG_ENOTFOUND)
-		return PG_AUTH_R_TOKEN_MALFORMED;
+	h = pg_json_root(doc);
+	if (!pg_json_is(h, PG_JSON_OBJECT))
+		goto out;
+	v = pg_json_get(h, "alg");
+	if (!v || copy_string(v, alg, alg_cap) != 0) {
+		r = PG_AUTH_R_ALG_NOT_ALLOWED;
+		goto out;
+	}
+	/* RFC 7515 section 4.1.11: extensions marked critical must be
+	 * understood; we understand none. */
+	if (pg_json_get(h, "crit"))
+		goto out;
 	kid[0] = '\0';
-	rc = pg_auth_json_member((const char *)hdr, (size_t)hl, "kid", &v, &vl);
-	if (rc == PG_OK && pg_auth_json_string(v, vl, kid, kid_cap) != PG_OK)
-		return PG_AUTH_R_UNKNOWN_KEY;
-	if (rc != PG_OK && rc != PG_ENOTFOUND)
-		return PG_AUTH_R_TOKEN_MALFORMED;
-	return PG_AUTH_R_OK;
+	v = pg_json_get(h, "kid");
+	if (v && copy_string(v, kid, kid_cap) != 0) {
+		r = PG_AUTH_R_UNKNOWN_KEY;
+		goto out;
+	}
+	r = PG_AUTH_R_OK;
+out:
+	pg_json_free(&doc);
+	return r;
 }
 
 static int parse_alg(const char *s, enum pg_auth_alg *a)
@@ -428,28 +432,47 @@ static int numeric_claim(jwt_t *j, const char *name, int64_t *out)
 	return rc;
 }
 
+/* Parses a JSON array text from jwt_get_grants_json; NULL when it is none. */
+static struct pg_json *parse_array(const char *js)
+{
+	struct pg_json *doc = NULL;
+
+	if (!js || pg_json_parse(js, strlen(js), &jose_limits, &doc) != PG_OK)
+		return NULL;
+	if (!pg_json_is(pg_json_root(doc), PG_JSON_ARRAY))
+		pg_json_free(&doc);
+	return doc;
+}
+
 static int json_array_has_string(const char *js, const char *want)
 {
-	size_t pos = 0, el;
-	const char *e;
-	char buf[512];
+	struct pg_json *doc = parse_array(js);
+	size_t wl = strlen(want), n;
+	int found = 0;
 
-	while (pg_auth_json_array_next(js, strlen(js), &pos, &e, &el) == PG_OK)
-		if (pg_auth_json_string(e, el, buf, sizeof(buf)) == PG_OK && strcmp(buf, want) == 0)
-			return 1;
-	return 0;
+	for (const struct pg_json_value *e = pg_json_first(pg_json_root(doc)); e && !found;
+	     e = pg_json_next(e)) {
+		const char *s = pg_json_str(e, &n);
+
+		found = s && n == wl && memcmp(s, want, n) == 0;
+	}
+	pg_json_free(&doc);
+	return found;
 }
 
 static unsigned json_array_scopes(const char *js)
 {
-	size_t pos = 0, el;
-	const char *e;
-	char buf[128];
+	struct pg_json *doc = parse_array(js);
 	unsigned bits = 0;
+	size_t n;
 
-	while (pg_auth_json_array_next(js, strlen(js), &pos, &e, &el) == PG_OK)
-		if (pg_auth_json_string(e, el, buf, sizeof(buf)) == PG_OK)
-			bits |= pg_auth_scope_bit(buf, strlen(buf));
+	for (const struct pg_json_value *e = pg_json_first(pg_json_root(doc)); e; e = pg_json_next(e)) {
+		const char *s = pg_json_str(e, &n);
+
+		if (s)
+			bits |= pg_auth_scope_bit(s, n);
+	}
+	pg_json_free(&doc);
 	return bits;
 }
 
@@ -630,53 +653,21 @@ void pg_auth_jwt_stats(struct pg_auth_jwt *v, struct pg_auth_jwt_stats *st)
 
 /* ---- verification ---- */
 
-/* Whether valid JSON `js` holds an integer literal (no fraction, no exponent)
- * beyond int64: libjwt's JSON reader (jansson) refuses the whole payload
- * then, e.g. {"exp":100000000000000000000}. */
-static int has_huge_integer(const char *js, size_t n)
-{
-	int in_str = 0;
-
-	for (size_t i = 0; i < n; i++) {
-		size_t start, digits = 0;
-
-		if (in_str) {
-			if (js[i] == '\\')
-				i++;
-			else if (js[i] == '"')
-				in_str = 0;
-			continue;
-		}
-		if (js[i] == '"') {
-			in_str = 1;
-			continue;
-		}
-		if (js[i] != '-' && (js[i] < '0' || js[i] > '9'))
-			continue;
-		start = i + (js[i] == '-');
-		for (i = start; i < n && js[i] >= '0' && js[i] <= '9'; i++)
-			digits++;
-		if (i < n && (js[i] == '.' || js[i] == 'e' || js[i] == 'E')) {
-			while (i < n && (js[i] == '.' || js[i] == 'e' || js[i] == 'E' || js[i] == '+' ||
-					 js[i] == '-' || (js[i] >= '0' && js[i] <= '9')))
-				i++;
-		} else if (digits > 19 || (digits == 19 && memcmp(js + start, "9223372036854775807", 19) > 0)) {
-			return 1;
-		}
-		i--;
-	}
-	return 0;
-}
-
 /* Whether the payload is one libjwt can read, to tell a malformed token from
  * one whose signature does not verify. */
 static int payload_well_formed(const char *t, const struct segs *s)
 {
 	unsigned char buf[PG_AUTH_TOKEN_MAX];
 	long n = b64url_decode(t + s->p_off, s->p_len, buf, sizeof(buf));
+	struct pg_json *doc = NULL;
+	int ok;
 
-	return n > 0 && buf[0] == '{' && pg_auth_json_validate((const char *)buf, (size_t)n) == PG_OK &&
-	       !has_huge_integer((const char *)buf, (size_t)n);
+	if (n <= 0 || buf[0] != '{' ||
+	    pg_json_parse((const char *)buf, (size_t)n, &jose_limits, &doc) != PG_OK)
+		return 0;
+	ok = pg_json_is(pg_json_root(doc), PG_JSON_OBJECT);
+	pg_json_free(&doc);
+	return ok;
 }
 
 enum pg_auth_reason pg_auth_jwt_verify(struct pg_auth_jwt *v, const char *token, size_t len,

@@ -13,6 +13,9 @@
 #include <time.h>
 
 #include "auth/reason.h"
+#include "src/util/file.h"
+
+#define CA_FILE_MAX (1024u * 1024u) /* a client CA bundle */
 
 struct xentry {
 	unsigned char digest[32];
@@ -60,17 +63,18 @@ int pg_auth_x509_trust_new_mem(const void *pem, size_t len, struct pg_auth_x509_
 
 int pg_auth_x509_trust_new_file(const char *path, struct pg_auth_x509_trust **out)
 {
-	gnutls_datum_t d = {NULL, 0};
+	char *pem = NULL, why[200];
+	size_t n = 0;
 	int rc;
 
 	*out = NULL;
-	if (!path || gnutls_load_file(path, &d) < 0)
-		return pg_fail(PG_EIO, "%s: cannot read the client CA bundle", path ? path : "(none)");
-	rc = pg_auth_x509_trust_new_mem(d.data, d.size, out);
-	gnutls_free(d.data);
+	if ((rc = pg_file_read(path, CA_FILE_MAX, 0, &pem, &n)) != PG_OK) {
+		snprintf(why, sizeof(why), "%s", pg_errmsg());
+		return pg_fail(rc, "client CA bundle: %s", why);
+	}
+	rc = pg_auth_x509_trust_new_mem(pem, n, out);
+	free(pem);
 	if (rc != PG_OK) {
-		char why[200];
-
 		snprintf(why, sizeof(why), "%s", pg_errmsg());
 		return pg_fail(rc, "%s: %s", path, why);
 	}

@@ -11,6 +11,7 @@
 
 #include "src/cli/args.h"
 #include "src/cli/cmd.h"
+#include "src/util/file.h"
 
 static void usage(FILE *f)
 {
@@ -131,29 +132,9 @@ int main(int argc, char **argv)
 	return rc;
 }
 
+/* Key, certificate and CA files: at most 1 MiB. On failure pg_errmsg() names
+ * the file and the reason. */
 int pg_cli_read_file(const char *path, char **out, size_t *len)
 {
-	FILE *f = fopen(path, "rb");
-	char *p;
-	size_t n;
-
-	*out = NULL;
-	if (!f)
-		return -1;
-	p = malloc(1024 * 1024 + 1);
-	if (!p) {
-		fclose(f);
-		return -1;
-	}
-	n = fread(p, 1, 1024 * 1024 + 1, f);
-	fclose(f);
-	if (n > 1024 * 1024) {
-		free(p);
-		return -1;
-	}
-	p[n] = '\0';
-	*out = p;
-	if (len)
-		*len = n;
-	return 0;
+	return pg_file_read(path, 1024u * 1024u, 0, out, len) == PG_OK ? 0 : -1;
 }

@@ -163,8 +163,12 @@ int pg_cli_cmd_token(int argc, char **argv)
 		fprintf(stderr, "%s: --alg must be RS256, ES256 or HS256\n", PFX);
 		return PG_CLI_USAGE;
 	}
-	if (pg_cli_read_file(keyf, &key, &klen) != 0 || klen == 0) {
-		fprintf(stderr, "%s: cannot read the key file %s\n", PFX, keyf);
+	if (pg_cli_read_file(keyf, &key, &klen) != 0) {
+		fprintf(stderr, "%s: %s\n", PFX, pg_errmsg());
+		goto out;
+	}
+	if (klen == 0) {
+		fprintf(stderr, "%s: the key file %s is empty\n", PFX, keyf);
 		goto out;
 	}
 	if (alg == JWT_ALG_HS256 && klen > 0 && key[klen - 1] == '\n')

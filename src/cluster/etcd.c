@@ -12,6 +12,7 @@
 #include <time.h>
 
 #include "src/util/buf.h"
+#include "src/util/clock.h"
 #include "src/util/json.h"
 #include "src/util/log.h"
 
@@ -508,14 +509,6 @@ const char *pg_etcd_endpoint(struct pg_etcd *c)
 	return c->urls[atomic_load(&c->current) % c->n];
 }
 
-static long long now_ms(void)
-{
-	struct timespec ts;
-
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (long long)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
-}
-
 /* One transfer's state, shared with the curl callbacks. */
 struct xfer {
 	struct pg_buf reply;  /* unary: the whole body; watch: the partial line */
@@ -688,7 +681,7 @@ static int request(struct pg_etcd *c, const char *path, const char *body, bool h
 	size_t start = atomic_load(&c->current);
 	char first[256] = "";
 	size_t tried = 0;
-	long long deadline = now_ms() + timeout_ms;
+	int64_t deadline = pg_clock_mono_ms() + timeout_ms;
 	int rc = PG_OK;
 
 	for (size_t i = 0; i < c->n; i++) {
@@ -702,7 +695,7 @@ static int request(struct pg_etcd *c, const char *path, const char *body, bool h
 		if (honour_cancel && atomic_load(&c->cancelled))
 			return pg_fail(PG_ENET, "etcd: cancelled");
 		if (total_budget) {
-			t = (long)(deadline - now_ms());
+			t = (long)(deadline - pg_clock_mono_ms());
 			if (t <= 0)
 				break;
 		}

@@ -11,6 +11,7 @@
 
 #include "src/cluster/etcd.h"
 #include "src/metrics/metrics.h"
+#include "src/util/clock.h"
 #include "src/util/log.h"
 #include "src/util/thread.h"
 
@@ -64,14 +65,6 @@ struct pg_membership {
 	struct pg_series *m_errors[OP_COUNT];
 };
 
-static int64_t now_ms(void)
-{
-	struct timespec ts;
-
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
-}
-
 static void metric_set(struct pg_series *s, double v)
 {
 	if (s)
@@ -90,13 +83,7 @@ static bool wait_ms(struct pg_membership *m, int64_t ms)
 	struct timespec dl;
 	bool stop;
 
-	clock_gettime(CLOCK_MONOTONIC, &dl);
-	dl.tv_sec += ms / 1000;
-	dl.tv_nsec += (ms % 1000) * 1000000;
-	if (dl.tv_nsec >= 1000000000) {
-		dl.tv_sec++;
-		dl.tv_nsec -= 1000000000;
-	}
+	dl = pg_clock_deadline(CLOCK_MONOTONIC, ms); /* m->cv runs on CLOCK_MONOTONIC */
 	pthread_mutex_lock(&m->mu);
 	while (!m->stopping && pthread_cond_timedwait(&m->cv, &m->mu, &dl) == 0)
 		;
@@ -128,7 +115,7 @@ static void set_state(struct pg_membership *m, bool registered, const char *reas
 static void lease_renewed(struct pg_membership *m, int64_t ttl)
 {
 	pthread_mutex_lock(&m->mu);
-	m->expires_ms = now_ms() + ttl * 1000;
+	m->expires_ms = pg_clock_mono_ms() + ttl * 1000;
 	m->last_err[0] = '\0';
 	pthread_mutex_unlock(&m->mu);
 }
@@ -164,7 +151,7 @@ static int register_once(struct pg_membership *m, int64_t *granted_ttl)
 static void *lease_main(void *arg)
 {
 	struct pg_membership *m = arg;
-	int64_t backoff = PG_MEMBERSHIP_BACKOFF_MIN_MS, last_ok = 0, start = now_ms();
+	int64_t backoff = PG_MEMBERSHIP_BACKOFF_MIN_MS, last_ok = 0, start = pg_clock_mono_ms();
 	int64_t lease = 0, stale = 0;
 	bool ever = false;
 
@@ -202,10 +189,10 @@ static void *lease_main(void *arg)
 			} else {
 				pg_info(MOD, "registered %s with lease %" PRIx64 " (TTL %" PRId64
 					" s) via %s in %" PRId64 " ms",
-					m->key, (uint64_t)lease, ttl, pg_etcd_endpoint(m->etcd), now_ms() - start);
+					m->key, (uint64_t)lease, ttl, pg_etcd_endpoint(m->etcd), pg_clock_mono_ms() - start);
 			}
 			ever = true;
-			last_ok = now_ms();
+			last_ok = pg_clock_mono_ms();
 			backoff = PG_MEMBERSHIP_BACKOFF_MIN_MS;
 			/* Like Goverse, drop the lease we lost track of. */
 			if (stale) {
@@ -222,7 +209,7 @@ static void *lease_main(void *arg)
 			if (rc == PG_OK) {
 				lease_renewed(m, ttl);
 				metric_set(m->m_ttl, (double)ttl);
-				last_ok = now_ms();
+				last_ok = pg_clock_mono_ms();
 				backoff = PG_MEMBERSHIP_BACKOFF_MIN_MS;
 				wait = m->ttl * 1000 / 3;
 			} else if (stopping(m)) {
@@ -246,7 +233,7 @@ static void *lease_main(void *arg)
 				pthread_mutex_lock(&m->mu);
 				snprintf(m->last_err, sizeof(m->last_err), "%s", pg_errmsg());
 				pthread_mutex_unlock(&m->mu);
-				if (now_ms() - last_ok >= m->ttl * 1000) {
+				if (pg_clock_mono_ms() - last_ok >= m->ttl * 1000) {
 					/* The lease has surely expired by now. */
 					pg_warn(MOD, "keepalive failed for longer than the %ld s TTL (%s); "
 						     "%s is no longer registered", m->ttl, pg_errmsg(), m->key);
@@ -440,7 +427,7 @@ static void *watch_main(void *arg)
 				metric_inc(m->m_reconnects);
 			failed = false;
 			members_reset(m, &r);
-			started = now_ms();
+			started = pg_clock_mono_ms();
 			/* Watch from just after the read so no event is missed. */
 			rc = pg_etcd_watch(m->etcd, m->nodes_prefix, true, r.revision + 1, on_watch, m);
 			pg_etcd_range_clear(&r);
@@ -451,7 +438,7 @@ static void *watch_main(void *arg)
 				pg_debug(MOD, "watch on %s ended: %s", m->nodes_prefix, pg_errmsg());
 			}
 			failed = true;
-			if (now_ms() - started > PG_MEMBERSHIP_BACKOFF_MAX_MS)
+			if (pg_clock_mono_ms() - started > PG_MEMBERSHIP_BACKOFF_MAX_MS)
 				backoff = PG_MEMBERSHIP_BACKOFF_MIN_MS;
 			/* A restart requested by the lease thread retries at once. */
 			if (rc == PG_OK || rc == PG_ENOTFOUND)
@@ -571,7 +558,7 @@ out:
 
 void pg_membership_leave(struct pg_membership *m)
 {
-	int64_t lease, t0 = now_ms();
+	int64_t lease, t0 = pg_clock_mono_ms();
 
 	if (!m || m->left)
 		return;
@@ -596,7 +583,7 @@ void pg_membership_leave(struct pg_membership *m)
 	if (lease) {
 		if (pg_etcd_lease_revoke(m->etcd, lease, REVOKE_TIMEOUT_MS) == PG_OK)
 			pg_info(MOD, "revoked lease %" PRIx64 ": %s removed (%" PRId64 " ms)", (uint64_t)lease,
-				m->key, now_ms() - t0);
+				m->key, pg_clock_mono_ms() - t0);
 		else {
 			metric_inc(m->m_errors[OP_REVOKE]);
 			pg_warn(MOD, "revoking lease %" PRIx64 " failed (%s); %s expires within %ld s",
@@ -626,7 +613,7 @@ bool pg_membership_ready(struct pg_membership *m, char *reason, size_t n)
 	}
 	pthread_mutex_lock(&m->mu);
 	ok = m->registered;
-	if (ok && now_ms() >= m->expires_ms) {
+	if (ok && pg_clock_mono_ms() >= m->expires_ms) {
 		/* Keepalives are overdue: the lease has expired in etcd even if
 		 * the lease thread is still waiting for a reply. */
 		ok = false;

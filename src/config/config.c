@@ -8,18 +8,17 @@
 #include "src/config/config.h"
 
 #include <errno.h>
-#include <fcntl.h>
 #include <limits.h>
 #include <stdarg.h>
 #include <stdbool.h>
 #include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/stat.h>
 #include <unistd.h>
 #include <yaml.h>
 
 #include "src/util/buf.h"
+#include "src/util/file.h"
 #include "src/util/log.h"
 
 #define MAX_FILE_BYTES (1024 * 1024)
@@ -1297,57 +1296,6 @@ void pg_config_free(struct pg_config **pp)
 
 /* ---- files and flags ---- */
 
-static int read_file(const char *path, struct errs *e, char **data, size_t *len)
-{
-	int fd = open(path, O_RDONLY | O_CLOEXEC);
-	struct stat st;
-	char *buf = NULL;
-	size_t n = 0;
-	int result = -1;
-
-	if (fd < 0) {
-		errs_add(e, "%s: cannot open the config file: %s", path, strerror(errno));
-		return -1;
-	}
-	if (fstat(fd, &st) != 0 || S_ISDIR(st.st_mode)) {
-		errs_add(e, "%s: not a readable config file", path);
-		goto out;
-	}
-	if (S_ISREG(st.st_mode) && st.st_size > MAX_FILE_BYTES) {
-		errs_add(e, "%s: file is %lld bytes; a config is at most 1 MiB", path, (long long)st.st_size);
-		goto out;
-	}
-	buf = malloc(MAX_FILE_BYTES + 1);
-	if (!buf) {
-		errs_add(e, "%s: out of memory", path);
-		goto out;
-	}
-	for (;;) {
-		ssize_t r = read(fd, buf + n, MAX_FILE_BYTES + 1 - n);
-		if (r < 0 && errno == EINTR)
-			continue;
-		if (r < 0) {
-			errs_add(e, "%s: read failed: %s", path, strerror(errno));
-			goto out;
-		}
-		if (r == 0)
-			break;
-		n += (size_t)r;
-		if (n > MAX_FILE_BYTES) {
-			errs_add(e, "%s: file is over 1 MiB; a config is at most 1 MiB", path);
-			goto out;
-		}
-	}
-	*data = buf;
-	*len = n;
-	buf = NULL;
-	result = 0;
-out:
-	free(buf);
-	close(fd);
-	return result;
-}
-
 static const struct setting *find_flag(const char *name, size_t nl)
 {
 	for (size_t i = 0; i < NROWS; i++)
@@ -1515,8 +1463,10 @@ int pg_config_parse_argv(int argc, char **argv, FILE *out, FILE *err, struct pg_
 					 rows[i].flag, rows[i].path ? rows[i].path : rows[i].file_key);
 		if (e.n)
 			goto out;
-		if (read_file(cfg->config_path, &e, &data, &len) != 0)
+		if (pg_file_read(cfg->config_path, MAX_FILE_BYTES, 0, &data, &len) != PG_OK) {
+			errs_add(&e, "%s", pg_errmsg());
 			goto out;
+		}
 		if (pg_config_parse_yaml(cfg->config_path, data, len, &fc, &yerr) != PG_OK) {
 			free(data);
 			fputs(yerr, err);

@@ -2,40 +2,19 @@
 
 #include <dirent.h>
 #include <errno.h>
-#include <fcntl.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/resource.h>
 #include <unistd.h>
 
+#include "src/util/file.h"
+
 struct proc_state {
 	struct pg_series *cpu, *rss, *vsz, *open_fds, *max_fds, *start;
 	double ticks;     /* sysconf(_SC_CLK_TCK) */
 	double page_size; /* sysconf(_SC_PAGESIZE) */
 };
-
-/* Reads a small /proc file whole into buf (NUL-terminated). */
-static int read_small(const char *path, char *buf, size_t n)
-{
-	size_t got = 0;
-	int fd = open(path, O_RDONLY | O_CLOEXEC);
-
-	if (fd < 0)
-		return pg_fail(PG_EIO, "cannot open %s: %s", path, strerror(errno));
-	while (got + 1 < n) {
-		ssize_t r = read(fd, buf + got, n - 1 - got);
-
-		if (r < 0 && errno == EINTR)
-			continue;
-		if (r <= 0)
-			break;
-		got += (size_t)r;
-	}
-	close(fd);
-	buf[got] = '\0';
-	return got ? PG_OK : pg_fail(PG_EIO, "%s is empty", path);
-}
 
 /* /proc/self/stat fields (proc(5), 1-based): 14 utime, 15 stime,
  * 22 starttime, 23 vsize, 24 rss. Field 2 (comm) may contain spaces and
@@ -47,26 +26,32 @@ struct stat_fields {
 
 static int parse_self_stat(struct stat_fields *sf)
 {
-	char buf[1024], *p, *end;
+	char *buf = NULL, *p, *end;
 	int field = 3, rc;
 
-	rc = read_small("/proc/self/stat", buf, sizeof(buf));
+	rc = pg_file_read("/proc/self/stat", 4096, 0, &buf, NULL);
 	if (rc != PG_OK)
 		return rc;
 	p = strrchr(buf, ')');
-	if (!p)
-		return pg_fail(PG_EIO, "/proc/self/stat: no ')' after comm");
+	if (!p) {
+		rc = pg_fail(PG_EIO, "/proc/self/stat: no ')' after comm");
+		goto out;
+	}
 	p++;
 	memset(sf, 0, sizeof(*sf));
 	for (; field <= 24; field++) {
 		while (*p == ' ')
 			p++;
-		if (!*p)
-			return pg_fail(PG_EIO, "/proc/self/stat: only %d fields", field - 1);
+		if (!*p) {
+			rc = pg_fail(PG_EIO, "/proc/self/stat: only %d fields", field - 1);
+			goto out;
+		}
 		errno = 0;
 		unsigned long long v = strtoull(p, &end, 10);
-		if (field >= 14 && (end == p || errno))
-			return pg_fail(PG_EIO, "/proc/self/stat: field %d is not a number", field);
+		if (field >= 14 && (end == p || errno)) {
+			rc = pg_fail(PG_EIO, "/proc/self/stat: field %d is not a number", field);
+			goto out;
+		}
 		if (field == 14)
 			sf->utime = v;
 		else if (field == 15)
@@ -81,26 +66,34 @@ static int parse_self_stat(struct stat_fields *sf)
 		if (!p)
 			p = end + strlen(end);
 	}
-	return PG_OK;
+out:
+	free(buf);
+	return rc;
 }
 
 /* Boot time in seconds since the epoch: the "btime" line of /proc/stat. */
 static int read_btime(unsigned long long *out)
 {
-	char buf[16384], *p, *end;
-	int rc = read_small("/proc/stat", buf, sizeof(buf));
+	char *buf = NULL, *p, *end;
+	/* The "intr" line before btime grows with the interrupt count: tens of
+	 * KiB on large hosts. */
+	int rc = pg_file_read("/proc/stat", 1u << 20, 0, &buf, NULL);
 
 	if (rc != PG_OK)
 		return rc;
 	p = strstr(buf, "\nbtime ");
-	if (!p)
-		return pg_fail(PG_EIO, "/proc/stat has no btime line");
+	if (!p) {
+		rc = pg_fail(PG_EIO, "/proc/stat has no btime line");
+		goto out;
+	}
 	p += strlen("\nbtime ");
 	errno = 0;
 	*out = strtoull(p, &end, 10);
 	if (end == p || errno)
-		return pg_fail(PG_EIO, "/proc/stat: btime is not a number");
-	return PG_OK;
+		rc = pg_fail(PG_EIO, "/proc/stat: btime is not a number");
+out:
+	free(buf);
+	return rc;
 }
 
 static double count_open_fds(void)
@@ -165,7 +158,7 @@ int pg_metrics_process_register(struct pg_metrics *m)
 	struct stat_fields sf;
 	struct pg_family *bf;
 	struct pg_series *bs;
-	unsigned long long btime;
+	unsigned long long btime = 0;
 	long ticks, page;
 	int rc;
 

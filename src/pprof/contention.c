@@ -10,6 +10,7 @@
 
 #include "src/pprof/profile.h"
 #include "src/pprof/stacktext.h"
+#include "src/util/clock.h"
 
 #define TABLE_SLOTS (2 * PG_CONTENTION_MAX) /* power of two, half full at most */
 
@@ -177,7 +178,6 @@ static int write_text(const char *header, int with_period, const struct rec *v, 
 static int write_proto(const struct rec *v, size_t n, uint64_t drop, struct pg_buf *out)
 {
 	struct pg_profile *p = NULL;
-	struct timespec ts;
 	int rc;
 
 	rc = pg_profile_new(&p);
@@ -190,8 +190,7 @@ static int write_proto(const struct rec *v, size_t n, uint64_t drop, struct pg_b
 		rc = pg_profile_set_period(p, "contentions", "count", pg_contention_rate());
 	if (rc != PG_OK)
 		goto out;
-	clock_gettime(CLOCK_REALTIME, &ts);
-	pg_profile_set_time(p, (int64_t)ts.tv_sec * 1000000000 + ts.tv_nsec, 0);
+	pg_profile_set_time(p, pg_clock_wall_ns(), 0);
 	if (drop) {
 		char c[128];
 

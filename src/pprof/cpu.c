@@ -2,12 +2,10 @@
 #include "src/pprof/cpu.h"
 
 #include <errno.h>
-#include <fcntl.h>
 #include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/stat.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -15,6 +13,8 @@
 #include <gperftools/profiler.h>
 #endif
 
+#include "src/util/clock.h"
+#include "src/util/file.h"
 #include "src/util/log.h"
 
 /* gperftools writes at most 64 frames; anything far beyond is corruption. */
@@ -144,14 +144,6 @@ void pg_pprof_cpu_cancel(struct pg_pprof_cpu **pc)
 static pthread_mutex_t g_mu = PTHREAD_MUTEX_INITIALIZER;
 static struct pg_pprof_cpu *g_active;
 
-static int64_t now_ns(clockid_t clk)
-{
-	struct timespec ts;
-
-	clock_gettime(clk, &ts);
-	return (int64_t)ts.tv_sec * 1000000000LL + ts.tv_nsec;
-}
-
 static unsigned profiler_hz(void)
 {
 	const char *s = getenv("CPUPROFILE_FREQUENCY");
@@ -227,8 +219,8 @@ int pg_pprof_cpu_start(unsigned seconds, unsigned hz, const char *tmpdir,
 	}
 	snprintf(c->file, sizeof(c->file), "%s/cpu.prof", c->dir);
 	memset(&opts, 0, sizeof(opts));
-	c->start_unix_ns = now_ns(CLOCK_REALTIME);
-	c->start_mono_ns = now_ns(CLOCK_MONOTONIC);
+	c->start_unix_ns = pg_clock_wall_ns();
+	c->start_mono_ns = pg_clock_mono_ns();
 	c->deadline_mono_ns = c->start_mono_ns + (int64_t)seconds * 1000000000LL;
 	c->end_unix_ns = c->start_unix_ns + (int64_t)seconds * 1000000000LL;
 	if (!ProfilerStartWithOptions(c->file, &opts)) {
@@ -269,55 +261,11 @@ static int stop(struct pg_pprof_cpu *c)
 	return rc;
 }
 
-static int read_file(const char *path, uint8_t **data, size_t *n)
-{
-	struct stat st;
-	uint8_t *buf = NULL;
-	size_t got = 0;
-	int fd, rc = PG_OK;
-
-	*data = NULL;
-	*n = 0;
-	fd = open(path, O_RDONLY | O_CLOEXEC | O_NOFOLLOW);
-	if (fd < 0)
-		return pg_fail(PG_EIO, "cannot open the CPU profile %s: %s", path, strerror(errno));
-	if (fstat(fd, &st) != 0 || !S_ISREG(st.st_mode) || st.st_size < 0 ||
-	    (size_t)st.st_size > MAX_RAW_BYTES) {
-		rc = pg_fail(PG_EIO, "CPU profile %s is not a regular file of sane size", path);
-		goto out;
-	}
-	buf = malloc((size_t)st.st_size + 1);
-	if (!buf) {
-		rc = pg_fail(PG_ENOMEM, "out of memory reading the CPU profile");
-		goto out;
-	}
-	while (got < (size_t)st.st_size) {
-		ssize_t r = read(fd, buf + got, (size_t)st.st_size - got);
-
-		if (r < 0 && errno == EINTR)
-			continue;
-		if (r <= 0) {
-			rc = pg_fail(PG_EIO, "reading the CPU profile failed");
-			goto out;
-		}
-		got += (size_t)r;
-	}
-out:
-	close(fd);
-	if (rc) {
-		free(buf);
-		return rc;
-	}
-	*data = buf;
-	*n = got;
-	return PG_OK;
-}
-
 int pg_pprof_cpu_finish(struct pg_pprof_cpu **pc, struct pg_buf *out)
 {
 	struct pg_pprof_cpu *c;
 	struct pg_profile *p = NULL;
-	uint8_t *raw = NULL;
+	char *raw = NULL;
 	size_t n = 0;
 	int64_t dur;
 	int rc;
@@ -328,11 +276,12 @@ int pg_pprof_cpu_finish(struct pg_pprof_cpu **pc, struct pg_buf *out)
 	*pc = NULL;
 	if ((rc = stop(c)))
 		goto out;
-	dur = now_ns(CLOCK_MONOTONIC) - c->start_mono_ns;
-	if ((rc = read_file(c->file, &raw, &n)))
+	dur = pg_clock_mono_ns() - c->start_mono_ns;
+	/* The profiler wrote it in our private directory: no symlinks. */
+	if ((rc = pg_file_read(c->file, MAX_RAW_BYTES, PG_FILE_NOFOLLOW, &raw, &n)))
 		goto out;
 	remove_files(c);
-	if ((rc = pg_profile_new(&p)) || (rc = pg_pprof_cpu_parse_legacy(raw, n, p)))
+	if ((rc = pg_profile_new(&p)) || (rc = pg_pprof_cpu_parse_legacy((const uint8_t *)raw, n, p)))
 		goto out;
 	pg_profile_set_time(p, c->start_unix_ns, dur);
 	rc = pg_profile_write(p, out);

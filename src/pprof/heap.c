@@ -8,6 +8,7 @@
 #include "src/pprof/heap_shim.h"
 #include "src/pprof/profile.h"
 #include "src/pprof/stacktext.h"
+#include "src/util/clock.h"
 
 struct rec {
 	int64_t v[4]; /* alloc objects, alloc bytes, inuse objects, inuse bytes */
@@ -457,7 +458,6 @@ static int write_proto(const struct pg_heap_sample *s, const char *default_type,
 						 { "inuse_objects", "count" },
 						 { "inuse_space", "bytes" } };
 	struct pg_profile *p = NULL;
-	struct timespec ts;
 	int rc = pg_profile_new(&p);
 
 	for (int k = 0; rc == PG_OK && k < 4; k++)
@@ -471,8 +471,7 @@ static int write_proto(const struct pg_heap_sample *s, const char *default_type,
 					       "so alloc_* equal inuse_*");
 	if (rc != PG_OK)
 		goto out;
-	clock_gettime(CLOCK_REALTIME, &ts);
-	pg_profile_set_time(p, (int64_t)ts.tv_sec * 1000000000 + ts.tv_nsec, 0);
+	pg_profile_set_time(p, pg_clock_wall_ns(), 0);
 	for (size_t i = 0; i < s->n; i++) {
 		int64_t v[4];
 

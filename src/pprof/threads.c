@@ -20,6 +20,7 @@
 
 #include "src/pprof/profile.h"
 #include "src/pprof/stacktext.h"
+#include "src/util/clock.h"
 #include "src/util/thread.h"
 
 /* Slot life cycle. The dumper arms slots FREE -> PENDING; the handler claims
@@ -202,14 +203,6 @@ static void take_frames(struct pg_thread_stack *st, const struct slot *s)
 		st->pcs[st->depth++] = (uintptr_t)s->frames[i];
 }
 
-static int64_t mono_ms(void)
-{
-	struct timespec ts;
-
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
-}
-
 __attribute__((noinline)) int pg_threads_capture(struct pg_thread_stack **out, size_t *n_out,
 						 int timeout_ms)
 {
@@ -273,7 +266,7 @@ __attribute__((noinline)) int pg_threads_capture(struct pg_thread_stack **out, s
 			v[i].tid = 0;
 		}
 	}
-	deadline = mono_ms() + timeout_ms;
+	deadline = pg_clock_mono_ms() + timeout_ms;
 	for (;;) {
 		int pending = 0;
 		struct timespec ts;
@@ -282,16 +275,10 @@ __attribute__((noinline)) int pg_threads_capture(struct pg_thread_stack **out, s
 		for (int k = 0; k < armed; k++)
 			pending += atomic_load(&slots[k].state) == SLOT_PENDING ||
 				   atomic_load(&slots[k].state) == SLOT_BUSY;
-		left = deadline - mono_ms();
+		left = deadline - pg_clock_mono_ms();
 		if (pending == 0 || left <= 0)
 			break;
-		clock_gettime(CLOCK_REALTIME, &ts);
-		ts.tv_sec += left / 1000;
-		ts.tv_nsec += (left % 1000) * 1000000;
-		if (ts.tv_nsec >= 1000000000) {
-			ts.tv_sec++;
-			ts.tv_nsec -= 1000000000;
-		}
+		ts = pg_clock_deadline(CLOCK_REALTIME, left); /* sem_timedwait */
 		(void)sem_timedwait(&answered, &ts);
 	}
 	for (size_t i = 0; i < n; i++) {
@@ -398,14 +385,6 @@ static int write_goroutine_dump(const struct pg_thread_stack *v, size_t n, struc
 	return rc;
 }
 
-static int64_t wall_ns(void)
-{
-	struct timespec ts;
-
-	clock_gettime(CLOCK_REALTIME, &ts);
-	return (int64_t)ts.tv_sec * 1000000000 + ts.tv_nsec;
-}
-
 static int write_goroutine_proto(const struct pg_thread_stack *v, size_t n, struct pg_buf *out)
 {
 	struct pg_profile *p = NULL;
@@ -420,7 +399,7 @@ static int write_goroutine_proto(const struct pg_thread_stack *v, size_t n, stru
 		rc = pg_profile_add_comment(p, "threads of the process: each goroutine sample is an OS thread");
 	if (rc != PG_OK)
 		goto out;
-	pg_profile_set_time(p, wall_ns(), 0);
+	pg_profile_set_time(p, pg_clock_wall_ns(), 0);
 	for (size_t i = 0; i < n; i++) {
 		struct pg_profile_label l[2] = { { .key = "thread", .str = v[i].name },
 						 { .key = "stack", .str = NULL } };
@@ -504,7 +483,7 @@ int pg_pprof_threadcreate(int debug, struct pg_buf *out, const char **content_ty
 		rc = pg_profile_set_period(p, "threadcreate", "count", 1);
 	if (rc != PG_OK)
 		goto out;
-	pg_profile_set_time(p, wall_ns(), 0);
+	pg_profile_set_time(p, pg_clock_wall_ns(), 0);
 	for (size_t i = 0; i < n; i++) {
 		struct pg_profile_label l = { .key = "thread", .str = c[i].name };
 		int64_t cnt = (int64_t)c[i].count;

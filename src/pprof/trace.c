@@ -1,4 +1,5 @@
 #include "src/pprof/trace.h"
+#include "src/util/clock.h"
 #include "src/util/thread.h"
 
 #include <errno.h>
@@ -39,10 +40,7 @@ static _Thread_local pid_t tl_tid;
 
 int64_t pg_trace_now_ns(void)
 {
-	struct timespec ts;
-
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (int64_t)ts.tv_sec * 1000000000 + ts.tv_nsec;
+	return pg_clock_mono_ns();
 }
 
 int pg_trace_active(void)

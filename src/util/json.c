@@ -1,436 +1,119 @@
-/* Bounded JSON reader and string writer; see json.h. Grammar: RFC 8259. */
+/* The JSON reader on jansson, and the string writer; see json.h. */
 #include "src/util/json.h"
 
 #include <errno.h>
+#include <jansson.h>
 #include <math.h>
 #include <stdlib.h>
 #include <string.h>
 
 #define NONE SIZE_MAX
 
+/* One value of the document. The children of a container are consecutive
+ * nodes [first, first + count), so indexing and iteration are constant time. */
 struct pg_json_value {
-	enum pg_json_type type;
+	json_t *j;
 	const struct pg_json *doc;
-	size_t first, next, count; /* children (node indices), sibling */
-	size_t str, str_len;       /* pool offset of string bytes or number text */
-	size_t key, key_len;       /* pool offset of the member key, in an object */
+	const char *key; /* the member key, in an object; owned by jansson */
+	size_t first, count, parent, pos;
 };
 
 struct pg_json {
+	json_t *root;
 	struct pg_json_value *nodes;
-	size_t n, cap;
-	struct pg_buf pool; /* decoded strings, each NUL-terminated */
-};
-
-struct parser {
-	const unsigned char *p;
-	size_t len, pos, depth;
-	struct pg_json_limits lim;
-	struct pg_json *doc;
-};
-
-static int perr(const struct parser *ps, const char *what)
-{
-	return pg_fail(PG_EPROTO, "json: %s at byte %zu", what, ps->pos);
-}
-
-static void skip_ws(struct parser *ps)
-{
-	while (ps->pos < ps->len) {
-		unsigned char c = ps->p[ps->pos];
-		if (c != ' ' && c != '\t' && c != '\n' && c != '\r')
-			break;
-		ps->pos++;
-	}
-}
-
-static int new_node(struct parser *ps, enum pg_json_type t, size_t *idx)
-{
-	struct pg_json *d = ps->doc;
-
-	if (d->n >= ps->lim.max_nodes)
-		return pg_fail(PG_ENOMEM, "json: more than %zu values", ps->lim.max_nodes);
-	if (d->n == d->cap) {
-		size_t cap = d->cap ? d->cap * 2 : 16;
-		struct pg_json_value *nn;
-
-		if (cap > ps->lim.max_nodes)
-			cap = ps->lim.max_nodes;
-		nn = realloc(d->nodes, cap * sizeof(*nn));
-		if (!nn)
-			return pg_fail(PG_ENOMEM, "json: out of memory");
-		d->nodes = nn;
-		d->cap = cap;
-	}
-	memset(&d->nodes[d->n], 0, sizeof(d->nodes[0]));
-	d->nodes[d->n].type = t;
-	d->nodes[d->n].first = NONE;
-	d->nodes[d->n].next = NONE;
-	d->nodes[d->n].str = NONE;
-	d->nodes[d->n].key = NONE;
-	*idx = d->n++;
-	return PG_OK;
-}
-
-static int pool_put(struct parser *ps, const void *b, size_t n)
-{
-	if (pg_buf_append(&ps->doc->pool, b, n) != PG_OK)
-		return pg_fail(PG_ENOMEM, "json: string storage limit reached");
-	return PG_OK;
-}
-
-static int put_utf8(struct parser *ps, uint32_t cp)
-{
-	unsigned char o[4];
 	size_t n;
-
-	if (cp < 0x80) {
-		o[0] = (unsigned char)cp;
-		n = 1;
-	} else if (cp < 0x800) {
-		o[0] = (unsigned char)(0xC0 | (cp >> 6));
-		o[1] = (unsigned char)(0x80 | (cp & 0x3F));
-		n = 2;
-	} else if (cp < 0x10000) {
-		o[0] = (unsigned char)(0xE0 | (cp >> 12));
-		o[1] = (unsigned char)(0x80 | ((cp >> 6) & 0x3F));
-		o[2] = (unsigned char)(0x80 | (cp & 0x3F));
-		n = 3;
-	} else {
-		o[0] = (unsigned char)(0xF0 | (cp >> 18));
-		o[1] = (unsigned char)(0x80 | ((cp >> 12) & 0x3F));
-		o[2] = (unsigned char)(0x80 | ((cp >> 6) & 0x3F));
-		o[3] = (unsigned char)(0x80 | (cp & 0x3F));
-		n = 4;
-	}
-	return pool_put(ps, o, n);
-}
-
-/* Length of the valid UTF-8 sequence at s (at most n bytes), or 0 when it is
- * invalid: overlong forms, surrogates and values above U+10FFFF are rejected
- * (RFC 3629 section 4). */
-static size_t utf8_len(const unsigned char *s, size_t n)
-{
-	unsigned char c = s[0];
-
-	if (c < 0x80)
-		return 1;
-	if (c >= 0xC2 && c <= 0xDF)
-		return (n >= 2 && (s[1] & 0xC0) == 0x80) ? 2 : 0;
-	if (c >= 0xE0 && c <= 0xEF) {
-		if (n < 3 || (s[1] & 0xC0) != 0x80 || (s[2] & 0xC0) != 0x80)
-			return 0;
-		if (c == 0xE0 && s[1] < 0xA0)
-			return 0; /* overlong */
-		if (c == 0xED && s[1] >= 0xA0)
-			return 0; /* surrogate */
-		return 3;
-	}
-	if (c >= 0xF0 && c <= 0xF4) {
-		if (n < 4 || (s[1] & 0xC0) != 0x80 || (s[2] & 0xC0) != 0x80 || (s[3] & 0xC0) != 0x80)
-			return 0;
-		if (c == 0xF0 && s[1] < 0x90)
-			return 0; /* overlong */
-		if (c == 0xF4 && s[1] >= 0x90)
-			return 0; /* above U+10FFFF */
-		return 4;
-	}
-	return 0;
-}
-
-static int hex4(struct parser *ps, uint32_t *out)
-{
-	uint32_t v = 0;
-
-	if (ps->len - ps->pos < 4)
-		return perr(ps, "truncated \\u escape");
-	for (int i = 0; i < 4; i++) {
-		unsigned char c = ps->p[ps->pos + (size_t)i];
-		uint32_t d;
-
-		if (c >= '0' && c <= '9')
-			d = c - '0';
-		else if (c >= 'a' && c <= 'f')
-			d = (uint32_t)(c - 'a' + 10);
-		else if (c >= 'A' && c <= 'F')
-			d = (uint32_t)(c - 'A' + 10);
-		else
-			return perr(ps, "bad hex digit in \\u escape");
-		v = (v << 4) | d;
-	}
-	ps->pos += 4;
-	*out = v;
-	return PG_OK;
-}
-
-/* Parses a string at ps->pos (the opening quote) into the pool; sets *off and
- * *n to its decoded bytes. */
-static int parse_string(struct parser *ps, size_t *off, size_t *n)
-{
-	int rc;
-
-	ps->pos++; /* opening quote */
-	*off = ps->doc->pool.len;
-	for (;;) {
-		unsigned char c;
-
-		if (ps->pos >= ps->len)
-			return perr(ps, "unterminated string");
-		c = ps->p[ps->pos];
-		if (c == '"') {
-			ps->pos++;
-			break;
-		}
-		if (c < 0x20)
-			return perr(ps, "control character in string");
-		if (c == '\\') {
-			unsigned char e;
-			char ch;
-
-			if (++ps->pos >= ps->len)
-				return perr(ps, "unterminated escape");
-			e = ps->p[ps->pos++];
-			switch (e) {
-			case '"': ch = '"'; break;
-			case '\\': ch = '\\'; break;
-			case '/': ch = '/'; break;
-			case 'b': ch = '\b'; break;
-			case 'f': ch = '\f'; break;
-			case 'n': ch = '\n'; break;
-			case 'r': ch = '\r'; break;
-			case 't': ch = '\t'; break;
-			case 'u': {
-				uint32_t cp, lo;
-
-				if ((rc = hex4(ps, &cp)) != PG_OK)
-					return rc;
-				if (cp >= 0xDC00 && cp <= 0xDFFF)
-					return perr(ps, "lone low surrogate");
-				if (cp >= 0xD800 && cp <= 0xDBFF) {
-					/* RFC 8259 section 7: a pair encodes one code point. */
-					if (ps->len - ps->pos < 2 || ps->p[ps->pos] != '\\' ||
-					    ps->p[ps->pos + 1] != 'u')
-						return perr(ps, "high surrogate without low surrogate");
-					ps->pos += 2;
-					if ((rc = hex4(ps, &lo)) != PG_OK)
-						return rc;
-					if (lo < 0xDC00 || lo > 0xDFFF)
-						return perr(ps, "high surrogate without low surrogate");
-					cp = 0x10000 + ((cp - 0xD800) << 10) + (lo - 0xDC00);
-				}
-				if ((rc = put_utf8(ps, cp)) != PG_OK)
-					return rc;
-				continue;
-			}
-			default:
-				ps->pos--;
-				return perr(ps, "invalid escape");
-			}
-			if ((rc = pool_put(ps, &ch, 1)) != PG_OK)
-				return rc;
-			continue;
-		}
-		{
-			size_t l = utf8_len(ps->p + ps->pos, ps->len - ps->pos);
-
-			if (l == 0)
-				return perr(ps, "invalid UTF-8 in string");
-			if ((rc = pool_put(ps, ps->p + ps->pos, l)) != PG_OK)
-				return rc;
-			ps->pos += l;
-		}
-	}
-	*n = ps->doc->pool.len - *off;
-	return pool_put(ps, "", 1);
-}
+};
 
 static bool is_digit(unsigned char c)
 {
 	return c >= '0' && c <= '9';
 }
 
-/* number = [ minus ] int [ frac ] [ exp ] (RFC 8259 section 6). */
-static int parse_number(struct parser *ps, size_t idx)
+/* Enforces the limits on the raw text before jansson allocates anything:
+ * nesting depth, number length, and the value count through the commas (k
+ * elements or members need k - 1 of them). Strings are skipped; the text's
+ * validity is jansson's job, so invalid input only needs to stay bounded. */
+static int prescan(const unsigned char *p, size_t len, const struct pg_json_limits *lim)
 {
-	size_t start = ps->pos;
-	const unsigned char *p = ps->p;
-	size_t n = ps->len;
-	int rc;
+	size_t depth = 0, commas = 0, num = 0;
 
-	if (ps->pos < n && p[ps->pos] == '-')
-		ps->pos++;
-	if (ps->pos >= n || !is_digit(p[ps->pos]))
-		return perr(ps, "invalid number");
-	if (p[ps->pos] == '0') {
-		ps->pos++;
-		if (ps->pos < n && is_digit(p[ps->pos]))
-			return perr(ps, "leading zero in number");
-	} else {
-		while (ps->pos < n && is_digit(p[ps->pos]))
-			ps->pos++;
-	}
-	if (ps->pos < n && p[ps->pos] == '.') {
-		ps->pos++;
-		if (ps->pos >= n || !is_digit(p[ps->pos]))
-			return perr(ps, "digit expected after decimal point");
-		while (ps->pos < n && is_digit(p[ps->pos]))
-			ps->pos++;
-	}
-	if (ps->pos < n && (p[ps->pos] == 'e' || p[ps->pos] == 'E')) {
-		ps->pos++;
-		if (ps->pos < n && (p[ps->pos] == '+' || p[ps->pos] == '-'))
-			ps->pos++;
-		if (ps->pos >= n || !is_digit(p[ps->pos]))
-			return perr(ps, "digit expected in exponent");
-		while (ps->pos < n && is_digit(p[ps->pos]))
-			ps->pos++;
-	}
-	if (ps->pos - start > ps->lim.max_number_len)
-		return pg_fail(PG_ENOMEM, "json: number longer than %zu characters at byte %zu",
-			       ps->lim.max_number_len, start);
-	ps->doc->nodes[idx].str = ps->doc->pool.len;
-	ps->doc->nodes[idx].str_len = ps->pos - start;
-	if ((rc = pool_put(ps, p + start, ps->pos - start)) != PG_OK)
-		return rc;
-	return pool_put(ps, "", 1);
-}
+	for (size_t i = 0; i < len; i++) {
+		unsigned char c = p[i];
 
-static int parse_literal(struct parser *ps, const char *word)
-{
-	size_t l = strlen(word);
-
-	if (ps->len - ps->pos < l || memcmp(ps->p + ps->pos, word, l) != 0)
-		return perr(ps, "invalid literal");
-	ps->pos += l;
-	return PG_OK;
-}
-
-static int parse_value(struct parser *ps, size_t *out);
-
-/* Links child `c` after `*last` in container `parent`. */
-static void link_child(struct pg_json *d, size_t parent, size_t *last, size_t c)
-{
-	if (*last == NONE)
-		d->nodes[parent].first = c;
-	else
-		d->nodes[*last].next = c;
-	*last = c;
-	d->nodes[parent].count++;
-}
-
-static int parse_container(struct parser *ps, size_t idx, bool object)
-{
-	unsigned char close = object ? '}' : ']';
-	size_t last = NONE;
-	int rc;
-
-	if (++ps->depth > ps->lim.max_depth)
-		return pg_fail(PG_ENOMEM, "json: nesting deeper than %zu at byte %zu", ps->lim.max_depth,
-			       ps->pos);
-	ps->pos++; /* '[' or '{' */
-	skip_ws(ps);
-	if (ps->pos < ps->len && ps->p[ps->pos] == close) {
-		ps->pos++;
-		ps->depth--;
-		return PG_OK;
-	}
-	for (;;) {
-		size_t key = NONE, key_len = 0, child;
-
-		skip_ws(ps);
-		if (object) {
-			if (ps->pos >= ps->len || ps->p[ps->pos] != '"')
-				return perr(ps, "object key expected");
-			if ((rc = parse_string(ps, &key, &key_len)) != PG_OK)
-				return rc;
-			skip_ws(ps);
-			if (ps->pos >= ps->len || ps->p[ps->pos] != ':')
-				return perr(ps, "':' expected");
-			ps->pos++;
-		}
-		if ((rc = parse_value(ps, &child)) != PG_OK)
-			return rc;
-		ps->doc->nodes[child].key = key;
-		ps->doc->nodes[child].key_len = key_len;
-		link_child(ps->doc, idx, &last, child);
-		skip_ws(ps);
-		if (ps->pos >= ps->len)
-			return perr(ps, object ? "unterminated object" : "unterminated array");
-		if (ps->p[ps->pos] == ',') {
-			ps->pos++;
+		if (c == '"') {
+			for (i++; i < len && p[i] != '"'; i++)
+				if (p[i] == '\\')
+					i++;
+			num = 0;
 			continue;
 		}
-		if (ps->p[ps->pos] == close) {
-			ps->pos++;
-			break;
+		if (is_digit(c) || c == '-' || c == '+' || c == '.' || c == 'e' || c == 'E') {
+			if (++num > lim->max_number_len)
+				return pg_fail(PG_ENOMEM, "json: number longer than %zu characters at byte %zu",
+					       lim->max_number_len, i + 1 - num);
+			continue;
 		}
-		return perr(ps, object ? "',' or '}' expected" : "',' or ']' expected");
+		num = 0;
+		if ((c == '[' || c == '{') && ++depth > lim->max_depth)
+			return pg_fail(PG_ENOMEM, "json: nesting deeper than %zu at byte %zu", lim->max_depth, i);
+		if ((c == ']' || c == '}') && depth)
+			depth--;
+		if (c == ',' && ++commas >= lim->max_nodes)
+			return pg_fail(PG_ENOMEM, "json: more than %zu values", lim->max_nodes);
 	}
-	ps->depth--;
 	return PG_OK;
 }
 
-static int parse_value(struct parser *ps, size_t *out)
+/* Counts the values under j (itself included), stopping past max. */
+static size_t count_values(json_t *j, size_t max)
 {
-	unsigned char c;
-	size_t idx;
-	int rc;
+	size_t n = 1;
 
-	skip_ws(ps);
-	if (ps->pos >= ps->len)
-		return perr(ps, "value expected");
-	c = ps->p[ps->pos];
-	switch (c) {
-	case '{':
-	case '[':
-		if ((rc = new_node(ps, c == '{' ? PG_JSON_OBJECT : PG_JSON_ARRAY, &idx)) != PG_OK)
-			return rc;
-		rc = parse_container(ps, idx, c == '{');
-		break;
-	case '"': {
-		size_t off = 0, n = 0;
+	if (json_is_array(j)) {
+		for (size_t i = 0; i < json_array_size(j) && n <= max; i++)
+			n += count_values(json_array_get(j, i), max - n + 1);
+	} else if (json_is_object(j)) {
+		for (void *it = json_object_iter(j); it && n <= max; it = json_object_iter_next(j, it))
+			n += count_values(json_object_iter_value(it), max - n + 1);
+	}
+	return n;
+}
 
-		if ((rc = new_node(ps, PG_JSON_STRING, &idx)) != PG_OK)
-			return rc;
-		rc = parse_string(ps, &off, &n);
-		ps->doc->nodes[idx].str = off;
-		ps->doc->nodes[idx].str_len = n;
-		break;
+/* Lays out the children of node idx at the end of doc->nodes, then theirs. */
+static void index_children(struct pg_json *doc, size_t idx)
+{
+	struct pg_json_value *v = &doc->nodes[idx];
+	size_t first = doc->n, k = 0;
+
+	if (json_is_array(v->j)) {
+		for (size_t i = 0; i < json_array_size(v->j); i++)
+			doc->nodes[first + k++].j = json_array_get(v->j, i);
+	} else if (json_is_object(v->j)) {
+		for (void *it = json_object_iter(v->j); it; it = json_object_iter_next(v->j, it)) {
+			doc->nodes[first + k].key = json_object_iter_key(it);
+			doc->nodes[first + k++].j = json_object_iter_value(it);
+		}
 	}
-	case 't':
-		if ((rc = new_node(ps, PG_JSON_TRUE, &idx)) != PG_OK)
-			return rc;
-		rc = parse_literal(ps, "true");
-		break;
-	case 'f':
-		if ((rc = new_node(ps, PG_JSON_FALSE, &idx)) != PG_OK)
-			return rc;
-		rc = parse_literal(ps, "false");
-		break;
-	case 'n':
-		if ((rc = new_node(ps, PG_JSON_NULL, &idx)) != PG_OK)
-			return rc;
-		rc = parse_literal(ps, "null");
-		break;
-	default:
-		if (c != '-' && !is_digit(c))
-			return perr(ps, "unexpected character");
-		if ((rc = new_node(ps, PG_JSON_NUMBER, &idx)) != PG_OK)
-			return rc;
-		rc = parse_number(ps, idx);
-		break;
+	v->first = first;
+	v->count = k;
+	doc->n += k;
+	for (size_t i = 0; i < k; i++) {
+		doc->nodes[first + i].doc = doc;
+		doc->nodes[first + i].parent = idx;
+		doc->nodes[first + i].pos = i;
 	}
-	if (rc == PG_OK)
-		*out = idx;
-	return rc;
+	for (size_t i = 0; i < k; i++)
+		index_children(doc, first + i);
 }
 
 int pg_json_parse(const char *text, size_t len, const struct pg_json_limits *limits,
 		  struct pg_json **out)
 {
-	struct parser ps = {0};
+	struct pg_json_limits lim = {PG_JSON_DEFAULT_MAX_BYTES, PG_JSON_DEFAULT_MAX_DEPTH,
+				     PG_JSON_DEFAULT_MAX_NODES, PG_JSON_DEFAULT_MAX_NUMBER_LEN};
 	struct pg_json *doc = NULL;
-	size_t root;
+	json_error_t err;
+	size_t n;
 	int rc;
 
 	if (!out)
@@ -438,40 +121,49 @@ int pg_json_parse(const char *text, size_t len, const struct pg_json_limits *lim
 	*out = NULL;
 	if (!text && len)
 		return pg_fail(PG_EINVAL, "json: no input");
-	ps.lim.max_bytes = PG_JSON_DEFAULT_MAX_BYTES;
-	ps.lim.max_depth = PG_JSON_DEFAULT_MAX_DEPTH;
-	ps.lim.max_nodes = PG_JSON_DEFAULT_MAX_NODES;
-	ps.lim.max_number_len = PG_JSON_DEFAULT_MAX_NUMBER_LEN;
 	if (limits) {
 		if (limits->max_bytes)
-			ps.lim.max_bytes = limits->max_bytes;
+			lim.max_bytes = limits->max_bytes;
 		if (limits->max_depth)
-			ps.lim.max_depth = limits->max_depth;
+			lim.max_depth = limits->max_depth;
 		if (limits->max_nodes)
-			ps.lim.max_nodes = limits->max_nodes;
+			lim.max_nodes = limits->max_nodes;
 		if (limits->max_number_len)
-			ps.lim.max_number_len = limits->max_number_len;
+			lim.max_number_len = limits->max_number_len;
 	}
-	if (len > ps.lim.max_bytes)
+	if (len > lim.max_bytes)
 		return pg_fail(PG_ENOMEM, "json: input of %zu bytes exceeds the limit of %zu", len,
-			       ps.lim.max_bytes);
+			       lim.max_bytes);
+	if ((rc = prescan((const unsigned char *)text, len, &lim)) != PG_OK)
+		return rc;
 	doc = calloc(1, sizeof(*doc));
 	if (!doc)
 		return pg_fail(PG_ENOMEM, "json: out of memory");
-	/* Decoded strings never exceed their source, plus one NUL per value. */
-	pg_buf_init(&doc->pool, 2 * len + 16);
-	ps.p = (const unsigned char *)(text ? text : "");
-	ps.len = len;
-	ps.doc = doc;
-	if ((rc = parse_value(&ps, &root)) != PG_OK)
-		goto out;
-	skip_ws(&ps);
-	if (ps.pos != ps.len) {
-		rc = perr(&ps, "trailing data after the value");
+	doc->root = json_loadb(text ? text : "", len,
+			       JSON_DECODE_ANY | JSON_REJECT_DUPLICATES | JSON_ALLOW_NUL, &err);
+	if (!doc->root) {
+		/* jansson appends " near '<input>'": keep peer bytes out of the message. */
+		char *near = strstr(err.text, " near ");
+
+		if (near)
+			*near = '\0';
+		rc = pg_fail(json_error_code(&err) == json_error_out_of_memory ? PG_ENOMEM : PG_EPROTO,
+			     "json: %s at byte %d", err.text, err.position);
 		goto out;
 	}
-	for (size_t i = 0; i < doc->n; i++)
-		doc->nodes[i].doc = doc;
+	n = count_values(doc->root, lim.max_nodes);
+	if (n > lim.max_nodes) {
+		rc = pg_fail(PG_ENOMEM, "json: more than %zu values", lim.max_nodes);
+		goto out;
+	}
+	doc->nodes = calloc(n, sizeof(*doc->nodes));
+	if (!doc->nodes) {
+		rc = pg_fail(PG_ENOMEM, "json: out of memory");
+		goto out;
+	}
+	doc->nodes[0] = (struct pg_json_value){.j = doc->root, .doc = doc, .parent = NONE};
+	doc->n = 1;
+	index_children(doc, 0);
 	*out = doc;
 	doc = NULL;
 	rc = PG_OK;
@@ -484,7 +176,7 @@ void pg_json_free(struct pg_json **pp)
 {
 	if (!pp || !*pp)
 		return;
-	pg_buf_free(&(*pp)->pool);
+	json_decref((*pp)->root);
 	free((*pp)->nodes);
 	free(*pp);
 	*pp = NULL;
@@ -497,99 +189,81 @@ const struct pg_json_value *pg_json_root(const struct pg_json *doc)
 
 enum pg_json_type pg_json_type(const struct pg_json_value *v)
 {
-	return v ? v->type : PG_JSON_NULL;
+	switch (v ? json_typeof(v->j) : JSON_NULL) {
+	case JSON_OBJECT: return PG_JSON_OBJECT;
+	case JSON_ARRAY: return PG_JSON_ARRAY;
+	case JSON_STRING: return PG_JSON_STRING;
+	case JSON_INTEGER:
+	case JSON_REAL: return PG_JSON_NUMBER;
+	case JSON_TRUE: return PG_JSON_TRUE;
+	case JSON_FALSE: return PG_JSON_FALSE;
+	default: return PG_JSON_NULL;
+	}
 }
 
 bool pg_json_is(const struct pg_json_value *v, enum pg_json_type t)
 {
-	return v && v->type == t;
-}
-
-static const struct pg_json_value *node(const struct pg_json_value *v, size_t i)
-{
-	return i == NONE ? NULL : &v->doc->nodes[i];
-}
-
-static const char *pool_at(const struct pg_json_value *v, size_t off)
-{
-	return off == NONE ? NULL : v->doc->pool.data + off;
-}
-
-const struct pg_json_value *pg_json_get(const struct pg_json_value *v, const char *key)
-{
-	size_t kl;
-
-	if (!v || v->type != PG_JSON_OBJECT || !key)
-		return NULL;
-	kl = strlen(key);
-	for (const struct pg_json_value *c = node(v, v->first); c; c = node(c, c->next))
-		if (c->key_len == kl && memcmp(pool_at(c, c->key), key, kl) == 0)
-			return c;
-	return NULL;
+	return v && pg_json_type(v) == t;
 }
 
 size_t pg_json_count(const struct pg_json_value *v)
 {
-	return (v && (v->type == PG_JSON_ARRAY || v->type == PG_JSON_OBJECT)) ? v->count : 0;
+	return v ? v->count : 0;
 }
 
 const struct pg_json_value *pg_json_at(const struct pg_json_value *v, size_t i)
 {
-	const struct pg_json_value *c;
+	return i < pg_json_count(v) ? &v->doc->nodes[v->first + i] : NULL;
+}
 
-	if (i >= pg_json_count(v))
+const struct pg_json_value *pg_json_get(const struct pg_json_value *v, const char *key)
+{
+	if (!key || !pg_json_is(v, PG_JSON_OBJECT))
 		return NULL;
-	for (c = node(v, v->first); c && i; i--)
-		c = node(c, c->next);
-	return c;
+	for (size_t i = 0; i < v->count; i++)
+		if (strcmp(v->doc->nodes[v->first + i].key, key) == 0)
+			return &v->doc->nodes[v->first + i];
+	return NULL;
 }
 
 const char *pg_json_key_at(const struct pg_json_value *v, size_t i)
 {
-	if (!v || v->type != PG_JSON_OBJECT)
-		return NULL;
-	v = pg_json_at(v, i);
-	return v ? pool_at(v, v->key) : NULL;
+	return pg_json_key(pg_json_at(v, i));
 }
 
 const struct pg_json_value *pg_json_first(const struct pg_json_value *v)
 {
-	if (!v || (v->type != PG_JSON_ARRAY && v->type != PG_JSON_OBJECT))
-		return NULL;
-	return node(v, v->first);
+	return pg_json_at(v, 0);
 }
 
 const struct pg_json_value *pg_json_next(const struct pg_json_value *v)
 {
-	return v ? node(v, v->next) : NULL;
+	if (!v || v->parent == NONE)
+		return NULL;
+	return pg_json_at(&v->doc->nodes[v->parent], v->pos + 1);
 }
 
 const char *pg_json_key(const struct pg_json_value *v)
 {
-	return v ? pool_at(v, v->key) : NULL;
+	return v ? v->key : NULL;
 }
 
 const char *pg_json_str(const struct pg_json_value *v, size_t *len)
 {
-	if (!v || v->type != PG_JSON_STRING)
+	if (!v || !json_is_string(v->j))
 		return NULL;
 	if (len)
-		*len = v->str_len;
-	return pool_at(v, v->str);
+		*len = json_string_length(v->j);
+	return json_string_value(v->j);
 }
 
 int pg_json_double(const struct pg_json_value *v, double *out)
 {
-	char *end;
-	double d;
-
-	if (!v || v->type != PG_JSON_NUMBER)
+	if (!v || !json_is_number(v->j))
 		return pg_fail(PG_EINVAL, "json: not a number");
-	errno = 0;
-	d = strtod(pool_at(v, v->str), &end);
-	if (*end != '\0' || !isfinite(d))
+	if (!isfinite(json_number_value(v->j)))
 		return pg_fail(PG_EINVAL, "json: number out of range");
-	*out = d;
+	*out = json_number_value(v->j);
 	return PG_OK;
 }
 
@@ -625,11 +299,45 @@ static int parse_int64(const char *s, size_t n, int64_t *out)
 
 int pg_json_int64(const struct pg_json_value *v, bool allow_string, int64_t *out)
 {
-	if (v && v->type == PG_JSON_NUMBER)
-		return parse_int64(pool_at(v, v->str), v->str_len, out);
-	if (v && v->type == PG_JSON_STRING && allow_string)
-		return parse_int64(pool_at(v, v->str), v->str_len, out);
+	if (v && json_is_integer(v->j)) {
+		*out = (int64_t)json_integer_value(v->j);
+		return PG_OK;
+	}
+	if (v && json_is_string(v->j) && allow_string)
+		return parse_int64(json_string_value(v->j), json_string_length(v->j), out);
 	return pg_fail(PG_EINVAL, "json: not an int64");
+}
+
+/* Length of the valid UTF-8 sequence at s (at most n bytes), or 0 when it is
+ * invalid: overlong forms, surrogates and values above U+10FFFF are rejected
+ * (RFC 3629 section 4). */
+static size_t utf8_len(const unsigned char *s, size_t n)
+{
+	unsigned char c = s[0];
+
+	if (c < 0x80)
+		return 1;
+	if (c >= 0xC2 && c <= 0xDF)
+		return (n >= 2 && (s[1] & 0xC0) == 0x80) ? 2 : 0;
+	if (c >= 0xE0 && c <= 0xEF) {
+		if (n < 3 || (s[1] & 0xC0) != 0x80 || (s[2] & 0xC0) != 0x80)
+			return 0;
+		if (c == 0xE0 && s[1] < 0xA0)
+			return 0; /* overlong */
+		if (c == 0xED && s[1] >= 0xA0)
+			return 0; /* surrogate */
+		return 3;
+	}
+	if (c >= 0xF0 && c <= 0xF4) {
+		if (n < 4 || (s[1] & 0xC0) != 0x80 || (s[2] & 0xC0) != 0x80 || (s[3] & 0xC0) != 0x80)
+			return 0;
+		if (c == 0xF0 && s[1] < 0x90)
+			return 0; /* overlong */
+		if (c == 0xF4 && s[1] >= 0x90)
+			return 0; /* above U+10FFFF */
+		return 4;
+	}
+	return 0;
 }
 
 int pg_json_write_string(struct pg_buf *b, const char *s, size_t n)

@@ -1,19 +1,22 @@
-/* A small, bounded JSON reader (RFC 8259) and a JSON string writer.
+/* The project's one JSON reader (RFC 8259, on jansson) and its JSON string
+ * writer.
  *
  * Reader: pg_json_parse() turns one complete JSON text into a read-only
  * document. It is strict: one value, optional surrounding whitespace, nothing
- * after it; strings must be valid UTF-8 with no raw control characters;
- * escapes include \uXXXX with UTF-16 surrogate pairs (a lone surrogate is an
- * error); numbers follow the RFC grammar exactly (no leading zeros, no "+",
- * no NaN/Infinity). Depth, input size, node count and number length are
- * bounded (struct pg_json_limits), so hostile input cannot exhaust the stack
- * or memory.
+ * after it; strings must be valid UTF-8 with no raw control characters (a
+ * lone surrogate escape is an error); numbers follow the RFC grammar (no
+ * leading zeros, no "+", no NaN/Infinity) and must fit: an integer beyond
+ * int64 or a real beyond double makes the whole text malformed. Duplicate
+ * object keys are refused, also when spelled with escapes (RFC 7515 section 4
+ * requires it for JOSE headers; one rule everywhere leaves no parser
+ * differential). Object keys may not hold NUL; string values may (\u0000).
+ * Input size, depth, value count and number length are bounded (struct
+ * pg_json_limits) and checked before jansson builds anything, so hostile input
+ * cannot exhaust the stack or memory.
  *
  * Ownership: the document owns every value and string reachable from it;
  * pointers returned by the accessors stay valid until pg_json_free(). A
  * document is immutable, so it may be read from several threads.
- *
- * Duplicate object keys are accepted; pg_json_get() returns the first.
  *
  * Writer: pg_json_write_string() appends a quoted, escaped JSON string to a
  * struct pg_buf. Its output is always valid JSON: invalid UTF-8 bytes become
@@ -70,12 +73,12 @@ const struct pg_json_value *pg_json_root(const struct pg_json *doc);
 enum pg_json_type pg_json_type(const struct pg_json_value *v);
 bool pg_json_is(const struct pg_json_value *v, enum pg_json_type t);
 
-/* Object member `key` (first match), or NULL when v is not an object or has
- * no such member. */
+/* Object member `key`, or NULL when v is not an object or has no such
+ * member. */
 const struct pg_json_value *pg_json_get(const struct pg_json_value *v, const char *key);
 
-/* Elements of an array or members of an object: count and i-th (0-based;
- * linear time). pg_json_key_at() gives an object member's key. */
+/* Elements of an array or members of an object (in document order): count
+ * and i-th (0-based). pg_json_key_at() gives an object member's key. */
 size_t pg_json_count(const struct pg_json_value *v);
 const struct pg_json_value *pg_json_at(const struct pg_json_value *v, size_t i);
 const char *pg_json_key_at(const struct pg_json_value *v, size_t i);

@@ -6,6 +6,7 @@
 #include <time.h>
 
 #include "src/pprof/contention.h"
+#include "src/util/clock.h"
 
 int pg_mutex_init(struct pg_mutex *m)
 {
@@ -24,14 +25,6 @@ static void die(const char *what, int rc)
 	abort();
 }
 
-static int64_t now_ns(void)
-{
-	struct timespec ts;
-
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (int64_t)ts.tv_sec * 1000000000 + ts.tv_nsec;
-}
-
 /* Kept out of line so the fast path stays a trylock and a branch. */
 __attribute__((noinline)) static void lock_slow(struct pg_mutex *m)
 {
@@ -44,12 +37,12 @@ __attribute__((noinline)) static void lock_slow(struct pg_mutex *m)
 			die("pthread_mutex_lock", rc);
 		return;
 	}
-	t0 = now_ns();
+	t0 = pg_clock_mono_ns();
 	rc = pthread_mutex_lock(&m->mu);
 	if (rc != 0)
 		die("pthread_mutex_lock", rc);
 	/* Skip lock_slow and pg_mutex_lock: the stack starts at the waiter. */
-	pg_contention_record(now_ns() - t0, 2);
+	pg_contention_record(pg_clock_mono_ns() - t0, 2);
 	/* No tail calls: the skipped frames must really be on the stack. */
 	__asm__ __volatile__("" ::: "memory");
 }

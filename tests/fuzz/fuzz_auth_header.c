@@ -7,8 +7,8 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "auth/jsonscan.h"
 #include "auth/jwt.h"
+#include "src/util/json.h"
 
 #define NOW 1800000000L
 
@@ -33,9 +33,10 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 {
 	char *hv = malloc(size + 1);
-	const char *tok = NULL, *v;
-	size_t n = 0, vl, pos = 0;
+	const char *tok = NULL;
+	size_t n = 0;
 	struct pg_auth_token out;
+	struct pg_json *doc = NULL;
 
 	if (!hv)
 		return 0;
@@ -50,16 +51,18 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 		if (getenv("PG_FUZZ_DEBUG"))
 			fprintf(stderr, "%s\n", pg_auth_reason_str(r));
 	}
-	/* The JSON reader alone, on the raw bytes. */
-	if (pg_auth_json_member(hv, size, "alg", &v, &vl) == PG_OK) {
-		char buf[64];
+	/* The JSON reader alone, on the raw bytes, as read_header() uses it. */
+	if (pg_json_parse(hv, size, NULL, &doc) == PG_OK) {
+		const struct pg_json_value *alg = pg_json_get(pg_json_root(doc), "alg");
+		size_t al = 0;
+		const char *s = pg_json_str(alg, &al);
 
-		int rc = pg_auth_json_string(v, vl, buf, sizeof(buf));
-
-		(void)rc;
+		if (alg && pg_json_get(pg_json_root(doc), pg_json_key(alg)) != alg)
+			abort(); /* duplicate names are refused, so lookups are unique */
+		if (s && s[al] != '\0')
+			abort();
+		pg_json_free(&doc);
 	}
-	while (pg_auth_json_array_next(hv, size, &pos, &v, &vl) == PG_OK)
-		;
 	free(hv);
 	return 0;
 }

@@ -439,6 +439,16 @@ static void test_tampered_and_malformed(void)
 	/* {"alg":"RS256","alg":"none"}: duplicate alg */
 	CHECK_INT(verify_fresh("eyJhbGciOiJSUzI1NiIsImFsZyI6Im5vbmUifQ.e30.c2ln"),
 		  PG_AUTH_R_TOKEN_MALFORMED);
+	/* {"alg":"RS256","\u0061lg":"none"}: duplicate alg spelled with an escape */
+	CHECK_INT(verify_fresh("eyJhbGciOiJSUzI1NiIsIlx1MDA2MWxnIjoibm9uZSJ9.e30.c2ln"),
+		  PG_AUTH_R_TOKEN_MALFORMED);
+	/* {"alg":"RS256","kid":"k\u0000x"}: a kid holding NUL */
+	CHECK_INT(verify_fresh("eyJhbGciOiJSUzI1NiIsImtpZCI6ImtcdTAwMDB4In0.e30.c2ln"),
+		  PG_AUTH_R_UNKNOWN_KEY);
+	/* {"alg":256}: alg not a string */
+	CHECK_INT(verify_fresh("eyJhbGciOjI1Nn0.e30.c2ln"), PG_AUTH_R_ALG_NOT_ALLOWED);
+	/* ["alg","RS256"]: header not an object */
+	CHECK_INT(verify_fresh("WyJhbGciLCJSUzI1NiJd.e30.c2ln"), PG_AUTH_R_TOKEN_MALFORMED);
 	/* {"alg":"RS512"} */
 	CHECK_INT(verify_fresh("eyJhbGciOiJSUzUxMiJ9.e30.c2ln"), PG_AUTH_R_ALG_NOT_ALLOWED);
 	/* {"typ":"JWT"}: no alg */

@@ -483,7 +483,7 @@ static void test_flag_errors(void)
 	RUN_ARGS(&r, "extra");
 	expect_flag_error(&r, "unexpected argument \"extra\"");
 	RUN_ARGS(&r, "--config", "/nonexistent/x.yaml");
-	expect_flag_error(&r, "/nonexistent/x.yaml: cannot open the config file: No such file or directory");
+	expect_flag_error(&r, "/nonexistent/x.yaml: cannot open: No such file or directory");
 	/* every error, not only the first */
 	RUN_ARGS(&r, "--listen", "x", "--advertise", "y");
 	CHECK_CONTAINS(r.err, "--advertise: expected");

@@ -1,4 +1,5 @@
-/* Unit tests for src/util/json: the strict reader and the string writer. */
+/* Unit tests for src/util/json: the strict reader (also as auth/jwt.c uses it
+ * for JOSE headers) and the string writer. */
 #include <stdlib.h>
 #include <string.h>
 
@@ -38,6 +39,14 @@ static void test_malformed(void)
 		"\"\xe0\x80\xaf\"", "\"\xed\xa0\x80\"", "\"\xf4\x90\x80\x80\"", "\"\xc3\"",
 		"\"\xe2\x82\"", "1 2", "{} {}", "[] x", "\"a\" \"b\"", "[1]]", "{\"a\":1}}",
 		"/*c*/1", "[1,2", "{\"a\":", "{\"a\":[}", "\xef\xbb\xbf{}", "[\"a\",,\"b\"]",
+		"[01x]", "[1.]", "[tru]", "[\"\\u12\"]",
+		/* Numbers that do not fit make the text malformed. */
+		"9223372036854775808", "-9223372036854775809", "1e400", "[1,-1e999]",
+		/* Duplicate names, also spelled with an escape (RFC 7515 section 4). */
+		"{\"alg\":1,\"alg\":2}", "{\"alg\":\"HS256\",\"\\u0061lg\":\"none\"}",
+		"{\"a\":{\"b\":1,\"b\":1}}",
+		/* A key with NUL could hide from a lookup by C string. */
+		"{\"a\\u0000\":1}",
 	};
 	for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
 		int rc = parse_rc(bad[i], strlen(bad[i]));
@@ -50,7 +59,12 @@ static void test_malformed(void)
 	CHECK_INT(parse_rc("\"a\0b\"", 5), PG_EPROTO);
 	/* The error says where. */
 	CHECK_INT(parse_rc("[1,x]", 5), PG_EPROTO);
-	CHECK_CONTAINS(pg_errmsg(), "byte 3");
+	CHECK_CONTAINS(pg_errmsg(), "invalid token at byte 4");
+	/* ... without echoing the peer's bytes. */
+	CHECK_INT(parse_rc("[1,\"\x01secret\"]", 13), PG_EPROTO);
+	CHECK(strstr(pg_errmsg(), "secret") == NULL);
+	CHECK_INT(parse_rc("{\"a\":1,\"a\":2}", 13), PG_EPROTO);
+	CHECK_CONTAINS(pg_errmsg(), "duplicate object key");
 	CHECK_INT(pg_json_parse(NULL, 1, NULL, NULL), PG_EINVAL);
 }
 
@@ -64,6 +78,14 @@ static void test_limits(void)
 	pg_json_free(&d);
 	CHECK_INT(pg_json_parse("[[[[1]]]]", 9, &lim, &d), PG_ENOMEM);
 	CHECK(d == NULL);
+	/* Depth as auth/jwt.c reads JOSE headers: 16. */
+	lim = (struct pg_json_limits){.max_depth = 16};
+	CHECK_INT(pg_json_parse("[[[[[[[[[[[[[[[[1]]]]]]]]]]]]]]]]", 33, &lim, &d), PG_OK);
+	pg_json_free(&d);
+	CHECK_INT(pg_json_parse("[[[[[[[[[[[[[[[[[1]]]]]]]]]]]]]]]]]", 35, &lim, &d), PG_ENOMEM);
+	/* Brackets inside strings are no nesting. */
+	CHECK_INT(pg_json_parse("[\"[[[[[[[[[[[[[[[[[\\\"[[\"]", 25, &lim, &d), PG_OK);
+	pg_json_free(&d);
 	/* Default depth 64: 100 nested arrays are refused without recursion blow-up. */
 	memset(deep, '[', 100);
 	memset(deep + 100, ']', 100);
@@ -74,6 +96,25 @@ static void test_limits(void)
 	CHECK_INT(pg_json_parse("[1,2]", 5, &lim, &d), PG_OK);
 	pg_json_free(&d);
 	CHECK_INT(pg_json_parse("[1,2,3]", 7, &lim, &d), PG_ENOMEM);
+	CHECK_INT(pg_json_parse("{\"a\":[1],\"b\":2}", 15, &lim, &d), PG_ENOMEM);
+	/* A megabyte of commas is refused before jansson builds anything. */
+	{
+		size_t n = PG_JSON_DEFAULT_MAX_BYTES;
+		char *big = malloc(n);
+
+		CHECK(big != NULL);
+		if (big) {
+			big[0] = '[';
+			for (size_t k = 1; k + 1 < n; k += 2) {
+				big[k] = '0';
+				big[k + 1] = ',';
+			}
+			big[n - 1] = ']';
+			CHECK_INT(parse_rc(big, n), PG_ENOMEM);
+			CHECK_CONTAINS(pg_errmsg(), "more than 65536 values");
+			free(big);
+		}
+	}
 	lim = (struct pg_json_limits){.max_number_len = 3};
 	CHECK_INT(pg_json_parse("123", 3, &lim, &d), PG_OK);
 	pg_json_free(&d);
@@ -84,9 +125,9 @@ static void test_limits(void)
 static void test_values(void)
 {
 	struct pg_json *d = parse_ok(" {\"a\": [1, -2.5e3, true, false, null, \"x\"], \"b\": {}, "
-				     "\"a\": 7, \"n\": \"123\", \"big\": 9223372036854775807,"
-				     " \"over\": 9223372036854775808, \"neg\": \"-5\", \"f\": 1.5,"
-				     " \"lz\": \"007\", \"e\": 1e400}\n");
+				     "\"z\": 7, \"n\": \"123\", \"big\": 9223372036854775807,"
+				     " \"over\": \"9223372036854775808\", \"neg\": \"-5\", \"f\": 1.5,"
+				     " \"lz\": \"007\", \"e\": 1e300}\n");
 	const struct pg_json_value *r = pg_json_root(d), *a;
 	double x = 0;
 	int64_t i = 0;
@@ -95,7 +136,7 @@ static void test_values(void)
 	CHECK_INT(pg_json_type(r), PG_JSON_OBJECT);
 	CHECK_INT(pg_json_count(r), 10);
 	CHECK_STR(pg_json_key_at(r, 1), "b");
-	a = pg_json_get(r, "a"); /* the first of the duplicates */
+	a = pg_json_get(r, "a");
 	CHECK_INT(pg_json_type(a), PG_JSON_ARRAY);
 	CHECK_INT(pg_json_count(a), 6);
 	CHECK_INT(pg_json_int64(pg_json_at(a, 0), false, &i), PG_OK);
@@ -132,10 +173,12 @@ static void test_values(void)
 	CHECK_INT(i, -5);
 	CHECK_INT(pg_json_int64(pg_json_get(r, "big"), false, &i), PG_OK);
 	CHECK(i == INT64_MAX);
-	CHECK_INT(pg_json_int64(pg_json_get(r, "over"), false, &i), PG_EINVAL);
+	CHECK_INT(pg_json_int64(pg_json_get(r, "over"), true, &i), PG_EINVAL);
 	CHECK_INT(pg_json_int64(pg_json_get(r, "f"), false, &i), PG_EINVAL);
 	CHECK_INT(pg_json_int64(pg_json_get(r, "lz"), true, &i), PG_EINVAL);
-	CHECK_INT(pg_json_double(pg_json_get(r, "e"), &x), PG_EINVAL);
+	CHECK_INT(pg_json_double(pg_json_get(r, "e"), &x), PG_OK);
+	CHECK(x == 1e300);
+	CHECK_INT(pg_json_int64(pg_json_get(r, "e"), false, &i), PG_EINVAL);
 	CHECK_INT(pg_json_double(pg_json_get(r, "n"), &x), PG_EINVAL);
 	CHECK_INT(pg_json_int64(NULL, true, &i), PG_EINVAL);
 	pg_json_free(&d);

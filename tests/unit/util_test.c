@@ -1,10 +1,15 @@
 #include "src/util/base64.h"
 #include "src/util/buf.h"
+#include "src/util/clock.h"
 #include "src/util/err.h"
+#include "src/util/file.h"
 #include "src/util/log.h"
 #include "tests/unit/test.h"
 
+#include <stdio.h>
 #include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
 
 static void test_buf_bounded(void)
 {
@@ -81,6 +86,83 @@ static void test_base64url(void)
 	CHECK_INT(pg_base64url_decode("YWJjZA", 6, out, 3, &n), PG_ENOMEM);
 }
 
+static void test_clock(void)
+{
+	int64_t ns0 = pg_clock_mono_ns(), ms = pg_clock_mono_ms(), ns1 = pg_clock_mono_ns();
+	int64_t wall = pg_clock_wall_ns();
+	time_t t = time(NULL);
+
+	CHECK(ns0 > 0 && ns1 >= ns0);
+	CHECK(ms >= ns0 / 1000000 && ms <= ns1 / 1000000);
+	CHECK(wall / 1000000000 >= (int64_t)t - 1 && wall / 1000000000 <= (int64_t)t + 1);
+	/* Deadlines carry into seconds and stay normalized. */
+	for (int64_t d = 0; d < 3000; d += 333) {
+		int64_t before = pg_clock_mono_ns();
+		struct timespec ts = pg_clock_deadline(CLOCK_MONOTONIC, d);
+		int64_t at = (int64_t)ts.tv_sec * 1000000000 + ts.tv_nsec;
+
+		CHECK(ts.tv_nsec >= 0 && ts.tv_nsec < 1000000000);
+		CHECK(at >= before + d * 1000000 && at <= pg_clock_mono_ns() + d * 1000000);
+	}
+}
+
+static void write_file(const char *path, const char *data, size_t n)
+{
+	FILE *f = fopen(path, "wb");
+
+	CHECK(f != NULL);
+	if (f) {
+		CHECK_INT(fwrite(data, 1, n, f), n);
+		fclose(f);
+	}
+}
+
+static void test_file_read(void)
+{
+	char dir[] = "/tmp/pg_util_test.XXXXXX", path[128], link[128];
+	char *out = (char *)1;
+	size_t len = 99;
+
+	CHECK(mkdtemp(dir) != NULL);
+	snprintf(path, sizeof(path), "%s/f", dir);
+	snprintf(link, sizeof(link), "%s/l", dir);
+	write_file(path, "ab\0cd", 5);
+	CHECK_INT(pg_file_read(path, 5, 0, &out, &len), PG_OK);
+	CHECK_INT(len, 5);
+	CHECK(out && memcmp(out, "ab\0cd", 6) == 0); /* NUL-terminated too */
+	free(out);
+	CHECK_INT(pg_file_read(path, 5, 0, &out, NULL), PG_OK);
+	free(out);
+	/* One byte over the bound: refused, naming the file and the sizes. */
+	CHECK_INT(pg_file_read(path, 4, 0, &out, &len), PG_EINVAL);
+	CHECK(out == NULL);
+	CHECK_CONTAINS(pg_errmsg(), "/f: file is 5 bytes; at most 4");
+	/* A pipe-like file without a size: bounded while reading. */
+	CHECK_INT(pg_file_read("/dev/zero", 10000, 0, &out, &len), PG_EINVAL);
+	CHECK_CONTAINS(pg_errmsg(), "/dev/zero: file is over 10000 bytes");
+	CHECK(out == NULL);
+	CHECK_INT(pg_file_read("/nonexistent/x", 10, 0, &out, &len), PG_EIO);
+	CHECK_CONTAINS(pg_errmsg(), "/nonexistent/x: cannot open: No such file or directory");
+	CHECK_INT(pg_file_read(dir, 10, 0, &out, &len), PG_EINVAL);
+	CHECK_CONTAINS(pg_errmsg(), "is a directory");
+	/* /proc files report size 0 and are read whole anyway. */
+	CHECK_INT(pg_file_read("/proc/self/status", 1 << 20, 0, &out, &len), PG_OK);
+	CHECK(len > 100 && out && strstr(out, "Pid:") != NULL);
+	free(out);
+	CHECK(symlink(path, link) == 0);
+	CHECK_INT(pg_file_read(link, 10, 0, &out, &len), PG_OK);
+	free(out);
+	CHECK_INT(pg_file_read(link, 10, PG_FILE_NOFOLLOW, &out, &len), PG_EIO);
+	write_file(path, "", 0);
+	CHECK_INT(pg_file_read(path, 10, 0, &out, &len), PG_OK);
+	CHECK_INT(len, 0);
+	CHECK(out && out[0] == '\0');
+	free(out);
+	unlink(link);
+	unlink(path);
+	rmdir(dir);
+}
+
 int main(void)
 {
 	RUN(test_buf_bounded);
@@ -88,5 +170,7 @@ int main(void)
 	RUN(test_err_detail);
 	RUN(test_log_level_parse);
 	RUN(test_base64url);
+	RUN(test_file_read);
+	RUN(test_clock);
 	TEST_END();
 }
