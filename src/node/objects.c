@@ -128,6 +128,7 @@ const char *pg_objects_type_name(const char *type)
 
 static int check_id(const char *id, size_t *len)
 {
+	*len = 0;
 	if (!id || !id[0])
 		return pg_fail(PG_EINVAL, "object id must be specified");
 	*len = strnlen(id, PG_OBJECTS_MAX_ID + 1);
