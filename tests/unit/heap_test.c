@@ -116,8 +116,9 @@ static void test_parse_rejects_malformed(void)
 		"heap profile: 1: 8 [1: 8] @ heap\n1: 8 [1: 8] @ 0x\n",
 		"heap profile: 1: 8 [1: 8] @ heap\n1: 8 [1 8] @ 0x10\n",
 		"heap profile: 1: 8 [1: 8] @ heap\n1: 8 [1: 8] @ 0x10000000000000000\n",
-		"heap profile: 1: 8 [1: 8] @ heap\n9223372036854775807: 8 [1: 8] @ 0x1\n"
-		"9223372036854775807: 8 [1: 8] @ 0x1\n",
+		/* two records whose counts overflow int64 when added */
+		("heap profile: 1: 8 [1: 8] @ heap\n9223372036854775807: 8 [1: 8] @ 0x1\n"
+		 "9223372036854775807: 8 [1: 8] @ 0x1\n"),
 	};
 
 	for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
