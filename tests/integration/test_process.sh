@@ -49,3 +49,16 @@ else
 fi
 pg_stop "$PID" || pg_fail "node exit status $?"
 pg_pass "node stopped cleanly"
+
+if [ "$c" = 200 ]; then
+	# The operator's rate wins, and 0 (sampling off) is a clear 501, not a 500.
+	pg_start off env TCMALLOC_SAMPLE_PARAMETER=0 "$PG_BUILD_DIR/pprofgate" \
+		--listen "127.0.0.1:$P" --http-listen "127.0.0.1:$H" --etcd 127.0.0.1:1
+	pg_wait_for_port "$H" 15 || { cat "$PG_TMP/off.log"; pg_fail "node did not start"; }
+	c=$(curl -s -o "$PG_TMP/heap.txt" -w '%{http_code}' --max-time 10 "$B/heap")
+	[ "$c" = 501 ] && grep -q "sampling is off" "$PG_TMP/heap.txt" ||
+		pg_fail "heap with TCMALLOC_SAMPLE_PARAMETER=0: $c $(cat "$PG_TMP/heap.txt")"
+	[ "$(cat "/proc/$PG_PID/comm")" = pprofgate ] || pg_fail "comm with the rate set: $(cat "/proc/$PG_PID/comm")"
+	pg_stop "$PG_PID" || pg_fail "node exit status $?"
+	pg_pass "TCMALLOC_SAMPLE_PARAMETER=0: heap answers 501 \"$(head -c 60 "$PG_TMP/heap.txt")...\""
+fi
