@@ -3,7 +3,6 @@
 
 #include <errno.h>
 #include <fcntl.h>
-#include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -16,6 +15,7 @@
 #endif
 
 #include "src/util/log.h"
+#include "src/util/mutex.h"
 
 /* gperftools writes at most 64 frames; anything far beyond is corruption. */
 #define LEGACY_MAX_DEPTH 1024
@@ -141,7 +141,7 @@ void pg_pprof_cpu_cancel(struct pg_pprof_cpu **pc)
 
 #else
 
-static pthread_mutex_t g_mu = PTHREAD_MUTEX_INITIALIZER;
+static struct pg_mutex g_mu = PG_MUTEX_INITIALIZER;
 static struct pg_pprof_cpu *g_active;
 
 static int64_t now_ns(clockid_t clk)
@@ -209,7 +209,7 @@ int pg_pprof_cpu_start(unsigned seconds, unsigned hz, const char *tmpdir,
 		free(c);
 		return pg_fail(PG_EINVAL, "temporary directory path too long");
 	}
-	pthread_mutex_lock(&g_mu);
+	pg_mutex_lock(&g_mu);
 	if (g_active || ProfilingIsEnabledForAllThreads()) {
 		if (busy_until_unix_ns)
 			*busy_until_unix_ns = g_active ? g_active->end_unix_ns : 0;
@@ -238,7 +238,7 @@ int pg_pprof_cpu_start(unsigned seconds, unsigned hz, const char *tmpdir,
 	}
 	g_active = c;
 out:
-	pthread_mutex_unlock(&g_mu);
+	pg_mutex_unlock(&g_mu);
 	if (rc) {
 		remove_files(c);
 		free(c);
@@ -258,14 +258,14 @@ static int stop(struct pg_pprof_cpu *c)
 {
 	int rc = PG_OK;
 
-	pthread_mutex_lock(&g_mu);
+	pg_mutex_lock(&g_mu);
 	if (g_active == c) {
 		ProfilerStop(); /* flushes and closes the file */
 		g_active = NULL;
 	} else {
 		rc = pg_fail(PG_EINVAL, "not the running CPU capture");
 	}
-	pthread_mutex_unlock(&g_mu);
+	pg_mutex_unlock(&g_mu);
 	return rc;
 }
 

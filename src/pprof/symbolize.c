@@ -7,7 +7,6 @@
 #include <elf.h>
 #include <fcntl.h>
 #include <link.h>
-#include <pthread.h>
 #include <stddef.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -18,6 +17,7 @@
 #include <zlib.h>
 
 #include "src/util/log.h"
+#include "src/util/mutex.h"
 
 #define MAX_OBJECTS 1024
 #define MAX_FILE_SIZE ((size_t)2 << 30)
@@ -46,7 +46,7 @@ struct object {
 	struct pg_line_table *lines;
 };
 
-static pthread_mutex_t g_mu = PTHREAD_MUTEX_INITIALIZER;
+static struct pg_mutex g_mu = PG_MUTEX_INITIALIZER;
 static struct object *g_objs;
 static size_t g_n_objs;
 static unsigned long long g_adds; /* dlpi_adds at the last scan */
@@ -440,9 +440,9 @@ static char g_debug_root[1024] = "/usr/lib/debug";
 
 void pg_symbolize_set_debug_root(const char *dir)
 {
-	pthread_mutex_lock(&g_mu);
+	pg_mutex_lock(&g_mu);
 	snprintf(g_debug_root, sizeof(g_debug_root), "%s", dir ? dir : "");
-	pthread_mutex_unlock(&g_mu);
+	pg_mutex_unlock(&g_mu);
 }
 
 static void load_file(struct object *o, const char *path)
@@ -534,7 +534,7 @@ int pg_symbolize_object(uintptr_t addr, struct pg_sym_info *out)
 	struct object *o;
 
 	memset(out, 0, sizeof(*out));
-	pthread_mutex_lock(&g_mu);
+	pg_mutex_lock(&g_mu);
 	o = object_for(addr);
 	if (o) {
 		out->object = o->path;
@@ -542,7 +542,7 @@ int pg_symbolize_object(uintptr_t addr, struct pg_sym_info *out)
 		out->bias = o->bias;
 		out->object_has_lines = o->lines != NULL;
 	}
-	pthread_mutex_unlock(&g_mu);
+	pg_mutex_unlock(&g_mu);
 	return o ? PG_OK : PG_ENOTFOUND;
 }
 
@@ -554,7 +554,7 @@ int pg_symbolize(uintptr_t addr, struct pg_sym_info *out)
 	int line, rc = PG_ENOTFOUND;
 
 	memset(out, 0, sizeof(*out));
-	pthread_mutex_lock(&g_mu);
+	pg_mutex_lock(&g_mu);
 	o = object_for(addr);
 	if (!o)
 		goto out;
@@ -580,7 +580,7 @@ int pg_symbolize(uintptr_t addr, struct pg_sym_info *out)
 	}
 	rc = PG_OK;
 out:
-	pthread_mutex_unlock(&g_mu);
+	pg_mutex_unlock(&g_mu);
 	return rc;
 }
 
