@@ -17,7 +17,8 @@
 #
 # Needs root, debootstrap (installed here when missing) and Debian's archive.
 #   PG_FRESH_CACHE   cache directory (default /var/cache/pprofgate-ci): the base
-#                    root tarball and downloaded .deb files; delete to go cold
+#                    root tarball, downloaded .deb files and the last run's
+#                    logs (logs/deps.log, logs/run-node.log); delete to go cold
 #   PG_FRESH_REF     git revision to check (default HEAD; uncommitted changes
 #                    are not part of a clean checkout)
 #   PG_FRESH_MIRROR  Debian mirror (default http://deb.debian.org/debian)
@@ -44,7 +45,9 @@ if ! command -v debootstrap >/dev/null; then
 	apt-get update -qq
 	DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends debootstrap >/dev/null
 fi
-mkdir -p "$cache/debs"
+mkdir -p "$cache/debs" "$cache/logs"
+logs="$cache/logs" # the last run's logs, kept after the root is removed
+rm -f "$logs"/*.log
 
 # --- the cached base root ---
 if [ ! -s "$base" ]; then
@@ -124,14 +127,14 @@ in_root() {
 # --- command 1: scripts/run-node.sh ---
 t=$(date +%s)
 say "command 1: scripts/deps.sh (with the network), then scripts/run-node.sh (without)"
-in_root "scripts/deps.sh" || die "scripts/deps.sh failed"
-say "deps installed in $(($(date +%s) - t)) s"
+in_root "scripts/deps.sh" >"$logs/deps.log" 2>&1 || { tail -20 "$logs/deps.log" >&2; die "scripts/deps.sh failed"; }
+say "deps installed in $(($(date +%s) - t)) s ($(grep -o "installing [0-9]* Debian package(s)" "$logs/deps.log" || echo "none missing"))"
 t=$(date +%s)
 in_root --no-net '
 	scripts/run-node.sh >/tmp/run-node.log 2>&1 &
 	node=$!
 	stop() { kill -TERM $node 2>/dev/null; wait $node; }
-	fail() { echo "fresh-machine: FAIL: $*" >&2; tail -40 /tmp/run-node.log >&2; stop; exit 1; }
+	fail() { echo "fresh-machine: FAIL: $*" >&2; ls -l build/ >&2 || true; tail -40 /tmp/run-node.log >&2; stop; exit 1; }
 	# The first run builds: allow it 30 minutes.
 	for i in $(seq 1800); do
 		curl -fsS -m 2 http://localhost:9091/healthz >/dev/null 2>&1 && break
@@ -153,18 +156,19 @@ in_root --no-net '
 	kill -TERM $node
 	wait $node || { echo "fresh-machine: FAIL: run-node.sh exit status $?" >&2; tail -20 /tmp/run-node.log >&2; exit 1; }
 	echo "fresh-machine: node stopped cleanly"
-' || die "command 1 (scripts/run-node.sh) failed"
+' || { cp "$root/tmp/run-node.log" "$logs/" 2>/dev/null; die "command 1 (scripts/run-node.sh) failed"; }
+cp "$root/tmp/run-node.log" "$logs/"
 say "command 1 built and ran in $(($(date +%s) - t)) s"
 
 # --- command 2: scripts/test.sh's setup and build ---
 t=$(date +%s)
 if [ -n "${PG_FRESH_SUITE:-}" ]; then
 	say "command 2: PG_TEST_FAST=1 scripts/test.sh"
-	in_root "scripts/deps.sh"
+	in_root "scripts/deps.sh" >>"$logs/deps.log" 2>&1 || die "scripts/deps.sh failed"
 	in_root --no-net "PG_TEST_FAST=1 scripts/test.sh" || die "command 2 (scripts/test.sh) failed"
 else
 	say "command 2: scripts/test.sh's deps.sh and build.sh, then the unit tests"
-	in_root "scripts/deps.sh" || die "scripts/deps.sh failed"
+	in_root "scripts/deps.sh" >>"$logs/deps.log" 2>&1 || die "scripts/deps.sh failed"
 	in_root --no-net 'scripts/build.sh build >/dev/null && cd build && ctest -L unit -j 2 --output-on-failure | tail -3' ||
 		die "command 2's build or unit tests failed"
 fi
