@@ -121,7 +121,8 @@ in_root() {
 	fi
 	"${pre[@]}" chroot "$root" /usr/bin/env -i HOME=/root LANG=C.UTF-8 TERM=dumb \
 		PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin \
-		bash -euo pipefail -c "cd /src/pprofgate && $1"
+		bash -euo pipefail -c "cd /src/pprofgate
+$1"
 }
 
 # --- command 1: scripts/run-node.sh ---
