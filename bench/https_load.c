@@ -71,7 +71,8 @@ int main(int argc, char **argv)
 	double t0, deadline;
 	int running = 0;
 
-	for (int i = 1; i < argc; i++) {
+	/* Every option takes a value: arguments come in pairs. */
+	for (int i = 1; i < argc; i += 2) {
 		const char *a = argv[i], *v = i + 1 < argc ? argv[i + 1] : NULL;
 
 		if (!v) {
@@ -96,7 +97,6 @@ int main(int argc, char **argv)
 			fprintf(stderr, "https_load: unknown argument %s\n", a);
 			return 2;
 		}
-		i++;
 	}
 	if (!url) {
 		fprintf(stderr, "usage: https_load -u URL [-c CONNS] [-d SECONDS] [--cacert F] [--cert F --key F] "

@@ -10,7 +10,7 @@ PKGS=(
   libcurl4-openssl-dev curl libyaml-dev zlib1g-dev libdw-dev
   libgoogle-perftools-dev google-perftools
   etcd-server etcd-client golang-go prometheus
-  python3-grpcio python3-protobuf wrk libc6-dbg sslscan
+  python3-grpcio python3-protobuf wrk libc6-dbg sslscan procps systemd
 )
 
 missing=()

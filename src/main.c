@@ -3,12 +3,14 @@
  * Start order: config -> metrics -> gRPC -> HTTP -> etcd membership.
  * Stop order is the reverse, so the node leaves the cluster (its lease is
  * revoked) before it stops serving, and in-flight requests finish. */
+#include <limits.h>
 #include <signal.h>
 #include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/resource.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
 #include "src/admin/api.h"
@@ -28,14 +30,29 @@
 /* tcmalloc reads TCMALLOC_SAMPLE_PARAMETER once, before main() runs, so the
  * always-on heap sample needs it in the environment at exec time. When the
  * operator did not set it, set the default (one sample per 512 KiB allocated
- * on average, as Go's runtime.MemProfileRate) and exec ourselves once. */
+ * on average, as Go's runtime.MemProfileRate) and exec ourselves once.
+ * The kernel names a process after the file it executes, so exec the binary's
+ * own path with the original argv (not /proc/self/exe, which would name it
+ * "exe" for ps -C, pgrep -x and thread dumps), provided that path still is the
+ * running file; otherwise (replaced on disk since) /proc/self/exe. */
 static void ensure_heap_sampling(char **argv)
 {
 #ifndef PG_NO_TCMALLOC
+	char path[PATH_MAX];
+	struct stat running, named;
+	ssize_t n;
+
 	if (getenv("TCMALLOC_SAMPLE_PARAMETER"))
 		return;
 	if (setenv("TCMALLOC_SAMPLE_PARAMETER", "524288", 1) != 0)
 		return;
+	n = readlink("/proc/self/exe", path, sizeof(path) - 1);
+	if (n > 0 && path[0] == '/' && stat("/proc/self/exe", &running) == 0) {
+		path[n] = '\0';
+		if (stat(path, &named) == 0 && named.st_dev == running.st_dev &&
+		    named.st_ino == running.st_ino)
+			execv(path, argv);
+	}
 	execv("/proc/self/exe", argv);
 	/* exec failed: run on without heap sampling. */
 	unsetenv("TCMALLOC_SAMPLE_PARAMETER");

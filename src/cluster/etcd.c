@@ -22,6 +22,7 @@
 
 int pg_etcd_prefix_end(const char *prefix, size_t n, char *out, size_t cap, size_t *out_len)
 {
+	*out_len = 0;
 	/* Same rule as clientv3.GetPrefixRangeEnd. */
 	while (n > 0 && (unsigned char)prefix[n - 1] == 0xFF)
 		n--;

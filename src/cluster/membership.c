@@ -13,6 +13,7 @@
 #include "src/metrics/metrics.h"
 #include "src/util/clock.h"
 #include "src/util/log.h"
+#include "src/util/mutex.h"
 #include "src/util/thread.h"
 
 #define MOD "cluster"
@@ -46,7 +47,7 @@ struct pg_membership {
 	atomic_bool watch_restart; /* set by the lease thread when etcd looks down */
 
 	/* mu guards everything below; held only for memory copies. */
-	pthread_mutex_t mu;
+	struct pg_mutex mu;
 	pthread_cond_t cv; /* signalled on stop; CLOCK_MONOTONIC */
 	bool stopping;
 	bool registered;
@@ -84,11 +85,11 @@ static bool wait_ms(struct pg_membership *m, int64_t ms)
 	bool stop;
 
 	dl = pg_clock_deadline(CLOCK_MONOTONIC, ms); /* m->cv runs on CLOCK_MONOTONIC */
-	pthread_mutex_lock(&m->mu);
-	while (!m->stopping && pthread_cond_timedwait(&m->cv, &m->mu, &dl) == 0)
+	pg_mutex_lock(&m->mu);
+	while (!m->stopping && pthread_cond_timedwait(&m->cv, pg_mutex_raw(&m->mu), &dl) == 0)
 		;
 	stop = m->stopping;
-	pthread_mutex_unlock(&m->mu);
+	pg_mutex_unlock(&m->mu);
 	return !stop;
 }
 
@@ -96,28 +97,28 @@ static bool stopping(struct pg_membership *m)
 {
 	bool s;
 
-	pthread_mutex_lock(&m->mu);
+	pg_mutex_lock(&m->mu);
 	s = m->stopping;
-	pthread_mutex_unlock(&m->mu);
+	pg_mutex_unlock(&m->mu);
 	return s;
 }
 
 static void set_state(struct pg_membership *m, bool registered, const char *reason)
 {
-	pthread_mutex_lock(&m->mu);
+	pg_mutex_lock(&m->mu);
 	m->registered = registered;
 	snprintf(m->reason, sizeof(m->reason), "%s", reason ? reason : "");
-	pthread_mutex_unlock(&m->mu);
+	pg_mutex_unlock(&m->mu);
 	metric_set(m->m_registered, registered ? 1 : 0);
 }
 
 /* Records a successful grant or keepalive: the lease lives until now + ttl. */
 static void lease_renewed(struct pg_membership *m, int64_t ttl)
 {
-	pthread_mutex_lock(&m->mu);
+	pg_mutex_lock(&m->mu);
 	m->expires_ms = pg_clock_mono_ms() + ttl * 1000;
 	m->last_err[0] = '\0';
-	pthread_mutex_unlock(&m->mu);
+	pg_mutex_unlock(&m->mu);
 }
 
 static int64_t next_backoff(int64_t b)
@@ -138,9 +139,9 @@ static int register_once(struct pg_membership *m, int64_t *granted_ttl)
 		metric_inc(m->m_errors[OP_GRANT]);
 		return rc;
 	}
-	pthread_mutex_lock(&m->mu);
+	pg_mutex_lock(&m->mu);
 	m->lease_id = id; /* from now on stop() revokes it */
-	pthread_mutex_unlock(&m->mu);
+	pg_mutex_unlock(&m->mu);
 	if ((rc = pg_etcd_put(m->etcd, m->key, m->value, id)) != PG_OK) {
 		metric_inc(m->m_errors[OP_PUT]);
 		return rc;
@@ -176,9 +177,9 @@ static void *lease_main(void *arg)
 					break;
 				continue;
 			}
-			pthread_mutex_lock(&m->mu);
+			pg_mutex_lock(&m->mu);
 			lease = m->lease_id;
-			pthread_mutex_unlock(&m->mu);
+			pg_mutex_unlock(&m->mu);
 			lease_renewed(m, ttl);
 			set_state(m, true, NULL);
 			metric_set(m->m_ttl, (double)ttl);
@@ -221,27 +222,27 @@ static void *lease_main(void *arg)
 				pg_warn(MOD, "lease %" PRIx64 " lost (%s); re-registering %s", (uint64_t)lease,
 					pg_errmsg(), m->key);
 				set_state(m, false, "lease lost, re-registering");
-				pthread_mutex_lock(&m->mu);
+				pg_mutex_lock(&m->mu);
 				m->lease_id = 0;
-				pthread_mutex_unlock(&m->mu);
+				pg_mutex_unlock(&m->mu);
 				lease = 0;
 				wait = 0;
 			} else {
 				metric_inc(m->m_errors[OP_KEEPALIVE]);
 				atomic_store(&m->watch_restart, true);
 				snprintf(why, sizeof(why), "etcd unreachable: %.200s", pg_errmsg());
-				pthread_mutex_lock(&m->mu);
+				pg_mutex_lock(&m->mu);
 				snprintf(m->last_err, sizeof(m->last_err), "%s", pg_errmsg());
-				pthread_mutex_unlock(&m->mu);
+				pg_mutex_unlock(&m->mu);
 				if (pg_clock_mono_ms() - last_ok >= m->ttl * 1000) {
 					/* The lease has surely expired by now. */
 					pg_warn(MOD, "keepalive failed for longer than the %ld s TTL (%s); "
 						     "%s is no longer registered", m->ttl, pg_errmsg(), m->key);
 					set_state(m, false, why);
 					stale = lease;
-					pthread_mutex_lock(&m->mu);
+					pg_mutex_lock(&m->mu);
 					m->lease_id = 0;
-					pthread_mutex_unlock(&m->mu);
+					pg_mutex_unlock(&m->mu);
 					lease = 0;
 				} else {
 					pg_warn(MOD, "keepalive failed (%s); retrying", pg_errmsg());
@@ -360,11 +361,11 @@ static void publish(struct pg_membership *m)
 		for (size_t i = 0; i < n; i++)
 			memcpy(snap[i], m->live.v[i].addr, sizeof(snap[i]));
 	}
-	pthread_mutex_lock(&m->mu);
+	pg_mutex_lock(&m->mu);
 	old = m->snap;
 	m->snap = snap;
 	m->n_snap = n;
-	pthread_mutex_unlock(&m->mu);
+	pg_mutex_unlock(&m->mu);
 	free(old);
 	metric_set(m->m_nodes, (double)n);
 }
@@ -497,7 +498,7 @@ static void membership_free(struct pg_membership *m)
 	members_clear(&m->live);
 	free(m->snap);
 	pthread_cond_destroy(&m->cv);
-	pthread_mutex_destroy(&m->mu);
+	pg_mutex_destroy(&m->mu);
 	free(m);
 }
 
@@ -521,7 +522,10 @@ int pg_membership_start(const struct pg_config *cfg, struct pg_metrics *metrics,
 	m = calloc(1, sizeof(*m));
 	if (!m)
 		return pg_fail(PG_ENOMEM, "cluster: out of memory");
-	pthread_mutex_init(&m->mu, NULL);
+	if ((rc = pg_mutex_init(&m->mu)) != PG_OK) {
+		free(m);
+		return rc;
+	}
 	pthread_condattr_init(&ca);
 	pthread_condattr_setclock(&ca, CLOCK_MONOTONIC);
 	pthread_cond_init(&m->cv, &ca);
@@ -563,12 +567,12 @@ void pg_membership_leave(struct pg_membership *m)
 	if (!m || m->left)
 		return;
 	m->left = true;
-	pthread_mutex_lock(&m->mu);
+	pg_mutex_lock(&m->mu);
 	m->stopping = true;
 	m->registered = false;
 	snprintf(m->reason, sizeof(m->reason), "stopping");
 	pthread_cond_broadcast(&m->cv);
-	pthread_mutex_unlock(&m->mu);
+	pg_mutex_unlock(&m->mu);
 	/* Calls in flight give up within ~100 ms; revoke is exempt. */
 	pg_etcd_cancel(m->etcd);
 	if (m->lease_started)
@@ -576,10 +580,10 @@ void pg_membership_leave(struct pg_membership *m)
 	if (m->watch_started)
 		pthread_join(m->watch_thr, NULL);
 	m->lease_started = m->watch_started = false;
-	pthread_mutex_lock(&m->mu);
+	pg_mutex_lock(&m->mu);
 	lease = m->lease_id;
 	m->lease_id = 0;
-	pthread_mutex_unlock(&m->mu);
+	pg_mutex_unlock(&m->mu);
 	if (lease) {
 		if (pg_etcd_lease_revoke(m->etcd, lease, REVOKE_TIMEOUT_MS) == PG_OK)
 			pg_info(MOD, "revoked lease %" PRIx64 ": %s removed (%" PRId64 " ms)", (uint64_t)lease,
@@ -611,7 +615,7 @@ bool pg_membership_ready(struct pg_membership *m, char *reason, size_t n)
 			snprintf(reason, n, "cluster membership not started");
 		return false;
 	}
-	pthread_mutex_lock(&m->mu);
+	pg_mutex_lock(&m->mu);
 	ok = m->registered;
 	if (ok && pg_clock_mono_ms() >= m->expires_ms) {
 		/* Keepalives are overdue: the lease has expired in etcd even if
@@ -625,7 +629,7 @@ bool pg_membership_ready(struct pg_membership *m, char *reason, size_t n)
 	} else if (reason && n) {
 		snprintf(reason, n, "%s", ok ? "" : m->reason);
 	}
-	pthread_mutex_unlock(&m->mu);
+	pg_mutex_unlock(&m->mu);
 	return ok;
 }
 
@@ -640,11 +644,11 @@ size_t pg_membership_members(struct pg_membership *m, char (*out)[PG_CONFIG_ADDR
 
 	if (!m)
 		return 0;
-	pthread_mutex_lock(&m->mu);
+	pg_mutex_lock(&m->mu);
 	n = m->n_snap;
 	for (size_t i = 0; i < n && i < max && out; i++)
 		memcpy(out[i], m->snap[i], sizeof(out[i]));
-	pthread_mutex_unlock(&m->mu);
+	pg_mutex_unlock(&m->mu);
 	return n;
 }
 

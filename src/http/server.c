@@ -1057,6 +1057,7 @@ static size_t no_unescape(void *cls, struct MHD_Connection *c, char *s)
  * become a flood of log lines: connections refused at the limits
  * (diagnostics.limits) are counted and logged at most once per 10 s with the
  * number since. Anything else stays a warning. */
+__attribute__((format(printf, 2, 0)))
 static void mhd_log(void *cls, const char *fmt, va_list ap)
 {
 	static const char *const audited[] = {"Error processing request", "Not enough memory in pool to allocate header",

@@ -1,12 +1,13 @@
 #include "src/metrics/metrics.h"
 
 #include <math.h>
-#include <pthread.h>
 #include <stdatomic.h>
 #include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+
+#include "src/util/mutex.h"
 
 #define SERIES_HASH_BUCKETS 256
 #define MAX_COLLECTORS 32
@@ -31,7 +32,7 @@ struct pg_family {
 	size_t n_labels;
 	double buckets[PG_METRICS_MAX_BUCKETS];
 	size_t n_buckets;
-	pthread_mutex_t lock; /* guards the hash chains and the order list */
+	struct pg_mutex lock; /* guards the hash chains and the order list */
 	struct pg_series *hash[SERIES_HASH_BUCKETS];
 	struct pg_series *first, *last;
 	size_t n_series;
@@ -39,7 +40,7 @@ struct pg_family {
 };
 
 struct pg_metrics {
-	pthread_mutex_t lock; /* guards the family list and collectors */
+	struct pg_mutex lock; /* guards the family list and collectors */
 	struct pg_family *first, *last;
 	struct {
 		pg_metrics_collect_fn *fn;
@@ -91,10 +92,14 @@ static int valid_name(const char *s, int allow_colon)
 int pg_metrics_new(struct pg_metrics **out)
 {
 	struct pg_metrics *m = calloc(1, sizeof(*m));
+	int rc;
 
 	if (!m)
 		return pg_fail(PG_ENOMEM, "out of memory creating the metrics registry");
-	pthread_mutex_init(&m->lock, NULL);
+	if ((rc = pg_mutex_init(&m->lock)) != PG_OK) {
+		free(m);
+		return rc;
+	}
 	*out = m;
 	return PG_OK;
 }
@@ -121,7 +126,7 @@ static void family_free(struct pg_family *f)
 		free(f->labels[i]);
 	free(f->name);
 	free(f->help);
-	pthread_mutex_destroy(&f->lock);
+	pg_mutex_destroy(&f->lock);
 	free(f);
 }
 
@@ -142,7 +147,7 @@ void pg_metrics_free(struct pg_metrics **pp)
 		family_free(f);
 		f = next;
 	}
-	pthread_mutex_destroy(&m->lock);
+	pg_mutex_destroy(&m->lock);
 	free(m);
 	*pp = NULL;
 }
@@ -181,7 +186,7 @@ int pg_metrics_family(struct pg_metrics *m, enum pg_metric_kind kind, const char
 				return pg_fail(PG_EINVAL, "histogram %s: buckets must be finite and strictly increasing", name);
 	}
 
-	pthread_mutex_lock(&m->lock);
+	pg_mutex_lock(&m->lock);
 	for (struct pg_family *g = m->first; g; g = g->next) {
 		if (strcmp(g->name, name) != 0)
 			continue;
@@ -208,7 +213,8 @@ int pg_metrics_family(struct pg_metrics *m, enum pg_metric_kind kind, const char
 		memcpy(f->buckets, buckets, n_buckets * sizeof(*buckets));
 		f->n_buckets = n_buckets;
 	}
-	pthread_mutex_init(&f->lock, NULL);
+	if ((rc = pg_mutex_init(&f->lock)) != PG_OK)
+		goto out;
 	if (m->last)
 		m->last->next = f;
 	else
@@ -217,7 +223,7 @@ int pg_metrics_family(struct pg_metrics *m, enum pg_metric_kind kind, const char
 	*out = f;
 	f = NULL;
 out:
-	pthread_mutex_unlock(&m->lock);
+	pg_mutex_unlock(&m->lock);
 	if (f) {
 		for (size_t i = 0; i < f->n_labels; i++)
 			free(f->labels[i]);
@@ -256,7 +262,7 @@ struct pg_series *pg_family_series(struct pg_family *f, const char *const *label
 	unsigned h = hash_values(values, f->n_labels);
 	struct pg_series *s;
 
-	pthread_mutex_lock(&f->lock);
+	pg_mutex_lock(&f->lock);
 	for (s = f->hash[h]; s; s = s->hash_next)
 		if (values_equal(s, values, f->n_labels))
 			goto out;
@@ -287,7 +293,7 @@ fail:
 	series_free(s, f->n_labels);
 	s = NULL;
 out:
-	pthread_mutex_unlock(&f->lock);
+	pg_mutex_unlock(&f->lock);
 	return s;
 }
 
@@ -336,7 +342,7 @@ int pg_metrics_add_collector_owned(struct pg_metrics *m, pg_metrics_collect_fn *
 {
 	int rc = PG_OK;
 
-	pthread_mutex_lock(&m->lock);
+	pg_mutex_lock(&m->lock);
 	if (m->n_collectors == MAX_COLLECTORS) {
 		rc = pg_fail(PG_ENOMEM, "more than %d metrics collectors", MAX_COLLECTORS);
 	} else {
@@ -345,7 +351,7 @@ int pg_metrics_add_collector_owned(struct pg_metrics *m, pg_metrics_collect_fn *
 		m->collectors[m->n_collectors].free_arg = free_arg;
 		m->n_collectors++;
 	}
-	pthread_mutex_unlock(&m->lock);
+	pg_mutex_unlock(&m->lock);
 	if (rc != PG_OK && free_arg)
 		free_arg(arg);
 	return rc;
@@ -483,11 +489,11 @@ int pg_metrics_render(struct pg_metrics *m, struct pg_buf *out)
 	static const char *const types[] = {"counter", "gauge", "histogram"};
 	int rc = PG_OK;
 
-	pthread_mutex_lock(&m->lock);
+	pg_mutex_lock(&m->lock);
 	for (size_t i = 0; i < m->n_collectors; i++)
 		m->collectors[i].fn(m->collectors[i].arg);
 	for (struct pg_family *f = m->first; f && rc == PG_OK; f = f->next) {
-		pthread_mutex_lock(&f->lock);
+		pg_mutex_lock(&f->lock);
 		if (f->n_series > 0) {
 			rc = pg_buf_printf(out, "# HELP %s ", f->name);
 			if (rc == PG_OK)
@@ -497,8 +503,8 @@ int pg_metrics_render(struct pg_metrics *m, struct pg_buf *out)
 			for (struct pg_series *s = f->first; s && rc == PG_OK; s = s->order_next)
 				rc = render_series(out, f, s);
 		}
-		pthread_mutex_unlock(&f->lock);
+		pg_mutex_unlock(&f->lock);
 	}
-	pthread_mutex_unlock(&m->lock);
+	pg_mutex_unlock(&m->lock);
 	return rc;
 }

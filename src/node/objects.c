@@ -1,7 +1,6 @@
 /* The node's object table; see objects.h. */
 #include "src/node/objects.h"
 
-#include <pthread.h>
 #include <stdatomic.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -11,6 +10,7 @@
 #include "proto/counter.pb-c.h"
 #include "src/metrics/metrics.h"
 #include "src/node/shard.h"
+#include "src/util/mutex.h"
 
 #define STRIPES 64u              /* lock stripes; a power of two */
 #define STRIPE_MIN_BUCKETS 16u   /* initial buckets per stripe */
@@ -32,7 +32,7 @@ struct obj {
 };
 
 struct stripe {
-	pthread_rwlock_t lock;
+	struct pg_mutex lock; /* a mutex, not a rwlock: waits show in the mutex profile */
 	struct obj **buckets;
 	size_t n_buckets; /* a power of two */
 	size_t n;
@@ -128,6 +128,7 @@ const char *pg_objects_type_name(const char *type)
 
 static int check_id(const char *id, size_t *len)
 {
+	*len = 0;
 	if (!id || !id[0])
 		return pg_fail(PG_EINVAL, "object id must be specified");
 	*len = strnlen(id, PG_OBJECTS_MAX_ID + 1);
@@ -170,7 +171,7 @@ int pg_objects_new(size_t max_objects, uint32_t shards, struct pg_objects **out)
 		struct stripe *s = &t->stripes[i];
 
 		s->buckets = calloc(STRIPE_MIN_BUCKETS, sizeof(*s->buckets));
-		if (!s->buckets || pthread_rwlock_init(&s->lock, NULL) != 0) {
+		if (!s->buckets || pg_mutex_init(&s->lock) != PG_OK) {
 			free(s->buckets);
 			goto fail;
 		}
@@ -180,7 +181,7 @@ int pg_objects_new(size_t max_objects, uint32_t shards, struct pg_objects **out)
 	return PG_OK;
 fail:
 	while (i-- > 0) {
-		pthread_rwlock_destroy(&t->stripes[i].lock);
+		pg_mutex_destroy(&t->stripes[i].lock);
 		free(t->stripes[i].buckets);
 	}
 	free(t);
@@ -206,7 +207,7 @@ void pg_objects_free(struct pg_objects **pp)
 			}
 		}
 		free(s->buckets);
-		pthread_rwlock_destroy(&s->lock);
+		pg_mutex_destroy(&s->lock);
 	}
 	free(t->node_label);
 	free(t);
@@ -274,7 +275,7 @@ static int insert(struct pg_objects *t, enum obj_type ty, const char *id, size_t
 	memcpy(o->id, id, len);
 	atomic_init(&o->value, 0);
 
-	pthread_rwlock_wrlock(&s->lock);
+	pg_mutex_lock(&s->lock);
 	old = find(s, h, id, len);
 	if (old) {
 		*existing = old->type;
@@ -288,7 +289,7 @@ static int insert(struct pg_objects *t, enum obj_type ty, const char *id, size_t
 		if (s->n > 2 * s->n_buckets)
 			grow(s);
 	}
-	pthread_rwlock_unlock(&s->lock);
+	pg_mutex_unlock(&s->lock);
 	if (rc == PG_EEXIST) {
 		free(o);
 		atomic_fetch_sub(&t->count, 1);
@@ -330,7 +331,7 @@ int pg_objects_delete(struct pg_objects *t, const char *type, const char *id)
 		return rc;
 	h = table_hash(t, id, len);
 	s = stripe_of(t, h);
-	pthread_rwlock_wrlock(&s->lock);
+	pg_mutex_lock(&s->lock);
 	for (pp = &s->buckets[bucket_of(s, h)]; *pp; pp = &(*pp)->next) {
 		o = *pp;
 		if (o->hash == h && o->id_len == len && memcmp(o->id, id, len) == 0)
@@ -347,7 +348,7 @@ int pg_objects_delete(struct pg_objects *t, const char *type, const char *id)
 		*pp = o->next;
 		s->n--;
 	}
-	pthread_rwlock_unlock(&s->lock);
+	pg_mutex_unlock(&s->lock);
 	if (rc == PG_OK) {
 		atomic_fetch_sub(&t->count, 1);
 		gauge_add(t, o->type, o->shard, -1);
@@ -517,7 +518,7 @@ int pg_objects_call(struct pg_objects *t, const char *type, const char *id, cons
 	h = table_hash(t, id, len);
 	s = stripe_of(t, h);
 	for (int attempt = 0;; attempt++) {
-		pthread_rwlock_rdlock(&s->lock);
+		pg_mutex_lock(&s->lock);
 		o = find(s, h, id, len);
 		if (o) {
 			if (type_out)
@@ -528,7 +529,7 @@ int pg_objects_call(struct pg_objects *t, const char *type, const char *id, cons
 			else
 				rc = invoke(o, method, req, resp);
 		}
-		pthread_rwlock_unlock(&s->lock);
+		pg_mutex_unlock(&s->lock);
 		if (o)
 			return rc;
 		if (!have_type)
@@ -560,7 +561,7 @@ int pg_objects_list(struct pg_objects *t, size_t max, struct pg_object_info **ou
 		struct stripe *s = &t->stripes[i];
 		int oom = 0;
 
-		pthread_rwlock_rdlock(&s->lock);
+		pg_mutex_lock(&s->lock);
 		for (size_t j = 0; j < s->n_buckets && k < cap && !oom; j++)
 			for (struct obj *o = s->buckets[j]; o && k < cap; o = o->next) {
 				v[k].id = malloc(o->id_len + 1);
@@ -574,7 +575,7 @@ int pg_objects_list(struct pg_objects *t, size_t max, struct pg_object_info **ou
 				v[k].shard = o->shard;
 				k++;
 			}
-		pthread_rwlock_unlock(&s->lock);
+		pg_mutex_unlock(&s->lock);
 		if (oom) {
 			pg_objects_list_free(&v, k);
 			return pg_fail(PG_ENOMEM, "out of memory listing objects");

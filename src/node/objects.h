@@ -26,8 +26,9 @@
  * full or allocation failed). Every error sets a sentence in pg_errmsg().
  *
  * Thread safety: every function may be called from any thread at once. The
- * table is split in lock stripes (one rwlock each); calls take a read lock, so
- * calls run in parallel, counters update atomically. */
+ * table is split in 64 lock stripes (one struct pg_mutex each, so waits show
+ * in the mutex profile); calls on objects of different stripes run in
+ * parallel, calls within one stripe one after another (a short section). */
 #ifndef PG_NODE_OBJECTS_H
 #define PG_NODE_OBJECTS_H
 

@@ -11,6 +11,7 @@
 #include "src/pprof/profile.h"
 #include "src/pprof/stacktext.h"
 #include "src/util/clock.h"
+#include "src/util/mutex.h"
 
 #define TABLE_SLOTS (2 * PG_CONTENTION_MAX) /* power of two, half full at most */
 
@@ -29,6 +30,16 @@ static pthread_mutex_t table_mu = PTHREAD_MUTEX_INITIALIZER;
 static struct rec table[TABLE_SLOTS];
 static size_t n_used;
 static uint64_t dropped;
+
+void pg_contention_install(void)
+{
+	static const struct pg_mutex_hooks hooks = {
+		.should_sample = pg_contention_should_sample,
+		.record = pg_contention_record,
+	};
+
+	pg_mutex_set_hooks(&hooks);
+}
 
 int pg_contention_set_rate(int r)
 {

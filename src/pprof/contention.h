@@ -22,6 +22,10 @@
 #define PG_CONTENTION_DEPTH 32
 #define PG_CONTENTION_DEFAULT_RATE 1
 
+/* Makes every struct pg_mutex report its waits here (pg_mutex_set_hooks);
+ * pg_pprof_routes_new calls it. Idempotent. */
+void pg_contention_install(void);
+
 /* 0 disables recording (like runtime.SetMutexProfileFraction(0)); n > 0
  * records one contention event in n. Returns the previous rate. */
 int pg_contention_set_rate(int rate);

@@ -2,6 +2,7 @@
 #include "src/pprof/cpu.h"
 
 #include <errno.h>
+#include <fcntl.h>
 #include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -16,6 +17,7 @@
 #include "src/util/clock.h"
 #include "src/util/file.h"
 #include "src/util/log.h"
+#include "src/util/mutex.h"
 
 /* gperftools writes at most 64 frames; anything far beyond is corruption. */
 #define LEGACY_MAX_DEPTH 1024
@@ -141,7 +143,7 @@ void pg_pprof_cpu_cancel(struct pg_pprof_cpu **pc)
 
 #else
 
-static pthread_mutex_t g_mu = PTHREAD_MUTEX_INITIALIZER;
+static struct pg_mutex g_mu = PG_MUTEX_INITIALIZER;
 static struct pg_pprof_cpu *g_active;
 
 static unsigned profiler_hz(void)
@@ -201,7 +203,7 @@ int pg_pprof_cpu_start(unsigned seconds, unsigned hz, const char *tmpdir,
 		free(c);
 		return pg_fail(PG_EINVAL, "temporary directory path too long");
 	}
-	pthread_mutex_lock(&g_mu);
+	pg_mutex_lock(&g_mu);
 	if (g_active || ProfilingIsEnabledForAllThreads()) {
 		if (busy_until_unix_ns)
 			*busy_until_unix_ns = g_active ? g_active->end_unix_ns : 0;
@@ -230,7 +232,7 @@ int pg_pprof_cpu_start(unsigned seconds, unsigned hz, const char *tmpdir,
 	}
 	g_active = c;
 out:
-	pthread_mutex_unlock(&g_mu);
+	pg_mutex_unlock(&g_mu);
 	if (rc) {
 		remove_files(c);
 		free(c);
@@ -250,14 +252,14 @@ static int stop(struct pg_pprof_cpu *c)
 {
 	int rc = PG_OK;
 
-	pthread_mutex_lock(&g_mu);
+	pg_mutex_lock(&g_mu);
 	if (g_active == c) {
 		ProfilerStop(); /* flushes and closes the file */
 		g_active = NULL;
 	} else {
 		rc = pg_fail(PG_EINVAL, "not the running CPU capture");
 	}
-	pthread_mutex_unlock(&g_mu);
+	pg_mutex_unlock(&g_mu);
 	return rc;
 }
 

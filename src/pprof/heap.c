@@ -389,6 +389,13 @@ int pg_heap_capture(struct pg_heap_sample **out)
 		return pg_fail(rc, "heap profile needs tcmalloc as the allocator (not in this build)");
 	if (rc != PG_OK)
 		return pg_fail(rc, "tcmalloc heap sample failed");
+	/* With TCMALLOC_SAMPLE_PARAMETER=0 tcmalloc answers only "%warn" lines
+	 * saying sampling is off: say so (501) rather than fail to parse (500). */
+	if (len >= 5 && memcmp(text, "%warn", 5) == 0) {
+		free(text);
+		return pg_fail(PG_EUNSUP, "heap sampling is off in this process (TCMALLOC_SAMPLE_PARAMETER=0); "
+					  "restart the node without it or with a positive rate");
+	}
 	rc = pg_heap_sample_parse(text, len, out);
 	free(text);
 	if (rc != PG_OK)

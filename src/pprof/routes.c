@@ -20,6 +20,7 @@
 #include "src/pprof/threads.h"
 #include "src/pprof/trace.h"
 #include "src/util/log.h"
+#include "src/util/mutex.h"
 #include "src/util/thread.h"
 
 #define MOD "pprof"
@@ -43,7 +44,7 @@ struct job {
 struct pg_pprof_routes {
 	unsigned max_seconds;
 	char *tmpdir;
-	pthread_mutex_t mu; /* guards everything below; taken before any request lock */
+	struct pg_mutex mu; /* guards everything below; taken before any request lock */
 	pthread_cond_t cv;
 	pthread_t thread;
 	bool thread_started, stopping;
@@ -263,9 +264,9 @@ static struct job *claim_slot(struct pg_pprof_routes *pr, struct pg_http_req *r)
 	struct job *j;
 	int64_t end;
 
-	pthread_mutex_lock(&pr->mu);
+	pg_mutex_lock(&pr->mu);
 	if (pr->stopping) {
-		pthread_mutex_unlock(&pr->mu);
+		pg_mutex_unlock(&pr->mu);
 		reply_msg(r, 503, "the node is shutting down");
 		return NULL;
 	}
@@ -274,7 +275,7 @@ static struct job *claim_slot(struct pg_pprof_routes *pr, struct pg_http_req *r)
 		return j;
 	}
 	end = earliest_end(pr);
-	pthread_mutex_unlock(&pr->mu);
+	pg_mutex_unlock(&pr->mu);
 	reply_busy(r, "profile capture slots", end);
 	return NULL;
 }
@@ -308,9 +309,9 @@ static void job_finish(struct pg_pprof_routes *pr, struct job *j)
 		pg_trace_event("pprof", "profile", j->start_ns, pg_trace_now_ns() - j->start_ns);
 		break;
 	case JOB_TRACE:
-		pthread_mutex_lock(&pr->mu);
+		pg_mutex_lock(&pr->mu);
 		pr->trace_end_unix_ns = 0;
-		pthread_mutex_unlock(&pr->mu);
+		pg_mutex_unlock(&pr->mu);
 		rc = pg_trace_collect(&b);
 		if (rc == PG_OK)
 			reply_profile(j->req, "trace", &b, "application/json");
@@ -346,9 +347,9 @@ static void job_cancel(struct pg_pprof_routes *pr, struct job *j, unsigned statu
 		pg_pprof_cpu_cancel(&j->cpu);
 		break;
 	case JOB_TRACE:
-		pthread_mutex_lock(&pr->mu);
+		pg_mutex_lock(&pr->mu);
 		pr->trace_end_unix_ns = 0;
-		pthread_mutex_unlock(&pr->mu);
+		pg_mutex_unlock(&pr->mu);
 		pg_trace_cancel();
 		break;
 	case JOB_HEAP:
@@ -362,7 +363,7 @@ static void *timer_main(void *arg)
 {
 	struct pg_pprof_routes *pr = arg;
 
-	pthread_mutex_lock(&pr->mu);
+	pg_mutex_lock(&pr->mu);
 	while (!pr->stopping) {
 		int64_t now = pg_trace_now_ns(), wake = now + (int64_t)PG_PPROF_POLL_MS * 1000000;
 		struct job j = {0};
@@ -381,7 +382,7 @@ static void *timer_main(void *arg)
 			}
 		}
 		if (j.used) {
-			pthread_mutex_unlock(&pr->mu);
+			pg_mutex_unlock(&pr->mu);
 			if (gone) {
 				pg_info(MOD, "client closed the connection: %s capture cancelled",
 					j.kind == JOB_CPU ? "CPU profile" : j.kind == JOB_TRACE ? "trace" : "heap delta");
@@ -389,15 +390,15 @@ static void *timer_main(void *arg)
 			} else {
 				job_finish(pr, &j);
 			}
-			pthread_mutex_lock(&pr->mu);
+			pg_mutex_lock(&pr->mu);
 			continue;
 		}
 		struct timespec ts = {(time_t)(wake / 1000000000), (long)(wake % 1000000000)};
-		int e = pthread_cond_timedwait(&pr->cv, &pr->mu, &ts);
+		int e = pthread_cond_timedwait(&pr->cv, pg_mutex_raw(&pr->mu), &ts);
 
 		(void)e;
 	}
-	pthread_mutex_unlock(&pr->mu);
+	pg_mutex_unlock(&pr->mu);
 	return NULL;
 }
 
@@ -408,6 +409,8 @@ int pg_pprof_routes_new(const struct pg_pprof_routes_opts *opts, struct pg_pprof
 	int rc = PG_OK;
 
 	*out = NULL;
+	/* From now on the node's struct pg_mutex locks feed /mutex and /block. */
+	pg_contention_install();
 	if (!pr)
 		return pg_fail(PG_ENOMEM, "out of memory creating the pprof routes");
 	pr->max_seconds = opts && opts->max_seconds ? opts->max_seconds : PG_PPROF_MAX_SECONDS;
@@ -417,7 +420,11 @@ int pg_pprof_routes_new(const struct pg_pprof_routes_opts *opts, struct pg_pprof
 		free(pr);
 		return pg_fail(PG_ENOMEM, "out of memory creating the pprof routes");
 	}
-	pthread_mutex_init(&pr->mu, NULL);
+	if ((rc = pg_mutex_init(&pr->mu)) != PG_OK) {
+		free(pr->tmpdir);
+		free(pr);
+		return rc;
+	}
 	pthread_condattr_init(&ca);
 	pthread_condattr_setclock(&ca, CLOCK_MONOTONIC); /* deadlines are CLOCK_MONOTONIC */
 	pthread_cond_init(&pr->cv, &ca);
@@ -436,10 +443,10 @@ void pg_pprof_routes_stop(struct pg_pprof_routes *pr)
 {
 	if (!pr)
 		return;
-	pthread_mutex_lock(&pr->mu);
+	pg_mutex_lock(&pr->mu);
 	pr->stopping = true;
 	pthread_cond_broadcast(&pr->cv);
-	pthread_mutex_unlock(&pr->mu);
+	pg_mutex_unlock(&pr->mu);
 	if (pr->thread_started) {
 		pthread_join(pr->thread, NULL);
 		pr->thread_started = false;
@@ -447,10 +454,10 @@ void pg_pprof_routes_stop(struct pg_pprof_routes *pr)
 	for (size_t i = 0; i < PG_PPROF_MAX_JOBS; i++) {
 		struct job j;
 
-		pthread_mutex_lock(&pr->mu);
+		pg_mutex_lock(&pr->mu);
 		j = pr->jobs[i];
 		memset(&pr->jobs[i], 0, sizeof(pr->jobs[i]));
-		pthread_mutex_unlock(&pr->mu);
+		pg_mutex_unlock(&pr->mu);
 		if (j.used)
 			job_cancel(pr, &j, 503, "the node is shutting down");
 	}
@@ -465,7 +472,7 @@ void pg_pprof_routes_free(struct pg_pprof_routes **pp)
 	pr = *pp;
 	pg_pprof_routes_stop(pr);
 	pthread_cond_destroy(&pr->cv);
-	pthread_mutex_destroy(&pr->mu);
+	pg_mutex_destroy(&pr->mu);
 	free(pr->tmpdir);
 	free(pr);
 	*pp = NULL;
@@ -550,7 +557,7 @@ void pg_pprof_handle_profile(struct pg_http_req *r, void *arg)
 		j->cpu = cpu;
 		job_arm(pr, j, r, seconds);
 	}
-	pthread_mutex_unlock(&pr->mu);
+	pg_mutex_unlock(&pr->mu);
 	if (rc == PG_EBUSY) {
 		pg_err_clear();
 		reply_busy(r, "cpu profiling", busy_until);
@@ -587,7 +594,7 @@ void pg_pprof_handle_trace(struct pg_http_req *r, void *arg)
 		pr->trace_end_unix_ns = unix_ns() + (int64_t)seconds * 1000000000;
 		job_arm(pr, j, r, seconds);
 	}
-	pthread_mutex_unlock(&pr->mu);
+	pg_mutex_unlock(&pr->mu);
 	if (rc == PG_EBUSY) {
 		pg_err_clear();
 		reply_busy(r, "tracing", busy_until);
@@ -660,7 +667,7 @@ static void serve_heap(struct pg_http_req *r, void *arg, const char *name, const
 	j->debug = debug;
 	j->default_type = default_type;
 	job_arm(pr, j, r, seconds);
-	pthread_mutex_unlock(&pr->mu);
+	pg_mutex_unlock(&pr->mu);
 }
 
 void pg_pprof_handle_heap(struct pg_http_req *r, void *arg)

@@ -15,6 +15,8 @@
 #include <string.h>
 #include <unistd.h>
 
+#include "src/util/mutex.h"
+
 #define MAX_BUILD_ID 64
 
 /* What we keep per libdwfl module (its userdata slot). */
@@ -34,7 +36,7 @@ struct cached {
 	struct pg_sym_info info;
 };
 
-static pthread_mutex_t g_mu = PTHREAD_MUTEX_INITIALIZER;
+static struct pg_mutex g_mu = PG_MUTEX_INITIALIZER;
 static struct cached *g_cache;
 static Dwfl *g_dwfl;
 static unsigned long long g_adds; /* dlpi_adds at the last report */
@@ -61,9 +63,9 @@ static const Dwfl_Callbacks g_callbacks = {
 
 void pg_symbolize_set_debug_root(const char *dir)
 {
-	pthread_mutex_lock(&g_mu);
+	pg_mutex_lock(&g_mu);
 	snprintf(g_debug_root, sizeof(g_debug_root), "%s", dir ? dir : "");
-	pthread_mutex_unlock(&g_mu);
+	pg_mutex_unlock(&g_mu);
 }
 
 static int adds_cb(struct dl_phdr_info *info, size_t size, void *arg)
@@ -254,11 +256,11 @@ int pg_symbolize_object(uintptr_t addr, struct pg_sym_info *out)
 	Dwfl_Module *mod;
 
 	memset(out, 0, sizeof(*out));
-	pthread_mutex_lock(&g_mu);
+	pg_mutex_lock(&g_mu);
 	mod = module_for(addr);
 	if (mod)
 		describe_object(mod, out);
-	pthread_mutex_unlock(&g_mu);
+	pg_mutex_unlock(&g_mu);
 	return mod ? PG_OK : PG_ENOTFOUND;
 }
 
@@ -272,7 +274,7 @@ int pg_symbolize(uintptr_t addr, struct pg_sym_info *out)
 	int rc = PG_ENOTFOUND;
 
 	memset(out, 0, sizeof(*out));
-	pthread_mutex_lock(&g_mu);
+	pg_mutex_lock(&g_mu);
 	if (!g_cache)
 		g_cache = calloc(CACHE_SLOTS, sizeof(*g_cache));
 	slot = g_cache ? &g_cache[(addr ^ (addr >> 12)) % CACHE_SLOTS] : NULL;
@@ -302,7 +304,7 @@ int pg_symbolize(uintptr_t addr, struct pg_sym_info *out)
 		slot->info = *out;
 	}
 out:
-	pthread_mutex_unlock(&g_mu);
+	pg_mutex_unlock(&g_mu);
 	return rc;
 }
 

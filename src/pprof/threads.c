@@ -21,6 +21,7 @@
 #include "src/pprof/profile.h"
 #include "src/pprof/stacktext.h"
 #include "src/util/clock.h"
+#include "src/util/mutex.h"
 #include "src/util/thread.h"
 
 /* Slot life cycle. The dumper arms slots FREE -> PENDING; the handler claims
@@ -40,7 +41,7 @@ struct slot {
 static struct slot slots[PG_THREADS_MAX];
 static _Atomic int n_armed;
 static sem_t answered;
-static pthread_mutex_t dump_mu = PTHREAD_MUTEX_INITIALIZER;
+static struct pg_mutex dump_mu = PG_MUTEX_INITIALIZER;
 static pthread_once_t install_once = PTHREAD_ONCE_INIT;
 static int install_rc = PG_OK;
 static char install_err[128];
@@ -229,7 +230,7 @@ __attribute__((noinline)) int pg_threads_capture(struct pg_thread_stack **out, s
 	if (rc != PG_OK)
 		goto out;
 
-	pthread_mutex_lock(&dump_mu);
+	pg_mutex_lock(&dump_mu);
 	while (sem_trywait(&answered) == 0)
 		; /* answers left over from an earlier dump */
 	for (size_t i = 0; i < n; i++) {
@@ -299,7 +300,7 @@ __attribute__((noinline)) int pg_threads_capture(struct pg_thread_stack **out, s
 		atomic_store(&s->state, SLOT_FREE);
 	}
 	atomic_store(&n_armed, 0);
-	pthread_mutex_unlock(&dump_mu);
+	pg_mutex_unlock(&dump_mu);
 
 	/* Drop threads that exited before they could be signalled. */
 	{

@@ -1,10 +1,10 @@
 #include "src/pprof/trace.h"
 #include "src/util/clock.h"
+#include "src/util/mutex.h"
 #include "src/util/thread.h"
 
 #include <errno.h>
 #include <fcntl.h>
-#include <pthread.h>
 #include <sched.h>
 #include <stdatomic.h>
 #include <stdio.h>
@@ -35,7 +35,7 @@ static struct ev *events;
 static size_t cap;
 static int64_t start_ns, deadline_ns;
 static uint64_t last_dropped;
-static pthread_mutex_t ctl_mu = PTHREAD_MUTEX_INITIALIZER;
+static struct pg_mutex ctl_mu = PG_MUTEX_INITIALIZER;
 static _Thread_local pid_t tl_tid;
 
 int64_t pg_trace_now_ns(void)
@@ -107,7 +107,7 @@ int pg_trace_start(int seconds, size_t max_events)
 		max_events = PG_TRACE_DEFAULT_EVENTS;
 	if (max_events > PG_TRACE_MAX_EVENTS)
 		return pg_fail(PG_EINVAL, "trace buffer must hold at most %u events", PG_TRACE_MAX_EVENTS);
-	pthread_mutex_lock(&ctl_mu);
+	pg_mutex_lock(&ctl_mu);
 	if (events) {
 		rc = pg_fail(PG_EBUSY, "a trace capture is already running");
 		goto out;
@@ -124,7 +124,7 @@ int pg_trace_start(int seconds, size_t max_events)
 	deadline_ns = start_ns + (int64_t)seconds * 1000000000;
 	atomic_store(&active, 1);
 out:
-	pthread_mutex_unlock(&ctl_mu);
+	pg_mutex_unlock(&ctl_mu);
 	return rc;
 }
 
@@ -140,13 +140,13 @@ static void stop_locked(void)
 
 void pg_trace_cancel(void)
 {
-	pthread_mutex_lock(&ctl_mu);
+	pg_mutex_lock(&ctl_mu);
 	if (events) {
 		stop_locked();
 		free(events);
 		events = NULL;
 	}
-	pthread_mutex_unlock(&ctl_mu);
+	pg_mutex_unlock(&ctl_mu);
 }
 
 /* JSON string body: escapes quotes, backslashes and control bytes; bytes
@@ -255,9 +255,9 @@ int pg_trace_collect(struct pg_buf *out)
 	int64_t t0;
 	int seconds, rc;
 
-	pthread_mutex_lock(&ctl_mu);
+	pg_mutex_lock(&ctl_mu);
 	if (!events) {
-		pthread_mutex_unlock(&ctl_mu);
+		pg_mutex_unlock(&ctl_mu);
 		return pg_fail(PG_ENOTFOUND, "no trace capture is running");
 	}
 	stop_locked();
@@ -268,7 +268,7 @@ int pg_trace_collect(struct pg_buf *out)
 		n = cap;
 	t0 = start_ns;
 	seconds = (int)((deadline_ns - start_ns) / 1000000000);
-	pthread_mutex_unlock(&ctl_mu);
+	pg_mutex_unlock(&ctl_mu);
 
 	rc = write_json(v, n, last_dropped, t0, seconds, out);
 	free(v);
@@ -291,8 +291,8 @@ uint64_t pg_trace_last_dropped(void)
 {
 	uint64_t d;
 
-	pthread_mutex_lock(&ctl_mu);
+	pg_mutex_lock(&ctl_mu);
 	d = last_dropped;
-	pthread_mutex_unlock(&ctl_mu);
+	pg_mutex_unlock(&ctl_mu);
 	return d;
 }

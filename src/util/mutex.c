@@ -1,12 +1,19 @@
 #include "src/util/mutex.h"
 
+#include <stdatomic.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
 
-#include "src/pprof/contention.h"
 #include "src/util/clock.h"
+
+static _Atomic(const struct pg_mutex_hooks *) g_hooks;
+
+void pg_mutex_set_hooks(const struct pg_mutex_hooks *hooks)
+{
+	atomic_store_explicit(&g_hooks, hooks, memory_order_release);
+}
 
 int pg_mutex_init(struct pg_mutex *m)
 {
@@ -28,10 +35,11 @@ static void die(const char *what, int rc)
 /* Kept out of line so the fast path stays a trylock and a branch. */
 __attribute__((noinline)) static void lock_slow(struct pg_mutex *m)
 {
+	const struct pg_mutex_hooks *h = atomic_load_explicit(&g_hooks, memory_order_acquire);
 	int64_t t0;
 	int rc;
 
-	if (!pg_contention_should_sample()) {
+	if (!h || !h->should_sample()) {
 		rc = pthread_mutex_lock(&m->mu);
 		if (rc != 0)
 			die("pthread_mutex_lock", rc);
@@ -42,7 +50,7 @@ __attribute__((noinline)) static void lock_slow(struct pg_mutex *m)
 	if (rc != 0)
 		die("pthread_mutex_lock", rc);
 	/* Skip lock_slow and pg_mutex_lock: the stack starts at the waiter. */
-	pg_contention_record(pg_clock_mono_ns() - t0, 2);
+	h->record(pg_clock_mono_ns() - t0, 2);
 	/* No tail calls: the skipped frames must really be on the stack. */
 	__asm__ __volatile__("" ::: "memory");
 }
@@ -66,6 +74,11 @@ void pg_mutex_unlock(struct pg_mutex *m)
 
 	if (rc != 0)
 		die("pthread_mutex_unlock", rc);
+}
+
+pthread_mutex_t *pg_mutex_raw(struct pg_mutex *m)
+{
+	return &m->mu;
 }
 
 void pg_mutex_destroy(struct pg_mutex *m)

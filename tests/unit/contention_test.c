@@ -84,6 +84,26 @@ static void contend_once(void)
 	pthread_join(t, NULL);
 }
 
+/* Until the profiler installs its hooks, a pg_mutex records nothing: src/util
+ * does not call up into src/pprof. */
+static void test_no_hooks_records_nothing(void)
+{
+	int64_t c = -1;
+
+	pg_contention_reset();
+	pg_mutex_set_hooks(NULL);
+	contend_once();
+	pg_contention_totals(&c, NULL, NULL);
+	CHECK_INT(c, 0);
+	pg_contention_install();
+	/* A loaded machine may run the waiter only after the holder let go. */
+	for (int i = 0; i < 20 && c == 0; i++) {
+		contend_once();
+		pg_contention_totals(&c, NULL, NULL);
+	}
+	CHECK_INT(c, 1);
+}
+
 static void test_uncontended_records_nothing(void)
 {
 	int64_t c = -1, d = -1;
@@ -267,6 +287,7 @@ static void test_init_destroy(void)
 int main(void)
 {
 	RUN(test_init_destroy);
+	RUN(test_no_hooks_records_nothing);
 	RUN(test_uncontended_records_nothing);
 	RUN(test_contended_wait_is_recorded);
 	RUN(test_rate_zero_disables);

@@ -9,7 +9,10 @@
 #include "src/pprof/heap.h"
 #include "tests/unit/test.h"
 
-#define TCMALLOC_SO "/usr/lib/x86_64-linux-gnu/libtcmalloc.so.4"
+/* tcmalloc's library as pkg-config names it (CMakeLists.txt). */
+#if !defined(PG_NO_TCMALLOC) && !defined(PG_TCMALLOC_SO)
+#error "PG_TCMALLOC_SO (tcmalloc's library path) is set by CMakeLists.txt"
+#endif
 
 static const char sample_text[] =
 	"heap profile:      4:   300100 [     4:   300100] @ heap_v2/524288\n"
@@ -116,8 +119,9 @@ static void test_parse_rejects_malformed(void)
 		"heap profile: 1: 8 [1: 8] @ heap\n1: 8 [1: 8] @ 0x\n",
 		"heap profile: 1: 8 [1: 8] @ heap\n1: 8 [1 8] @ 0x10\n",
 		"heap profile: 1: 8 [1: 8] @ heap\n1: 8 [1: 8] @ 0x10000000000000000\n",
-		"heap profile: 1: 8 [1: 8] @ heap\n9223372036854775807: 8 [1: 8] @ 0x1\n"
-		"9223372036854775807: 8 [1: 8] @ 0x1\n",
+		/* two records whose counts overflow int64 when added */
+		("heap profile: 1: 8 [1: 8] @ heap\n9223372036854775807: 8 [1: 8] @ 0x1\n"
+		 "9223372036854775807: 8 [1: 8] @ 0x1\n"),
 	};
 
 	for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
@@ -297,17 +301,17 @@ int main(int argc, char **argv)
 		if (test_failed)
 			TEST_END();
 		/* ...then run again under tcmalloc with sampling on. */
-		if (access(TCMALLOC_SO, R_OK) != 0) {
-			printf("SKIP tcmalloc capture: %s not installed\n", TCMALLOC_SO);
-		} else {
-			fflush(stdout);
-			setenv("PG_HEAP_TEST_CHILD", "1", 1);
-			setenv("LD_PRELOAD", TCMALLOC_SO, 1);
-			setenv("TCMALLOC_SAMPLE_PARAMETER", "524288", 1);
-			execv("/proc/self/exe", argv);
-			perror("execv");
+		if (access(PG_TCMALLOC_SO, R_OK) != 0) {
+			printf("FAIL: %s (pkg-config libtcmalloc) is not readable\n", PG_TCMALLOC_SO);
 			return 1;
 		}
+		fflush(stdout);
+		setenv("PG_HEAP_TEST_CHILD", "1", 1);
+		setenv("LD_PRELOAD", PG_TCMALLOC_SO, 1);
+		setenv("TCMALLOC_SAMPLE_PARAMETER", "524288", 1);
+		execv("/proc/self/exe", argv);
+		perror("execv");
+		return 1;
 	} else {
 		RUN(test_capture_with_tcmalloc);
 	}
