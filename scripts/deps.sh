@@ -4,7 +4,7 @@
 set -euo pipefail
 
 PKGS=(
-  build-essential cmake pkg-config clang
+  build-essential cmake pkg-config clang libclang-rt-14-dev
   libmicrohttpd-dev libgnutls28-dev gnutls-bin libjwt-dev libjansson-dev libssl-dev openssl
   libgrpc-dev protobuf-c-compiler libprotobuf-c-dev protobuf-compiler libprotobuf-dev
   libcurl4-openssl-dev curl libyaml-dev zlib1g-dev libdw-dev

@@ -281,12 +281,22 @@ size_t pg_heap_sample_records(const struct pg_heap_sample *s)
 	return s->n;
 }
 
+/* Totals of records that each fit in int64 can still overflow: saturate. */
+static int64_t sat_add(int64_t a, int64_t b)
+{
+	int64_t r;
+
+	if (__builtin_add_overflow(a, b, &r))
+		return b > 0 ? INT64_MAX : INT64_MIN;
+	return r;
+}
+
 void pg_heap_sample_totals(const struct pg_heap_sample *s, int64_t v[4])
 {
 	memset(v, 0, 4 * sizeof(v[0]));
 	for (size_t i = 0; i < s->n; i++)
 		for (int k = 0; k < 4; k++)
-			v[k] += s->recs[i].v[k];
+			v[k] = sat_add(v[k], s->recs[i].v[k]);
 }
 
 /* pprof (internal/profile/legacy_profile.go, scaleHeapSample): a record of
@@ -333,7 +343,7 @@ void pg_heap_sample_scaled_totals(const struct pg_heap_sample *s, int64_t v[4])
 
 		scaled(s, &s->recs[i], w);
 		for (int k = 0; k < 4; k++)
-			v[k] += w[k];
+			v[k] = sat_add(v[k], w[k]);
 	}
 }
 
