@@ -3,7 +3,6 @@
 #include <arpa/inet.h>
 #include <errno.h>
 #include <fcntl.h>
-#include <microhttpd.h>
 #include <netinet/in.h>
 #include <pthread.h>
 #include <stdatomic.h>
@@ -514,19 +513,19 @@ struct xff {
 	bool seen, overflow;
 };
 
-static enum MHD_Result xff_iter(void *cls, enum MHD_ValueKind kind, const char *key, const char *value)
+static bool xff_add(void *arg, const char *name, const char *value)
 {
-	struct xff *x = cls;
+	struct xff *x = arg;
 	size_t n;
 
-	(void)kind;
-	if (!key || !value || strcasecmp(key, "X-Forwarded-For") != 0)
-		return MHD_YES;
+	(void)name;
+	if (!value)
+		return true;
 	n = strlen(value);
 	/* RFC 9110 §5.3: several lines of one field are one comma-joined list. */
 	if (x->len + n + 2 > sizeof(x->buf)) {
 		x->overflow = true;
-		return MHD_NO;
+		return false;
 	}
 	if (x->seen)
 		x->buf[x->len++] = ',';
@@ -534,7 +533,7 @@ static enum MHD_Result xff_iter(void *cls, enum MHD_ValueKind kind, const char *
 	x->len += n;
 	x->buf[x->len] = '\0';
 	x->seen = true;
-	return MHD_YES;
+	return true;
 }
 
 static socklen_t sa_len(const struct sockaddr *sa)
@@ -568,7 +567,6 @@ static bool gate(struct pg_http_req *r, struct pg_gate *g, enum pg_auth_route ro
 	struct timespec mono;
 	const char *path = pg_http_req_path(r);
 	struct pg_auth_request rq = {.route = route, .profile = ""};
-	struct MHD_Connection *c = pg_http_req_connection(r);
 	char *note = pg_http_req_note(r);
 	struct pg_buf nb;
 	int rc = PG_OK;
@@ -580,13 +578,12 @@ static bool gate(struct pg_http_req *r, struct pg_gate *g, enum pg_auth_route ro
 	x.len = 0;
 	x.buf[0] = '\0';
 	x.seen = x.overflow = false;
-	if (c)
-		(void)MHD_get_connection_values(c, MHD_HEADER_KIND, xff_iter, &x);
+	(void)pg_http_req_header_each(r, "X-Forwarded-For", xff_add, &x);
 	/* Too long to join: hand over something malformed, so a trusted
 	 * proxy's request is refused (400) rather than guessed at. */
 	rq.forwarded_for = x.overflow ? "\x01" : x.seen ? x.buf : NULL;
 	rq.tls = pg_http_req_is_tls(r);
-	rq.authorization = pg_http_req_header(r, MHD_HTTP_HEADER_AUTHORIZATION);
+	rq.authorization = pg_http_req_header(r, "Authorization");
 	if (rq.tls && s->trust && (s->methods[route] & PG_AUTH_METHOD_MTLS)) {
 		const unsigned char *der[PG_AUTH_X509_MAX_CHAIN];
 		size_t lens[PG_AUTH_X509_MAX_CHAIN];
@@ -645,7 +642,7 @@ static bool gate(struct pg_http_req *r, struct pg_gate *g, enum pg_auth_route ro
 		char body[160];
 		int len = pg_auth_decision_json(&d, body, sizeof(body));
 
-		if (d.www_authenticate[0] && pg_http_add_header(r, MHD_HTTP_HEADER_WWW_AUTHENTICATE, d.www_authenticate) != PG_OK)
+		if (d.www_authenticate[0] && pg_http_add_header(r, "WWW-Authenticate", d.www_authenticate) != PG_OK)
 			pg_err_clear();
 		if (len < 0) {
 			pg_err_clear();

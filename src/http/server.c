@@ -376,9 +376,44 @@ const void *pg_http_req_body(const struct pg_http_req *r, size_t *len)
 	return r->body.len ? r->body.data : NULL;
 }
 
-struct MHD_Connection *pg_http_req_connection(struct pg_http_req *r)
+struct each_ctx {
+	const char *name;
+	pg_http_each_fn *fn;
+	void *arg;
+	bool stopped;
+};
+
+static enum MHD_Result each_value(void *cls, enum MHD_ValueKind kind, const char *key, const char *value)
 {
-	return r->conn;
+	struct each_ctx *e = cls;
+
+	(void)kind;
+	if (!key || (e->name && strcasecmp(key, e->name) != 0))
+		return MHD_YES;
+	if (e->fn(e->arg, key, value))
+		return MHD_YES;
+	e->stopped = true;
+	return MHD_NO;
+}
+
+static bool values_each(struct pg_http_req *r, enum MHD_ValueKind kind, const char *name, pg_http_each_fn *fn,
+			void *arg)
+{
+	struct each_ctx e = {name, fn, arg, false};
+
+	if (r->conn)
+		(void)MHD_get_connection_values(r->conn, kind, each_value, &e);
+	return !e.stopped;
+}
+
+bool pg_http_req_header_each(struct pg_http_req *r, const char *name, pg_http_each_fn *fn, void *arg)
+{
+	return values_each(r, MHD_HEADER_KIND, name, fn, arg);
+}
+
+bool pg_http_req_query_each(struct pg_http_req *r, pg_http_each_fn *fn, void *arg)
+{
+	return values_each(r, MHD_GET_ARGUMENT_KIND, NULL, fn, arg);
 }
 
 bool pg_http_req_is_tls(struct pg_http_req *r)

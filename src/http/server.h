@@ -51,7 +51,6 @@
 
 struct pg_http;
 struct pg_http_req;
-struct MHD_Connection;
 
 /* Route groups: the gateway wraps every route of a group in one place. */
 enum pg_http_group {
@@ -183,8 +182,16 @@ const struct sockaddr *pg_http_req_peer(struct pg_http_req *r);
 void pg_http_req_peer_str(struct pg_http_req *r, char *buf, size_t n);
 /* The POST body (up to opts.max_body), len 0 and NULL for other methods. */
 const void *pg_http_req_body(const struct pg_http_req *r, size_t *len);
-/* The underlying MHD connection, for the TLS gateway (client certificate). */
-struct MHD_Connection *pg_http_req_connection(struct pg_http_req *r);
+/* Called for each value by the iterators below; returns false to stop. */
+typedef bool pg_http_each_fn(void *arg, const char *name, const char *value);
+/* fn for every field of header `name` (case-insensitive; NULL: all fields)
+ * in the order received: a repeated header is several calls. Returns false
+ * when fn stopped the walk. */
+bool pg_http_req_header_each(struct pg_http_req *r, const char *name, pg_http_each_fn *fn, void *arg);
+/* fn for every query argument, in order: key and value as sent (percent
+ * escapes kept, but '+' already turned into ' '), value NULL for a bare key.
+ * Returns false when fn stopped it. */
+bool pg_http_req_query_each(struct pg_http_req *r, pg_http_each_fn *fn, void *arg);
 /* Whether the request came over TLS. */
 bool pg_http_req_is_tls(struct pg_http_req *r);
 /* The client's certificate chain as sent (DER, leaf first): fills up to max

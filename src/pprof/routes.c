@@ -3,7 +3,6 @@
 
 #include <dirent.h>
 #include <errno.h>
-#include <microhttpd.h>
 #include <netinet/in.h>
 #include <pthread.h>
 #include <stdio.h>
@@ -715,22 +714,21 @@ struct rawq {
 	int rc;
 };
 
-/* Rebuilds the raw query from MHD's arguments: the pprof client sends the
- * addresses as a bare "?0x1+0x2" key. MHD turns '+' into ' ' before our
- * (identity) unescape callback; a raw space cannot occur in a valid
+/* Rebuilds the raw query from the parsed arguments: the pprof client sends
+ * the addresses as a bare "?0x1+0x2" key. The HTTP layer turns '+' into ' '
+ * (see pg_http_req_query_each); a raw space cannot occur in a valid
  * request-target, so every ' ' was a '+'. */
-static enum MHD_Result add_arg(void *cls, enum MHD_ValueKind kind, const char *key, const char *value)
+static bool add_arg(void *arg, const char *key, const char *value)
 {
-	struct rawq *q = cls;
+	struct rawq *q = arg;
 
-	(void)kind;
 	if (q->rc == PG_OK && q->b->len)
 		q->rc = pg_buf_puts(q->b, "&");
 	for (const char *p = key; q->rc == PG_OK && *p; p++)
 		q->rc = pg_buf_append(q->b, *p == ' ' ? "+" : p, 1);
 	if (q->rc == PG_OK && value)
 		q->rc = pg_buf_printf(q->b, "=%s", value);
-	return q->rc == PG_OK ? MHD_YES : MHD_NO;
+	return q->rc == PG_OK;
 }
 
 /* Go's net/http/pprof Symbol: "num_symbols: 1", then "0xADDR name" for each
@@ -750,10 +748,8 @@ void pg_pprof_handle_symbol(struct pg_http_req *r, void *arg)
 	src = pg_http_req_body(r, &len);
 	if (strcmp(pg_http_req_method(r), "POST") != 0 || !src) {
 		struct rawq rq = {&q, PG_OK};
-		struct MHD_Connection *c = pg_http_req_connection(r);
 
-		if (c)
-			(void)MHD_get_connection_values(c, MHD_GET_ARGUMENT_KIND, add_arg, &rq);
+		(void)pg_http_req_query_each(r, add_arg, &rq);
 		if (rq.rc != PG_OK) {
 			pg_err_clear();
 			reply_msg(r, 400, "query too long");

@@ -72,13 +72,40 @@ static void t_slow(struct pg_http_req *r, void *arg)
 		pg_http_reply_text(r, 500, "text/plain", "no thread");
 }
 
+/* Joins what pg_http_req_*_each hands over as "name=value;" into a pg_buf. */
+static bool join_each(void *arg, const char *name, const char *value)
+{
+	return pg_buf_printf(arg, "%s=%s;", name, value ? value : "(null)") == PG_OK;
+}
+
+static bool stop_each(void *arg, const char *name, const char *value)
+{
+	(void)name;
+	(void)value;
+	++*(int *)arg;
+	return false;
+}
+
 static void t_echo(struct pg_http_req *r, void *arg)
 {
 	size_t len;
 	const void *body = pg_http_req_body(r, &len);
 	char peer[64];
+	struct pg_buf each;
+	int calls = 0;
 
 	(void)arg;
+	pg_buf_init(&each, 4096);
+	CHECK(pg_http_req_query_each(r, join_each, &each));
+	if (each.len)
+		CHECK_INT(pg_http_add_header(r, "X-Args", each.data), PG_OK);
+	pg_buf_reset(&each);
+	/* the header name matches case-insensitively */
+	CHECK(pg_http_req_header_each(r, "HOST", join_each, &each));
+	CHECK_CONTAINS(each.data, "127.0.0.1");
+	CHECK(!pg_http_req_header_each(r, NULL, stop_each, &calls));
+	CHECK_INT(calls, 1);
+	pg_buf_free(&each);
 	pg_http_req_peer_str(r, peer, sizeof(peer));
 	CHECK_INT(pg_http_add_header(r, "X-Peer", peer), PG_OK);
 	if (pg_http_req_query(r, "name"))
@@ -804,6 +831,8 @@ static void test_post_body(void)
 	/* query values are percent-decoded, '+' is a space */
 	CHECK_INT(fetch(pg_http_port(h), "POST", "/test/echo?name=a%20b+c%2Fd&x", NULL, "q", &r), 200);
 	CHECK_CONTAINS(r.hdrs.data, "X-Name: a b c/d\r\n");
+	/* every argument in order, not percent-decoded, the bare key without a value */
+	CHECK_CONTAINS(r.hdrs.data, "X-Args: name=a%20b c%2Fd;x=(null);\r\n");
 	resp_free(&r);
 	memset(big, 'a', sizeof(big) - 1);
 	big[sizeof(big) - 1] = '\0';
