@@ -16,6 +16,7 @@
 #include "src/config/config.h"
 #include "src/gate/gate.h"
 #include "src/http/server.h"
+#include "src/main_routes.h"
 #include "src/metrics/metrics.h"
 #include "src/metrics/process.h"
 #include "src/pprof/heap.h"
@@ -135,10 +136,12 @@ int main(int argc, char **argv)
 
 	if (pg_pprof_routes_new(NULL, &pprof) != PG_OK)
 		goto fail;
+	struct pg_http_route routes[PG_HTTP_MAX_ROUTES];
 	struct pg_http_opts ho = {
 		.listen = cfg->http_listen,
 		.metrics = metrics,
-		.route_arg = pprof,
+		.routes = routes,
+		.n_routes = pg_main_routes(pprof, routes, PG_HTTP_MAX_ROUTES),
 		/* One polling thread per CPU (2..4): measured 1.9x the /metrics
 		 * throughput of one thread on 2 CPUs (docs/performance.md). */
 		.threads = http_threads(),

@@ -22,7 +22,6 @@
 #include "src/http/path.h"
 #include "src/http/request.h"
 #include "src/http/tls.h"
-#include "src/pprof/routes.h"
 #include "src/pprof/trace.h"
 #include "src/util/log.h"
 #include "src/util/thread.h"
@@ -32,42 +31,20 @@
 #define METRICS_BODY_MAX (64u << 20)
 #define PG_AUTH_ADDR_TEXT 46
 
-/* ---- route table ---------------------------------------------------------- */
+/* ---- route table ----------------------------------------------------------- */
 
 static pg_http_handler_fn handle_metrics, handle_healthz, handle_ready;
 
-struct route {
-	const char *path;
-	unsigned methods;
-	pg_http_handler_fn *handler;
-	enum pg_http_group group;
+/* The server's own routes; opts.routes follow them (pg_http_start). Their
+ * handlers get the server as arg. */
+static const struct pg_http_route builtin_routes[] = {
+	{"/metrics", PG_HTTP_GET | PG_HTTP_HEAD, handle_metrics, NULL, PG_HTTP_GROUP_PUBLIC},
+	{"/healthz", PG_HTTP_GET | PG_HTTP_HEAD, handle_healthz, NULL, PG_HTTP_GROUP_PUBLIC},
+	{"/ready", PG_HTTP_GET | PG_HTTP_HEAD, handle_ready, NULL, PG_HTTP_GROUP_PUBLIC},
 };
-
-/* Every route the server answers. The /debug/pprof/ routes join here with
- * PG_HTTP_GROUP_PPROF; the gate in dispatch() covers them all. */
-static const struct route routes[] = {
-	{"/metrics", PG_HTTP_GET | PG_HTTP_HEAD, handle_metrics, PG_HTTP_GROUP_PUBLIC},
-	{"/healthz", PG_HTTP_GET | PG_HTTP_HEAD, handle_healthz, PG_HTTP_GROUP_PUBLIC},
-	{"/ready", PG_HTTP_GET | PG_HTTP_HEAD, handle_ready, PG_HTTP_GROUP_PUBLIC},
-	/* Go's net/http/pprof routes (src/pprof/routes.h). */
-	{"/debug/pprof/", PG_HTTP_GET, pg_pprof_handle_index, PG_HTTP_GROUP_PPROF},
-	{"/debug/pprof/profile", PG_HTTP_GET, pg_pprof_handle_profile, PG_HTTP_GROUP_PPROF},
-	{"/debug/pprof/heap", PG_HTTP_GET, pg_pprof_handle_heap, PG_HTTP_GROUP_PPROF},
-	{"/debug/pprof/allocs", PG_HTTP_GET, pg_pprof_handle_allocs, PG_HTTP_GROUP_PPROF},
-	{"/debug/pprof/goroutine", PG_HTTP_GET, pg_pprof_handle_goroutine, PG_HTTP_GROUP_PPROF},
-	{"/debug/pprof/threadcreate", PG_HTTP_GET, pg_pprof_handle_threadcreate, PG_HTTP_GROUP_PPROF},
-	{"/debug/pprof/mutex", PG_HTTP_GET, pg_pprof_handle_mutex, PG_HTTP_GROUP_PPROF},
-	{"/debug/pprof/block", PG_HTTP_GET, pg_pprof_handle_block, PG_HTTP_GROUP_PPROF},
-	{"/debug/pprof/cmdline", PG_HTTP_GET, pg_pprof_handle_cmdline, PG_HTTP_GROUP_PPROF},
-	{"/debug/pprof/symbol", PG_HTTP_GET | PG_HTTP_POST, pg_pprof_handle_symbol, PG_HTTP_GROUP_PPROF},
-	{"/debug/pprof/trace", PG_HTTP_GET, pg_pprof_handle_trace, PG_HTTP_GROUP_PPROF},
-#ifdef PG_HTTP_TEST_ROUTES
-	/* tests/unit/http_test.c compiles this file with extra routes. */
-	PG_HTTP_TEST_ROUTES
-#endif
-};
-#define N_ROUTES (sizeof(routes) / sizeof(routes[0]))
-#define ROUTE_OTHER N_ROUTES /* metrics slot for requests that matched no route */
+#define N_BUILTIN (sizeof(builtin_routes) / sizeof(builtin_routes[0]))
+#define N_ROUTES_MAX (N_BUILTIN + PG_HTTP_MAX_ROUTES)
+#define ROUTE_OTHER N_ROUTES_MAX /* metrics slot for requests that matched no route */
 
 /* ---- types ---------------------------------------------------------------- */
 
@@ -82,7 +59,9 @@ struct pg_http {
 	struct pg_http_req *suspended; /* requests suspended by handlers */
 	atomic_int inflight;           /* requests between first call and completion */
 	struct pg_family *req_total;
-	struct pg_series *duration[N_ROUTES + 1];
+	struct pg_http_route routes[N_ROUTES_MAX]; /* builtin_routes, then opts.routes */
+	size_t n_routes;
+	struct pg_series *duration[N_ROUTES_MAX + 1];
 	struct pg_series *tls_failures; /* pprofgate_tls_handshake_failures_total */
 	/* The last /metrics rendering, shared by scrapes within
 	 * opts.metrics_cache_ms (plain and, lazily, gzipped). */
@@ -447,10 +426,6 @@ char *pg_http_req_note(struct pg_http_req *r)
 	return r->note;
 }
 
-void *pg_http_req_route_arg(const struct pg_http_req *r)
-{
-	return r->h ? r->h->opts.route_arg : NULL;
-}
 
 /* ---- responses ------------------------------------------------------------ */
 
@@ -1059,7 +1034,7 @@ static unsigned method_bit(const char *m)
 
 /* HEAD is allowed wherever GET is (RFC 9110 section 9.3.2); libmicrohttpd
  * sends the headers of the GET answer without its body. */
-static unsigned route_methods(const struct route *rt)
+static unsigned route_methods(const struct pg_http_route *rt)
 {
 	return rt->methods | ((rt->methods & PG_HTTP_GET) ? PG_HTTP_HEAD : 0);
 }
@@ -1165,7 +1140,7 @@ static enum MHD_Result queue(struct pg_http_req *r)
 
 static enum MHD_Result dispatch(struct pg_http_req *r)
 {
-	const struct route *rt = &routes[r->route];
+	const struct pg_http_route *rt = &r->h->routes[r->route];
 	bool suspended;
 
 	if (rt->group == PG_HTTP_GROUP_PPROF) {
@@ -1178,7 +1153,7 @@ static enum MHD_Result dispatch(struct pg_http_req *r)
 	    !r->h->opts.gate_public(r, r->h->opts.gate_public_arg) && !r->answered)
 		pg_http_reply_error(r, 403, "forbidden");
 	if (!r->answered)
-		rt->handler(r, rt->group == PG_HTTP_GROUP_PUBLIC ? (void *)r->h : r->h->opts.route_arg);
+		rt->handler(r, rt->arg);
 	/* Once suspended, the owner may answer at any moment; MHD calls us
 	 * again after the resume and on_request queues the answer then. */
 	pthread_mutex_lock(&r->lock);
@@ -1407,17 +1382,18 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *c, const cha
 		}
 		/* The plain listener next to an HTTPS one has no profile routes:
 		 * they answer 404 there, as if they did not exist. */
-		for (size_t i = 0; i < N_ROUTES; i++)
-			if (strlen(routes[i].path) == t.path_len && memcmp(routes[i].path, t.path, t.path_len) == 0 &&
-			    !(r->plain && routes[i].group == PG_HTTP_GROUP_PPROF))
+		for (size_t i = 0; i < h->n_routes; i++)
+			if (strlen(h->routes[i].path) == t.path_len &&
+			    memcmp(h->routes[i].path, t.path, t.path_len) == 0 &&
+			    !(r->plain && h->routes[i].group == PG_HTTP_GROUP_PPROF))
 				r->route = i;
 		if (r->route == ROUTE_OTHER) {
 			r->reason = "not_found";
 			pg_http_reply_error(r, 404, "not found");
-		} else if (!(r->method_bit & route_methods(&routes[r->route]))) {
+		} else if (!(r->method_bit & route_methods(&h->routes[r->route]))) {
 			char allow[32];
 
-			allow_header(route_methods(&routes[r->route]), allow, sizeof(allow));
+			allow_header(route_methods(&h->routes[r->route]), allow, sizeof(allow));
 			if (pg_http_add_header(r, MHD_HTTP_HEADER_ALLOW, allow) != PG_OK)
 				pg_debug(MOD, "no room for the Allow header");
 			r->reason = "method_not_allowed";
@@ -1521,7 +1497,7 @@ static void on_completed(void *cls, struct MHD_Connection *c, void **con_cls, en
 	if (pg_trace_active()) {
 		int64_t t0 = (int64_t)r->t0.tv_sec * 1000000000 + r->t0.tv_nsec;
 
-		pg_trace_event("http", r->route == ROUTE_OTHER ? "other" : routes[r->route].path, t0,
+		pg_trace_event("http", r->route == ROUTE_OTHER ? "other" : h->routes[r->route].path, t0,
 			       pg_trace_now_ns() - t0);
 	}
 	if (h->req_total && r->status) {
@@ -1529,12 +1505,12 @@ static void on_completed(void *cls, struct MHD_Connection *c, void **con_cls, en
 		const char *labels[2];
 
 		snprintf(code, sizeof(code), "%u", r->status);
-		labels[0] = r->route == ROUTE_OTHER ? "other" : routes[r->route].path;
+		labels[0] = r->route == ROUTE_OTHER ? "other" : h->routes[r->route].path;
 		labels[1] = code;
 		pg_series_add(pg_family_series(h->req_total, labels), 1);
 		pg_series_observe(h->duration[r->route], since(&r->t0));
 	}
-	gated = r->route != ROUTE_OTHER && routes[r->route].group == PG_HTTP_GROUP_PPROF;
+	gated = r->route != ROUTE_OTHER && h->routes[r->route].group == PG_HTTP_GROUP_PPROF;
 	/* Every diagnostics request and every refusal, on any route and
 	 * either listener; successful public answers only when asked. */
 	if (h->opts.done && (gated || r->reason[0] || (r->status >= 400 && r->status < 500) ||
@@ -1548,7 +1524,7 @@ static void on_completed(void *cls, struct MHD_Connection *c, void **con_cls, en
 								  : "other",
 			.path = r->target,
 			.path_len = r->target_len,
-			.route = r->route == ROUTE_OTHER ? "other" : routes[r->route].path,
+			.route = r->route == ROUTE_OTHER ? "other" : h->routes[r->route].path,
 			.gated = gated,
 			.peer = r->peer,
 			.status = r->status,
@@ -1708,14 +1684,40 @@ static int metrics_init(struct pg_http *h)
 		if (rc == PG_OK && !(h->tls_failures = pg_family_series(f, NULL)))
 			rc = pg_fail(PG_ENOMEM, "out of memory creating HTTP metrics");
 	}
-	for (size_t i = 0; rc == PG_OK && i <= N_ROUTES; i++) {
-		const char *v[1] = {i == ROUTE_OTHER ? "other" : routes[i].path};
+	for (size_t i = 0; rc == PG_OK && i <= ROUTE_OTHER; i++) {
+		const char *v[1] = {i == ROUTE_OTHER ? "other" : h->routes[i].path};
 
+		if (i >= h->n_routes && i != ROUTE_OTHER)
+			continue;
 		h->duration[i] = pg_family_series(dur, v);
 		if (!h->duration[i])
 			rc = pg_fail(PG_ENOMEM, "out of memory creating HTTP metrics");
 	}
 	return rc;
+}
+
+/* builtin_routes then opts->routes into h->routes: each path absolute and
+ * answered once, with a handler and at least one method. */
+static int routes_init(struct pg_http *h, const struct pg_http_opts *opts)
+{
+	if (opts->n_routes > PG_HTTP_MAX_ROUTES)
+		return pg_fail(PG_EINVAL, "http: %zu routes, at most %d", opts->n_routes, PG_HTTP_MAX_ROUTES);
+	for (size_t i = 0; i < N_BUILTIN; i++) {
+		h->routes[i] = builtin_routes[i];
+		h->routes[i].arg = h;
+	}
+	h->n_routes = N_BUILTIN;
+	for (size_t i = 0; i < opts->n_routes; i++) {
+		const struct pg_http_route *rt = &opts->routes[i];
+
+		if (!rt->path || rt->path[0] != '/' || !rt->handler || !rt->methods)
+			return pg_fail(PG_EINVAL, "http: route %zu needs a path starting with '/', a handler and methods", i);
+		for (size_t j = 0; j < h->n_routes; j++)
+			if (strcmp(h->routes[j].path, rt->path) == 0)
+				return pg_fail(PG_EINVAL, "http: route %s given twice", rt->path);
+		h->routes[h->n_routes++] = *rt;
+	}
+	return PG_OK;
 }
 
 int pg_http_start(const struct pg_http_opts *opts, struct pg_http **out)
@@ -1752,7 +1754,9 @@ int pg_http_start(const struct pg_http_opts *opts, struct pg_http **out)
 	if (!h->opts.threads)
 		h->opts.threads = 1;
 	h->tls = opts->tls_cert_file && *opts->tls_cert_file;
-	rc = metrics_init(h);
+	rc = routes_init(h, opts);
+	if (rc == PG_OK)
+		rc = metrics_init(h);
 	if (rc == PG_OK && h->tls) {
 		size_t ca_len = 0;
 

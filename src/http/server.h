@@ -1,11 +1,12 @@
-/* The HTTP server: /metrics, /healthz, /ready, and later the /debug/pprof/ routes.
+/* The HTTP server: a transport. It answers /metrics, /healthz and /ready
+ * itself and the routes its caller lists (src/main_routes.c: /debug/pprof/).
  *
  * Built on libmicrohttpd (one internal polling thread with epoll, or a small
  * pool; suspend/resume enabled so that long handlers never pin a thread).
  *
- * Routing. One static table in server.c lists every route: exact path (also
- * its metrics label), allowed methods, handler, group. Handlers of
- * PG_HTTP_GROUP_PPROF routes get opts.route_arg as their arg. The request
+ * Routing. The server's own routes and opts.routes (struct pg_http_route:
+ * exact path, also its metrics label; allowed methods; handler and its arg;
+ * group, which names the guard). The request
  * line and headers as received are checked first (src/http/request.h: a NUL
  * or control byte, a repeated Authorization answer 400), then the raw
  * request-target (src/http/path.h: non-canonical spellings answer 400 and
@@ -67,6 +68,21 @@ typedef void pg_http_handler_fn(struct pg_http_req *r, void *arg);
  * through; returning false means the gate answered (e.g. 401/403) itself. */
 typedef bool pg_http_gate_fn(struct pg_http_req *r, void *arg);
 
+/* Maximum number of routes in opts.routes. */
+#define PG_HTTP_MAX_ROUTES 32
+
+/* One route: the server answers the exact path with the handler, after the
+ * guard of its group (PG_HTTP_GROUP_PUBLIC: opts.gate_public, none when
+ * NULL; PG_HTTP_GROUP_PPROF: opts.gate, 403 when NULL). The path is also the
+ * route's metrics and audit label. */
+struct pg_http_route {
+	const char *path;
+	unsigned methods;            /* PG_HTTP_GET | PG_HTTP_HEAD | PG_HTTP_POST */
+	pg_http_handler_fn *handler;
+	void *arg;                   /* the handler's arg */
+	enum pg_http_group group;
+};
+
 /* Readiness: true when ready; otherwise writes a short reason (n bytes max,
  * NUL-terminated) that /ready returns. Called on a server thread, possibly
  * concurrently when opts.threads > 1; must not block. */
@@ -99,7 +115,11 @@ struct pg_http_opts {
 	void *gate_arg;
 	pg_http_gate_fn *gate_public; /* NULL: /metrics, /healthz, /ready are open */
 	void *gate_public_arg;
-	void *route_arg;              /* passed to handlers of later route groups */
+	/* Routes besides the server's own /metrics, /healthz and /ready (at
+	 * most PG_HTTP_MAX_ROUTES; copied, but the path strings are kept by
+	 * pointer and must outlive the server). */
+	const struct pg_http_route *routes;
+	size_t n_routes;
 	unsigned threads;             /* 0 or 1: one polling thread; else a pool of this many */
 	unsigned max_connections;     /* per listener; 0: 256 */
 	unsigned max_per_ip;          /* open connections per client address; 0: no limit */
@@ -209,8 +229,6 @@ char *pg_http_req_note(struct pg_http_req *r);
  * this peeks at the socket (a pending FIN or a reset). Plain HTTP only: a
  * TLS close_notify shows as readable data, not as gone. Thread-safe. */
 bool pg_http_req_peer_gone(struct pg_http_req *r);
-/* The opts.route_arg of the server this request belongs to. */
-void *pg_http_req_route_arg(const struct pg_http_req *r);
 
 /* ---- responses: exactly one per request ----
  * Each returns PG_OK, or an error when the request was already answered

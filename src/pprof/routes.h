@@ -1,8 +1,8 @@
 /* The /debug/pprof/ HTTP routes, after Go's net/http/pprof.
  *
- * server.c's route table lists one row per route (group PG_HTTP_GROUP_PPROF)
- * pointing at the handlers below; their arg is opts.route_arg, which must be
- * a struct pg_pprof_routes (NULL answers 503). Every route answers itself;
+ * src/main_routes.c lists one route per handler below (group
+ * PG_HTTP_GROUP_PPROF); their arg must be a struct pg_pprof_routes (NULL
+ * answers 503). Every route answers itself;
  * see docs/pprof-profiles.md "HTTP endpoints" for parameters and codes.
  *
  * Timed captures (profile?seconds=N, trace?seconds=N, heap/allocs
@@ -63,7 +63,7 @@ void pg_pprof_routes_stop(struct pg_pprof_routes *pr);
 /* Stops (if needed) and frees; call after pg_http_stop. Takes NULL. */
 void pg_pprof_routes_free(struct pg_pprof_routes **pp);
 
-/* Handlers for server.c's routes[] (arg: struct pg_pprof_routes *). */
+/* Route handlers (arg: struct pg_pprof_routes *). */
 pg_http_handler_fn pg_pprof_handle_index, pg_pprof_handle_profile, pg_pprof_handle_heap,
 	pg_pprof_handle_allocs, pg_pprof_handle_goroutine, pg_pprof_handle_threadcreate,
 	pg_pprof_handle_mutex, pg_pprof_handle_block, pg_pprof_handle_cmdline,
