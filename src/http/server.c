@@ -22,8 +22,8 @@
 #include "src/http/path.h"
 #include "src/http/request.h"
 #include "src/http/tls.h"
-#include "src/pprof/trace.h"
 #include "src/util/log.h"
+#include "src/util/span.h"
 #include "src/util/thread.h"
 
 #define MOD "http"
@@ -1494,11 +1494,11 @@ static void on_completed(void *cls, struct MHD_Connection *c, void **con_cls, en
 		if (!r->reason[0])
 			r->reason = mhd_refusal_reason(r->status, toe);
 	}
-	if (pg_trace_active()) {
+	if (pg_span_active()) {
 		int64_t t0 = (int64_t)r->t0.tv_sec * 1000000000 + r->t0.tv_nsec;
 
-		pg_trace_event("http", r->route == ROUTE_OTHER ? "other" : h->routes[r->route].path, t0,
-			       pg_trace_now_ns() - t0);
+		pg_span_event("http", r->route == ROUTE_OTHER ? "other" : h->routes[r->route].path, t0,
+			       pg_span_now_ns() - t0);
 	}
 	if (h->req_total && r->status) {
 		char code[12];

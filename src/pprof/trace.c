@@ -1,4 +1,5 @@
 #include "src/pprof/trace.h"
+#include "src/util/span.h"
 #include "src/util/thread.h"
 
 #include <errno.h>
@@ -39,10 +40,7 @@ static _Thread_local pid_t tl_tid;
 
 int64_t pg_trace_now_ns(void)
 {
-	struct timespec ts;
-
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (int64_t)ts.tv_sec * 1000000000 + ts.tv_nsec;
+	return pg_span_now_ns();
 }
 
 int pg_trace_active(void)
@@ -98,6 +96,8 @@ void pg_trace_instant(const char *cat, const char *name)
 		record(cat, name, 'i', pg_trace_now_ns(), 0);
 }
 
+static const struct pg_span_hook span_hook = {pg_trace_active, pg_trace_event};
+
 int pg_trace_start(int seconds, size_t max_events)
 {
 	int rc = PG_OK;
@@ -110,6 +110,8 @@ int pg_trace_start(int seconds, size_t max_events)
 	if (max_events > PG_TRACE_MAX_EVENTS)
 		return pg_fail(PG_EINVAL, "trace buffer must hold at most %u events", PG_TRACE_MAX_EVENTS);
 	pthread_mutex_lock(&ctl_mu);
+	/* From now on http and rpc report their spans here (src/util/span.h). */
+	pg_span_set_hook(&span_hook);
 	if (events) {
 		rc = pg_fail(PG_EBUSY, "a trace capture is already running");
 		goto out;
