@@ -134,7 +134,10 @@ int main(int argc, char **argv)
 	if (pg_rpc_start(&ro, &rpc) != PG_OK)
 		goto fail;
 
-	if (pg_pprof_routes_new(NULL, &pprof) != PG_OK)
+	/* A capture never outlives the window that allowed it: the gate hands
+	 * each request the time left (pg_http_req_limit_ms). */
+	struct pg_pprof_routes_opts po = {.min_capture_seconds = (unsigned)cfg->admin_window_min_capture_seconds};
+	if (pg_pprof_routes_new(&po, &pprof) != PG_OK)
 		goto fail;
 	struct pg_http_route routes[PG_HTTP_MAX_ROUTES];
 	struct pg_http_opts ho = {
@@ -158,8 +161,6 @@ int main(int argc, char **argv)
 		    pg_gate_new(&cfg->diag, metrics, &gate) != PG_OK)
 			goto fail;
 		pg_gate_http_opts(gate, &cfg->diag, &ho);
-		/* A capture never outlives the window that allowed it. */
-		pg_pprof_routes_set_fit(pprof, pg_gate_fit_capture, gate);
 	}
 	/* A config node without http_addr has no HTTP listener, as in Goverse.
 	 * Certificate and key problems exit 2, a busy address 1. */

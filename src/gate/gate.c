@@ -39,7 +39,6 @@ struct gstate {
 	struct pg_auth_cidr_list *allow[PG_AUTH_ROUTE__COUNT];
 	struct pg_auth_x509_trust *trust; /* NULL: client certificates are not verified */
 	unsigned methods[PG_AUTH_ROUTE__COUNT];
-	bool require_window; /* pprof only while g->window is open */
 };
 
 struct pg_gate {
@@ -203,6 +202,14 @@ static bool wants_client_cert(const struct pg_config_diag *d)
 	return strcmp(d->client_auth_type, "NoClientCert") != 0;
 }
 
+/* Closed by default: authenticated profiling needs an open window too,
+ * unless the operator turns that off explicitly. */
+static bool require_window(const struct pg_config_diag *d, unsigned pprof_methods)
+{
+	return strcmp(d->pprof.require_window, "true") == 0 ||
+	       (strcmp(d->pprof.require_window, "auto") == 0 && pprof_methods != 0);
+}
+
 static int state_build(const struct pg_config_diag *d, struct gstate **out)
 {
 	struct gstate *s = calloc(1, sizeof(*s));
@@ -231,6 +238,7 @@ static int state_build(const struct pg_config_diag *d, struct gstate **out)
 		if (rc == PG_OK) {
 			struct pg_auth_route_rule rule = {
 				.methods = s->methods[r],
+				.require_window = r == PG_AUTH_ROUTE_PPROF && require_window(d, s->methods[r]),
 				.allow_plaintext_jwt = gc->allow_plaintext_jwt != 0,
 				.allowlist = s->allow[r],
 			};
@@ -238,11 +246,6 @@ static int state_build(const struct pg_config_diag *d, struct gstate **out)
 		}
 		all |= s->methods[r];
 	}
-	/* Closed by default: authenticated profiling needs an open window too,
-	 * unless the operator turns that off explicitly. */
-	s->require_window = strcmp(d->pprof.require_window, "true") == 0 ||
-			    (strcmp(d->pprof.require_window, "auto") == 0 &&
-			     s->methods[PG_AUTH_ROUTE_PPROF] != 0);
 	if (rc == PG_OK && d->plain_listen[0] && !d->cert_file[0])
 		rc = pg_fail(PG_EINVAL, "diagnostics.plain_listen is for a node serving HTTPS: set "
 					"diagnostics.tls_server_config.cert_file and key_file, or remove plain_listen");
@@ -605,20 +608,12 @@ static bool gate(struct pg_http_req *r, struct pg_gate *g, enum pg_auth_route ro
 	rq.now_wall_s = (int64_t)time(NULL);
 	clock_gettime(CLOCK_MONOTONIC, &mono);
 	rq.now_mono_ms = (int64_t)mono.tv_sec * 1000 + mono.tv_nsec / 1000000;
+	rq.window = atomic_load(&g->window);
 	pg_auth_decide(s->pol, &rq, &d);
-	/* The window comes last, after authentication, as in pg_auth_decide:
-	 * anonymous callers learn nothing about it. No window yet = closed. */
-	if (d.allow && route == PG_AUTH_ROUTE_PPROF && s->require_window) {
-		struct pg_auth_window *w = atomic_load(&g->window);
-
-		if (!w || !pg_auth_window_is_open_for(w, rq.profile, rq.now_mono_ms)) {
-			d.allow = false;
-			d.http_status = 403;
-			d.reason = PG_AUTH_R_WINDOW_CLOSED;
-			d.www_authenticate[0] = '\0';
-		}
-	}
 	state_put(s);
+	/* The handler bounds timed captures by what is left of the window. */
+	if (d.allow)
+		pg_http_req_set_limit_ms(r, d.window_left_ms);
 
 	/* The audit fragment: no token, no key, no certificate bytes. */
 	pg_buf_init(&nb, PG_HTTP_NOTE_MAX - 1);
@@ -818,31 +813,4 @@ out:
 	free(old);
 	pg_config_free(&fresh);
 	return rc;
-}
-
-enum pg_auth_capture_fit pg_gate_fit_capture(void *arg, const char *profile, unsigned want_s,
-					     unsigned *granted_s)
-{
-	struct pg_gate *g = arg;
-	struct pg_auth_window *w = atomic_load(&g->window);
-	struct gstate *s = state_get(g);
-	bool required = s->require_window;
-	enum pg_auth_capture_fit fit;
-	struct timespec mono;
-	int64_t granted_ms = 0;
-
-	state_put(s);
-	*granted_s = want_s;
-	if (!required || !w)
-		return PG_AUTH_CAPTURE_OK; /* no window required; the gate refused already if one is */
-	clock_gettime(CLOCK_MONOTONIC, &mono);
-	fit = pg_auth_window_fit_capture(w, profile, (int64_t)mono.tv_sec * 1000 + mono.tv_nsec / 1000000,
-					 (int64_t)want_s * 1000, &granted_ms);
-	if (fit == PG_AUTH_CAPTURE_SHORTENED) {
-		/* Whole seconds that still end inside the window. */
-		if (granted_ms < 1000)
-			return PG_AUTH_CAPTURE_REFUSED;
-		*granted_s = (unsigned)(granted_ms / 1000);
-	}
-	return fit;
 }

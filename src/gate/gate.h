@@ -55,15 +55,11 @@ PG_WUR int pg_gate_sighup(struct pg_gate *g, struct pg_http *http, struct pg_con
 void pg_gate_http_opts(struct pg_gate *g, const struct pg_config_diag *d, struct pg_http_opts *o);
 
 /* The diagnostics window that groups.pprof.require_window checks (borrowed:
- * it must outlive the gate's use; NULL = closed). Thread-safe. */
+ * it must outlive the gate's use; NULL = closed). The gate hands it to
+ * pg_auth_decide with each request, and the time left in it to the handler
+ * (pg_http_req_limit_ms). Thread-safe. */
 struct pg_auth_window;
 void pg_gate_set_window(struct pg_gate *g, struct pg_auth_window *w);
-
-/* pg_pprof_fit_fn for src/pprof/routes.h: when the gate requires a window,
- * fits a timed capture into it (arg is the struct pg_gate); otherwise every
- * capture runs as asked. */
-enum pg_auth_capture_fit pg_gate_fit_capture(void *arg, const char *profile, unsigned want_s,
-					     unsigned *granted_s);
 
 /* pg_http_gate_fn for the pprof group (arg = the gate). */
 bool pg_gate_check(struct pg_http_req *r, void *arg);

@@ -141,6 +141,7 @@ struct pg_http_req {
 	const char *path;
 	unsigned method_bit;
 	size_t route; /* index in routes[], or ROUTE_OTHER */
+	int64_t limit_ms; /* pg_http_req_set_limit_ms; -1 until set */
 	enum req_state state;
 	int refs;     /* MHD's, plus the owner's while suspended */
 	bool answered;
@@ -393,6 +394,16 @@ bool pg_http_req_header_each(struct pg_http_req *r, const char *name, pg_http_ea
 bool pg_http_req_query_each(struct pg_http_req *r, pg_http_each_fn *fn, void *arg)
 {
 	return values_each(r, MHD_GET_ARGUMENT_KIND, NULL, fn, arg);
+}
+
+void pg_http_req_set_limit_ms(struct pg_http_req *r, int64_t ms)
+{
+	r->limit_ms = ms;
+}
+
+int64_t pg_http_req_limit_ms(const struct pg_http_req *r)
+{
+	return r->limit_ms;
 }
 
 bool pg_http_req_is_tls(struct pg_http_req *r)
@@ -1195,6 +1206,7 @@ static struct pg_http_req *req_new(struct pg_http *h, struct MHD_Connection *c, 
 	r->route = ROUTE_OTHER;
 	r->refs = 1;
 	r->reason = "";
+	r->limit_ms = -1;
 	if (h->plain_daemon) {
 		const union MHD_ConnectionInfo *ci = MHD_get_connection_info(c, MHD_CONNECTION_INFO_DAEMON);
 

@@ -43,6 +43,7 @@
 
 #include <stdbool.h>
 #include <stddef.h>
+#include <stdint.h>
 #include <sys/socket.h>
 #include <sys/types.h>
 
@@ -212,6 +213,11 @@ bool pg_http_req_header_each(struct pg_http_req *r, const char *name, pg_http_ea
  * escapes kept, but '+' already turned into ' '), value NULL for a bare key.
  * Returns false when fn stopped it. */
 bool pg_http_req_query_each(struct pg_http_req *r, pg_http_each_fn *fn, void *arg);
+/* A per-request value the guard hands to the handler; the server does not
+ * interpret it. The gate stores the time left in the diagnostics window
+ * (which bounds timed captures); -1 until set. */
+void pg_http_req_set_limit_ms(struct pg_http_req *r, int64_t ms);
+int64_t pg_http_req_limit_ms(const struct pg_http_req *r);
 /* Whether the request came over TLS. */
 bool pg_http_req_is_tls(struct pg_http_req *r);
 /* The client's certificate chain as sent (DER, leaf first): fills up to max

@@ -48,8 +48,7 @@ struct pg_pprof_routes {
 	bool thread_started, stopping;
 	struct job jobs[PG_PPROF_MAX_JOBS];
 	int64_t trace_end_unix_ns; /* when the running trace ends; 0: none */
-	pg_pprof_fit_fn *fit;      /* the diagnostics window, or NULL */
-	void *fit_arg;
+	int64_t min_capture_ms;    /* opts.min_capture_seconds */
 };
 
 /* ---- time ----------------------------------------------------------------- */
@@ -410,6 +409,7 @@ int pg_pprof_routes_new(const struct pg_pprof_routes_opts *opts, struct pg_pprof
 	if (!pr)
 		return pg_fail(PG_ENOMEM, "out of memory creating the pprof routes");
 	pr->max_seconds = opts && opts->max_seconds ? opts->max_seconds : PG_PPROF_MAX_SECONDS;
+	pr->min_capture_ms = opts ? (int64_t)opts->min_capture_seconds * 1000 : 0;
 	if (pr->max_seconds > PG_PPROF_CPU_MAX_SECONDS)
 		pr->max_seconds = PG_PPROF_CPU_MAX_SECONDS;
 	if (opts && opts->tmpdir && !(pr->tmpdir = strdup(opts->tmpdir))) {
@@ -470,12 +470,6 @@ void pg_pprof_routes_free(struct pg_pprof_routes **pp)
 	*pp = NULL;
 }
 
-void pg_pprof_routes_set_fit(struct pg_pprof_routes *pr, pg_pprof_fit_fn *fn, void *arg)
-{
-	pr->fit = fn;
-	pr->fit_arg = arg;
-}
-
 /* Shortens *seconds to the diagnostics window, or answers 403 and returns
  * false when the window leaves too little time; the answer says which
  * (a capture never outlives the window that allowed it). The granted length
@@ -486,21 +480,22 @@ void pg_pprof_routes_set_fit(struct pg_pprof_routes *pr, pg_pprof_fit_fn *fn, vo
 static bool fit_window(struct pg_pprof_routes *pr, struct pg_http_req *r, const char *profile,
 		       unsigned *seconds)
 {
+	/* What the guard allowed: the time left in the window, -1 unbounded. */
+	int64_t left_ms = pg_http_req_limit_ms(r);
 	unsigned granted = *seconds;
 	char v[96];
 
-	switch (pr->fit ? pr->fit(pr->fit_arg, profile, *seconds, &granted) : PG_AUTH_CAPTURE_OK) {
-	case PG_AUTH_CAPTURE_OK:
+	if (left_ms < 0 || (int64_t)*seconds * 1000 <= left_ms) {
 		granted = *seconds;
-		break;
-	case PG_AUTH_CAPTURE_SHORTENED:
+	} else if (left_ms >= pr->min_capture_ms && left_ms >= 1000) {
+		/* Whole seconds that still end inside the window. */
+		granted = (unsigned)(left_ms / 1000);
 		snprintf(v, sizeof(v), "shortened from %u s to %u s: the diagnostics window closes then",
 			 *seconds, granted);
 		if (pg_http_add_header(r, "X-Pprofgate-Capture", v) != PG_OK)
 			pg_err_clear();
 		pg_info("pprof", "%s capture %s", profile, v);
-		break;
-	default:
+	} else {
 		if (pg_http_add_header(r, "Content-Type", "application/json") != PG_OK)
 			pg_err_clear();
 		pg_http_reply_text(r, 403, "application/json",
