@@ -43,13 +43,6 @@ PG_WUR int pg_gate_reload(struct pg_gate *g, const struct pg_config_diag *d);
 
 void pg_gate_free(struct pg_gate **pp);
 
-/* SIGHUP: re-parses argc/argv (and the --config file), validates the new
- * diagnostics section, reloads the HTTPS certificate (pg_http_reload_tls)
- * and the gate. Nothing changes when any step fails (logged). Listen
- * addresses, enabling TLS, guarding /metrics or /healthz for the first
- * time and audit_public_success need a restart. Call from one thread (the signal loop). */
-PG_WUR int pg_gate_sighup(struct pg_gate *g, struct pg_http *http, struct pg_config *cfg, int argc, char **argv);
-
 /* Fills the gate and TLS fields of HTTP server options from the gate and
  * `d` (d's strings must outlive the server). */
 void pg_gate_http_opts(struct pg_gate *g, const struct pg_config_diag *d, struct pg_http_opts *o);
