@@ -22,6 +22,7 @@
 #include "auth/window.h"
 #include "auth/x509.h"
 #include "src/util/buf.h"
+#include "src/util/json.h"
 #include "src/util/log.h"
 
 #define MOD "gate"
@@ -377,40 +378,6 @@ static int open_audit(const char *path, int *fd)
 			rc = (x);  \
 	} while (0)
 
-/* A JSON string of n bytes (NULs included, as \u0000): control, non-ASCII,
- * '"' and '\\' bytes are escaped, so a line never splits or forges fields. */
-static int json_strn(struct pg_buf *b, const char *s, size_t n)
-{
-	const char *end = s + n;
-	int rc = pg_buf_puts(b, "\"");
-
-	while (s < end && rc == PG_OK) {
-		size_t run = 0;
-
-		/* Copy runs of plain characters at once; escape the rest. */
-		while (s + run < end && (unsigned char)s[run] >= 0x20 && (unsigned char)s[run] < 0x7f &&
-		       s[run] != '"' && s[run] != '\\')
-			run++;
-		if (run) {
-			B(pg_buf_append(b, s, run));
-			s += run;
-			continue;
-		}
-		if (*s == '"' || *s == '\\')
-			B(pg_buf_printf(b, "\\%c", *s));
-		else
-			B(pg_buf_printf(b, "\\u%04x", (unsigned char)*s));
-		s++;
-	}
-	B(pg_buf_puts(b, "\""));
-	return rc;
-}
-
-static int json_str(struct pg_buf *b, const char *s)
-{
-	return json_strn(b, s, strlen(s));
-}
-
 static void count(struct pg_gate *g, const char *route, const char *decision, const char *reason)
 {
 	const char *v[3] = {route, decision, reason};
@@ -468,7 +435,7 @@ void pg_gate_audit(void *arg, const struct pg_http_done_info *info)
 	pg_buf_init(&b, AUDIT_LINE_MAX + 6 * info->path_len);
 	B(audit_begin(&b));
 	B(pg_buf_puts(&b, ",\"peer\":"));
-	B(json_str(&b, info->peer));
+	B(pg_json_write_cstr(&b, info->peer));
 	if (info->note[0]) {
 		/* The gate's decision: client, identity, decision, reason. */
 		B(pg_buf_printf(&b, ",%s", info->note));
@@ -482,9 +449,9 @@ void pg_gate_audit(void *arg, const struct pg_http_done_info *info)
 		count(g, info->route, decision, reason);
 	}
 	B(pg_buf_printf(&b, ",\"method\":\"%s\",\"route\":", info->method));
-	B(json_str(&b, info->route));
+	B(pg_json_write_cstr(&b, info->route));
 	B(pg_buf_puts(&b, ",\"path\":"));
-	B(json_strn(&b, info->path, info->path_len));
+	B(pg_json_write_string(&b, info->path, info->path_len));
 	B(pg_buf_printf(&b, ",\"status\":%u,\"bytes\":%zu,\"duration_ms\":%.3f}\n", info->status, info->bytes,
 			    info->duration_s * 1000.0));
 	if (rc == PG_OK)
@@ -618,9 +585,9 @@ static bool gate(struct pg_http_req *r, struct pg_gate *g, enum pg_auth_route ro
 	/* The audit fragment: no token, no key, no certificate bytes. */
 	pg_buf_init(&nb, PG_HTTP_NOTE_MAX - 1);
 	B(pg_buf_puts(&nb, "\"client\":"));
-	B(json_str(&nb, d.client));
+	B(pg_json_write_cstr(&nb, d.client));
 	B(pg_buf_puts(&nb, ",\"identity\":"));
-	B(json_str(&nb, d.identity));
+	B(pg_json_write_cstr(&nb, d.identity));
 	B(pg_buf_printf(&nb, ",\"auth\":\"%s\",\"decision\":\"%s\",\"reason\":\"%s\"", method_name(d.method),
 			    d.allow ? "allow" : "deny", pg_auth_reason_str(d.reason)));
 	if (rc == PG_OK && nb.len < PG_HTTP_NOTE_MAX) {

@@ -22,6 +22,7 @@
 #include "src/http/path.h"
 #include "src/http/request.h"
 #include "src/http/tls.h"
+#include "src/util/json.h"
 #include "src/util/log.h"
 #include "src/util/span.h"
 #include "src/util/thread.h"
@@ -551,35 +552,17 @@ int pg_http_reply_buf(struct pg_http_req *r, unsigned status, const char *conten
 	return set_response(r, status, content_type, resp);
 }
 
-/* JSON string contents: escapes what RFC 8259 requires. */
-static int json_escape(struct pg_buf *b, const char *s)
-{
-	int rc = PG_OK;
-
-	for (; *s && rc == PG_OK; s++) {
-		unsigned char c = (unsigned char)*s;
-
-		if (c == '"' || c == '\\')
-			rc = pg_buf_printf(b, "\\%c", c);
-		else if (c < 0x20)
-			rc = pg_buf_printf(b, "\\u%04x", c);
-		else
-			rc = pg_buf_append(b, s, 1);
-	}
-	return rc;
-}
-
 int pg_http_reply_error(struct pg_http_req *r, unsigned status, const char *msg)
 {
 	struct pg_buf b;
 	int rc;
 
 	pg_buf_init(&b, 1024);
-	rc = pg_buf_puts(&b, "{\"status\":\"error\",\"error\":\"");
+	rc = pg_buf_puts(&b, "{\"status\":\"error\",\"error\":");
 	if (rc == PG_OK)
-		rc = json_escape(&b, msg);
+		rc = pg_json_write_cstr(&b, msg);
 	if (rc == PG_OK)
-		rc = pg_buf_puts(&b, "\"}\n");
+		rc = pg_buf_puts(&b, "}\n");
 	if (rc != PG_OK) {
 		pg_buf_free(&b);
 		return pg_http_reply_text(r, status, "application/json", "{\"status\":\"error\"}\n");
@@ -923,11 +906,11 @@ static void handle_ready(struct pg_http_req *r, void *arg)
 		return;
 	}
 	pg_buf_init(&b, 1024);
-	rc = pg_buf_puts(&b, "{\"status\":\"not ready\",\"reason\":\"");
+	rc = pg_buf_puts(&b, "{\"status\":\"not ready\",\"reason\":");
 	if (rc == PG_OK)
-		rc = json_escape(&b, reason[0] ? reason : "unknown");
+		rc = pg_json_write_cstr(&b, reason[0] ? reason : "unknown");
 	if (rc == PG_OK)
-		rc = pg_buf_puts(&b, "\"}\n");
+		rc = pg_buf_puts(&b, "}\n");
 	if (rc == PG_OK) {
 		pg_http_reply_buf(r, 503, "application/json", &b);
 	} else {

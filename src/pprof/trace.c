@@ -1,4 +1,5 @@
 #include "src/pprof/trace.h"
+#include "src/util/json.h"
 #include "src/util/span.h"
 #include "src/util/thread.h"
 
@@ -153,29 +154,6 @@ void pg_trace_cancel(void)
 	pthread_mutex_unlock(&ctl_mu);
 }
 
-/* JSON string body: escapes quotes, backslashes and control bytes; bytes
- * outside ASCII become '?' so invalid UTF-8 cannot break the document. */
-static int put_json_str(struct pg_buf *out, const char *s)
-{
-	int rc = pg_buf_puts(out, "\"");
-
-	for (; rc == PG_OK && *s; s++) {
-		unsigned char c = (unsigned char)*s;
-
-		if (c == '"' || c == '\\')
-			rc = pg_buf_printf(out, "\\%c", c);
-		else if (c < 0x20)
-			rc = pg_buf_printf(out, "\\u%04x", c);
-		else if (c >= 0x80)
-			rc = pg_buf_puts(out, "?");
-		else
-			rc = pg_buf_append(out, s, 1);
-	}
-	if (rc == PG_OK)
-		rc = pg_buf_puts(out, "\"");
-	return rc;
-}
-
 static int by_tid(const void *a, const void *b)
 {
 	pid_t x = *(const pid_t *)a, y = *(const pid_t *)b;
@@ -218,7 +196,7 @@ static int write_json(const struct ev *v, size_t n, uint64_t drop, int64_t t0, i
 		rc = pg_buf_printf(out, ",\n{\"name\":\"thread_name\",\"ph\":\"M\",\"pid\":%d,\"tid\":%d,"
 					"\"args\":{\"name\":", pid, (int)tids[i]);
 		if (rc == PG_OK)
-			rc = put_json_str(out, name);
+			rc = pg_json_write_cstr(out, name);
 		if (rc == PG_OK)
 			rc = pg_buf_puts(out, "}}");
 	}
@@ -227,11 +205,11 @@ static int write_json(const struct ev *v, size_t n, uint64_t drop, int64_t t0, i
 
 		rc = pg_buf_puts(out, ",\n{\"name\":");
 		if (rc == PG_OK)
-			rc = put_json_str(out, e->name);
+			rc = pg_json_write_cstr(out, e->name);
 		if (rc == PG_OK)
 			rc = pg_buf_puts(out, ",\"cat\":");
 		if (rc == PG_OK)
-			rc = put_json_str(out, e->cat);
+			rc = pg_json_write_cstr(out, e->cat);
 		if (rc == PG_OK)
 			rc = pg_buf_printf(out, ",\"ph\":\"%c\",\"pid\":%d,\"tid\":%d", e->ph, pid,
 					   (int)e->tid);

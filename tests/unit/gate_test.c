@@ -598,6 +598,14 @@ static void test_audit(void)
 	size_t len = 0;
 	char *a;
 
+	/* A target with UTF-8 (e-acute) then a byte that is not (libcurl
+	 * would percent-encode both, so straight to the audit hook): the
+	 * first stays as is, the second is written as its value, \u00ff. */
+	const struct pg_http_done_info bytes = {
+		.method = "GET", .path = "/debug/pprof/\xc3\xa9\xff", .path_len = 16, .route = "other",
+		.peer = "127.0.0.1", .status = 400, .note = "", .reason = "bad_path"};
+
+	pg_gate_audit(gate, &bytes);
 	/* Lines are written when libmicrohttpd completes a request, just
 	 * after the client has its answer. */
 	usleep(200 * 1000);
@@ -620,6 +628,7 @@ static void test_audit(void)
 	CHECK_CONTAINS(a, "\"identity\":\"uri:spiffe://pprofgate.local/admin\"");
 	CHECK_CONTAINS(a, "\"status\":401");
 	CHECK_CONTAINS(a, "\"path\":\"/debug/pprof/\\\"q\\\\\"");
+	CHECK_CONTAINS(a, "\"path\":\"/debug/pprof/\xc3\xa9\\u00ff\"");
 	CHECK(strstr(a, "eyJ") == NULL); /* no token (base64url JSON) ever */
 	CHECK(strstr(a, "Bearer") == NULL);
 	CHECK(stat(P("audit.log"), &st) == 0 && (st.st_mode & 0777) == 0600);
