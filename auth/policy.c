@@ -13,7 +13,6 @@ struct pg_auth_policy {
 	struct pg_auth_jwt *jwt;
 	const struct pg_auth_idlist *ids;
 	const struct pg_auth_cidr_list *proxies;
-	struct pg_auth_window *window;
 };
 
 const char *pg_auth_route_name(enum pg_auth_route r)
@@ -67,11 +66,6 @@ void pg_auth_policy_set_trusted_proxies(struct pg_auth_policy *p, const struct p
 	p->proxies = l;
 }
 
-void pg_auth_policy_set_window(struct pg_auth_policy *p, struct pg_auth_window *w)
-{
-	p->window = w;
-}
-
 int pg_auth_policy_check(const struct pg_auth_policy *p)
 {
 	for (int r = 0; r < PG_AUTH_ROUTE__COUNT; r++) {
@@ -84,9 +78,6 @@ int pg_auth_policy_check(const struct pg_auth_policy *p)
 		if ((rule->methods & PG_AUTH_METHOD_MTLS) && pg_auth_idlist_count(p->ids) == 0)
 			return pg_fail(PG_EINVAL, "route %s uses mTLS but no client identities are "
 						  "allowed", name);
-		if (rule->require_window && !p->window)
-			return pg_fail(PG_EINVAL, "route %s requires a diagnostics window but none is "
-						  "configured", name);
 		if (rule->require_window && r != PG_AUTH_ROUTE_PPROF)
 			return pg_fail(PG_EINVAL, "route %s: only pprof can require the window", name);
 	}
@@ -141,6 +132,7 @@ void pg_auth_decide(const struct pg_auth_policy *p, const struct pg_auth_request
 	enum pg_auth_reason br = PG_AUTH_R_TOKEN_MISSING;
 
 	memset(d, 0, sizeof(*d));
+	d->window_left_ms = -1;
 	snprintf(d->identity, sizeof(d->identity), "-");
 	snprintf(d->client, sizeof(d->client), "-");
 	deny(d, 403, PG_AUTH_R_INTERNAL);
@@ -259,11 +251,11 @@ void pg_auth_decide(const struct pg_auth_policy *p, const struct pg_auth_request
 
 	/* 5. The window, only now that the caller is known. */
 	if (req->route == PG_AUTH_ROUTE_PPROF && rule->require_window) {
-		if (!pg_auth_window_is_open_for(p->window, req->profile, req->now_mono_ms)) {
+		if (!req->window || !pg_auth_window_is_open_for(req->window, req->profile, req->now_mono_ms)) {
 			deny(d, 403, PG_AUTH_R_WINDOW_CLOSED);
 			return;
 		}
-		d->window_left_ms = pg_auth_window_time_left_ms(p->window, req->now_mono_ms);
+		d->window_left_ms = pg_auth_window_time_left_ms(req->window, req->now_mono_ms);
 	}
 	d->allow = true;
 	d->http_status = 200;

@@ -12,13 +12,16 @@
  *      certificate problems are 403 (there is no HTTP challenge for TLS);
  *   4. authorisation: pprof scopes by profile (403 scope_missing, with
  *      error="insufficient_scope" for tokens);
- *   5. for pprof, the diagnostics window (403 window_closed). It comes after
- *      authentication so anonymous callers learn nothing about it.
+ *   5. for pprof, the diagnostics window the caller hands over in the
+ *      request (403 window_closed; NULL is closed). It comes after
+ *      authentication so anonymous callers learn nothing about it. An
+ *      allowed request gets the time left in it: the longest a timed capture
+ *      may run (window_left_ms).
  * A route with no methods and no allowlist is open, except pprof: with no
  * security configured at all pprof is served to loopback peers only.
  *
  * A struct pg_auth_policy is built single-threaded, then pg_auth_decide() is
- * thread-safe. The policy borrows the verifier, lists and window passed to its
+ * thread-safe. The policy borrows the verifier and lists passed to its
  * setters: they must outlive it (the caller frees them). */
 #ifndef PG_AUTH_POLICY_H
 #define PG_AUTH_POLICY_H
@@ -63,10 +66,9 @@ PG_WUR int pg_auth_policy_set_route(struct pg_auth_policy *p, enum pg_auth_route
 void pg_auth_policy_set_jwt(struct pg_auth_policy *p, struct pg_auth_jwt *jwt);
 void pg_auth_policy_set_client_ids(struct pg_auth_policy *p, const struct pg_auth_idlist *ids);
 void pg_auth_policy_set_trusted_proxies(struct pg_auth_policy *p, const struct pg_auth_cidr_list *l);
-void pg_auth_policy_set_window(struct pg_auth_policy *p, struct pg_auth_window *w);
 
 /* Checks that the configured pieces fit together (a route using JWT has a
- * verifier, mTLS has an identity list, require_window has a window).
+ * verifier, mTLS has an identity list, only pprof requires the window).
  * PG_EINVAL with a sentence naming the route. */
 PG_WUR int pg_auth_policy_check(const struct pg_auth_policy *p);
 
@@ -82,6 +84,7 @@ struct pg_auth_request {
 	const struct pg_auth_cert_result *cert; /* NULL when no client certificate was sent */
 	int64_t now_wall_s;           /* time(NULL): token exp/nbf */
 	int64_t now_mono_ms;          /* CLOCK_MONOTONIC ms: the window */
+	struct pg_auth_window *window; /* the node's diagnostics window; NULL = closed */
 };
 
 enum pg_auth_method_used { PG_AUTH_USED_NONE = 0, PG_AUTH_USED_MTLS, PG_AUTH_USED_JWT,
@@ -96,7 +99,8 @@ struct pg_auth_decision {
 	char client[PG_AUTH_ADDR_TEXT_MAX];  /* effective client address */
 	unsigned scopes;                 /* granted PG_AUTH_SCOPE_* bits */
 	char www_authenticate[160];      /* header value to send, "" for none */
-	int64_t window_left_ms;          /* pprof and allowed: time left in the window */
+	int64_t window_left_ms;          /* allowed through a required window: the time left in
+					    it, which bounds timed captures; -1 otherwise (no bound) */
 };
 
 /* Decides; never fails (internal problems deny with PG_AUTH_R_INTERNAL). */

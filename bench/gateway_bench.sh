@@ -80,6 +80,8 @@ EOF
   groups:
     pprof:
       auth: mtls or jwt
+      # the checks without a window to open (auto would require one)
+      require_window: "false"
 EOF
 		fi
 	} >"$TMP/$name.yaml"

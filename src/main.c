@@ -19,6 +19,7 @@
 #include "src/config/config.h"
 #include "src/gate/gate.h"
 #include "src/http/server.h"
+#include "src/main_routes.h"
 #include "src/metrics/metrics.h"
 #include "src/metrics/process.h"
 #include "src/pprof/heap.h"
@@ -104,6 +105,55 @@ static int wait_for_stop_signal(const sigset_t *set)
 	}
 }
 
+/* SIGHUP: asks each module to reload, all or nothing: re-parses argc/argv
+ * (and the --config file) as at start, validates the new diagnostics
+ * section with a throw-away gate, then reloads the HTTPS certificate
+ * (pg_http_reload_tls, which reads the file names from cfg->diag) and the
+ * gate's policy, keys and audit file (pg_gate_reload). Nothing changes when
+ * a step fails (logged). Listen addresses, enabling TLS, guarding /metrics or
+ * /healthz for the first time and audit_public_success need a restart. */
+static int reload(struct pg_gate *g, struct pg_http *http, struct pg_config *cfg, int argc, char **argv)
+{
+	struct pg_config *fresh = NULL;
+	struct pg_gate *probe = NULL;
+	struct pg_config_diag *old = NULL;
+	int exit_code = 0, rc;
+
+	if (!g)
+		return pg_fail(PG_EINVAL, "SIGHUP: no HTTP listener, nothing to reload");
+	/* Re-read flags and file exactly as at start; addresses are kept
+	 * (changing them needs a restart), the diagnostics section is new. */
+	rc = pg_config_parse_args(argc, argv, &fresh, &exit_code);
+	if (rc == PG_OK && !fresh)
+		rc = pg_fail(PG_EINVAL, "the command line no longer starts a node");
+	/* A throw-away gate validates keys, lists and the audit file before
+	 * anything live changes. */
+	if (rc == PG_OK)
+		rc = pg_gate_new(&fresh->diag, NULL, &probe);
+	pg_gate_free(&probe);
+	if (rc == PG_OK && !(old = malloc(sizeof(*old))))
+		rc = pg_fail(PG_ENOMEM, "out of memory reloading");
+	if (rc != PG_OK)
+		goto out;
+	/* The HTTP server reads the certificate file names from cfg->diag. */
+	*old = cfg->diag;
+	cfg->diag = fresh->diag;
+	rc = pg_http_reload_tls(http);
+	if (rc != PG_OK) {
+		cfg->diag = *old;
+		goto out;
+	}
+	rc = pg_gate_reload(g, &cfg->diag);
+out:
+	if (rc != PG_OK)
+		pg_error("main", "reload failed, still serving the previous certificates and policy: %s", pg_errmsg());
+	else
+		pg_info("main", "reloaded certificates, keys and diagnostics policy");
+	free(old);
+	pg_config_free(&fresh);
+	return rc;
+}
+
 int main(int argc, char **argv)
 {
 	struct pg_config *cfg = NULL;
@@ -152,12 +202,17 @@ int main(int argc, char **argv)
 	if (pg_rpc_start(&ro, &rpc) != PG_OK)
 		goto fail;
 
-	if (pg_pprof_routes_new(NULL, &pprof) != PG_OK)
+	/* A capture never outlives the window that allowed it: the gate hands
+	 * each request the time left (pg_http_req_limit_ms). */
+	struct pg_pprof_routes_opts po = {.min_capture_seconds = (unsigned)cfg->admin_window_min_capture_seconds};
+	if (pg_pprof_routes_new(&po, &pprof) != PG_OK)
 		goto fail;
+	struct pg_http_route routes[PG_HTTP_MAX_ROUTES];
 	struct pg_http_opts ho = {
 		.listen = cfg->http_listen,
 		.metrics = metrics,
-		.route_arg = pprof,
+		.routes = routes,
+		.n_routes = pg_main_routes(pprof, routes, PG_HTTP_MAX_ROUTES),
 		/* One polling thread per CPU (2..4): measured 1.9x the /metrics
 		 * throughput of one thread on 2 CPUs (docs/performance.md). */
 		.threads = http_threads(),
@@ -174,8 +229,6 @@ int main(int argc, char **argv)
 		    pg_gate_new(&cfg->diag, metrics, &gate) != PG_OK)
 			goto fail;
 		pg_gate_http_opts(gate, &cfg->diag, &ho);
-		/* A capture never outlives the window that allowed it. */
-		pg_pprof_routes_set_fit(pprof, pg_gate_fit_capture, gate);
 	}
 	/* A config node without http_addr has no HTTP listener, as in Goverse.
 	 * Certificate and key problems exit 2, a busy address 1. */
@@ -207,7 +260,7 @@ int main(int argc, char **argv)
 	pg_gate_set_window(gate, pg_admin_window_auth(window));
 
 	while ((sig = wait_for_stop_signal(&sigs)) == SIGHUP)
-		if (pg_gate_sighup(gate, http, cfg, argc, argv) != PG_OK)
+		if (reload(gate, http, cfg, argc, argv) != PG_OK)
 			pg_err_clear(); /* logged; the old state keeps serving */
 	pg_info("main", "%s: stopping", sig == SIGINT ? "SIGINT" : "SIGTERM");
 	exit_code = 0;

@@ -3,7 +3,6 @@
 #include <arpa/inet.h>
 #include <errno.h>
 #include <fcntl.h>
-#include <microhttpd.h>
 #include <netinet/in.h>
 #include <pthread.h>
 #include <stdatomic.h>
@@ -23,6 +22,7 @@
 #include "auth/window.h"
 #include "auth/x509.h"
 #include "src/util/buf.h"
+#include "src/util/json.h"
 #include "src/util/log.h"
 
 #define MOD "gate"
@@ -40,7 +40,6 @@ struct gstate {
 	struct pg_auth_cidr_list *allow[PG_AUTH_ROUTE__COUNT];
 	struct pg_auth_x509_trust *trust; /* NULL: client certificates are not verified */
 	unsigned methods[PG_AUTH_ROUTE__COUNT];
-	bool require_window; /* pprof only while g->window is open */
 };
 
 struct pg_gate {
@@ -204,6 +203,14 @@ static bool wants_client_cert(const struct pg_config_diag *d)
 	return strcmp(d->client_auth_type, "NoClientCert") != 0;
 }
 
+/* Closed by default: authenticated profiling needs an open window too,
+ * unless the operator turns that off explicitly. */
+static bool require_window(const struct pg_config_diag *d, unsigned pprof_methods)
+{
+	return strcmp(d->pprof.require_window, "true") == 0 ||
+	       (strcmp(d->pprof.require_window, "auto") == 0 && pprof_methods != 0);
+}
+
 static int state_build(const struct pg_config_diag *d, struct gstate **out)
 {
 	struct gstate *s = calloc(1, sizeof(*s));
@@ -232,6 +239,7 @@ static int state_build(const struct pg_config_diag *d, struct gstate **out)
 		if (rc == PG_OK) {
 			struct pg_auth_route_rule rule = {
 				.methods = s->methods[r],
+				.require_window = r == PG_AUTH_ROUTE_PPROF && require_window(d, s->methods[r]),
 				.allow_plaintext_jwt = gc->allow_plaintext_jwt != 0,
 				.allowlist = s->allow[r],
 			};
@@ -239,11 +247,6 @@ static int state_build(const struct pg_config_diag *d, struct gstate **out)
 		}
 		all |= s->methods[r];
 	}
-	/* Closed by default: authenticated profiling needs an open window too,
-	 * unless the operator turns that off explicitly. */
-	s->require_window = strcmp(d->pprof.require_window, "true") == 0 ||
-			    (strcmp(d->pprof.require_window, "auto") == 0 &&
-			     s->methods[PG_AUTH_ROUTE_PPROF] != 0);
 	if (rc == PG_OK && d->plain_listen[0] && !d->cert_file[0])
 		rc = pg_fail(PG_EINVAL, "diagnostics.plain_listen is for a node serving HTTPS: set "
 					"diagnostics.tls_server_config.cert_file and key_file, or remove plain_listen");
@@ -375,40 +378,6 @@ static int open_audit(const char *path, int *fd)
 			rc = (x);  \
 	} while (0)
 
-/* A JSON string of n bytes (NULs included, as \u0000): control, non-ASCII,
- * '"' and '\\' bytes are escaped, so a line never splits or forges fields. */
-static int json_strn(struct pg_buf *b, const char *s, size_t n)
-{
-	const char *end = s + n;
-	int rc = pg_buf_puts(b, "\"");
-
-	while (s < end && rc == PG_OK) {
-		size_t run = 0;
-
-		/* Copy runs of plain characters at once; escape the rest. */
-		while (s + run < end && (unsigned char)s[run] >= 0x20 && (unsigned char)s[run] < 0x7f &&
-		       s[run] != '"' && s[run] != '\\')
-			run++;
-		if (run) {
-			B(pg_buf_append(b, s, run));
-			s += run;
-			continue;
-		}
-		if (*s == '"' || *s == '\\')
-			B(pg_buf_printf(b, "\\%c", *s));
-		else
-			B(pg_buf_printf(b, "\\u%04x", (unsigned char)*s));
-		s++;
-	}
-	B(pg_buf_puts(b, "\""));
-	return rc;
-}
-
-static int json_str(struct pg_buf *b, const char *s)
-{
-	return json_strn(b, s, strlen(s));
-}
-
 static void count(struct pg_gate *g, const char *route, const char *decision, const char *reason)
 {
 	const char *v[3] = {route, decision, reason};
@@ -466,7 +435,7 @@ void pg_gate_audit(void *arg, const struct pg_http_done_info *info)
 	pg_buf_init(&b, AUDIT_LINE_MAX + 6 * info->path_len);
 	B(audit_begin(&b));
 	B(pg_buf_puts(&b, ",\"peer\":"));
-	B(json_str(&b, info->peer));
+	B(pg_json_write_cstr(&b, info->peer));
 	if (info->note[0]) {
 		/* The gate's decision: client, identity, decision, reason. */
 		B(pg_buf_printf(&b, ",%s", info->note));
@@ -480,9 +449,9 @@ void pg_gate_audit(void *arg, const struct pg_http_done_info *info)
 		count(g, info->route, decision, reason);
 	}
 	B(pg_buf_printf(&b, ",\"method\":\"%s\",\"route\":", info->method));
-	B(json_str(&b, info->route));
+	B(pg_json_write_cstr(&b, info->route));
 	B(pg_buf_puts(&b, ",\"path\":"));
-	B(json_strn(&b, info->path, info->path_len));
+	B(pg_json_write_string(&b, info->path, info->path_len));
 	B(pg_buf_printf(&b, ",\"status\":%u,\"bytes\":%zu,\"duration_ms\":%.3f}\n", info->status, info->bytes,
 			    info->duration_s * 1000.0));
 	if (rc == PG_OK)
@@ -514,19 +483,19 @@ struct xff {
 	bool seen, overflow;
 };
 
-static enum MHD_Result xff_iter(void *cls, enum MHD_ValueKind kind, const char *key, const char *value)
+static bool xff_add(void *arg, const char *name, const char *value)
 {
-	struct xff *x = cls;
+	struct xff *x = arg;
 	size_t n;
 
-	(void)kind;
-	if (!key || !value || strcasecmp(key, "X-Forwarded-For") != 0)
-		return MHD_YES;
+	(void)name;
+	if (!value)
+		return true;
 	n = strlen(value);
 	/* RFC 9110 §5.3: several lines of one field are one comma-joined list. */
 	if (x->len + n + 2 > sizeof(x->buf)) {
 		x->overflow = true;
-		return MHD_NO;
+		return false;
 	}
 	if (x->seen)
 		x->buf[x->len++] = ',';
@@ -534,7 +503,7 @@ static enum MHD_Result xff_iter(void *cls, enum MHD_ValueKind kind, const char *
 	x->len += n;
 	x->buf[x->len] = '\0';
 	x->seen = true;
-	return MHD_YES;
+	return true;
 }
 
 static socklen_t sa_len(const struct sockaddr *sa)
@@ -568,7 +537,6 @@ static bool gate(struct pg_http_req *r, struct pg_gate *g, enum pg_auth_route ro
 	struct timespec mono;
 	const char *path = pg_http_req_path(r);
 	struct pg_auth_request rq = {.route = route, .profile = ""};
-	struct MHD_Connection *c = pg_http_req_connection(r);
 	char *note = pg_http_req_note(r);
 	struct pg_buf nb;
 	int rc = PG_OK;
@@ -580,13 +548,12 @@ static bool gate(struct pg_http_req *r, struct pg_gate *g, enum pg_auth_route ro
 	x.len = 0;
 	x.buf[0] = '\0';
 	x.seen = x.overflow = false;
-	if (c)
-		(void)MHD_get_connection_values(c, MHD_HEADER_KIND, xff_iter, &x);
+	(void)pg_http_req_header_each(r, "X-Forwarded-For", xff_add, &x);
 	/* Too long to join: hand over something malformed, so a trusted
 	 * proxy's request is refused (400) rather than guessed at. */
 	rq.forwarded_for = x.overflow ? "\x01" : x.seen ? x.buf : NULL;
 	rq.tls = pg_http_req_is_tls(r);
-	rq.authorization = pg_http_req_header(r, MHD_HTTP_HEADER_AUTHORIZATION);
+	rq.authorization = pg_http_req_header(r, "Authorization");
 	if (rq.tls && s->trust && (s->methods[route] & PG_AUTH_METHOD_MTLS)) {
 		const unsigned char *der[PG_AUTH_X509_MAX_CHAIN];
 		size_t lens[PG_AUTH_X509_MAX_CHAIN];
@@ -608,27 +575,19 @@ static bool gate(struct pg_http_req *r, struct pg_gate *g, enum pg_auth_route ro
 	rq.now_wall_s = (int64_t)time(NULL);
 	clock_gettime(CLOCK_MONOTONIC, &mono);
 	rq.now_mono_ms = (int64_t)mono.tv_sec * 1000 + mono.tv_nsec / 1000000;
+	rq.window = atomic_load(&g->window);
 	pg_auth_decide(s->pol, &rq, &d);
-	/* The window comes last, after authentication, as in pg_auth_decide:
-	 * anonymous callers learn nothing about it. No window yet = closed. */
-	if (d.allow && route == PG_AUTH_ROUTE_PPROF && s->require_window) {
-		struct pg_auth_window *w = atomic_load(&g->window);
-
-		if (!w || !pg_auth_window_is_open_for(w, rq.profile, rq.now_mono_ms)) {
-			d.allow = false;
-			d.http_status = 403;
-			d.reason = PG_AUTH_R_WINDOW_CLOSED;
-			d.www_authenticate[0] = '\0';
-		}
-	}
 	state_put(s);
+	/* The handler bounds timed captures by what is left of the window. */
+	if (d.allow)
+		pg_http_req_set_limit_ms(r, d.window_left_ms);
 
 	/* The audit fragment: no token, no key, no certificate bytes. */
 	pg_buf_init(&nb, PG_HTTP_NOTE_MAX - 1);
 	B(pg_buf_puts(&nb, "\"client\":"));
-	B(json_str(&nb, d.client));
+	B(pg_json_write_cstr(&nb, d.client));
 	B(pg_buf_puts(&nb, ",\"identity\":"));
-	B(json_str(&nb, d.identity));
+	B(pg_json_write_cstr(&nb, d.identity));
 	B(pg_buf_printf(&nb, ",\"auth\":\"%s\",\"decision\":\"%s\",\"reason\":\"%s\"", method_name(d.method),
 			    d.allow ? "allow" : "deny", pg_auth_reason_str(d.reason)));
 	if (rc == PG_OK && nb.len < PG_HTTP_NOTE_MAX) {
@@ -645,7 +604,7 @@ static bool gate(struct pg_http_req *r, struct pg_gate *g, enum pg_auth_route ro
 		char body[160];
 		int len = pg_auth_decision_json(&d, body, sizeof(body));
 
-		if (d.www_authenticate[0] && pg_http_add_header(r, MHD_HTTP_HEADER_WWW_AUTHENTICATE, d.www_authenticate) != PG_OK)
+		if (d.www_authenticate[0] && pg_http_add_header(r, "WWW-Authenticate", d.www_authenticate) != PG_OK)
 			pg_err_clear();
 		if (len < 0) {
 			pg_err_clear();
@@ -779,73 +738,4 @@ void pg_gate_http_opts(struct pg_gate *g, const struct pg_config_diag *d, struct
 	o->tls_client_ca_file = d->client_ca_file[0] && wants_client_cert(d) ? d->client_ca_file : NULL;
 	o->tls13_only = strcmp(d->min_version, "TLS13") == 0;
 	o->plain_listen = d->plain_listen[0] && d->cert_file[0] ? d->plain_listen : NULL;
-}
-
-int pg_gate_sighup(struct pg_gate *g, struct pg_http *http, struct pg_config *cfg, int argc, char **argv)
-{
-	struct pg_config *fresh = NULL;
-	struct pg_gate *probe = NULL;
-	struct pg_config_diag *old = NULL;
-	int exit_code = 0, rc;
-
-	if (!g)
-		return pg_fail(PG_EINVAL, "SIGHUP: no HTTP listener, nothing to reload");
-	/* Re-read flags and file exactly as at start; addresses are kept
-	 * (changing them needs a restart), the diagnostics section is new. */
-	rc = pg_config_parse_args(argc, argv, &fresh, &exit_code);
-	if (rc == PG_OK && !fresh)
-		rc = pg_fail(PG_EINVAL, "the command line no longer starts a node");
-	/* A throw-away gate validates keys, lists and the audit file before
-	 * anything live changes. */
-	if (rc == PG_OK)
-		rc = pg_gate_new(&fresh->diag, NULL, &probe);
-	pg_gate_free(&probe);
-	if (rc == PG_OK && !(old = malloc(sizeof(*old))))
-		rc = pg_fail(PG_ENOMEM, "out of memory reloading");
-	if (rc != PG_OK)
-		goto out;
-	/* The HTTP server reads the certificate file names from cfg->diag. */
-	*old = cfg->diag;
-	cfg->diag = fresh->diag;
-	rc = pg_http_reload_tls(http);
-	if (rc != PG_OK) {
-		cfg->diag = *old;
-		goto out;
-	}
-	rc = pg_gate_reload(g, &cfg->diag);
-out:
-	if (rc != PG_OK)
-		pg_error(MOD, "reload failed, still serving the previous certificates and policy: %s", pg_errmsg());
-	else
-		pg_info(MOD, "reloaded certificates, keys and diagnostics policy");
-	free(old);
-	pg_config_free(&fresh);
-	return rc;
-}
-
-enum pg_auth_capture_fit pg_gate_fit_capture(void *arg, const char *profile, unsigned want_s,
-					     unsigned *granted_s)
-{
-	struct pg_gate *g = arg;
-	struct pg_auth_window *w = atomic_load(&g->window);
-	struct gstate *s = state_get(g);
-	bool required = s->require_window;
-	enum pg_auth_capture_fit fit;
-	struct timespec mono;
-	int64_t granted_ms = 0;
-
-	state_put(s);
-	*granted_s = want_s;
-	if (!required || !w)
-		return PG_AUTH_CAPTURE_OK; /* no window required; the gate refused already if one is */
-	clock_gettime(CLOCK_MONOTONIC, &mono);
-	fit = pg_auth_window_fit_capture(w, profile, (int64_t)mono.tv_sec * 1000 + mono.tv_nsec / 1000000,
-					 (int64_t)want_s * 1000, &granted_ms);
-	if (fit == PG_AUTH_CAPTURE_SHORTENED) {
-		/* Whole seconds that still end inside the window. */
-		if (granted_ms < 1000)
-			return PG_AUTH_CAPTURE_REFUSED;
-		*granted_s = (unsigned)(granted_ms / 1000);
-	}
-	return fit;
 }

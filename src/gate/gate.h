@@ -43,27 +43,16 @@ PG_WUR int pg_gate_reload(struct pg_gate *g, const struct pg_config_diag *d);
 
 void pg_gate_free(struct pg_gate **pp);
 
-/* SIGHUP: re-parses argc/argv (and the --config file), validates the new
- * diagnostics section, reloads the HTTPS certificate (pg_http_reload_tls)
- * and the gate. Nothing changes when any step fails (logged). Listen
- * addresses, enabling TLS, guarding /metrics or /healthz for the first
- * time and audit_public_success need a restart. Call from one thread (the signal loop). */
-PG_WUR int pg_gate_sighup(struct pg_gate *g, struct pg_http *http, struct pg_config *cfg, int argc, char **argv);
-
 /* Fills the gate and TLS fields of HTTP server options from the gate and
  * `d` (d's strings must outlive the server). */
 void pg_gate_http_opts(struct pg_gate *g, const struct pg_config_diag *d, struct pg_http_opts *o);
 
 /* The diagnostics window that groups.pprof.require_window checks (borrowed:
- * it must outlive the gate's use; NULL = closed). Thread-safe. */
+ * it must outlive the gate's use; NULL = closed). The gate hands it to
+ * pg_auth_decide with each request, and the time left in it to the handler
+ * (pg_http_req_limit_ms). Thread-safe. */
 struct pg_auth_window;
 void pg_gate_set_window(struct pg_gate *g, struct pg_auth_window *w);
-
-/* pg_pprof_fit_fn for src/pprof/routes.h: when the gate requires a window,
- * fits a timed capture into it (arg is the struct pg_gate); otherwise every
- * capture runs as asked. */
-enum pg_auth_capture_fit pg_gate_fit_capture(void *arg, const char *profile, unsigned want_s,
-					     unsigned *granted_s);
 
 /* pg_http_gate_fn for the pprof group (arg = the gate). */
 bool pg_gate_check(struct pg_http_req *r, void *arg);

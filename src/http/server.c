@@ -22,9 +22,10 @@
 #include "src/http/path.h"
 #include "src/http/request.h"
 #include "src/http/tls.h"
-#include "src/pprof/routes.h"
-#include "src/pprof/trace.h"
+#include "src/util/json.h"
 #include "src/util/log.h"
+#include "src/util/clock.h"
+#include "src/util/span.h"
 #include "src/util/thread.h"
 
 #define MOD "http"
@@ -32,42 +33,20 @@
 #define METRICS_BODY_MAX (64u << 20)
 #define PG_AUTH_ADDR_TEXT 46
 
-/* ---- route table ---------------------------------------------------------- */
+/* ---- route table ----------------------------------------------------------- */
 
 static pg_http_handler_fn handle_metrics, handle_healthz, handle_ready;
 
-struct route {
-	const char *path;
-	unsigned methods;
-	pg_http_handler_fn *handler;
-	enum pg_http_group group;
+/* The server's own routes; opts.routes follow them (pg_http_start). Their
+ * handlers get the server as arg. */
+static const struct pg_http_route builtin_routes[] = {
+	{"/metrics", PG_HTTP_GET | PG_HTTP_HEAD, handle_metrics, NULL, PG_HTTP_GROUP_PUBLIC},
+	{"/healthz", PG_HTTP_GET | PG_HTTP_HEAD, handle_healthz, NULL, PG_HTTP_GROUP_PUBLIC},
+	{"/ready", PG_HTTP_GET | PG_HTTP_HEAD, handle_ready, NULL, PG_HTTP_GROUP_PUBLIC},
 };
-
-/* Every route the server answers. The /debug/pprof/ routes join here with
- * PG_HTTP_GROUP_PPROF; the gate in dispatch() covers them all. */
-static const struct route routes[] = {
-	{"/metrics", PG_HTTP_GET | PG_HTTP_HEAD, handle_metrics, PG_HTTP_GROUP_PUBLIC},
-	{"/healthz", PG_HTTP_GET | PG_HTTP_HEAD, handle_healthz, PG_HTTP_GROUP_PUBLIC},
-	{"/ready", PG_HTTP_GET | PG_HTTP_HEAD, handle_ready, PG_HTTP_GROUP_PUBLIC},
-	/* Go's net/http/pprof routes (src/pprof/routes.h). */
-	{"/debug/pprof/", PG_HTTP_GET, pg_pprof_handle_index, PG_HTTP_GROUP_PPROF},
-	{"/debug/pprof/profile", PG_HTTP_GET, pg_pprof_handle_profile, PG_HTTP_GROUP_PPROF},
-	{"/debug/pprof/heap", PG_HTTP_GET, pg_pprof_handle_heap, PG_HTTP_GROUP_PPROF},
-	{"/debug/pprof/allocs", PG_HTTP_GET, pg_pprof_handle_allocs, PG_HTTP_GROUP_PPROF},
-	{"/debug/pprof/goroutine", PG_HTTP_GET, pg_pprof_handle_goroutine, PG_HTTP_GROUP_PPROF},
-	{"/debug/pprof/threadcreate", PG_HTTP_GET, pg_pprof_handle_threadcreate, PG_HTTP_GROUP_PPROF},
-	{"/debug/pprof/mutex", PG_HTTP_GET, pg_pprof_handle_mutex, PG_HTTP_GROUP_PPROF},
-	{"/debug/pprof/block", PG_HTTP_GET, pg_pprof_handle_block, PG_HTTP_GROUP_PPROF},
-	{"/debug/pprof/cmdline", PG_HTTP_GET, pg_pprof_handle_cmdline, PG_HTTP_GROUP_PPROF},
-	{"/debug/pprof/symbol", PG_HTTP_GET | PG_HTTP_POST, pg_pprof_handle_symbol, PG_HTTP_GROUP_PPROF},
-	{"/debug/pprof/trace", PG_HTTP_GET, pg_pprof_handle_trace, PG_HTTP_GROUP_PPROF},
-#ifdef PG_HTTP_TEST_ROUTES
-	/* tests/unit/http_test.c compiles this file with extra routes. */
-	PG_HTTP_TEST_ROUTES
-#endif
-};
-#define N_ROUTES (sizeof(routes) / sizeof(routes[0]))
-#define ROUTE_OTHER N_ROUTES /* metrics slot for requests that matched no route */
+#define N_BUILTIN (sizeof(builtin_routes) / sizeof(builtin_routes[0]))
+#define N_ROUTES_MAX (N_BUILTIN + PG_HTTP_MAX_ROUTES)
+#define ROUTE_OTHER N_ROUTES_MAX /* metrics slot for requests that matched no route */
 
 /* ---- types ---------------------------------------------------------------- */
 
@@ -82,7 +61,9 @@ struct pg_http {
 	struct pg_http_req *suspended; /* requests suspended by handlers */
 	atomic_int inflight;           /* requests between first call and completion */
 	struct pg_family *req_total;
-	struct pg_series *duration[N_ROUTES + 1];
+	struct pg_http_route routes[N_ROUTES_MAX]; /* builtin_routes, then opts.routes */
+	size_t n_routes;
+	struct pg_series *duration[N_ROUTES_MAX + 1];
 	struct pg_series *tls_failures; /* pprofgate_tls_handshake_failures_total */
 	/* The last /metrics rendering, shared by scrapes within
 	 * opts.metrics_cache_ms (plain and, lazily, gzipped). */
@@ -162,6 +143,7 @@ struct pg_http_req {
 	const char *path;
 	unsigned method_bit;
 	size_t route; /* index in routes[], or ROUTE_OTHER */
+	int64_t limit_ms; /* pg_http_req_set_limit_ms; -1 until set */
 	enum req_state state;
 	int refs;     /* MHD's, plus the owner's while suspended */
 	bool answered;
@@ -376,9 +358,54 @@ const void *pg_http_req_body(const struct pg_http_req *r, size_t *len)
 	return r->body.len ? r->body.data : NULL;
 }
 
-struct MHD_Connection *pg_http_req_connection(struct pg_http_req *r)
+struct each_ctx {
+	const char *name;
+	pg_http_each_fn *fn;
+	void *arg;
+	bool stopped;
+};
+
+static enum MHD_Result each_value(void *cls, enum MHD_ValueKind kind, const char *key, const char *value)
 {
-	return r->conn;
+	struct each_ctx *e = cls;
+
+	(void)kind;
+	if (!key || (e->name && strcasecmp(key, e->name) != 0))
+		return MHD_YES;
+	if (e->fn(e->arg, key, value))
+		return MHD_YES;
+	e->stopped = true;
+	return MHD_NO;
+}
+
+static bool values_each(struct pg_http_req *r, enum MHD_ValueKind kind, const char *name, pg_http_each_fn *fn,
+			void *arg)
+{
+	struct each_ctx e = {name, fn, arg, false};
+
+	if (r->conn)
+		(void)MHD_get_connection_values(r->conn, kind, each_value, &e);
+	return !e.stopped;
+}
+
+bool pg_http_req_header_each(struct pg_http_req *r, const char *name, pg_http_each_fn *fn, void *arg)
+{
+	return values_each(r, MHD_HEADER_KIND, name, fn, arg);
+}
+
+bool pg_http_req_query_each(struct pg_http_req *r, pg_http_each_fn *fn, void *arg)
+{
+	return values_each(r, MHD_GET_ARGUMENT_KIND, NULL, fn, arg);
+}
+
+void pg_http_req_set_limit_ms(struct pg_http_req *r, int64_t ms)
+{
+	r->limit_ms = ms;
+}
+
+int64_t pg_http_req_limit_ms(const struct pg_http_req *r)
+{
+	return r->limit_ms;
 }
 
 bool pg_http_req_is_tls(struct pg_http_req *r)
@@ -412,10 +439,6 @@ char *pg_http_req_note(struct pg_http_req *r)
 	return r->note;
 }
 
-void *pg_http_req_route_arg(const struct pg_http_req *r)
-{
-	return r->h ? r->h->opts.route_arg : NULL;
-}
 
 /* ---- responses ------------------------------------------------------------ */
 
@@ -530,35 +553,17 @@ int pg_http_reply_buf(struct pg_http_req *r, unsigned status, const char *conten
 	return set_response(r, status, content_type, resp);
 }
 
-/* JSON string contents: escapes what RFC 8259 requires. */
-static int json_escape(struct pg_buf *b, const char *s)
-{
-	int rc = PG_OK;
-
-	for (; *s && rc == PG_OK; s++) {
-		unsigned char c = (unsigned char)*s;
-
-		if (c == '"' || c == '\\')
-			rc = pg_buf_printf(b, "\\%c", c);
-		else if (c < 0x20)
-			rc = pg_buf_printf(b, "\\u%04x", c);
-		else
-			rc = pg_buf_append(b, s, 1);
-	}
-	return rc;
-}
-
 int pg_http_reply_error(struct pg_http_req *r, unsigned status, const char *msg)
 {
 	struct pg_buf b;
 	int rc;
 
 	pg_buf_init(&b, 1024);
-	rc = pg_buf_puts(&b, "{\"status\":\"error\",\"error\":\"");
+	rc = pg_buf_puts(&b, "{\"status\":\"error\",\"error\":");
 	if (rc == PG_OK)
-		rc = json_escape(&b, msg);
+		rc = pg_json_write_cstr(&b, msg);
 	if (rc == PG_OK)
-		rc = pg_buf_puts(&b, "\"}\n");
+		rc = pg_buf_puts(&b, "}\n");
 	if (rc != PG_OK) {
 		pg_buf_free(&b);
 		return pg_http_reply_text(r, status, "application/json", "{\"status\":\"error\"}\n");
@@ -902,11 +907,11 @@ static void handle_ready(struct pg_http_req *r, void *arg)
 		return;
 	}
 	pg_buf_init(&b, 1024);
-	rc = pg_buf_puts(&b, "{\"status\":\"not ready\",\"reason\":\"");
+	rc = pg_buf_puts(&b, "{\"status\":\"not ready\",\"reason\":");
 	if (rc == PG_OK)
-		rc = json_escape(&b, reason[0] ? reason : "unknown");
+		rc = pg_json_write_cstr(&b, reason[0] ? reason : "unknown");
 	if (rc == PG_OK)
-		rc = pg_buf_puts(&b, "\"}\n");
+		rc = pg_buf_puts(&b, "}\n");
 	if (rc == PG_OK) {
 		pg_http_reply_buf(r, 503, "application/json", &b);
 	} else {
@@ -1024,7 +1029,7 @@ static unsigned method_bit(const char *m)
 
 /* HEAD is allowed wherever GET is (RFC 9110 section 9.3.2); libmicrohttpd
  * sends the headers of the GET answer without its body. */
-static unsigned route_methods(const struct route *rt)
+static unsigned route_methods(const struct pg_http_route *rt)
 {
 	return rt->methods | ((rt->methods & PG_HTTP_GET) ? PG_HTTP_HEAD : 0);
 }
@@ -1131,7 +1136,7 @@ static enum MHD_Result queue(struct pg_http_req *r)
 
 static enum MHD_Result dispatch(struct pg_http_req *r)
 {
-	const struct route *rt = &routes[r->route];
+	const struct pg_http_route *rt = &r->h->routes[r->route];
 	bool suspended;
 
 	if (rt->group == PG_HTTP_GROUP_PPROF) {
@@ -1144,7 +1149,7 @@ static enum MHD_Result dispatch(struct pg_http_req *r)
 	    !r->h->opts.gate_public(r, r->h->opts.gate_public_arg) && !r->answered)
 		pg_http_reply_error(r, 403, "forbidden");
 	if (!r->answered)
-		rt->handler(r, rt->group == PG_HTTP_GROUP_PUBLIC ? (void *)r->h : r->h->opts.route_arg);
+		rt->handler(r, rt->arg);
 	/* Once suspended, the owner may answer at any moment; MHD calls us
 	 * again after the resume and on_request queues the answer then. */
 	pthread_mutex_lock(&r->lock);
@@ -1186,6 +1191,7 @@ static struct pg_http_req *req_new(struct pg_http *h, struct MHD_Connection *c, 
 	r->route = ROUTE_OTHER;
 	r->refs = 1;
 	r->reason = "";
+	r->limit_ms = -1;
 	if (h->plain_daemon) {
 		const union MHD_ConnectionInfo *ci = MHD_get_connection_info(c, MHD_CONNECTION_INFO_DAEMON);
 
@@ -1373,17 +1379,18 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *c, const cha
 		}
 		/* The plain listener next to an HTTPS one has no profile routes:
 		 * they answer 404 there, as if they did not exist. */
-		for (size_t i = 0; i < N_ROUTES; i++)
-			if (strlen(routes[i].path) == t.path_len && memcmp(routes[i].path, t.path, t.path_len) == 0 &&
-			    !(r->plain && routes[i].group == PG_HTTP_GROUP_PPROF))
+		for (size_t i = 0; i < h->n_routes; i++)
+			if (strlen(h->routes[i].path) == t.path_len &&
+			    memcmp(h->routes[i].path, t.path, t.path_len) == 0 &&
+			    !(r->plain && h->routes[i].group == PG_HTTP_GROUP_PPROF))
 				r->route = i;
 		if (r->route == ROUTE_OTHER) {
 			r->reason = "not_found";
 			pg_http_reply_error(r, 404, "not found");
-		} else if (!(r->method_bit & route_methods(&routes[r->route]))) {
+		} else if (!(r->method_bit & route_methods(&h->routes[r->route]))) {
 			char allow[32];
 
-			allow_header(route_methods(&routes[r->route]), allow, sizeof(allow));
+			allow_header(route_methods(&h->routes[r->route]), allow, sizeof(allow));
 			if (pg_http_add_header(r, MHD_HTTP_HEADER_ALLOW, allow) != PG_OK)
 				pg_debug(MOD, "no room for the Allow header");
 			r->reason = "method_not_allowed";
@@ -1484,23 +1491,23 @@ static void on_completed(void *cls, struct MHD_Connection *c, void **con_cls, en
 		if (!r->reason[0])
 			r->reason = mhd_refusal_reason(r->status, toe);
 	}
-	if (pg_trace_active()) {
+	if (pg_span_active()) {
 		int64_t t0 = (int64_t)r->t0.tv_sec * 1000000000 + r->t0.tv_nsec;
 
-		pg_trace_event("http", r->route == ROUTE_OTHER ? "other" : routes[r->route].path, t0,
-			       pg_trace_now_ns() - t0);
+		pg_span_event("http", r->route == ROUTE_OTHER ? "other" : h->routes[r->route].path, t0,
+			       pg_clock_mono_ns() - t0);
 	}
 	if (h->req_total && r->status) {
 		char code[12];
 		const char *labels[2];
 
 		snprintf(code, sizeof(code), "%u", r->status);
-		labels[0] = r->route == ROUTE_OTHER ? "other" : routes[r->route].path;
+		labels[0] = r->route == ROUTE_OTHER ? "other" : h->routes[r->route].path;
 		labels[1] = code;
 		pg_series_add(pg_family_series(h->req_total, labels), 1);
 		pg_series_observe(h->duration[r->route], since(&r->t0));
 	}
-	gated = r->route != ROUTE_OTHER && routes[r->route].group == PG_HTTP_GROUP_PPROF;
+	gated = r->route != ROUTE_OTHER && h->routes[r->route].group == PG_HTTP_GROUP_PPROF;
 	/* Every diagnostics request and every refusal, on any route and
 	 * either listener; successful public answers only when asked. */
 	if (h->opts.done && (gated || r->reason[0] || (r->status >= 400 && r->status < 500) ||
@@ -1514,7 +1521,7 @@ static void on_completed(void *cls, struct MHD_Connection *c, void **con_cls, en
 								  : "other",
 			.path = r->target,
 			.path_len = r->target_len,
-			.route = r->route == ROUTE_OTHER ? "other" : routes[r->route].path,
+			.route = r->route == ROUTE_OTHER ? "other" : h->routes[r->route].path,
 			.gated = gated,
 			.peer = r->peer,
 			.status = r->status,
@@ -1674,14 +1681,40 @@ static int metrics_init(struct pg_http *h)
 		if (rc == PG_OK && !(h->tls_failures = pg_family_series(f, NULL)))
 			rc = pg_fail(PG_ENOMEM, "out of memory creating HTTP metrics");
 	}
-	for (size_t i = 0; rc == PG_OK && i <= N_ROUTES; i++) {
-		const char *v[1] = {i == ROUTE_OTHER ? "other" : routes[i].path};
+	for (size_t i = 0; rc == PG_OK && i <= ROUTE_OTHER; i++) {
+		const char *v[1] = {i == ROUTE_OTHER ? "other" : h->routes[i].path};
 
+		if (i >= h->n_routes && i != ROUTE_OTHER)
+			continue;
 		h->duration[i] = pg_family_series(dur, v);
 		if (!h->duration[i])
 			rc = pg_fail(PG_ENOMEM, "out of memory creating HTTP metrics");
 	}
 	return rc;
+}
+
+/* builtin_routes then opts->routes into h->routes: each path absolute and
+ * answered once, with a handler and at least one method. */
+static int routes_init(struct pg_http *h, const struct pg_http_opts *opts)
+{
+	if (opts->n_routes > PG_HTTP_MAX_ROUTES)
+		return pg_fail(PG_EINVAL, "http: %zu routes, at most %d", opts->n_routes, PG_HTTP_MAX_ROUTES);
+	for (size_t i = 0; i < N_BUILTIN; i++) {
+		h->routes[i] = builtin_routes[i];
+		h->routes[i].arg = h;
+	}
+	h->n_routes = N_BUILTIN;
+	for (size_t i = 0; i < opts->n_routes; i++) {
+		const struct pg_http_route *rt = &opts->routes[i];
+
+		if (!rt->path || rt->path[0] != '/' || !rt->handler || !rt->methods)
+			return pg_fail(PG_EINVAL, "http: route %zu needs a path starting with '/', a handler and methods", i);
+		for (size_t j = 0; j < h->n_routes; j++)
+			if (strcmp(h->routes[j].path, rt->path) == 0)
+				return pg_fail(PG_EINVAL, "http: route %s given twice", rt->path);
+		h->routes[h->n_routes++] = *rt;
+	}
+	return PG_OK;
 }
 
 int pg_http_start(const struct pg_http_opts *opts, struct pg_http **out)
@@ -1718,7 +1751,9 @@ int pg_http_start(const struct pg_http_opts *opts, struct pg_http **out)
 	if (!h->opts.threads)
 		h->opts.threads = 1;
 	h->tls = opts->tls_cert_file && *opts->tls_cert_file;
-	rc = metrics_init(h);
+	rc = routes_init(h, opts);
+	if (rc == PG_OK)
+		rc = metrics_init(h);
 	if (rc == PG_OK && h->tls) {
 		size_t ca_len = 0;
 

@@ -1,11 +1,12 @@
-/* The HTTP server: /metrics, /healthz, /ready, and later the /debug/pprof/ routes.
+/* The HTTP server: a transport. It answers /metrics, /healthz and /ready
+ * itself and the routes its caller lists (src/main_routes.c: /debug/pprof/).
  *
  * Built on libmicrohttpd (one internal polling thread with epoll, or a small
  * pool; suspend/resume enabled so that long handlers never pin a thread).
  *
- * Routing. One static table in server.c lists every route: exact path (also
- * its metrics label), allowed methods, handler, group. Handlers of
- * PG_HTTP_GROUP_PPROF routes get opts.route_arg as their arg. The request
+ * Routing. The server's own routes and opts.routes (struct pg_http_route:
+ * exact path, also its metrics label; allowed methods; handler and its arg;
+ * group, which names the guard). The request
  * line and headers as received are checked first (src/http/request.h: a NUL
  * or control byte, a repeated Authorization answer 400), then the raw
  * request-target (src/http/path.h: non-canonical spellings answer 400 and
@@ -42,6 +43,7 @@
 
 #include <stdbool.h>
 #include <stddef.h>
+#include <stdint.h>
 #include <sys/socket.h>
 #include <sys/types.h>
 
@@ -51,7 +53,6 @@
 
 struct pg_http;
 struct pg_http_req;
-struct MHD_Connection;
 
 /* Route groups: the gateway wraps every route of a group in one place. */
 enum pg_http_group {
@@ -67,6 +68,21 @@ typedef void pg_http_handler_fn(struct pg_http_req *r, void *arg);
 /* Gate for PG_HTTP_GROUP_PPROF routes. Returns true to let the request
  * through; returning false means the gate answered (e.g. 401/403) itself. */
 typedef bool pg_http_gate_fn(struct pg_http_req *r, void *arg);
+
+/* Maximum number of routes in opts.routes. */
+#define PG_HTTP_MAX_ROUTES 32
+
+/* One route: the server answers the exact path with the handler, after the
+ * guard of its group (PG_HTTP_GROUP_PUBLIC: opts.gate_public, none when
+ * NULL; PG_HTTP_GROUP_PPROF: opts.gate, 403 when NULL). The path is also the
+ * route's metrics and audit label. */
+struct pg_http_route {
+	const char *path;
+	unsigned methods;            /* PG_HTTP_GET | PG_HTTP_HEAD | PG_HTTP_POST */
+	pg_http_handler_fn *handler;
+	void *arg;                   /* the handler's arg */
+	enum pg_http_group group;
+};
 
 /* Readiness: true when ready; otherwise writes a short reason (n bytes max,
  * NUL-terminated) that /ready returns. Called on a server thread, possibly
@@ -100,7 +116,11 @@ struct pg_http_opts {
 	void *gate_arg;
 	pg_http_gate_fn *gate_public; /* NULL: /metrics, /healthz, /ready are open */
 	void *gate_public_arg;
-	void *route_arg;              /* passed to handlers of later route groups */
+	/* Routes besides the server's own /metrics, /healthz and /ready (at
+	 * most PG_HTTP_MAX_ROUTES; copied, but the path strings are kept by
+	 * pointer and must outlive the server). */
+	const struct pg_http_route *routes;
+	size_t n_routes;
 	unsigned threads;             /* 0 or 1: one polling thread; else a pool of this many */
 	unsigned max_connections;     /* per listener; 0: 256 */
 	unsigned max_per_ip;          /* open connections per client address; 0: no limit */
@@ -183,8 +203,21 @@ const struct sockaddr *pg_http_req_peer(struct pg_http_req *r);
 void pg_http_req_peer_str(struct pg_http_req *r, char *buf, size_t n);
 /* The POST body (up to opts.max_body), len 0 and NULL for other methods. */
 const void *pg_http_req_body(const struct pg_http_req *r, size_t *len);
-/* The underlying MHD connection, for the TLS gateway (client certificate). */
-struct MHD_Connection *pg_http_req_connection(struct pg_http_req *r);
+/* Called for each value by the iterators below; returns false to stop. */
+typedef bool pg_http_each_fn(void *arg, const char *name, const char *value);
+/* fn for every field of header `name` (case-insensitive; NULL: all fields)
+ * in the order received: a repeated header is several calls. Returns false
+ * when fn stopped the walk. */
+bool pg_http_req_header_each(struct pg_http_req *r, const char *name, pg_http_each_fn *fn, void *arg);
+/* fn for every query argument, in order: key and value as sent (percent
+ * escapes kept, but '+' already turned into ' '), value NULL for a bare key.
+ * Returns false when fn stopped it. */
+bool pg_http_req_query_each(struct pg_http_req *r, pg_http_each_fn *fn, void *arg);
+/* A per-request value the guard hands to the handler; the server does not
+ * interpret it. The gate stores the time left in the diagnostics window
+ * (which bounds timed captures); -1 until set. */
+void pg_http_req_set_limit_ms(struct pg_http_req *r, int64_t ms);
+int64_t pg_http_req_limit_ms(const struct pg_http_req *r);
 /* Whether the request came over TLS. */
 bool pg_http_req_is_tls(struct pg_http_req *r);
 /* The client's certificate chain as sent (DER, leaf first): fills up to max
@@ -202,8 +235,6 @@ char *pg_http_req_note(struct pg_http_req *r);
  * this peeks at the socket (a pending FIN or a reset). Plain HTTP only: a
  * TLS close_notify shows as readable data, not as gone. Thread-safe. */
 bool pg_http_req_peer_gone(struct pg_http_req *r);
-/* The opts.route_arg of the server this request belongs to. */
-void *pg_http_req_route_arg(const struct pg_http_req *r);
 
 /* ---- responses: exactly one per request ----
  * Each returns PG_OK, or an error when the request was already answered

@@ -3,7 +3,6 @@
 
 #include <dirent.h>
 #include <errno.h>
-#include <microhttpd.h>
 #include <netinet/in.h>
 #include <pthread.h>
 #include <stdio.h>
@@ -50,8 +49,7 @@ struct pg_pprof_routes {
 	bool thread_started, stopping;
 	struct job jobs[PG_PPROF_MAX_JOBS];
 	int64_t trace_end_unix_ns; /* when the running trace ends; 0: none */
-	pg_pprof_fit_fn *fit;      /* the diagnostics window, or NULL */
-	void *fit_arg;
+	int64_t min_capture_ms;    /* opts.min_capture_seconds */
 };
 
 /* ---- time ----------------------------------------------------------------- */
@@ -414,6 +412,7 @@ int pg_pprof_routes_new(const struct pg_pprof_routes_opts *opts, struct pg_pprof
 	if (!pr)
 		return pg_fail(PG_ENOMEM, "out of memory creating the pprof routes");
 	pr->max_seconds = opts && opts->max_seconds ? opts->max_seconds : PG_PPROF_MAX_SECONDS;
+	pr->min_capture_ms = opts ? (int64_t)opts->min_capture_seconds * 1000 : 0;
 	if (pr->max_seconds > PG_PPROF_CPU_MAX_SECONDS)
 		pr->max_seconds = PG_PPROF_CPU_MAX_SECONDS;
 	if (opts && opts->tmpdir && !(pr->tmpdir = strdup(opts->tmpdir))) {
@@ -478,12 +477,6 @@ void pg_pprof_routes_free(struct pg_pprof_routes **pp)
 	*pp = NULL;
 }
 
-void pg_pprof_routes_set_fit(struct pg_pprof_routes *pr, pg_pprof_fit_fn *fn, void *arg)
-{
-	pr->fit = fn;
-	pr->fit_arg = arg;
-}
-
 /* Shortens *seconds to the diagnostics window, or answers 403 and returns
  * false when the window leaves too little time; the answer says which
  * (a capture never outlives the window that allowed it). The granted length
@@ -494,21 +487,22 @@ void pg_pprof_routes_set_fit(struct pg_pprof_routes *pr, pg_pprof_fit_fn *fn, vo
 static bool fit_window(struct pg_pprof_routes *pr, struct pg_http_req *r, const char *profile,
 		       unsigned *seconds)
 {
+	/* What the guard allowed: the time left in the window, -1 unbounded. */
+	int64_t left_ms = pg_http_req_limit_ms(r);
 	unsigned granted = *seconds;
 	char v[96];
 
-	switch (pr->fit ? pr->fit(pr->fit_arg, profile, *seconds, &granted) : PG_AUTH_CAPTURE_OK) {
-	case PG_AUTH_CAPTURE_OK:
+	if (left_ms < 0 || (int64_t)*seconds * 1000 <= left_ms) {
 		granted = *seconds;
-		break;
-	case PG_AUTH_CAPTURE_SHORTENED:
+	} else if (left_ms >= pr->min_capture_ms && left_ms >= 1000) {
+		/* Whole seconds that still end inside the window. */
+		granted = (unsigned)(left_ms / 1000);
 		snprintf(v, sizeof(v), "shortened from %u s to %u s: the diagnostics window closes then",
 			 *seconds, granted);
 		if (pg_http_add_header(r, "X-Pprofgate-Capture", v) != PG_OK)
 			pg_err_clear();
 		pg_info("pprof", "%s capture %s", profile, v);
-		break;
-	default:
+	} else {
 		if (pg_http_add_header(r, "Content-Type", "application/json") != PG_OK)
 			pg_err_clear();
 		pg_http_reply_text(r, 403, "application/json",
@@ -722,22 +716,21 @@ struct rawq {
 	int rc;
 };
 
-/* Rebuilds the raw query from MHD's arguments: the pprof client sends the
- * addresses as a bare "?0x1+0x2" key. MHD turns '+' into ' ' before our
- * (identity) unescape callback; a raw space cannot occur in a valid
+/* Rebuilds the raw query from the parsed arguments: the pprof client sends
+ * the addresses as a bare "?0x1+0x2" key. The HTTP layer turns '+' into ' '
+ * (see pg_http_req_query_each); a raw space cannot occur in a valid
  * request-target, so every ' ' was a '+'. */
-static enum MHD_Result add_arg(void *cls, enum MHD_ValueKind kind, const char *key, const char *value)
+static bool add_arg(void *arg, const char *key, const char *value)
 {
-	struct rawq *q = cls;
+	struct rawq *q = arg;
 
-	(void)kind;
 	if (q->rc == PG_OK && q->b->len)
 		q->rc = pg_buf_puts(q->b, "&");
 	for (const char *p = key; q->rc == PG_OK && *p; p++)
 		q->rc = pg_buf_append(q->b, *p == ' ' ? "+" : p, 1);
 	if (q->rc == PG_OK && value)
 		q->rc = pg_buf_printf(q->b, "=%s", value);
-	return q->rc == PG_OK ? MHD_YES : MHD_NO;
+	return q->rc == PG_OK;
 }
 
 /* Go's net/http/pprof Symbol: "num_symbols: 1", then "0xADDR name" for each
@@ -757,10 +750,8 @@ void pg_pprof_handle_symbol(struct pg_http_req *r, void *arg)
 	src = pg_http_req_body(r, &len);
 	if (strcmp(pg_http_req_method(r), "POST") != 0 || !src) {
 		struct rawq rq = {&q, PG_OK};
-		struct MHD_Connection *c = pg_http_req_connection(r);
 
-		if (c)
-			(void)MHD_get_connection_values(c, MHD_GET_ARGUMENT_KIND, add_arg, &rq);
+		(void)pg_http_req_query_each(r, add_arg, &rq);
 		if (rq.rc != PG_OK) {
 			pg_err_clear();
 			reply_msg(r, 400, "query too long");

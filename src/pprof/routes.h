@@ -1,8 +1,8 @@
 /* The /debug/pprof/ HTTP routes, after Go's net/http/pprof.
  *
- * server.c's route table lists one row per route (group PG_HTTP_GROUP_PPROF)
- * pointing at the handlers below; their arg is opts.route_arg, which must be
- * a struct pg_pprof_routes (NULL answers 503). Every route answers itself;
+ * src/main_routes.c lists one route per handler below (group
+ * PG_HTTP_GROUP_PPROF); their arg must be a struct pg_pprof_routes (NULL
+ * answers 503). Every route answers itself;
  * see docs/pprof-profiles.md "HTTP endpoints" for parameters and codes.
  *
  * Timed captures (profile?seconds=N, trace?seconds=N, heap/allocs
@@ -24,7 +24,6 @@
 #include <stdint.h>
 
 #include "src/http/server.h"
-#include "auth/window.h"
 #include "src/util/err.h"
 
 /* Largest seconds=N accepted by default (profile, trace, heap deltas). */
@@ -40,6 +39,11 @@
 struct pg_pprof_routes_opts {
 	unsigned max_seconds; /* 0: PG_PPROF_MAX_SECONDS; at most PG_PPROF_CPU_MAX_SECONDS */
 	const char *tmpdir;   /* CPU profile scratch dir; NULL: $TMPDIR or /tmp (copied) */
+	/* A timed capture longer than the diagnostics window has left (the
+	 * request's pg_http_req_limit_ms, set by the gate) is shortened to end
+	 * with it, but not below this: then it is refused (403
+	 * window_too_short). admin.window.min_capture_seconds. */
+	unsigned min_capture_seconds;
 };
 
 struct pg_pprof_routes;
@@ -47,23 +51,12 @@ struct pg_pprof_routes;
 /* Starts the timer thread. opts may be NULL (defaults). */
 PG_WUR int pg_pprof_routes_new(const struct pg_pprof_routes_opts *opts, struct pg_pprof_routes **out);
 
-/* Fits a timed capture of `want_s` seconds of `profile` into the diagnostics
- * window: returns PG_AUTH_CAPTURE_OK (run as asked), _SHORTENED (run for
- * *granted_s, to end at the deadline) or _REFUSED (too little time left).
- * Set by main when the gateway requires a window; called on the HTTP
- * thread, so it must not block. */
-typedef enum pg_auth_capture_fit pg_pprof_fit_fn(void *arg, const char *profile, unsigned want_s,
-						 unsigned *granted_s);
-
-/* Installs the window fit for profile, trace and heap/allocs?seconds=N.
- * Call before the HTTP server starts; fn NULL = every capture runs as asked. */
-void pg_pprof_routes_set_fit(struct pg_pprof_routes *pr, pg_pprof_fit_fn *fn, void *arg);
 /* Cancels running captures (answered 503) and refuses new ones. Idempotent. */
 void pg_pprof_routes_stop(struct pg_pprof_routes *pr);
 /* Stops (if needed) and frees; call after pg_http_stop. Takes NULL. */
 void pg_pprof_routes_free(struct pg_pprof_routes **pp);
 
-/* Handlers for server.c's routes[] (arg: struct pg_pprof_routes *). */
+/* Route handlers (arg: struct pg_pprof_routes *). */
 pg_http_handler_fn pg_pprof_handle_index, pg_pprof_handle_profile, pg_pprof_handle_heap,
 	pg_pprof_handle_allocs, pg_pprof_handle_goroutine, pg_pprof_handle_threadcreate,
 	pg_pprof_handle_mutex, pg_pprof_handle_block, pg_pprof_handle_cmdline,

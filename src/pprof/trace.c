@@ -1,6 +1,8 @@
 #include "src/pprof/trace.h"
 #include "src/util/clock.h"
 #include "src/util/mutex.h"
+#include "src/util/json.h"
+#include "src/util/span.h"
 #include "src/util/thread.h"
 
 #include <errno.h>
@@ -96,6 +98,8 @@ void pg_trace_instant(const char *cat, const char *name)
 		record(cat, name, 'i', pg_trace_now_ns(), 0);
 }
 
+static const struct pg_span_hook span_hook = {pg_trace_active, pg_trace_event};
+
 int pg_trace_start(int seconds, size_t max_events)
 {
 	int rc = PG_OK;
@@ -108,6 +112,8 @@ int pg_trace_start(int seconds, size_t max_events)
 	if (max_events > PG_TRACE_MAX_EVENTS)
 		return pg_fail(PG_EINVAL, "trace buffer must hold at most %u events", PG_TRACE_MAX_EVENTS);
 	pg_mutex_lock(&ctl_mu);
+	/* From now on http and rpc report their spans here (src/util/span.h). */
+	pg_span_set_hook(&span_hook);
 	if (events) {
 		rc = pg_fail(PG_EBUSY, "a trace capture is already running");
 		goto out;
@@ -147,29 +153,6 @@ void pg_trace_cancel(void)
 		events = NULL;
 	}
 	pg_mutex_unlock(&ctl_mu);
-}
-
-/* JSON string body: escapes quotes, backslashes and control bytes; bytes
- * outside ASCII become '?' so invalid UTF-8 cannot break the document. */
-static int put_json_str(struct pg_buf *out, const char *s)
-{
-	int rc = pg_buf_puts(out, "\"");
-
-	for (; rc == PG_OK && *s; s++) {
-		unsigned char c = (unsigned char)*s;
-
-		if (c == '"' || c == '\\')
-			rc = pg_buf_printf(out, "\\%c", c);
-		else if (c < 0x20)
-			rc = pg_buf_printf(out, "\\u%04x", c);
-		else if (c >= 0x80)
-			rc = pg_buf_puts(out, "?");
-		else
-			rc = pg_buf_append(out, s, 1);
-	}
-	if (rc == PG_OK)
-		rc = pg_buf_puts(out, "\"");
-	return rc;
 }
 
 static int by_tid(const void *a, const void *b)
@@ -214,7 +197,7 @@ static int write_json(const struct ev *v, size_t n, uint64_t drop, int64_t t0, i
 		rc = pg_buf_printf(out, ",\n{\"name\":\"thread_name\",\"ph\":\"M\",\"pid\":%d,\"tid\":%d,"
 					"\"args\":{\"name\":", pid, (int)tids[i]);
 		if (rc == PG_OK)
-			rc = put_json_str(out, name);
+			rc = pg_json_write_cstr(out, name);
 		if (rc == PG_OK)
 			rc = pg_buf_puts(out, "}}");
 	}
@@ -223,11 +206,11 @@ static int write_json(const struct ev *v, size_t n, uint64_t drop, int64_t t0, i
 
 		rc = pg_buf_puts(out, ",\n{\"name\":");
 		if (rc == PG_OK)
-			rc = put_json_str(out, e->name);
+			rc = pg_json_write_cstr(out, e->name);
 		if (rc == PG_OK)
 			rc = pg_buf_puts(out, ",\"cat\":");
 		if (rc == PG_OK)
-			rc = put_json_str(out, e->cat);
+			rc = pg_json_write_cstr(out, e->cat);
 		if (rc == PG_OK)
 			rc = pg_buf_printf(out, ",\"ph\":\"%c\",\"pid\":%d,\"tid\":%d", e->ph, pid,
 					   (int)e->tid);

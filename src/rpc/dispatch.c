@@ -12,7 +12,8 @@
 #include "proto/goverse.pb-c.h"
 #include "src/metrics/metrics.h"
 #include "src/node/objects.h"
-#include "src/pprof/trace.h"
+#include "src/util/clock.h"
+#include "src/util/span.h"
 
 #define N_CODES 17 /* gRPC status codes 0..16 */
 #define SERVICE_PREFIX "/goverse.Goverse/"
@@ -379,14 +380,14 @@ static void do_call(struct pg_rpc_service *svc, const uint8_t *req, size_t len,
 	clock_gettime(CLOCK_MONOTONIC, &t0);
 	rc = pg_objects_call(svc->objects, q->type, q->id, q->method, &in, &res, &otype);
 	clock_gettime(CLOCK_MONOTONIC, &t1);
-	if (pg_trace_active()) {
+	if (pg_span_active()) {
 		/* Trace names must outlive the capture: use the static label. */
 		const char *mname = mt_names[N_MT - 1];
 
 		for (size_t i = 0; i + 1 < N_MT; i++)
 			if (q->method && strcmp(q->method, mt_names[i]) == 0)
 				mname = mt_names[i];
-		pg_trace_event("object", mname, (int64_t)t0.tv_sec * 1000000000 + t0.tv_nsec,
+		pg_span_event("object", mname, (int64_t)t0.tv_sec * 1000000000 + t0.tv_nsec,
 			       (int64_t)(t1.tv_sec - t0.tv_sec) * 1000000000 + (t1.tv_nsec - t0.tv_nsec));
 	}
 	record_call(svc, otype ? otype : q->type, q->method, rc == PG_OK,
@@ -412,7 +413,7 @@ void pg_rpc_dispatch(struct pg_rpc_service *svc, enum pg_rpc_method m, const uin
 {
 	static const uint8_t empty[1];
 	ProtobufCMessage *e;
-	int64_t t0 = pg_trace_active() ? pg_trace_now_ns() : 0;
+	int64_t t0 = pg_span_active() ? pg_clock_mono_ns() : 0;
 
 	memset(out, 0, sizeof(*out));
 	if (!req)
@@ -466,6 +467,6 @@ out:
 			pg_series_add(s, 1);
 	}
 	if (t0)
-		pg_trace_event("grpc", method_names[(unsigned)m < PG_RPC_N_METHODS ? (unsigned)m : PG_RPC_UNKNOWN],
-			       t0, pg_trace_now_ns() - t0);
+		pg_span_event("grpc", method_names[(unsigned)m < PG_RPC_N_METHODS ? (unsigned)m : PG_RPC_UNKNOWN],
+			       t0, pg_clock_mono_ns() - t0);
 }

@@ -388,7 +388,14 @@ int pg_json_write_string(struct pg_buf *b, const char *s, size_t n)
 		}
 		l = utf8_len(p + i, n - i);
 		if (l == 0) {
-			rc = pg_buf_append(b, "\xEF\xBF\xBD", 3);
+			/* Not UTF-8: the byte's value, escaped, so nothing is lost. */
+			esc[0] = '\\';
+			esc[1] = 'u';
+			esc[2] = '0';
+			esc[3] = '0';
+			esc[4] = hex[p[i] >> 4];
+			esc[5] = hex[p[i] & 15];
+			rc = pg_buf_append(b, esc, 6);
 			l = 1;
 		} else if (l == 3 && p[i] == 0xE2 && p[i + 1] == 0x80 && (p[i + 2] == 0xA8 || p[i + 2] == 0xA9)) {
 			/* U+2028/U+2029 are valid JSON but end a JavaScript line. */

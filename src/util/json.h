@@ -19,8 +19,11 @@
  * document is immutable, so it may be read from several threads.
  *
  * Writer: pg_json_write_string() appends a quoted, escaped JSON string to a
- * struct pg_buf. Its output is always valid JSON: invalid UTF-8 bytes become
- * U+FFFD, so logging untrusted text through it is safe. */
+ * struct pg_buf: the one string writer of the project (audit lines, HTTP
+ * error bodies, the event trace, the admin API). Its output is always valid
+ * JSON, so logging untrusted text through it is safe: valid UTF-8 stays as
+ * it is, each byte that is not UTF-8 becomes \u00XX (its value, so an audit
+ * line loses nothing). */
 #ifndef PG_UTIL_JSON_H
 #define PG_UTIL_JSON_H
 
@@ -107,7 +110,8 @@ PG_WUR int pg_json_int64(const struct pg_json_value *v, bool allow_string, int64
 
 /* Appends `s` (n bytes) as a JSON string with its quotes. Escapes '"', '\\',
  * control characters (\n \r \t \b \f, else \u00XX), DEL and U+2028/U+2029
- * (which break JavaScript); replaces invalid UTF-8 with U+FFFD. PG_ENOMEM when
+ * (which break JavaScript), and each byte that is not part of valid UTF-8 as
+ * \u00XX (so "\xff" reads back as U+00FF: the byte's value). PG_ENOMEM when
  * the buffer's max is reached (the buffer may then hold a partial string). */
 PG_WUR int pg_json_write_string(struct pg_buf *b, const char *s, size_t n);
 /* The same for a NUL-terminated string (NULL writes `null`). */

@@ -17,6 +17,9 @@
 
 static const unsigned char secret[] = "0123456789abcdef0123456789abcdef-policy-test";
 
+/* The fixture's window, which every request hands to the policy. */
+static struct pg_auth_window *cur_win;
+
 struct fixture {
 	struct pg_auth_policy *p;
 	struct pg_auth_jwt *jwt;
@@ -83,7 +86,7 @@ static void setup(struct fixture *f)
 	pg_auth_policy_set_jwt(f->p, f->jwt);
 	pg_auth_policy_set_client_ids(f->p, f->ids);
 	pg_auth_policy_set_trusted_proxies(f->p, f->proxies);
-	pg_auth_policy_set_window(f->p, f->win);
+	cur_win = f->win;
 	CHECK_INT(pg_auth_policy_check(f->p), PG_OK);
 }
 
@@ -96,6 +99,7 @@ static void teardown(struct fixture *f)
 	pg_auth_cidr_list_free(&f->proxies);
 	pg_auth_cidr_list_free(&f->metrics_allow);
 	pg_auth_window_free(&f->win);
+	cur_win = NULL;
 }
 
 struct peer {
@@ -126,7 +130,7 @@ static struct pg_auth_request req(enum pg_auth_route route, const char *profile,
 {
 	struct pg_auth_request r = {.route = route, .profile = profile,
 				    .peer = (const struct sockaddr *)&p->ss, .peer_len = p->len,
-				    .tls = true, .now_wall_s = NOW, .now_mono_ms = MONO};
+				    .tls = true, .now_wall_s = NOW, .now_mono_ms = MONO, .window = cur_win};
 	return r;
 }
 
@@ -297,6 +301,11 @@ static void test_jwt_path(void)
 	CHECK_INT(d.method, PG_AUTH_USED_JWT);
 	CHECK_INT(d.scopes, PG_AUTH_SCOPE_READ);
 	CHECK_INT(d.window_left_ms, 59000);
+	/* No window handed over is a closed one. */
+	r.window = NULL;
+	pg_auth_decide(f.p, &r, &d);
+	EXPECT(d, 403, "window_closed");
+	r.window = f.win;
 	/* pprof:read does not open heap. */
 	r.profile = "heap";
 	pg_auth_decide(f.p, &r, &d);
@@ -460,8 +469,10 @@ static void test_check_and_json(void)
 	CHECK_INT(pg_auth_policy_check(p), PG_EINVAL);
 	CHECK_CONTAINS(pg_errmsg(), "mTLS");
 	CHECK_INT(pg_auth_policy_set_route(p, PG_AUTH_ROUTE_PPROF, &win), PG_OK);
+	CHECK_INT(pg_auth_policy_check(p), PG_OK);
+	CHECK_INT(pg_auth_policy_set_route(p, PG_AUTH_ROUTE_METRICS, &win), PG_OK);
 	CHECK_INT(pg_auth_policy_check(p), PG_EINVAL);
-	CHECK_CONTAINS(pg_errmsg(), "window");
+	CHECK_CONTAINS(pg_errmsg(), "only pprof can require the window");
 	pg_auth_policy_free(&p);
 	CHECK(p == NULL);
 

@@ -16,10 +16,6 @@
 #include "src/http/server.h"
 static void t_ok(struct pg_http_req *r, void *arg);
 
-#define PG_HTTP_TEST_ROUTES                                                          \
-	{"/debug/pprof/heap", PG_HTTP_GET, t_ok, PG_HTTP_GROUP_PPROF},                  \
-	{"/debug/pprof/block", PG_HTTP_GET, t_ok, PG_HTTP_GROUP_PPROF},
-
 #include "src/http/server.c"
 #include "auth/window.h"
 #include "src/gate/gate.h"
@@ -30,6 +26,12 @@ static void t_ok(struct pg_http_req *r, void *arg)
 	(void)arg;
 	pg_http_reply_text(r, 200, "text/plain", "profile\n");
 }
+
+static const struct pg_http_route test_routes[] = {
+	{"/debug/pprof/heap", PG_HTTP_GET, t_ok, NULL, PG_HTTP_GROUP_PPROF},
+	{"/debug/pprof/block", PG_HTTP_GET, t_ok, NULL, PG_HTTP_GROUP_PPROF},
+};
+#define TEST_ROUTES .routes = test_routes, .n_routes = sizeof(test_routes) / sizeof(test_routes[0])
 
 static char dir[256];
 static char path_buf[32][512];
@@ -216,7 +218,7 @@ static void fill_diag(void)
 static int setup(void)
 {
 	char cmd[1024];
-	struct pg_http_opts o = {.listen = "127.0.0.1:0", .threads = 2};
+	struct pg_http_opts o = {TEST_ROUTES, .listen = "127.0.0.1:0", .threads = 2};
 
 	snprintf(dir, sizeof(dir), "%s/pg-gate-test.XXXXXX", getenv("TMPDIR") ? getenv("TMPDIR") : "/tmp");
 	if (!mkdtemp(dir))
@@ -485,7 +487,7 @@ static void test_plain_http(void)
 	struct pg_config_diag d = diag;
 	struct pg_gate *g2 = NULL;
 	struct pg_http *h2 = NULL;
-	struct pg_http_opts o = {.listen = "127.0.0.1:0"};
+	struct pg_http_opts o = {TEST_ROUTES, .listen = "127.0.0.1:0"};
 	char *tok = mint(JWT_ALG_RS256, P("jwt-rs256.key"), "https://issuer.test", "pprofgate", "pprof:admin", 300, 0);
 	struct resp r;
 
@@ -524,7 +526,7 @@ static void test_plain_listener(void)
 {
 	struct pg_config_diag d = diag;
 	struct pg_http *h2 = NULL;
-	struct pg_http_opts o = {.listen = "127.0.0.1:0"};
+	struct pg_http_opts o = {TEST_ROUTES, .listen = "127.0.0.1:0"};
 	struct resp r;
 
 	snprintf(d.plain_listen, sizeof(d.plain_listen), "127.0.0.1:0");
@@ -596,6 +598,14 @@ static void test_audit(void)
 	size_t len = 0;
 	char *a;
 
+	/* A target with UTF-8 (e-acute) then a byte that is not (libcurl
+	 * would percent-encode both, so straight to the audit hook): the
+	 * first stays as is, the second is written as its value, \u00ff. */
+	const struct pg_http_done_info bytes = {
+		.method = "GET", .path = "/debug/pprof/\xc3\xa9\xff", .path_len = 16, .route = "other",
+		.peer = "127.0.0.1", .status = 400, .note = "", .reason = "bad_path"};
+
+	pg_gate_audit(gate, &bytes);
 	/* Lines are written when libmicrohttpd completes a request, just
 	 * after the client has its answer. */
 	usleep(200 * 1000);
@@ -618,6 +628,7 @@ static void test_audit(void)
 	CHECK_CONTAINS(a, "\"identity\":\"uri:spiffe://pprofgate.local/admin\"");
 	CHECK_CONTAINS(a, "\"status\":401");
 	CHECK_CONTAINS(a, "\"path\":\"/debug/pprof/\\\"q\\\\\"");
+	CHECK_CONTAINS(a, "\"path\":\"/debug/pprof/\xc3\xa9\\u00ff\"");
 	CHECK(strstr(a, "eyJ") == NULL); /* no token (base64url JSON) ever */
 	CHECK(strstr(a, "Bearer") == NULL);
 	CHECK(stat(P("audit.log"), &st) == 0 && (st.st_mode & 0777) == 0600);
@@ -627,7 +638,7 @@ static void test_audit(void)
 static void test_exposure_and_key_mode(void)
 {
 	struct pg_config_diag d;
-	struct pg_http_opts o = {.listen = "127.0.0.1:0", .tls_cert_file = P("server.crt"),
+	struct pg_http_opts o = {TEST_ROUTES, .listen = "127.0.0.1:0", .tls_cert_file = P("server.crt"),
 				 .tls_key_file = P("server.key")};
 	struct pg_http *h2 = NULL;
 

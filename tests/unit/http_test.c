@@ -2,9 +2,10 @@
  * the pprof gate, bodies, streams and graceful stop, driven over loopback
  * with libcurl and raw sockets.
  *
- * server.c is compiled into this file with extra test routes (a slow,
- * suspending handler, a POST echo, a stream, a gated route), so the public
- * route table stays free of test code. */
+ * server.c is compiled into this file (its layout checks are tested
+ * directly); the test routes (a slow, suspending handler, a POST echo, a
+ * stream, a gated route) are registered through opts.routes like any
+ * caller's. */
 #include <arpa/inet.h>
 #include <curl/curl.h>
 #include <netinet/in.h>
@@ -24,14 +25,6 @@ static void t_stream(struct pg_http_req *r, void *arg);
 static void t_secret(struct pg_http_req *r, void *arg);
 static void t_silent(struct pg_http_req *r, void *arg);
 static void t_shared(struct pg_http_req *r, void *arg);
-
-#define PG_HTTP_TEST_ROUTES                                                          \
-	{"/test/slow", PG_HTTP_GET, t_slow, PG_HTTP_GROUP_PUBLIC},                      \
-	{"/test/echo", PG_HTTP_POST, t_echo, PG_HTTP_GROUP_PUBLIC},                     \
-	{"/test/stream", PG_HTTP_GET, t_stream, PG_HTTP_GROUP_PUBLIC},                  \
-	{"/test/silent", PG_HTTP_GET, t_silent, PG_HTTP_GROUP_PUBLIC},                  \
-	{"/test/shared", PG_HTTP_GET, t_shared, PG_HTTP_GROUP_PUBLIC},                  \
-	{"/debug/pprof/test", PG_HTTP_GET | PG_HTTP_POST, t_secret, PG_HTTP_GROUP_PPROF},
 
 #include "src/http/server.c"
 #include "tests/unit/test.h"
@@ -72,13 +65,40 @@ static void t_slow(struct pg_http_req *r, void *arg)
 		pg_http_reply_text(r, 500, "text/plain", "no thread");
 }
 
+/* Joins what pg_http_req_*_each hands over as "name=value;" into a pg_buf. */
+static bool join_each(void *arg, const char *name, const char *value)
+{
+	return pg_buf_printf(arg, "%s=%s;", name, value ? value : "(null)") == PG_OK;
+}
+
+static bool stop_each(void *arg, const char *name, const char *value)
+{
+	(void)name;
+	(void)value;
+	++*(int *)arg;
+	return false;
+}
+
 static void t_echo(struct pg_http_req *r, void *arg)
 {
 	size_t len;
 	const void *body = pg_http_req_body(r, &len);
 	char peer[64];
+	struct pg_buf each;
+	int calls = 0;
 
 	(void)arg;
+	pg_buf_init(&each, 4096);
+	CHECK(pg_http_req_query_each(r, join_each, &each));
+	if (each.len)
+		CHECK_INT(pg_http_add_header(r, "X-Args", each.data), PG_OK);
+	pg_buf_reset(&each);
+	/* the header name matches case-insensitively */
+	CHECK(pg_http_req_header_each(r, "HOST", join_each, &each));
+	CHECK_CONTAINS(each.data, "127.0.0.1");
+	CHECK(!pg_http_req_header_each(r, NULL, stop_each, &calls));
+	CHECK_INT(calls, 1);
+	pg_buf_free(&each);
 	pg_http_req_peer_str(r, peer, sizeof(peer));
 	CHECK_INT(pg_http_add_header(r, "X-Peer", peer), PG_OK);
 	if (pg_http_req_query(r, "name"))
@@ -141,6 +161,23 @@ static void t_silent(struct pg_http_req *r, void *arg)
 {
 	(void)r;
 	(void)arg;
+}
+
+static const struct pg_http_route test_routes[] = {
+	{"/test/slow", PG_HTTP_GET, t_slow, NULL, PG_HTTP_GROUP_PUBLIC},
+	{"/test/echo", PG_HTTP_POST, t_echo, NULL, PG_HTTP_GROUP_PUBLIC},
+	{"/test/stream", PG_HTTP_GET, t_stream, NULL, PG_HTTP_GROUP_PUBLIC},
+	{"/test/silent", PG_HTTP_GET, t_silent, NULL, PG_HTTP_GROUP_PUBLIC},
+	{"/test/shared", PG_HTTP_GET, t_shared, NULL, PG_HTTP_GROUP_PUBLIC},
+	{"/debug/pprof/test", PG_HTTP_GET | PG_HTTP_POST, t_secret, NULL, PG_HTTP_GROUP_PPROF},
+};
+
+/* Zeroed options serving test_routes. */
+static void opts_init(struct pg_http_opts *o)
+{
+	memset(o, 0, sizeof(*o));
+	o->routes = test_routes;
+	o->n_routes = sizeof(test_routes) / sizeof(test_routes[0]);
 }
 
 /* ---- client helpers ---- */
@@ -255,7 +292,7 @@ static struct pg_http *start(struct pg_metrics *m, unsigned threads)
 	struct pg_http_opts o;
 	struct pg_http *h = NULL;
 
-	memset(&o, 0, sizeof(o));
+	opts_init(&o);
 	o.listen = "127.0.0.1:0";
 	o.metrics = m;
 	o.threads = threads;
@@ -311,7 +348,7 @@ static void test_start_and_bind_failure(void)
 
 	CHECK(h != NULL);
 	CHECK(pg_http_port(h) > 0);
-	memset(&o, 0, sizeof(o));
+	opts_init(&o);
 	snprintf(addr, sizeof(addr), "127.0.0.1:%d", pg_http_port(h));
 	o.listen = addr;
 	CHECK_INT(pg_http_start(&o, &h2), PG_ENET);
@@ -321,6 +358,24 @@ static void test_start_and_bind_failure(void)
 	o.listen = "nonsense";
 	CHECK_INT(pg_http_start(&o, &h2), PG_EINVAL);
 	CHECK_CONTAINS(pg_errmsg(), "nonsense");
+	/* the route table: a path answered twice, a relative path, too many */
+	{
+		struct pg_http_route bad[PG_HTTP_MAX_ROUTES + 1];
+
+		for (size_t i = 0; i < PG_HTTP_MAX_ROUTES + 1; i++)
+			bad[i] = test_routes[0];
+		o.listen = "127.0.0.1:0";
+		o.routes = bad;
+		o.n_routes = 1;
+		bad[0].path = "/healthz";
+		CHECK_INT(pg_http_start(&o, &h2), PG_EINVAL);
+		CHECK_CONTAINS(pg_errmsg(), "/healthz given twice");
+		bad[0].path = "test/slow";
+		CHECK_INT(pg_http_start(&o, &h2), PG_EINVAL);
+		o.n_routes = PG_HTTP_MAX_ROUTES + 1;
+		CHECK_INT(pg_http_start(&o, &h2), PG_EINVAL);
+		CHECK(h2 == NULL);
+	}
 	pg_http_stop(&h);
 	CHECK(h == NULL);
 	pg_http_stop(&h); /* NULL is fine */
@@ -344,7 +399,7 @@ static void test_ipv6_listen(void)
 		return;
 	}
 	close(s6);
-	memset(&o, 0, sizeof(o));
+	opts_init(&o);
 	o.listen = "[::1]:0";
 	CHECK_INT(pg_http_start(&o, &h), PG_OK);
 	CHECK(pg_http_port(h) > 0);
@@ -422,7 +477,7 @@ static void test_metrics_shared_window(void)
 	CHECK_INT(pg_metrics_family(m, PG_METRIC_COUNTER, "test_things_total", "Things.", NULL, 0, NULL, 0, &f),
 		  PG_OK);
 	c = pg_family_series(f, NULL);
-	memset(&o, 0, sizeof(o));
+	opts_init(&o);
 	o.listen = "127.0.0.1:0";
 	o.metrics = m;
 	o.metrics_cache_ms = 300;
@@ -572,7 +627,7 @@ static void test_pprof_gate(void)
 	CHECK_INT(secret_calls, 0);
 	pg_http_stop(&h);
 
-	memset(&o, 0, sizeof(o));
+	opts_init(&o);
 	o.listen = "127.0.0.1:0";
 	o.gate = gate;
 	o.gate_arg = &gate_allow;
@@ -659,7 +714,7 @@ static void test_audit_every_refusal(void)
 	struct pg_buf big;
 	int port;
 
-	memset(&o, 0, sizeof(o));
+	opts_init(&o);
 	o.listen = "127.0.0.1:0";
 	o.done = on_done;
 	o.timeout_s = 1;
@@ -804,6 +859,8 @@ static void test_post_body(void)
 	/* query values are percent-decoded, '+' is a space */
 	CHECK_INT(fetch(pg_http_port(h), "POST", "/test/echo?name=a%20b+c%2Fd&x", NULL, "q", &r), 200);
 	CHECK_CONTAINS(r.hdrs.data, "X-Name: a b c/d\r\n");
+	/* every argument in order, not percent-decoded, the bare key without a value */
+	CHECK_CONTAINS(r.hdrs.data, "X-Args: name=a%20b c%2Fd;x=(null);\r\n");
 	resp_free(&r);
 	memset(big, 'a', sizeof(big) - 1);
 	big[sizeof(big) - 1] = '\0';
@@ -929,7 +986,7 @@ static void test_graceful_stop_bounded(void)
 	struct bg b;
 	double t0;
 
-	memset(&o, 0, sizeof(o));
+	opts_init(&o);
 	o.listen = "127.0.0.1:0";
 	o.stop_timeout_ms = 200;
 	CHECK_INT(pg_http_start(&o, &h), PG_OK);

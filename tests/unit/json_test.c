@@ -233,10 +233,10 @@ static void test_writer(void)
 		{"q\"b\\s/", "\"q\\\"b\\\\s/\""},
 		{"\n\r\t\b\f\x01\x1f\x7f", "\"\\n\\r\\t\\b\\f\\u0001\\u001f\\u007f\""},
 		{"\xc3\xa9", "\"\xc3\xa9\""},
-		{"a\xffz", "\"a\xef\xbf\xbdz\""},
-		{"\xed\xa0\x80", "\"\xef\xbf\xbd\xef\xbf\xbd\xef\xbf\xbd\""},
+		{"a\xffz", "\"a\\u00ffz\""},
+		{"\xed\xa0\x80", "\"\\u00ed\\u00a0\\u0080\""},
 		{"\xe2\x80\xa8\xe2\x80\xa9", "\"\\u2028\\u2029\""},
-		{"\xc3", "\"\xef\xbf\xbd\""},
+		{"\xc3", "\"\\u00c3\""},
 		{"", "\"\""},
 	};
 	struct pg_buf b;

@@ -15,6 +15,7 @@
 #include "src/config/config.h"
 #include "src/gate/gate.h"
 #include "src/http/server.h"
+#include "src/main_routes.h"
 #include "src/pprof/routes.h"
 #include "src/pprof/trace.h"
 #include "tests/unit/test.h"
@@ -223,13 +224,14 @@ static char resp[1 << 20];
 static void test_start(void)
 {
 	struct pg_pprof_routes_opts ro = {.max_seconds = 5};
-	struct pg_http_opts ho = {.listen = "127.0.0.1:0", .threads = 2};
+	static struct pg_http_route table[PG_HTTP_MAX_ROUTES];
+	struct pg_http_opts ho = {.listen = "127.0.0.1:0", .threads = 2, .routes = table};
 
 	CHECK_INT(pg_pprof_routes_new(&ro, &pr), PG_OK);
 	/* The node's own gate with no diagnostics: section configured. */
 	CHECK_INT(pg_gate_new(&diag, NULL, &gate), PG_OK);
 	pg_gate_http_opts(gate, &diag, &ho);
-	ho.route_arg = pr;
+	ho.n_routes = pg_main_routes(pr, table, PG_HTTP_MAX_ROUTES);
 	CHECK_INT(pg_http_start(&ho, &srv), PG_OK);
 	port = pg_http_port(srv);
 }

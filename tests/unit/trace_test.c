@@ -6,6 +6,8 @@
 #include <unistd.h>
 
 #include "src/pprof/trace.h"
+#include "src/util/clock.h"
+#include "src/util/span.h"
 #include "src/util/thread.h"
 #include "tests/unit/test.h"
 
@@ -43,22 +45,29 @@ static void test_events_inside_capture_only(void)
 
 	pg_buf_init(&b, 1 << 20);
 	pg_trace_event("test", "before", pg_trace_now_ns(), 10);
+	pg_span_event("test", "span-before", pg_clock_mono_ns(), 10);
 	CHECK(!pg_trace_active());
+	CHECK(!pg_span_active());
 	CHECK_INT(pg_trace_start(5, 0), PG_OK);
 	CHECK(pg_trace_active());
+	/* the span hook (what http and rpc call) records into the capture */
+	CHECK(pg_span_active());
 	t0 = pg_trace_now_ns();
 	pg_trace_event("test", "span \"quoted\"\n", t0, 1500);
+	pg_span_event("test", "via-span-hook", pg_clock_mono_ns(), 10);
 	pg_trace_event("test", "started-before-capture", t0 - 1000000000, 10);
 	pg_trace_instant("test", "mark");
 	CHECK_INT(pg_thread_create(&t, "pgtest-tracer", tracer, NULL), PG_OK);
 	pthread_join(t, NULL);
 	CHECK_INT(pg_trace_collect(&b), PG_OK);
 	CHECK(!pg_trace_active());
+	CHECK(!pg_span_active());
 	pg_trace_event("test", "after", pg_trace_now_ns(), 10);
 	CHECK_CONTAINS(b.data, "\"traceEvents\":[");
 	CHECK_INT(check_json(&b, "assert \"span \\\"quoted\\\"\\n\" in names; "
 				 "assert names.count(\"in-thread\") == 2; "
 				 "assert \"mark\" in names; "
+				 "assert \"via-span-hook\" in names and \"span-before\" not in names; "
 				 "assert \"before\" not in names and \"after\" not in names; "
 				 "assert \"started-before-capture\" not in names; "
 				 "x=[e for e in ev if e[\"ph\"]==\"X\"][0]; assert abs(x[\"dur\"]-1.5)<1e-9; "
