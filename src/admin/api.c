@@ -27,6 +27,8 @@
 #include "src/config/config.h"
 #include "src/metrics/metrics.h"
 #include "src/rpc/cq.h"
+#include "src/util/clock.h"
+#include "src/util/file.h"
 #include "src/util/log.h"
 
 #define MOD "admin"
@@ -40,14 +42,6 @@ struct pg_admin_api {
 	struct pg_series *c_handshake;
 	struct pg_cq *cq;
 };
-
-static int64_t mono_ms(void)
-{
-	struct timespec ts;
-
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
-}
 
 /* ---- TLS handshakes that fail inside gRPC ---- */
 
@@ -96,7 +90,7 @@ static void grpc_log_hook(gpr_log_func_args *args)
 {
 	if (args->severity == GPR_LOG_SEVERITY_ERROR && args->message &&
 	    strstr(args->message, "Handshake failed")) {
-		int64_t now = mono_ms();
+		int64_t now = pg_clock_mono_ms();
 
 		pthread_mutex_lock(&hs_mu);
 		if (hs_admin) {
@@ -312,26 +306,16 @@ static void handle(void *arg, struct pg_cq_call *call, const char *m, size_t ml,
 /* Reads a whole PEM file (bounded). *out is malloc'd, NUL-terminated. */
 static int read_pem(const char *path, const char *what, char **out)
 {
-	FILE *f = fopen(path, "rb");
-	char *p = NULL;
-	size_t n;
+	size_t n = 0;
+	int rc = pg_file_read(path, MAX_PEM, 0, out, &n);
 
-	*out = NULL;
-	if (!f)
-		return pg_fail(PG_EIO, "admin: cannot read %s %s: %s", what, path, strerror(errno));
-	p = malloc(MAX_PEM + 1);
-	if (!p) {
-		fclose(f);
-		return pg_fail(PG_ENOMEM, "admin: out of memory");
+	if (rc != PG_OK)
+		return pg_fail(rc, "admin: %s: %s", what, pg_errmsg());
+	if (n == 0) {
+		free(*out);
+		*out = NULL;
+		return pg_fail(PG_EINVAL, "admin: %s %s is empty", what, path);
 	}
-	n = fread(p, 1, MAX_PEM + 1, f);
-	fclose(f);
-	if (n == 0 || n > MAX_PEM) {
-		free(p);
-		return pg_fail(PG_EINVAL, "admin: %s %s is empty or larger than %d bytes", what, path, MAX_PEM);
-	}
-	p[n] = '\0';
-	*out = p;
 	return PG_OK;
 }
 

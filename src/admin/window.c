@@ -14,6 +14,7 @@
 #include "src/cluster/window_record.h"
 #include "src/config/config.h"
 #include "src/metrics/metrics.h"
+#include "src/util/clock.h"
 #include "src/util/buf.h"
 #include "src/util/json.h"
 #include "src/util/log.h"
@@ -54,22 +55,6 @@ struct pg_admin_window {
 	struct pg_series *g_open, *g_left;
 	struct pg_family *f_opens;
 };
-
-static int64_t mono_ms(void)
-{
-	struct timespec ts;
-
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
-}
-
-static int64_t wall_ms(void)
-{
-	struct timespec ts;
-
-	clock_gettime(CLOCK_REALTIME, &ts);
-	return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
-}
 
 static const char *scope_name(enum scope s)
 {
@@ -202,17 +187,12 @@ static void *ticker_main(void *arg)
 	pthread_mutex_lock(&a->mu);
 	while (!a->stopping) {
 		struct timespec ts;
-		int64_t now = mono_ms();
+		int64_t now = pg_clock_mono_ms();
 
 		expire_check_locked(a, now);
 		if (a->tick)
 			a->tick(a->tick_arg, now);
-		clock_gettime(CLOCK_MONOTONIC, &ts);
-		ts.tv_nsec += TICK_MS * 1000000L;
-		if (ts.tv_nsec >= 1000000000L) {
-			ts.tv_sec++;
-			ts.tv_nsec -= 1000000000L;
-		}
+		ts = pg_clock_deadline(CLOCK_MONOTONIC, TICK_MS);
 		pthread_cond_timedwait(&a->cv, &a->mu, &ts);
 	}
 	pthread_mutex_unlock(&a->mu);
@@ -225,7 +205,7 @@ static void apply_cluster(const struct pg_window_record *rec, void *arg)
 {
 	struct pg_admin_window *a = arg;
 	const char *profs[PG_AUTH_WINDOW_MAX_PROFILES];
-	int64_t now = mono_ms(), left;
+	int64_t now = pg_clock_mono_ms(), left;
 
 	pthread_mutex_lock(&a->mu);
 	if (!rec) {
@@ -239,7 +219,7 @@ static void apply_cluster(const struct pg_window_record *rec, void *arg)
 		goto out; /* the record this node already applied (its own open, or a re-read) */
 	if (rec->deadline_unix_ms == a->dismissed_deadline_unix_ms && strcmp(rec->opened_by, a->dismissed_by) == 0)
 		goto out; /* closed here already: a re-read after etcd returns does not reopen it */
-	left = pg_window_record_remaining_ms(rec, wall_ms(), a->max_ms);
+	left = pg_window_record_remaining_ms(rec, (pg_clock_wall_ns() / 1000000), a->max_ms);
 	if (left <= 0)
 		goto out;
 	for (size_t i = 0; i < rec->n_profiles; i++)
@@ -261,7 +241,7 @@ out:
 int pg_admin_window_open_node(struct pg_admin_window *a, const char *who, const char *reason,
 			      int64_t duration_ms, const char *const *profiles, size_t n_profiles, const char *peer)
 {
-	int64_t now = mono_ms();
+	int64_t now = pg_clock_mono_ms();
 	int rc;
 
 	pthread_mutex_lock(&a->mu);
@@ -293,7 +273,7 @@ int pg_admin_window_open_cluster(struct pg_admin_window *a, const char *who, con
 	for (size_t i = 0; i < n_profiles && i < PG_AUTH_WINDOW_MAX_PROFILES; i++)
 		snprintf(rec.profiles[rec.n_profiles++], sizeof(rec.profiles[0]), "%s", profiles[i]);
 	rec.duration_ms = duration_ms;
-	rec.deadline_unix_ms = wall_ms() + duration_ms;
+	rec.deadline_unix_ms = (pg_clock_wall_ns() / 1000000) + duration_ms;
 	if (pg_cluster_window_open(a->cluster, &rec) != PG_OK)
 		return PG_ENET; /* etcd's sentence stays in pg_errmsg() */
 	audit_peer(a, "open_request", who, reason, duration_ms, SCOPE_CLUSTER, pg_cluster_window_key(a->cluster),
@@ -312,7 +292,7 @@ void pg_admin_window_close(struct pg_admin_window *a, const char *who, bool clus
 		note[0] = '\0';
 	pthread_mutex_lock(&a->mu);
 	close_locked(a, "close", who, cluster ? "close requested for the cluster" : NULL);
-	update_gauges_locked(a, mono_ms());
+	update_gauges_locked(a, pg_clock_mono_ms());
 	pthread_mutex_unlock(&a->mu);
 	if (!cluster || !a->cluster)
 		return;
@@ -333,7 +313,7 @@ void pg_admin_window_close(struct pg_admin_window *a, const char *who, bool clus
 
 void pg_admin_window_status(struct pg_admin_window *a, struct pg_auth_window_status *ws, bool *cluster)
 {
-	int64_t now = mono_ms();
+	int64_t now = pg_clock_mono_ms();
 
 	pthread_mutex_lock(&a->mu);
 	expire_check_locked(a, now);

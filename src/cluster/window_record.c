@@ -10,6 +10,7 @@
 
 #include "src/cluster/etcd.h"
 #include "src/config/config.h"
+#include "src/util/clock.h"
 #include "src/util/buf.h"
 #include "src/util/json.h"
 #include "src/util/log.h"
@@ -166,18 +167,10 @@ struct pg_cluster_window {
 	char why[200];
 };
 
-static int64_t mono_ms(void)
-{
-	struct timespec ts;
-
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
-}
-
 static void set_confirmed(struct pg_cluster_window *c)
 {
 	pthread_mutex_lock(&c->mu);
-	c->confirmed_ms = mono_ms();
+	c->confirmed_ms = pg_clock_mono_ms();
 	c->why[0] = '\0';
 	pthread_mutex_unlock(&c->mu);
 }
@@ -225,7 +218,7 @@ static bool on_watch(const struct pg_etcd_watch_resp *resp, void *arg)
 		/* Idle: an open stream does not prove etcd is alive (a hung etcd
 		 * keeps it open), so end the watch now and then to re-read the key. */
 		pthread_mutex_lock(&c->mu);
-		due = mono_ms() - c->confirmed_ms >= c->confirm_every_ms;
+		due = pg_clock_mono_ms() - c->confirmed_ms >= c->confirm_every_ms;
 		pthread_mutex_unlock(&c->mu);
 		return !due && !stopping(c);
 	}
@@ -263,9 +256,8 @@ static void *watch_main(void *arg)
 		warned = true;
 		pthread_mutex_lock(&c->mu);
 		if (!c->stopping) {
-			struct timespec ts;
-			clock_gettime(CLOCK_MONOTONIC, &ts);
-			ts.tv_sec += RETRY_MS / 1000;
+			struct timespec ts = pg_clock_deadline(CLOCK_MONOTONIC, RETRY_MS);
+
 			pthread_cond_timedwait(&c->cv, &c->mu, &ts);
 		}
 		pthread_mutex_unlock(&c->mu);

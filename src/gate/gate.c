@@ -21,6 +21,7 @@
 #include "auth/scope.h"
 #include "auth/window.h"
 #include "auth/x509.h"
+#include "src/util/clock.h"
 #include "src/util/buf.h"
 #include "src/util/json.h"
 #include "src/util/log.h"
@@ -534,7 +535,6 @@ static bool gate(struct pg_http_req *r, struct pg_gate *g, enum pg_auth_route ro
 	struct pg_auth_cert_result cr;
 	struct pg_auth_decision d;
 	struct xff x;
-	struct timespec mono;
 	const char *path = pg_http_req_path(r);
 	struct pg_auth_request rq = {.route = route, .profile = ""};
 	char *note = pg_http_req_note(r);
@@ -573,8 +573,7 @@ static bool gate(struct pg_http_req *r, struct pg_gate *g, enum pg_auth_route ro
 		}
 	}
 	rq.now_wall_s = (int64_t)time(NULL);
-	clock_gettime(CLOCK_MONOTONIC, &mono);
-	rq.now_mono_ms = (int64_t)mono.tv_sec * 1000 + mono.tv_nsec / 1000000;
+	rq.now_mono_ms = pg_clock_mono_ms();
 	rq.window = atomic_load(&g->window);
 	pg_auth_decide(s->pol, &rq, &d);
 	state_put(s);

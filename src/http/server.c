@@ -25,6 +25,7 @@
 #include "src/util/json.h"
 #include "src/util/log.h"
 #include "src/util/clock.h"
+#include "src/util/file.h"
 #include "src/util/span.h"
 #include "src/util/thread.h"
 
@@ -107,14 +108,6 @@ struct conn {
 	atomic_int phase;         /* enum conn_phase */
 	atomic_llong since_ms;    /* CLOCK_MONOTONIC ms at the start of the phase */
 };
-
-static long long mono_ms(void)
-{
-	struct timespec t;
-
-	clock_gettime(CLOCK_MONOTONIC, &t);
-	return (long long)t.tv_sec * 1000 + t.tv_nsec / 1000000;
-}
 
 /* A rendered body shared by concurrent answers; freed with the last one. */
 struct snap {
@@ -929,7 +922,7 @@ static void conn_phase(struct MHD_Connection *c, enum conn_phase p)
 	struct conn *k = ci ? ci->socket_context : NULL;
 
 	if (k && atomic_load(&k->phase) != (int)p) {
-		atomic_store(&k->since_ms, mono_ms());
+		atomic_store(&k->since_ms, pg_clock_mono_ms());
 		atomic_store(&k->phase, (int)p);
 	}
 }
@@ -972,7 +965,7 @@ static void *sweep_main(void *arg)
 	while (!h->stopping) {
 		struct timespec wake;
 		unsigned cut = 0;
-		long long now = mono_ms();
+		long long now = pg_clock_mono_ms();
 
 		for (struct conn *k = h->conns; k;) {
 			int phase = atomic_load(&k->phase);
@@ -1578,7 +1571,7 @@ static void on_connection(void *cls, struct MHD_Connection *c, void **socket_con
 		if (!fi || !(k = calloc(1, sizeof(*k))))
 			return; /* unwatched: only libmicrohttpd's idle timeout applies */
 		k->fd = fi->connect_fd;
-		atomic_init(&k->since_ms, mono_ms());
+		atomic_init(&k->since_ms, pg_clock_mono_ms());
 		atomic_init(&k->phase, CONN_HEADERS);
 		k->watch = pg_http_conn_watch(si ? (gnutls_session_t)si->tls_session : NULL, fi->connect_fd);
 		pthread_mutex_lock(&h->conns_lock);
@@ -1762,7 +1755,7 @@ int pg_http_start(const struct pg_http_opts *opts, struct pg_http **out)
 		if (rc == PG_OK)
 			rc = pg_http_tls_install(opts->tls_cert_file, opts->tls_key_file);
 		if (rc == PG_OK && opts->tls_client_ca_file && *opts->tls_client_ca_file)
-			rc = pg_http_tls_read_file(opts->tls_client_ca_file, 1u << 20, &h->client_ca, &ca_len);
+			rc = pg_file_read(opts->tls_client_ca_file, 1u << 20, 0, &h->client_ca, &ca_len);
 		flags |= MHD_USE_TLS;
 	}
 	if (rc == PG_OK)

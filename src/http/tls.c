@@ -10,6 +10,7 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include "src/util/file.h"
 #include "src/util/log.h"
 
 #define MOD "http"
@@ -41,49 +42,6 @@ const char *pg_http_tls_priorities(bool min_tls13)
 	return "SECURE256:+SECURE128:-VERS-ALL:+VERS-TLS1.3:+VERS-TLS1.2:-CIPHER-ALL:+AES-256-GCM:"
 	       "+AES-128-GCM:+CHACHA20-POLY1305:-MAC-ALL:+AEAD:-KX-ALL:+ECDHE-RSA:+ECDHE-ECDSA:"
 	       "-GROUP-ALL:+GROUP-X25519:+GROUP-SECP256R1:+GROUP-SECP384R1:%SERVER_PRECEDENCE";
-}
-
-int pg_http_tls_read_file(const char *path, size_t max, char **out, size_t *len)
-{
-	int fd = -1, rc = PG_OK;
-	struct stat st;
-	char *buf = NULL;
-	size_t got = 0;
-
-	*out = NULL;
-	*len = 0;
-	fd = open(path, O_RDONLY | O_CLOEXEC);
-	if (fd < 0)
-		return pg_fail(PG_EIO, "cannot read %s: %s", path, strerror(errno));
-	if (fstat(fd, &st) != 0 || !S_ISREG(st.st_mode) || st.st_size < 0 || (size_t)st.st_size > max) {
-		rc = pg_fail(PG_EINVAL, "%s: not a regular file of at most %zu bytes", path, max);
-		goto out;
-	}
-	buf = malloc((size_t)st.st_size + 1);
-	if (!buf) {
-		rc = pg_fail(PG_ENOMEM, "out of memory reading %s", path);
-		goto out;
-	}
-	while (got < (size_t)st.st_size) {
-		ssize_t n = read(fd, buf + got, (size_t)st.st_size - got);
-
-		if (n < 0 && errno == EINTR)
-			continue;
-		if (n <= 0) {
-			rc = pg_fail(PG_EIO, "cannot read %s: %s", path, n < 0 ? strerror(errno) : "short read");
-			goto out;
-		}
-		got += (size_t)n;
-	}
-	buf[got] = '\0';
-	*out = buf;
-	*len = got;
-	buf = NULL;
-out:
-	free(buf);
-	if (fd >= 0)
-		close(fd);
-	return rc;
 }
 
 /* A private key others can read is as good as published: refuse it rather
@@ -123,9 +81,9 @@ int pg_http_tls_install(const char *cert_file, const char *key_file)
 
 	rc = check_key_mode(key_file);
 	if (rc == PG_OK)
-		rc = pg_http_tls_read_file(cert_file, PEM_MAX, &cert, &clen);
+		rc = pg_file_read(cert_file, PEM_MAX, 0, &cert, &clen);
 	if (rc == PG_OK)
-		rc = pg_http_tls_read_file(key_file, PEM_MAX, &key, &klen);
+		rc = pg_file_read(key_file, PEM_MAX, 0, &key, &klen);
 	if (rc != PG_OK)
 		goto out;
 	cd = (gnutls_datum_t){(unsigned char *)cert, (unsigned)clen};

@@ -36,8 +36,6 @@ int pg_http_tls_retrieve(gnutls_session_t s, const gnutls_datum_t *req_ca_rdn, i
 			 const gnutls_pk_algorithm_t *pk_algos, int pk_algos_length,
 			 gnutls_pcert_st **pcert, unsigned int *pcert_length, gnutls_privkey_t *privkey);
 
-/* Reads a whole (small) file into a malloc'd NUL-terminated buffer. */
-PG_WUR int pg_http_tls_read_file(const char *path, size_t max, char **out, size_t *len);
 
 /* Frees current and replaced credentials; call after every daemon stopped. */
 void pg_http_tls_release(void);

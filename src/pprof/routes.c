@@ -18,6 +18,7 @@
 #include "src/pprof/symbolize.h"
 #include "src/pprof/threads.h"
 #include "src/pprof/trace.h"
+#include "src/util/clock.h"
 #include "src/util/log.h"
 #include "src/util/mutex.h"
 #include "src/util/thread.h"
@@ -53,14 +54,6 @@ struct pg_pprof_routes {
 };
 
 /* ---- time ----------------------------------------------------------------- */
-
-static int64_t unix_ns(void)
-{
-	struct timespec ts;
-
-	clock_gettime(CLOCK_REALTIME, &ts);
-	return (int64_t)ts.tv_sec * 1000000000 + ts.tv_nsec;
-}
 
 /* ---- pure parsers --------------------------------------------------------- */
 
@@ -208,7 +201,7 @@ static void reply_profile(struct pg_http_req *r, const char *name, struct pg_buf
 /* 429 with Retry-After (RFC 9110 section 10.2.3) and the end time in the body. */
 static void reply_busy(struct pg_http_req *r, const char *what, int64_t end_unix_ns)
 {
-	int64_t now = unix_ns(), left = end_unix_ns > now ? (end_unix_ns - now + 999999999) / 1000000000 : 1;
+	int64_t now = pg_clock_wall_ns(), left = end_unix_ns > now ? (end_unix_ns - now + 999999999) / 1000000000 : 1;
 	time_t end_s = (time_t)(end_unix_ns / 1000000000);
 	char when[32] = "soon", ra[24], msg[256];
 	struct tm tm;
@@ -246,7 +239,7 @@ static struct job *free_slot(struct pg_pprof_routes *pr)
 /* Earliest end (unix ns) of the running captures. Caller holds pr->mu. */
 static int64_t earliest_end(struct pg_pprof_routes *pr)
 {
-	int64_t best = 0, now_m = pg_trace_now_ns(), now_u = unix_ns();
+	int64_t best = 0, now_m = pg_trace_now_ns(), now_u = pg_clock_wall_ns();
 
 	for (size_t i = 0; i < PG_PPROF_MAX_JOBS; i++)
 		if (pr->jobs[i].used && (!best || pr->jobs[i].deadline_ns - now_m + now_u < best))
@@ -585,7 +578,7 @@ void pg_pprof_handle_trace(struct pg_http_req *r, void *arg)
 	rc = pg_trace_start((int)seconds, 0);
 	if (rc == PG_OK) {
 		j->kind = JOB_TRACE;
-		pr->trace_end_unix_ns = unix_ns() + (int64_t)seconds * 1000000000;
+		pr->trace_end_unix_ns = pg_clock_wall_ns() + (int64_t)seconds * 1000000000;
 		job_arm(pr, j, r, seconds);
 	}
 	pg_mutex_unlock(&pr->mu);

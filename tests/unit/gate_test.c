@@ -136,7 +136,7 @@ static char *slurp(const char *path, size_t *len)
 {
 	char *d = NULL;
 
-	if (pg_http_tls_read_file(path, 1 << 20, &d, len) != PG_OK)
+	if (pg_file_read(path, 1 << 20, 0, &d, len) != PG_OK)
 		return NULL;
 	return d;
 }
