@@ -15,29 +15,17 @@
 # Prints req/s, p50 and p99 of each and the ratio secured/open.
 set -euo pipefail
 
-SRC="$(cd "$(dirname "$0")/.." && pwd)"
-BUILD="${1:-$SRC/build}"
+source "$(dirname "$0")/lib.sh"
 BIN="$BUILD/pprofgate"
 LOAD="$BUILD/bench/https_load"
 SECS="${SECONDS_EACH:-5}"
 CONNS="${CONNS:-8}"
 ROUTE="${ROUTE:-/debug/pprof/cmdline}"
 ROUNDS="${ROUNDS:-2}"
-TMP="$(mktemp -d)"
-PIDS=()
 
-cleanup() {
-	for p in "${PIDS[@]+"${PIDS[@]}"}"; do kill "$p" 2>/dev/null || true; done
-	wait 2>/dev/null || true
-	rm -rf "$TMP"
-}
-trap cleanup EXIT
 
 [[ -x "$BIN" ]] || { echo "no binary at $BIN (build first)"; exit 1; }
 [[ -x "$LOAD" ]] || { echo "no $LOAD (cmake --build $BUILD --target https_load)"; exit 1; }
-free_port() {
-	/usr/bin/python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1]); s.close()'
-}
 
 D="$TMP/pki"
 "$SRC/certs/gen-dev-pki.sh" --dir "$D" >/dev/null

@@ -7,36 +7,16 @@
 # Prints requests/s, latency p50/p99, idle and loaded RSS of each, and ratios.
 set -euo pipefail
 
-SRC="$(cd "$(dirname "$0")/.." && pwd)"
-BUILD="${1:-$SRC/build}"
+source "$(dirname "$0")/lib.sh"
 BIN="$BUILD/pprofgate"
 DURATION="${DURATION:-10s}"
 THREADS="${THREADS:-2}"
 CONNS="${CONNS:-32}"
-TMP="$(mktemp -d)"
-PIDS=()
 
-cleanup() {
-	for p in "${PIDS[@]}"; do kill "$p" 2>/dev/null || true; done
-	wait 2>/dev/null || true
-	rm -rf "$TMP"
-}
-trap cleanup EXIT
 
 for t in wrk go curl; do command -v "$t" >/dev/null || { echo "$t not installed"; exit 1; }; done
 [[ -x "$BIN" ]] || { echo "no binary at $BIN (build first)"; exit 1; }
 
-free_port() {
-	/usr/bin/python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1]); s.close()'
-}
-wait_http() {
-	for _ in $(seq 1 100); do
-		curl -s -o /dev/null --max-time 1 "$1" && return 0
-		sleep 0.1
-	done
-	echo "no answer from $1"; exit 1
-}
-rss_kb() { awk -v k="$2" '$1 == k":" {print $2}' "/proc/$1/status"; }
 # Proportional set size: shared library pages split between their users
 # (pprofgate maps shared libc/GnuTLS/...; the Go binary is static).
 pss_kb() { awk '$1 == "Pss:" {print $2}' "/proc/$1/smaps_rollup"; }

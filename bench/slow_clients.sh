@@ -16,37 +16,17 @@
 # Env:   IDLE (5000) SLOW (1000) SOURCES (8) ATTACK_S (30)
 set -euo pipefail
 
-SRC="$(cd "$(dirname "$0")/.." && pwd)"
-BUILD="${1:-$SRC/build}"
+source "$(dirname "$0")/lib.sh"
 BIN="$BUILD/pprofgate"
 LOAD="$BUILD/bench/slow_clients"
 IDLE="${IDLE:-5000}"
 SLOW="${SLOW:-1000}"
 SOURCES="${SOURCES:-8}"
 ATTACK_S="${ATTACK_S:-30}"
-TMP="$(mktemp -d)"
-PIDS=()
 
-cleanup() {
-	for p in "${PIDS[@]+"${PIDS[@]}"}"; do kill "$p" 2>/dev/null || true; done
-	wait 2>/dev/null || true
-	rm -rf "$TMP"
-}
-trap cleanup EXIT
 
 [[ -x "$BIN" ]] || { echo "no binary at $BIN (build first)"; exit 1; }
 [[ -x "$LOAD" ]] || { echo "no $LOAD (cmake --build $BUILD --target slow_clients)"; exit 1; }
-free_port() {
-	/usr/bin/python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1]); s.close()'
-}
-wait_http() {
-	for _ in $(seq 1 100); do
-		curl -s -o /dev/null --max-time 1 "$1" && return 0
-		sleep 0.1
-	done
-	echo "no answer from $1"; exit 1
-}
-rss_kb() { awk -v k="$2" '$1 == k":" {print $2}' "/proc/$1/status"; }
 
 mkdir -p "$TMP/home" "$TMP/gocache"
 (cd "$SRC/bench/go-metrics-server" && HOME="$TMP/home" GOCACHE="$TMP/gocache" GOPATH="$TMP/home/go" \
