@@ -130,7 +130,7 @@ static int check_id(const char *id, size_t *len)
 {
 	*len = 0;
 	if (!id || !id[0])
-		return pg_fail(PG_EINVAL, "object id must be specified");
+		return pg_fail(PG_EINVAL, "object ID must be specified");
 	*len = strnlen(id, PG_OBJECTS_MAX_ID + 1);
 	if (*len > PG_OBJECTS_MAX_ID)
 		return pg_fail(PG_EINVAL, "object id is longer than %d bytes", PG_OBJECTS_MAX_ID);
@@ -301,22 +301,65 @@ static int insert(struct pg_objects *t, enum obj_type ty, const char *id, size_t
 	return PG_OK;
 }
 
+/* Goverse's createObject wording, for create and for the auto-create of a call. */
+static int type_mismatch(int rc, const char *id, const char *type, enum obj_type real)
+{
+	return pg_fail(rc, "object with id %.200s already exists but with different type: expected %.64s, got %s",
+		       id, type ? type : "", type_names[real]);
+}
+
+static int unknown_type(const char *type)
+{
+	return pg_fail(PG_EINVAL, "unknown object type: %.64s (known types: %s)", type ? type : "",
+		       PG_OBJECTS_TYPES);
+}
+
+/* The type of the object id, if it exists. */
+static int existing_type(struct pg_objects *t, const char *id, size_t len, enum obj_type *out)
+{
+	uint32_t h = table_hash(t, id, len);
+	struct stripe *s = stripe_of(t, h);
+	struct obj *o;
+
+	pg_mutex_lock(&s->lock);
+	o = find(s, h, id, len);
+	if (o)
+		*out = o->type;
+	pg_mutex_unlock(&s->lock);
+	return o != NULL;
+}
+
+/* Goverse's Node.createObject: an existing object of the same type is
+ * success, of another type an error; only then is the type looked up. */
+static int create_or_get(struct pg_objects *t, const char *type, const char *id, size_t len,
+			 uint32_t *shard_out)
+{
+	enum obj_type ty, existing = T_COUNTER;
+	int rc;
+
+	if (!type || !lookup_type(type, &ty)) {
+		if (existing_type(t, id, len, &existing))
+			return type_mismatch(PG_EEXIST, id, type, existing);
+		return unknown_type(type);
+	}
+	rc = insert(t, ty, id, len, &existing, shard_out);
+	if (rc != PG_EEXIST)
+		return rc;
+	if (existing != ty)
+		return type_mismatch(PG_EEXIST, id, type, existing);
+	if (shard_out)
+		*shard_out = pg_shard_of(id, len, t->shards);
+	return PG_OK;
+}
+
 int pg_objects_create(struct pg_objects *t, const char *type, const char *id, uint32_t *shard_out)
 {
-	enum obj_type ty, existing;
 	size_t len;
 	int rc;
 
 	if ((rc = check_id(id, &len)) != PG_OK)
 		return rc;
-	if (!type || !lookup_type(type, &ty))
-		return pg_fail(PG_EINVAL, "unknown object type \"%.64s\"; known types: %s",
-			       type ? type : "", PG_OBJECTS_TYPES);
-	rc = insert(t, ty, id, len, &existing, shard_out);
-	if (rc == PG_EEXIST)
-		return pg_fail(PG_EEXIST, "object %.200s already exists (type %s)", id,
-			       type_names[existing]);
-	return rc;
+	return create_or_get(t, type, id, len, shard_out);
 }
 
 int pg_objects_delete(struct pg_objects *t, const char *type, const char *id)
@@ -329,6 +372,10 @@ int pg_objects_delete(struct pg_objects *t, const char *type, const char *id)
 
 	if ((rc = check_id(id, &len)) != PG_OK)
 		return rc;
+	/* Goverse requires the caller to assert the type, so an id cannot be
+	 * deleted under a type the caller is allowed to touch. */
+	if (!type || !type[0])
+		return pg_fail(PG_EINVAL, "DeleteObject requires a non-empty type");
 	h = table_hash(t, id, len);
 	s = stripe_of(t, h);
 	pg_mutex_lock(&s->lock);
@@ -338,23 +385,21 @@ int pg_objects_delete(struct pg_objects *t, const char *type, const char *id)
 			break;
 	}
 	o = *pp;
-	if (!o) {
-		rc = pg_fail(PG_ENOTFOUND, "object %.200s not found", id);
-	} else if (type && type[0] && strcmp(type, type_names[o->type]) != 0) {
-		rc = pg_fail(PG_EINVAL, "object %.200s has type %s, not %.64s", id, type_names[o->type],
-			     type);
+	if (o && strcmp(type, type_names[o->type]) != 0) {
+		rc = pg_fail(PG_EINVAL, "delete rejected: type mismatch for %.200s (claimed %.64s, real %s)", id,
+			     type, type_names[o->type]);
 		o = NULL;
-	} else {
+	} else if (o) {
 		*pp = o->next;
 		s->n--;
 	}
 	pg_mutex_unlock(&s->lock);
-	if (rc == PG_OK) {
+	if (o) {
 		atomic_fetch_sub(&t->count, 1);
 		gauge_add(t, o->type, o->shard, -1);
 		free(o);
 	}
-	return rc;
+	return rc; /* a missing object is already deleted, as in Goverse */
 }
 
 size_t pg_objects_count(struct pg_objects *t)
@@ -420,7 +465,7 @@ static int counter_amount(enum counter_method m, const struct pg_any *req, int32
 	if (!req || !req->present)
 		return PG_OK;
 	if (!any_is(req, names[m]))
-		return pg_fail(PG_EINVAL, "request must be a %s, got \"%.128s\"", names[m],
+		return pg_fail(PG_EINVAL, "request type mismatch: expected %s, got %.128s", names[m],
 			       req->type_url ? req->type_url : "");
 	msg = protobuf_c_message_unpack(descs[m], NULL, req->len, req->value);
 	if (!msg)
@@ -444,7 +489,7 @@ static int invoke(struct obj *o, const char *method, const struct pg_any *req, s
 
 	if (o->type == T_ECHO) {
 		if (strcmp(method, "Echo") != 0)
-			return pg_fail(PG_EINVAL, "Echo has no method \"%.64s\"; methods: Echo", method);
+			return pg_fail(PG_EINVAL, "method not found in class Echo: %.64s (methods: Echo)", method);
 		if (!req || !req->present)
 			return PG_OK;
 		resp->type_url = strdup(req->type_url ? req->type_url : "");
@@ -469,7 +514,7 @@ static int invoke(struct obj *o, const char *method, const struct pg_any *req, s
 		m = M_RESET;
 	else
 		return pg_fail(PG_EINVAL,
-			       "Counter has no method \"%.64s\"; methods: Increment, Add, Decrement, Get, Reset",
+			       "method not found in class Counter: %.64s (methods: Increment, Add, Decrement, Get, Reset)",
 			       method);
 	if ((rc = counter_amount(m, req, &amount)) != PG_OK)
 		return rc;
@@ -494,11 +539,19 @@ static int invoke(struct obj *o, const char *method, const struct pg_any *req, s
 	return set_any(resp, TYPE_URL_PREFIX "counter.CounterResponse", &cr.base);
 }
 
+/* Prefixes the sentence pg_fail recorded last, as Goverse wraps the error of
+ * the auto-create in a call. */
+static int auto_create_failed(int rc, const char *id)
+{
+	char why[400];
+
+	snprintf(why, sizeof(why), "%s", pg_errmsg());
+	return pg_fail(rc, "failed to auto-create object %.64s: %s", id ? id : "", why);
+}
+
 int pg_objects_call(struct pg_objects *t, const char *type, const char *id, const char *method,
 		    const struct pg_any *req, struct pg_any *resp, const char **type_out)
 {
-	enum obj_type ty = T_COUNTER, existing;
-	int have_type = type && type[0];
 	struct stripe *s;
 	struct obj *o;
 	uint32_t h;
@@ -509,39 +562,31 @@ int pg_objects_call(struct pg_objects *t, const char *type, const char *id, cons
 	if (type_out)
 		*type_out = NULL;
 	if ((rc = check_id(id, &len)) != PG_OK)
-		return rc;
-	if (!method || !method[0])
-		return pg_fail(PG_EINVAL, "method must be specified");
-	if (have_type && !lookup_type(type, &ty))
-		return pg_fail(PG_EINVAL, "unknown object type \"%.64s\"; known types: %s", type,
-			       PG_OBJECTS_TYPES);
+		return auto_create_failed(rc, id);
 	h = table_hash(t, id, len);
 	s = stripe_of(t, h);
 	for (int attempt = 0;; attempt++) {
+		/* Goverse's Node.CallObject creates the object (or checks the
+		 * existing one's type) first, then invokes the method. */
+		rc = create_or_get(t, type, id, len, NULL);
+		if (rc != PG_OK)
+			return auto_create_failed(rc == PG_EEXIST ? PG_EINVAL : rc, id);
 		pg_mutex_lock(&s->lock);
 		o = find(s, h, id, len);
 		if (o) {
 			if (type_out)
 				*type_out = type_names[o->type];
-			if (have_type && o->type != ty)
-				rc = pg_fail(PG_EINVAL, "object type mismatch: object %.200s is a %s, not %s",
-					     id, type_names[o->type], type_names[ty]);
+			if (strcmp(type, type_names[o->type]) != 0) /* deleted and re-created meanwhile */
+				rc = pg_fail(PG_EINVAL, "object type mismatch: expected %.64s, got %s for object %.200s",
+					     type, type_names[o->type], id);
 			else
-				rc = invoke(o, method, req, resp);
+				rc = invoke(o, method ? method : "", req, resp);
 		}
 		pg_mutex_unlock(&s->lock);
 		if (o)
 			return rc;
-		if (!have_type)
-			return pg_fail(PG_ENOTFOUND,
-				       "object %.200s not found (give its type to create it on call)", id);
 		if (attempt > 0) /* created, then deleted before we got to it */
-			return pg_fail(PG_ENOTFOUND, "object %.200s was deleted during the call; retry",
-				       id);
-		/* Goverse's Node.CallObject creates a missing object first. */
-		rc = insert(t, ty, id, len, &existing, NULL);
-		if (rc != PG_OK && rc != PG_EEXIST)
-			return rc;
+			return pg_fail(PG_ENOTFOUND, "object %.200s was not found [RETRY]", id);
 	}
 }
 

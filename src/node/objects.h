@@ -11,19 +11,24 @@
  * Payloads are google.protobuf.Any. The type URL is matched on the part after
  * its last '/', as Go's anypb does ("type.googleapis.com/counter.GetRequest").
  *
- * Semantics (Goverse's node/node.go, with the differences noted):
- *  - create of an existing id fails with PG_EEXIST (Goverse returns success
- *    when the type matches; a table that says "already exists" is clearer to
- *    callers that create explicitly);
- *  - call auto-creates a missing object when `type` names a known type, as
- *    Goverse's Node.CallObject does; with an empty type a missing object is
- *    PG_ENOTFOUND;
- *  - call and delete check a non-empty `type` against the object's type;
- *  - delete of a missing object is PG_ENOTFOUND (Goverse treats it as done).
+ * Semantics and error sentences follow Goverse's node/node.go (Node.createObject,
+ * CallObject, DeleteObject) and object/object.go (InvokeMethod):
+ *  - create of an existing id succeeds when the type matches and fails with
+ *    PG_EEXIST ("already exists but with different type") otherwise; only
+ *    then is an unknown type refused (PG_EINVAL "unknown object type: T");
+ *  - call creates the object first exactly as create does (so the type is
+ *    required and must match an existing object's), then runs the method;
+ *  - delete requires a non-empty type ("DeleteObject requires a non-empty
+ *    type") that matches the object's; deleting a missing object succeeds;
+ *  - differences from Goverse: ids are bounded (PG_OBJECTS_MAX_ID bytes), an
+ *    absent request Any is the method's empty request, and the types and
+ *    methods are the fixed built-in set above.
  *
  * Errors: PG_EINVAL (empty or oversized id, unknown type or method, type
- * mismatch, bad payload), PG_EEXIST, PG_ENOTFOUND, PG_ENOMEM (the table is
- * full or allocation failed). Every error sets a sentence in pg_errmsg().
+ * mismatch, bad payload), PG_EEXIST (create: the id has another type),
+ * PG_ENOTFOUND (call: the object was deleted during the call), PG_ENOMEM
+ * (the table is full or allocation failed). Every error sets a sentence in
+ * pg_errmsg().
  *
  * Thread safety: every function may be called from any thread at once. The
  * table is split in 64 lock stripes (one struct pg_mutex each, so waits show
@@ -72,17 +77,19 @@ void pg_objects_free(struct pg_objects **pp);
  * once, before the table is shared. */
 PG_WUR int pg_objects_set_metrics(struct pg_objects *t, struct pg_metrics *m, const char *node_label);
 
-/* Creates an object. *shard_out (may be NULL) receives its shard. */
+/* Creates an object, or finds it with the same type. *shard_out (may be
+ * NULL) receives its shard. */
 PG_WUR int pg_objects_create(struct pg_objects *t, const char *type, const char *id,
 			     uint32_t *shard_out);
 
-/* Deletes an object; a non-empty type must match. */
+/* Deletes an object; type must be non-empty and match. A missing id is
+ * PG_OK. */
 PG_WUR int pg_objects_delete(struct pg_objects *t, const char *type, const char *id);
 
 /* Calls method on the object, auto-creating it as described above. On success
  * *resp is filled (free its contents with pg_any_clear); on failure *resp is
- * left empty. *type_out (may be NULL) receives the object's static type name,
- * or NULL when the object was never found. */
+ * left empty. *type_out (may be NULL) receives the object's static type name
+ * when the method ran, else NULL. */
 PG_WUR int pg_objects_call(struct pg_objects *t, const char *type, const char *id,
 			   const char *method, const struct pg_any *req, struct pg_any *resp,
 			   const char **type_out);

@@ -12,6 +12,7 @@
 #include "proto/goverse.pb-c.h"
 #include "src/metrics/metrics.h"
 #include "src/node/objects.h"
+#include "src/node/shard.h"
 #include "src/util/clock.h"
 #include "src/util/span.h"
 
@@ -26,7 +27,11 @@ static const char *const mt_names[] = {"Increment", "Add", "Decrement", "Get", "
 
 static const char *const method_names[PG_RPC_N_METHODS] = {
 	"Status", "ListObjects", "CreateObject", "CallObject", "DeleteObject",
-	"RegisterGate", "TriggerPendingCalls", "unknown"};
+	"RegisterGate", "ReliableCallObject", "PushMessageToClient", "unknown"};
+
+/* Shards whose goverse_shard_method_calls_total series is cached; the rest
+ * are looked up in the registry on each call. */
+#define SHARD_SLOTS 16384u
 
 static const char *const code_names[N_CODES] = {
 	"OK", "CANCELLED", "UNKNOWN", "INVALID_ARGUMENT", "DEADLINE_EXCEEDED", "NOT_FOUND",
@@ -39,11 +44,13 @@ struct pg_rpc_service {
 	char *advertise;
 	char *node_label;
 	struct timespec started;
-	struct pg_family *f_requests, *f_calls, *f_duration;
+	uint32_t shards;
+	struct pg_family *f_requests, *f_calls, *f_duration, *f_shard_calls;
 	/* Series caches: filled on first use, then read without locks. */
 	_Atomic(struct pg_series *) requests[PG_RPC_N_METHODS][N_CODES];
 	_Atomic(struct pg_series *) calls[N_OT][N_MT][2];
 	_Atomic(struct pg_series *) durations[N_OT][N_MT][2];
+	_Atomic(struct pg_series *) *shard_calls; /* min(shards, SHARD_SLOTS) */
 };
 
 const char *pg_rpc_method_name(enum pg_rpc_method m)
@@ -54,6 +61,11 @@ const char *pg_rpc_method_name(enum pg_rpc_method m)
 const char *pg_rpc_code_name(int code)
 {
 	return code >= 0 && code < N_CODES ? code_names[code] : "UNKNOWN";
+}
+
+bool pg_rpc_method_reads_message(enum pg_rpc_method m)
+{
+	return (unsigned)m < PG_RPC_PUSH_MESSAGE_TO_CLIENT;
 }
 
 enum pg_rpc_method pg_rpc_method_of(const char *path, size_t len)
@@ -75,6 +87,10 @@ int pg_rpc_service_new(const struct pg_rpc_service_opts *o, struct pg_rpc_servic
 {
 	static const char *const req_labels[] = {"method", "code"};
 	static const char *const call_labels[] = {"node", "object_type", "method_name", "status"};
+	static const char *const shard_labels[] = {"shard"};
+	static const char *const node_labels[] = {"node"};
+	struct pg_family *f_gates = NULL;
+	struct pg_series *gates;
 	static const double buckets[] = {0.001, 0.01, 0.1, 1, 10}; /* Goverse's */
 	struct pg_rpc_service *s;
 	int rc;
@@ -87,6 +103,12 @@ int pg_rpc_service_new(const struct pg_rpc_service_opts *o, struct pg_rpc_servic
 	s->advertise = strdup(o->advertise ? o->advertise : "");
 	s->node_label = strdup(o->node_label ? o->node_label : s->advertise ? s->advertise : "");
 	if (!s->advertise || !s->node_label) {
+		rc = pg_fail(PG_ENOMEM, "out of memory for the rpc service");
+		goto fail;
+	}
+	s->shards = o->shards ? o->shards : PG_SHARD_DEFAULT_COUNT;
+	s->shard_calls = calloc(s->shards < SHARD_SLOTS ? s->shards : SHARD_SLOTS, sizeof(*s->shard_calls));
+	if (!s->shard_calls) {
 		rc = pg_fail(PG_ENOMEM, "out of memory for the rpc service");
 		goto fail;
 	}
@@ -108,8 +130,21 @@ int pg_rpc_service_new(const struct pg_rpc_service_opts *o, struct pg_rpc_servic
 					       "goverse_method_call_duration",
 					       "Duration of method calls on distributed objects in seconds",
 					       call_labels, 4, buckets, 5, &s->f_duration);
+		if (rc == PG_OK)
+			rc = pg_metrics_family(o->metrics, PG_METRIC_COUNTER, "goverse_shard_method_calls_total",
+					       "Total number of method calls per shard", shard_labels, 1, NULL, 0,
+					       &s->f_shard_calls);
+		/* Goverse's gauge of gates streaming from this node: it serves none
+		 * (RegisterGate is refused), so the true value is a constant 0. */
+		if (rc == PG_OK)
+			rc = pg_metrics_family(o->metrics, PG_METRIC_GAUGE, "goverse_node_connected_gates",
+					       "Number of gates connected to the node", node_labels, 1, NULL, 0,
+					       &f_gates);
 		if (rc != PG_OK)
 			goto fail;
+		gates = pg_family_series(f_gates, (const char *const[]){s->node_label});
+		if (gates)
+			pg_series_set(gates, 0);
 	}
 	*out = s;
 	return PG_OK;
@@ -123,6 +158,7 @@ void pg_rpc_service_free(struct pg_rpc_service **pp)
 	if (!pp || !*pp)
 		return;
 	pg_objects_free(&(*pp)->objects);
+	free((*pp)->shard_calls);
 	free((*pp)->advertise);
 	free((*pp)->node_label);
 	free(*pp);
@@ -289,6 +325,11 @@ static void do_create(struct pg_rpc_service *svc, const uint8_t *req, size_t len
 						    len, out);
 	if (!q)
 		return;
+	/* Goverse's server checks the id before anything else, in these words. */
+	if (!q->id[0]) {
+		fail_reply(out, GRPC_STATUS_INVALID_ARGUMENT, "object ID must be specified in CreateObject request");
+		goto out;
+	}
 	rc = pg_objects_create(svc->objects, q->type, q->id, NULL);
 	if (rc != PG_OK) {
 		error_reply(out, rc);
@@ -296,6 +337,7 @@ static void do_create(struct pg_rpc_service *svc, const uint8_t *req, size_t len
 		r.id = q->id;
 		pack_reply(out, &r.base);
 	}
+out:
 	protobuf_c_message_free_unpacked(&q->base, NULL);
 }
 
@@ -310,8 +352,9 @@ static void do_delete(struct pg_rpc_service *svc, const uint8_t *req, size_t len
 						    len, out);
 	if (!q)
 		return;
-	rc = pg_objects_delete(svc->objects, q->type, q->id);
-	if (rc != PG_OK)
+	if (!q->id[0])
+		fail_reply(out, GRPC_STATUS_INVALID_ARGUMENT, "object ID must be specified in DeleteObject request");
+	else if ((rc = pg_objects_delete(svc->objects, q->type, q->id)) != PG_OK)
 		error_reply(out, rc);
 	else
 		pack_reply(out, &r.base);
@@ -331,8 +374,26 @@ static struct pg_series *cached(_Atomic(struct pg_series *) *slot, struct pg_fam
 	return s;
 }
 
-static void record_call(struct pg_rpc_service *svc, const char *type, const char *method, int ok,
-			double seconds)
+/* goverse_shard_method_calls_total{shard} for the shard of id (Goverse counts
+ * every call, failed ones included). */
+static void record_shard_call(struct pg_rpc_service *svc, const char *id)
+{
+	uint32_t shard = pg_shard_of(id, strlen(id), svc->shards);
+	char sh[16];
+	const char *values[1] = {sh};
+	struct pg_series *s;
+
+	snprintf(sh, sizeof(sh), "%u", shard);
+	if (shard < SHARD_SLOTS)
+		s = cached(&svc->shard_calls[shard], svc->f_shard_calls, values);
+	else
+		s = pg_family_series(svc->f_shard_calls, values);
+	if (s) /* NULL past the family's series bound: the call is not counted */
+		pg_series_add(s, 1);
+}
+
+static void record_call(struct pg_rpc_service *svc, const char *type, const char *id,
+			const char *method, int ok, double seconds)
 {
 	size_t ot = OT_OTHER, mt = N_MT - 1;
 	const char *values[4];
@@ -340,6 +401,7 @@ static void record_call(struct pg_rpc_service *svc, const char *type, const char
 
 	if (!svc->f_calls)
 		return;
+	record_shard_call(svc, id);
 	for (size_t i = 0; i < OT_OTHER; i++)
 		if (type && strcmp(type, ot_names[i]) == 0)
 			ot = i;
@@ -390,7 +452,7 @@ static void do_call(struct pg_rpc_service *svc, const uint8_t *req, size_t len,
 		pg_span_event("object", mname, (int64_t)t0.tv_sec * 1000000000 + t0.tv_nsec,
 			       (int64_t)(t1.tv_sec - t0.tv_sec) * 1000000000 + (t1.tv_nsec - t0.tv_nsec));
 	}
-	record_call(svc, otype ? otype : q->type, q->method, rc == PG_OK,
+	record_call(svc, otype ? otype : q->type, q->id, q->method, rc == PG_OK,
 		    (double)(t1.tv_sec - t0.tv_sec) + (double)(t1.tv_nsec - t0.tv_nsec) / 1e9);
 	if (rc != PG_OK) {
 		error_reply(out, rc);
@@ -405,6 +467,63 @@ static void do_call(struct pg_rpc_service *svc, const uint8_t *req, size_t len,
 	pack_reply(out, &r.base);
 out:
 	pg_any_clear(&res);
+	protobuf_c_message_free_unpacked(&q->base, NULL);
+}
+
+/* Goverse's answer to a reliable call it will not run: gRPC OK carrying
+ * status SKIPPED ("never executed") and the reason. A Goverse caller treats
+ * a gRPC error as "maybe executed" (status UNKNOWN) and retries it for up to
+ * its call timeout, so a gRPC error here would be the less truthful answer. */
+static void reliable_skipped(struct pg_rpc_reply *out, const char *error)
+{
+	Goverse__ReliableCallObjectResponse r = GOVERSE__RELIABLE_CALL_OBJECT_RESPONSE__INIT;
+
+	r.status = GOVERSE__RELIABLE_CALL_STATUS__SKIPPED;
+	r.error = (char *)error;
+	pack_reply(out, &r.base);
+}
+
+static void do_reliable_call(const uint8_t *req, size_t len, struct pg_rpc_reply *out)
+{
+	Goverse__ReliableCallObjectRequest *q;
+
+	q = (Goverse__ReliableCallObjectRequest *)unpack(
+		&goverse__reliable_call_object_request__descriptor, req, len, out);
+	if (!q)
+		return;
+	/* Goverse's server validates in this order, in these words. */
+	if (!q->call_id[0])
+		reliable_skipped(out, "call_id must be specified in ReliableCallObject request");
+	else if (!q->object_type[0])
+		reliable_skipped(out, "object_type must be specified in ReliableCallObject request");
+	else if (!q->object_id[0])
+		reliable_skipped(out, "object_id must be specified in ReliableCallObject request");
+	else if (!q->method_name[0])
+		reliable_skipped(out, "method_name must be specified in ReliableCallObject request");
+	else if (!q->request)
+		reliable_skipped(out, "request must be specified in ReliableCallObject request");
+	else
+		reliable_skipped(out, "no persistence provider configured: this node keeps objects in "
+				      "memory only and cannot record reliable calls; the call was not "
+				      "executed (use CallObject, or a Goverse node with Postgres persistence)");
+	protobuf_c_message_free_unpacked(&q->base, NULL);
+}
+
+static void do_register_gate(const uint8_t *req, size_t len, struct pg_rpc_reply *out)
+{
+	Goverse__RegisterGateRequest *q;
+
+	q = (Goverse__RegisterGateRequest *)unpack(&goverse__register_gate_request__descriptor, req, len,
+						    out);
+	if (!q)
+		return;
+	if (!q->gate_addr[0])
+		fail_reply(out, GRPC_STATUS_INVALID_ARGUMENT, "gate_addr must be specified in RegisterGate request");
+	else
+		fail_reply(out, GRPC_STATUS_UNIMPLEMENTED,
+			   "this node serves no gates: pprofgate keeps no gate streams, so it cannot push "
+			   "client or broadcast messages to gate %.128s; register the gate with a Goverse node",
+			   q->gate_addr);
 	protobuf_c_message_free_unpacked(&q->base, NULL);
 }
 
@@ -445,15 +564,20 @@ void pg_rpc_dispatch(struct pg_rpc_service *svc, enum pg_rpc_method m, const uin
 		do_delete(svc, req, len, out);
 		break;
 	case PG_RPC_REGISTER_GATE:
-	case PG_RPC_TRIGGER_PENDING_CALLS:
+		do_register_gate(req, len, out);
+		break;
+	case PG_RPC_RELIABLE_CALL_OBJECT:
+		do_reliable_call(req, len, out);
+		break;
+	case PG_RPC_PUSH_MESSAGE_TO_CLIENT:
 		fail_reply(out, GRPC_STATUS_UNIMPLEMENTED,
-			   "goverse.Goverse/%s is not implemented by pprofgate (no gates, no reliable calls)",
-			   method_names[m]);
+			   "goverse.Goverse has no method PushMessageToClient: Goverse nodes push client "
+			   "messages through a gate's RegisterGate stream, and this node serves no gates");
 		break;
 	default:
 		fail_reply(out, GRPC_STATUS_UNIMPLEMENTED,
-			   "unknown method; goverse.Goverse serves Status, ListObjects, CreateObject, "
-			   "CallObject, DeleteObject");
+			   "unknown method for service goverse.Goverse; its methods are Status, ListObjects, "
+			   "CallObject, CreateObject, DeleteObject, RegisterGate, ReliableCallObject");
 		break;
 	}
 out:

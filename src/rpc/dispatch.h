@@ -8,6 +8,7 @@
 #ifndef PG_RPC_DISPATCH_H
 #define PG_RPC_DISPATCH_H
 
+#include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
 
@@ -27,7 +28,10 @@ enum pg_rpc_method {
 	PG_RPC_CALL_OBJECT,
 	PG_RPC_DELETE_OBJECT,
 	PG_RPC_REGISTER_GATE,
-	PG_RPC_TRIGGER_PENDING_CALLS,
+	PG_RPC_RELIABLE_CALL_OBJECT,
+	/* Not a method of goverse.Goverse (Goverse has only its messages), named
+	 * so that a caller gets a sentence instead of "unknown method". */
+	PG_RPC_PUSH_MESSAGE_TO_CLIENT,
 	PG_RPC_UNKNOWN,
 	PG_RPC_N_METHODS
 };
@@ -55,11 +59,16 @@ void pg_rpc_service_free(struct pg_rpc_service **pp);
 enum pg_rpc_method pg_rpc_method_of(const char *path, size_t len);
 /* "Status", ... or "unknown". */
 const char *pg_rpc_method_name(enum pg_rpc_method m);
+/* Whether the method's request message is read (not for PushMessageToClient
+ * and unknown methods, which are refused whatever they carry). */
+bool pg_rpc_method_reads_message(enum pg_rpc_method m);
 /* "OK", "INVALID_ARGUMENT", ... for a gRPC status code. */
 const char *pg_rpc_code_name(int code);
 
-/* Serves one unary call. Never fails as a function: every outcome is a status
- * in *out (which the caller clears with pg_rpc_reply_clear). */
+/* Serves one call (RegisterGate, a server stream in the proto, is answered
+ * with a status and no message). Never fails as a function: every outcome is
+ * a status in *out (which the caller clears with pg_rpc_reply_clear). What
+ * each method answers, and why: docs/goverse.md. */
 void pg_rpc_dispatch(struct pg_rpc_service *svc, enum pg_rpc_method m, const uint8_t *req,
 		     size_t len, struct pg_rpc_reply *out);
 void pg_rpc_reply_clear(struct pg_rpc_reply *r);

@@ -21,16 +21,10 @@ struct pg_rpc {
 	struct pg_rpc_service *svc;
 };
 
-/* Methods answered UNIMPLEMENTED without reading the request. */
-static int unimplemented(enum pg_rpc_method m)
-{
-	return m == PG_RPC_REGISTER_GATE || m == PG_RPC_TRIGGER_PENDING_CALLS || m == PG_RPC_UNKNOWN;
-}
-
 static bool wants_message(void *arg, const char *method, size_t len)
 {
 	(void)arg;
-	return !unimplemented(pg_rpc_method_of(method, len));
+	return pg_rpc_method_reads_message(pg_rpc_method_of(method, len));
 }
 
 static void handle(void *arg, struct pg_cq_call *call, const char *method, size_t method_len,
@@ -42,7 +36,7 @@ static void handle(void *arg, struct pg_cq_call *call, const char *method, size_
 
 	(void)call;
 	memset(&rep, 0, sizeof(rep));
-	if (!unimplemented(m) && !msg) {
+	if (pg_rpc_method_reads_message(m) && !msg) {
 		/* A unary call without a message: the client half-closed early. */
 		r->code = GRPC_STATUS_INVALID_ARGUMENT;
 		snprintf(r->message, sizeof(r->message), "request message missing");

@@ -7,6 +7,7 @@
 #include "proto/counter.pb-c.h"
 #include "proto/goverse.pb-c.h"
 #include "src/metrics/metrics.h"
+#include "src/node/shard.h"
 #include "src/rpc/dispatch.h"
 #include "src/rpc/server.h"
 #include "tests/unit/test.h"
@@ -96,6 +97,10 @@ static void test_method_of(void)
 	CHECK_INT(pg_rpc_method_of(p, strlen(p)), PG_RPC_CALL_OBJECT);
 	CHECK_INT(pg_rpc_method_of("/goverse.Goverse/Status", 23), PG_RPC_STATUS);
 	CHECK_INT(pg_rpc_method_of("/goverse.Goverse/RegisterGate", 29), PG_RPC_REGISTER_GATE);
+	p = "/goverse.Goverse/ReliableCallObject";
+	CHECK_INT(pg_rpc_method_of(p, strlen(p)), PG_RPC_RELIABLE_CALL_OBJECT);
+	p = "/goverse.Goverse/PushMessageToClient";
+	CHECK_INT(pg_rpc_method_of(p, strlen(p)), PG_RPC_PUSH_MESSAGE_TO_CLIENT);
 	CHECK_INT(pg_rpc_method_of("/goverse.Goverse/Statu", 22), PG_RPC_UNKNOWN);
 	CHECK_INT(pg_rpc_method_of("/goverse.Goverse/StatusX", 24), PG_RPC_UNKNOWN);
 	CHECK_INT(pg_rpc_method_of("/goverse.Goverse/", 17), PG_RPC_UNKNOWN);
@@ -141,45 +146,178 @@ static void test_status_and_list(void)
 	CHECK_INT(pg_rpc_service_num_objects(svc), 2);
 }
 
-static void test_create_call_delete(void)
+/* DeleteObject{id, type}; *msg (may be NULL) gets the status message. */
+static int delete_object(const char *type, const char *id, char *msg, size_t msg_len)
 {
 	Goverse__DeleteObjectRequest d = GOVERSE__DELETE_OBJECT_REQUEST__INIT;
 	struct pg_rpc_reply r;
+	int code;
+
+	d.id = (char *)id;
+	d.type = (char *)type;
+	code = call(PG_RPC_DELETE_OBJECT, &d.base, &r);
+	if (msg)
+		snprintf(msg, msg_len, "%s", r.message);
+	if (code == GRPC_STATUS_OK)
+		CHECK_INT(r.len, 0); /* DeleteObjectResponse is empty */
+	pg_rpc_reply_clear(&r);
+	return code;
+}
+
+static void test_create_call_delete(void)
+{
 	char msg[512];
 	int32_t v = 0;
 
 	CHECK_INT(create("Counter", "c1"), GRPC_STATUS_OK);
-	CHECK_INT(create("Counter", "c1"), GRPC_STATUS_ALREADY_EXISTS);
-	CHECK_INT(create("Nope", "c2"), GRPC_STATUS_INVALID_ARGUMENT);
-	CHECK_INT(create("Counter", ""), GRPC_STATUS_INVALID_ARGUMENT);
 	CHECK_INT(increment("Counter", "c1", "Increment", 7, &v, NULL, 0), GRPC_STATUS_OK);
 	CHECK_INT(v, 7);
 	CHECK_INT(increment("Counter", "c1", "Add", -2, &v, NULL, 0), GRPC_STATUS_OK);
 	CHECK_INT(v, 5);
-	CHECK_INT(increment("", "nobody", "Increment", 1, &v, msg, sizeof(msg)), GRPC_STATUS_NOT_FOUND);
-	CHECK_CONTAINS(msg, "not found");
-	CHECK_INT(increment("Echo", "c1", "Echo", 1, &v, msg, sizeof(msg)),
-		  GRPC_STATUS_INVALID_ARGUMENT);
-	CHECK_CONTAINS(msg, "type mismatch");
-	CHECK_INT(increment("Counter", "c1", "Nope", 1, &v, msg, sizeof(msg)),
-		  GRPC_STATUS_INVALID_ARGUMENT);
-	CHECK_CONTAINS(msg, "Increment");
-	/* Decrement with an IncrementRequest: wrong Any type. */
-	CHECK_INT(increment("Counter", "c1", "Decrement", 1, &v, msg, sizeof(msg)),
-		  GRPC_STATUS_INVALID_ARGUMENT);
-	CHECK_CONTAINS(msg, "counter.DecrementRequest");
-	d.id = "c1";
-	d.type = "Echo";
-	CHECK_INT(call(PG_RPC_DELETE_OBJECT, &d.base, &r), GRPC_STATUS_INVALID_ARGUMENT);
+	/* Goverse: creating an existing object with its own type is success and
+	 * leaves it as it was. */
+	CHECK_INT(create("Counter", "c1"), GRPC_STATUS_OK);
+	CHECK_INT(increment("Counter", "c1", "Get", 0, &v, msg, sizeof(msg)), GRPC_STATUS_INVALID_ARGUMENT);
+	CHECK_CONTAINS(msg, "request type mismatch: expected counter.GetRequest");
+	CHECK_INT(increment("Counter", "c1", "Add", 0, &v, NULL, 0), GRPC_STATUS_OK);
+	CHECK_INT(v, 5);
+	CHECK_INT(delete_object("Counter", "c1", NULL, 0), GRPC_STATUS_OK);
+	CHECK_INT(increment("Counter", "c1", "Add", 0, &v, NULL, 0), GRPC_STATUS_OK);
+	CHECK_INT(v, 0); /* re-created by the call */
+	CHECK_INT(delete_object("Counter", "c1", NULL, 0), GRPC_STATUS_OK);
+}
+
+/* Each of Goverse's request rules, with its status and its wording. */
+static void test_validation(void)
+{
+	char msg[512];
+	int32_t v = 0;
+	struct pg_rpc_reply r;
+
+	/* CreateObject */
+	CHECK_INT(create("Counter", ""), GRPC_STATUS_INVALID_ARGUMENT);
+	pg_rpc_dispatch(svc, PG_RPC_CREATE_OBJECT, NULL, 0, &r);
+	CHECK_INT(r.code, GRPC_STATUS_INVALID_ARGUMENT);
+	CHECK_STR(r.message, "object ID must be specified in CreateObject request");
 	pg_rpc_reply_clear(&r);
-	d.type = "Counter";
-	CHECK_INT(call(PG_RPC_DELETE_OBJECT, &d.base, &r), GRPC_STATUS_OK);
-	CHECK_INT(r.len, 0); /* DeleteObjectResponse is empty */
+	CHECK_INT(create("Nope", "v1"), GRPC_STATUS_INVALID_ARGUMENT);
+	CHECK_INT(create("", "v1"), GRPC_STATUS_INVALID_ARGUMENT);
+	CHECK_INT(create("Echo", "v1"), GRPC_STATUS_OK);
+	CHECK_INT(create("Counter", "v1"), GRPC_STATUS_ALREADY_EXISTS);
+	{
+		Goverse__CreateObjectRequest q = GOVERSE__CREATE_OBJECT_REQUEST__INIT;
+
+		q.type = "Counter";
+		q.id = "v1";
+		CHECK_INT(call(PG_RPC_CREATE_OBJECT, &q.base, &r), GRPC_STATUS_ALREADY_EXISTS);
+		CHECK_STR(r.message, "object with id v1 already exists but with different type: "
+				     "expected Counter, got Echo");
+		pg_rpc_reply_clear(&r);
+		/* Goverse looks the id up before the type: an unknown type on an
+		 * existing id is the same mismatch. */
+		q.type = "Nope";
+		CHECK_INT(call(PG_RPC_CREATE_OBJECT, &q.base, &r), GRPC_STATUS_ALREADY_EXISTS);
+		CHECK_CONTAINS(r.message, "expected Nope, got Echo");
+		pg_rpc_reply_clear(&r);
+		q.id = "v2";
+		CHECK_INT(call(PG_RPC_CREATE_OBJECT, &q.base, &r), GRPC_STATUS_INVALID_ARGUMENT);
+		CHECK_STR(r.message, "unknown object type: Nope (known types: Counter, Echo)");
+		pg_rpc_reply_clear(&r);
+	}
+
+	/* CallObject: the auto-create rules first, then the method. */
+	CHECK_INT(increment("", "v3", "Increment", 1, &v, msg, sizeof(msg)), GRPC_STATUS_INVALID_ARGUMENT);
+	CHECK_STR(msg, "failed to auto-create object v3: unknown object type:  (known types: Counter, Echo)");
+	CHECK_INT(increment("", "v1", "Echo", 1, &v, msg, sizeof(msg)), GRPC_STATUS_INVALID_ARGUMENT);
+	CHECK_STR(msg, "failed to auto-create object v1: object with id v1 already exists but with "
+		       "different type: expected , got Echo");
+	CHECK_INT(increment("Counter", "v1", "Increment", 1, &v, msg, sizeof(msg)),
+		  GRPC_STATUS_INVALID_ARGUMENT);
+	CHECK_CONTAINS(msg, "expected Counter, got Echo");
+	CHECK_INT(increment("Counter", "", "Increment", 1, &v, msg, sizeof(msg)), GRPC_STATUS_INVALID_ARGUMENT);
+	CHECK_STR(msg, "failed to auto-create object : object ID must be specified");
+	CHECK_INT(increment("Counter", "v4", "Explode", 1, &v, msg, sizeof(msg)), GRPC_STATUS_INVALID_ARGUMENT);
+	CHECK_CONTAINS(msg, "method not found in class Counter: Explode (methods: Increment");
+	CHECK_INT(increment("Counter", "v4", "", 1, &v, msg, sizeof(msg)), GRPC_STATUS_INVALID_ARGUMENT);
+	CHECK_CONTAINS(msg, "method not found in class Counter: ");
+	/* As in Goverse, the object exists once the call got past auto-create. */
+	CHECK_INT(create("Counter", "v4"), GRPC_STATUS_OK);
+	CHECK_INT(increment("Echo", "v4", "Echo", 1, &v, msg, sizeof(msg)), GRPC_STATUS_INVALID_ARGUMENT);
+	CHECK_CONTAINS(msg, "expected Echo, got Counter");
+	CHECK_INT(increment("Counter", "v4", "Decrement", 1, &v, msg, sizeof(msg)), GRPC_STATUS_INVALID_ARGUMENT);
+	CHECK_STR(msg, "request type mismatch: expected counter.DecrementRequest, got "
+		       "type.googleapis.com/counter.IncrementRequest");
+
+	/* DeleteObject */
+	CHECK_INT(delete_object("Counter", "", msg, sizeof(msg)), GRPC_STATUS_INVALID_ARGUMENT);
+	CHECK_STR(msg, "object ID must be specified in DeleteObject request");
+	CHECK_INT(delete_object("", "", msg, sizeof(msg)), GRPC_STATUS_INVALID_ARGUMENT);
+	CHECK_STR(msg, "object ID must be specified in DeleteObject request");
+	CHECK_INT(delete_object("", "v4", msg, sizeof(msg)), GRPC_STATUS_INVALID_ARGUMENT);
+	CHECK_STR(msg, "DeleteObject requires a non-empty type");
+	CHECK_INT(delete_object("", "missing", msg, sizeof(msg)), GRPC_STATUS_INVALID_ARGUMENT);
+	CHECK_STR(msg, "DeleteObject requires a non-empty type");
+	CHECK_INT(delete_object("Echo", "v4", msg, sizeof(msg)), GRPC_STATUS_INVALID_ARGUMENT);
+	CHECK_STR(msg, "delete rejected: type mismatch for v4 (claimed Echo, real Counter)");
+	CHECK_INT(delete_object("Nope", "missing", NULL, 0), GRPC_STATUS_OK); /* idempotent */
+	CHECK_INT(delete_object("Counter", "v4", NULL, 0), GRPC_STATUS_OK);
+	CHECK_INT(delete_object("Counter", "v4", NULL, 0), GRPC_STATUS_OK);
+	CHECK_INT(delete_object("Echo", "v1", NULL, 0), GRPC_STATUS_OK);
+}
+
+/* ReliableCallObject{...}: gRPC OK with a ReliableCallObjectResponse, whose
+ * status and error are checked against want_error. */
+static void check_reliable(const char *call_id, const char *type, const char *id, const char *method,
+			   int with_request, const char *want_error)
+{
+	Goverse__ReliableCallObjectRequest q = GOVERSE__RELIABLE_CALL_OBJECT_REQUEST__INIT;
+	Google__Protobuf__Any any = GOOGLE__PROTOBUF__ANY__INIT;
+	Goverse__ReliableCallObjectResponse *p;
+	struct pg_rpc_reply r;
+
+	any.type_url = "type.googleapis.com/counter.GetRequest";
+	q.call_id = (char *)call_id;
+	q.object_type = (char *)type;
+	q.object_id = (char *)id;
+	q.method_name = (char *)method;
+	q.request = with_request ? &any : NULL;
+	CHECK_INT(call(PG_RPC_RELIABLE_CALL_OBJECT, &q.base, &r), GRPC_STATUS_OK);
+	p = goverse__reliable_call_object_response__unpack(NULL, r.len, r.body);
+	CHECK(p != NULL);
+	if (p) {
+		CHECK_INT(p->status, GOVERSE__RELIABLE_CALL_STATUS__SKIPPED);
+		CHECK(p->result == NULL);
+		CHECK_CONTAINS(p->error, want_error);
+		goverse__reliable_call_object_response__free_unpacked(p, NULL);
+	}
 	pg_rpc_reply_clear(&r);
-	CHECK_INT(call(PG_RPC_DELETE_OBJECT, &d.base, &r), GRPC_STATUS_NOT_FOUND);
+}
+
+static void test_reliable_call(void)
+{
+	check_reliable("", "Counter", "r1", "Get", 1, "call_id must be specified in ReliableCallObject request");
+	check_reliable("k1", "", "r1", "Get", 1, "object_type must be specified in ReliableCallObject request");
+	check_reliable("k1", "Counter", "", "Get", 1, "object_id must be specified in ReliableCallObject request");
+	check_reliable("k1", "Counter", "r1", "", 1, "method_name must be specified in ReliableCallObject request");
+	check_reliable("k1", "Counter", "r1", "Get", 0, "request must be specified in ReliableCallObject request");
+	check_reliable("k1", "Counter", "r1", "Get", 1, "no persistence provider configured");
+	/* Never executed: no object was created. */
+	CHECK_INT(pg_rpc_service_num_objects(svc), 2);
+}
+
+static void test_register_gate(void)
+{
+	Goverse__RegisterGateRequest q = GOVERSE__REGISTER_GATE_REQUEST__INIT;
+	struct pg_rpc_reply r;
+
+	CHECK_INT(call(PG_RPC_REGISTER_GATE, &q.base, &r), GRPC_STATUS_INVALID_ARGUMENT);
+	CHECK_STR(r.message, "gate_addr must be specified in RegisterGate request");
 	pg_rpc_reply_clear(&r);
-	d.id = "";
-	CHECK_INT(call(PG_RPC_DELETE_OBJECT, &d.base, &r), GRPC_STATUS_INVALID_ARGUMENT);
+	q.gate_addr = "127.0.0.1:49000";
+	CHECK_INT(call(PG_RPC_REGISTER_GATE, &q.base, &r), GRPC_STATUS_UNIMPLEMENTED);
+	CHECK_CONTAINS(r.message, "this node serves no gates");
+	CHECK_CONTAINS(r.message, "127.0.0.1:49000");
+	CHECK(r.body == NULL);
 	pg_rpc_reply_clear(&r);
 }
 
@@ -212,7 +350,7 @@ static void test_malformed(void)
 	/* Empty bodies are valid (all defaults): Create then fails on the id. */
 	pg_rpc_dispatch(svc, PG_RPC_CREATE_OBJECT, NULL, 0, &r);
 	CHECK_INT(r.code, GRPC_STATUS_INVALID_ARGUMENT);
-	CHECK_CONTAINS(r.message, "id must be specified");
+	CHECK_CONTAINS(r.message, "ID must be specified");
 	pg_rpc_reply_clear(&r);
 	/* Over the 4 MiB cap. */
 	pg_rpc_dispatch(svc, PG_RPC_STATUS, (const uint8_t *)"", PG_RPC_MAX_MESSAGE + 1, &r);
@@ -224,34 +362,47 @@ static void test_unimplemented(void)
 {
 	struct pg_rpc_reply r;
 
-	pg_rpc_dispatch(svc, PG_RPC_REGISTER_GATE, NULL, 0, &r);
+	CHECK_INT(pg_rpc_method_of("/goverse.Goverse/TriggerPendingCalls", 36), PG_RPC_UNKNOWN);
+	pg_rpc_dispatch(svc, PG_RPC_PUSH_MESSAGE_TO_CLIENT, NULL, 0, &r);
 	CHECK_INT(r.code, GRPC_STATUS_UNIMPLEMENTED);
-	CHECK_CONTAINS(r.message, "RegisterGate");
-	pg_rpc_reply_clear(&r);
-	pg_rpc_dispatch(svc, PG_RPC_TRIGGER_PENDING_CALLS, NULL, 0, &r);
-	CHECK_INT(r.code, GRPC_STATUS_UNIMPLEMENTED);
+	CHECK_CONTAINS(r.message, "serves no gates");
 	pg_rpc_reply_clear(&r);
 	pg_rpc_dispatch(svc, PG_RPC_UNKNOWN, (const uint8_t *)"junk", 4, &r);
 	CHECK_INT(r.code, GRPC_STATUS_UNIMPLEMENTED);
-	CHECK_CONTAINS(r.message, "CallObject");
+	CHECK_CONTAINS(r.message, "ReliableCallObject");
 	pg_rpc_reply_clear(&r);
 	pg_rpc_dispatch(svc, (enum pg_rpc_method)1000, NULL, 0, &r);
 	CHECK_INT(r.code, GRPC_STATUS_UNIMPLEMENTED);
 	pg_rpc_reply_clear(&r);
+	CHECK(pg_rpc_method_reads_message(PG_RPC_REGISTER_GATE));
+	CHECK(pg_rpc_method_reads_message(PG_RPC_RELIABLE_CALL_OBJECT));
+	CHECK(!pg_rpc_method_reads_message(PG_RPC_PUSH_MESSAGE_TO_CLIENT));
+	CHECK(!pg_rpc_method_reads_message(PG_RPC_UNKNOWN));
+	CHECK(!pg_rpc_method_reads_message((enum pg_rpc_method)1000));
 }
 
 static void test_metrics(void)
 {
 	struct pg_buf out;
+	char want[128];
 
 	pg_buf_init(&out, 1 << 20);
 	CHECK_INT(pg_metrics_render(metrics, &out), PG_OK);
-	CHECK_CONTAINS(out.data, "pprofgate_grpc_requests_total{method=\"CreateObject\",code=\"ALREADY_EXISTS\"} 1");
+	CHECK_CONTAINS(out.data, "pprofgate_grpc_requests_total{method=\"CreateObject\",code=\"ALREADY_EXISTS\"} 3");
+	CHECK_CONTAINS(out.data, "pprofgate_grpc_requests_total{method=\"ReliableCallObject\",code=\"OK\"} 6");
+	CHECK_CONTAINS(out.data, "pprofgate_grpc_requests_total{method=\"RegisterGate\",code=\"UNIMPLEMENTED\"} 1");
 	CHECK_CONTAINS(out.data, "pprofgate_grpc_requests_total{method=\"unknown\",code=\"UNIMPLEMENTED\"} 2");
 	CHECK_CONTAINS(out.data, "goverse_method_calls_total{node=\"n1\",object_type=\"Counter\",method_name=\"Increment\",status=\"success\"} 1");
-	CHECK_CONTAINS(out.data, "goverse_method_calls_total{node=\"n1\",object_type=\"Counter\",method_name=\"other\",status=\"failure\"} 1");
-	CHECK_CONTAINS(out.data, "goverse_method_call_duration_bucket{node=\"n1\",object_type=\"Counter\",method_name=\"Add\",status=\"success\",le=\"0.001\"} 1");
+	CHECK_CONTAINS(out.data, "goverse_method_calls_total{node=\"n1\",object_type=\"Counter\",method_name=\"other\",status=\"failure\"} 2");
+	CHECK_CONTAINS(out.data, "goverse_method_call_duration_bucket{node=\"n1\",object_type=\"Counter\",method_name=\"Add\",status=\"success\",le=\"0.001\"} 3");
 	CHECK_CONTAINS(out.data, "goverse_objects_total{node=\"n1\",type=\"Echo\",shard=\"2\"} 1");
+	/* Every call on c1 (Increment, Add x3, a failed Get) counts for its shard. */
+	snprintf(want, sizeof(want), "goverse_shard_method_calls_total{shard=\"%u\"} 5",
+		 pg_shard_of("c1", 2, PG_SHARD_DEFAULT_COUNT));
+	CHECK_CONTAINS(out.data, want);
+	CHECK_CONTAINS(out.data, "# TYPE goverse_shard_method_calls_total counter");
+	CHECK_CONTAINS(out.data, "goverse_node_connected_gates{node=\"n1\"} 0");
+	CHECK_CONTAINS(out.data, "# TYPE goverse_node_connected_gates gauge");
 	pg_buf_free(&out);
 }
 
@@ -294,6 +445,9 @@ int main(void)
 	RUN(test_method_of);
 	RUN(test_status_and_list);
 	RUN(test_create_call_delete);
+	RUN(test_validation);
+	RUN(test_reliable_call);
+	RUN(test_register_gate);
 	RUN(test_malformed);
 	RUN(test_unimplemented);
 	RUN(test_metrics);
