@@ -7,6 +7,10 @@ calls are generic channel.unary_unary calls, so no grpc_tools are needed.
 Usage: goverse_client.py TARGET CMD [ARGS...]
   status | list | create TYPE ID | delete ID [TYPE]
   call TYPE ID METHOD [AMOUNT]    (Counter methods; prints "name value")
+  reliable CALL_ID TYPE ID METHOD [norequest]
+                                  (ReliableCallObject; prints "STATUS error")
+  register_gate ADDR              (RegisterGate stream; prints each message)
+  push CLIENT_ID                  (a PushMessageToClient call, not in the service)
   raw METHOD HEXBYTES             (prints the status code name)
   expect CODE CMD [ARGS...]       (runs CMD, exits 0 iff it fails with CODE)
   concurrent N CALLS TYPE ID      (N threads x CALLS Increment(1); prints total)
@@ -85,6 +89,28 @@ def run(ch, args):
         out = counter_pb2.IncrementRequest()
         r.response.Unpack(out)
         print(r.response.type_url, out.amount)
+    elif cmd == "reliable":
+        req = goverse_pb2.ReliableCallObjectRequest(call_id=args[1], object_type=args[2], object_id=args[3],
+                                                    method_name=args[4])
+        if len(args) <= 5:
+            req.request.Pack(counter_pb2.GetRequest())
+        r = method(ch, "ReliableCallObject", goverse_pb2.ReliableCallObjectRequest,
+                   goverse_pb2.ReliableCallObjectResponse)(req, timeout=TIMEOUT)
+        print(goverse_pb2.ReliableCallStatus.Name(r.status), r.error)
+    elif cmd == "register_gate":
+        stream = ch.unary_stream(
+            "/goverse.Goverse/RegisterGate",
+            request_serializer=goverse_pb2.RegisterGateRequest.SerializeToString,
+            response_deserializer=goverse_pb2.GateMessage.FromString,
+        )(goverse_pb2.RegisterGateRequest(gate_addr=args[1]), timeout=TIMEOUT)
+        for m in stream:
+            print(m.WhichOneof("message"))
+    elif cmd == "push":
+        req = goverse_pb2.PushMessageToClientRequest(client_id=args[1])
+        req.message.Pack(counter_pb2.GetRequest())
+        method(ch, "PushMessageToClient", goverse_pb2.PushMessageToClientRequest,
+               goverse_pb2.PushMessageToClientResponse)(req, timeout=TIMEOUT)
+        print("pushed")
     elif cmd == "raw":
         r = method(ch, args[1], None, None)(bytes.fromhex(args[2]), timeout=TIMEOUT)
         print("OK", len(r))
