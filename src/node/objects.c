@@ -450,8 +450,8 @@ static int set_any(struct pg_any *out, const char *type_url, const ProtobufCMess
 
 enum counter_method { M_INCREMENT, M_DECREMENT, M_GET, M_RESET };
 
-/* Reads the request Any for a counter method: an absent Any is the empty
- * message, like a nil request in Go. */
+/* Reads the request Any for a counter method. An absent Any is refused:
+ * Goverse hands the method a nil request, which InvokeMethod refuses. */
 static int counter_amount(enum counter_method m, const struct pg_any *req, int32_t *amount)
 {
 	static const char *const names[] = {"counter.IncrementRequest", "counter.DecrementRequest",
@@ -463,7 +463,7 @@ static int counter_amount(enum counter_method m, const struct pg_any *req, int32
 
 	*amount = 0;
 	if (!req || !req->present)
-		return PG_OK;
+		return pg_fail(PG_EINVAL, "request type mismatch: expected %s, got <nil>", names[m]);
 	if (!any_is(req, names[m]))
 		return pg_fail(PG_EINVAL, "request type mismatch: expected %s, got %.128s", names[m],
 			       req->type_url ? req->type_url : "");
@@ -491,7 +491,7 @@ static int invoke(struct obj *o, const char *method, const struct pg_any *req, s
 		if (strcmp(method, "Echo") != 0)
 			return pg_fail(PG_EINVAL, "method not found in class Echo: %.64s (methods: Echo)", method);
 		if (!req || !req->present)
-			return PG_OK;
+			return pg_fail(PG_EINVAL, "request type mismatch: expected a message to echo, got <nil>");
 		resp->type_url = strdup(req->type_url ? req->type_url : "");
 		resp->value = malloc(req->len ? req->len : 1);
 		if (!resp->type_url || !resp->value) {

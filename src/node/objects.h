@@ -20,9 +20,10 @@
  *    required and must match an existing object's), then runs the method;
  *  - delete requires a non-empty type ("DeleteObject requires a non-empty
  *    type") that matches the object's; deleting a missing object succeeds;
- *  - differences from Goverse: ids are bounded (PG_OBJECTS_MAX_ID bytes), an
- *    absent request Any is the method's empty request, and the types and
- *    methods are the fixed built-in set above.
+ *  - a call without a request Any is refused, as Goverse's InvokeMethod
+ *    refuses a nil request;
+ *  - differences from Goverse: ids are bounded (PG_OBJECTS_MAX_ID bytes) and
+ *    the types and methods are the fixed built-in set above.
  *
  * Errors: PG_EINVAL (empty or oversized id, unknown type or method, type
  * mismatch, bad payload), PG_EEXIST (create: the id has another type),
@@ -89,7 +90,7 @@ PG_WUR int pg_objects_delete(struct pg_objects *t, const char *type, const char 
 /* Calls method on the object, auto-creating it as described above. On success
  * *resp is filled (free its contents with pg_any_clear); on failure *resp is
  * left empty. *type_out (may be NULL) receives the object's static type name
- * when the method ran, else NULL. */
+ * once the object was found after its auto-create, else NULL. */
 PG_WUR int pg_objects_call(struct pg_objects *t, const char *type, const char *id,
 			   const char *method, const struct pg_any *req, struct pg_any *resp,
 			   const char **type_out);

@@ -152,6 +152,7 @@ static void test_call_errors(void)
 	struct pg_objects *t = NULL;
 	struct pg_any resp, bad = {1, "type.googleapis.com/counter.IncrementRequest", (uint8_t *)"\x08", 1};
 	struct pg_any wrong = {1, "type.googleapis.com/counter.GetRequest", NULL, 0};
+	struct pg_any get = {1, "type.googleapis.com/counter.GetRequest", (uint8_t *)"", 0};
 	const char *ty = "x";
 	int32_t v;
 
@@ -182,7 +183,7 @@ static void test_call_errors(void)
 	CHECK_INT(pg_objects_call(t, "Echo", "auto", "Echo", NULL, &resp, &ty), PG_EINVAL);
 	CHECK_CONTAINS(pg_errmsg(), "already exists but with different type: expected Echo, got Counter");
 	CHECK(ty == NULL);
-	CHECK_INT(pg_objects_call(t, "Counter", "auto", "Get", NULL, &resp, &ty), PG_OK);
+	CHECK_INT(pg_objects_call(t, "Counter", "auto", "Get", &get, &resp, &ty), PG_OK);
 	CHECK_STR(ty, "Counter");
 	pg_any_clear(&resp);
 	CHECK_INT(pg_objects_call(t, "Counter", "auto", "Explode", NULL, &resp, NULL), PG_EINVAL);
@@ -194,9 +195,10 @@ static void test_call_errors(void)
 			       "type.googleapis.com/counter.GetRequest");
 	wrong.type_url = NULL;
 	CHECK_INT(pg_objects_call(t, "Counter", "auto", "Get", &wrong, &resp, NULL), PG_EINVAL);
-	/* A missing request Any is the empty message, like nil in Go. */
-	CHECK_INT(pg_objects_call(t, "Counter", "auto", "Increment", NULL, &resp, NULL), PG_OK);
-	pg_any_clear(&resp);
+	/* Without a request Any, as Goverse's InvokeMethod with a nil request. */
+	CHECK_INT(pg_objects_call(t, "Counter", "auto", "Increment", NULL, &resp, NULL), PG_EINVAL);
+	CHECK_STR(pg_errmsg(), "request type mismatch: expected counter.IncrementRequest, got <nil>");
+	CHECK(!resp.present);
 	pg_objects_free(&t);
 }
 
@@ -212,7 +214,8 @@ static void test_echo(void)
 	CHECK_INT(resp.len, 4);
 	CHECK(resp.value && memcmp(resp.value, "\x01\x02\x00\x03", 4) == 0);
 	pg_any_clear(&resp);
-	CHECK_INT(pg_objects_call(t, "Echo", "e", "Echo", NULL, &resp, NULL), PG_OK);
+	CHECK_INT(pg_objects_call(t, "Echo", "e", "Echo", NULL, &resp, NULL), PG_EINVAL);
+	CHECK_CONTAINS(pg_errmsg(), "got <nil>");
 	CHECK(!resp.present);
 	CHECK_INT(pg_objects_call(t, "Echo", "e", "Get", &req, &resp, NULL), PG_EINVAL);
 	CHECK_CONTAINS(pg_errmsg(), "methods: Echo");
@@ -267,7 +270,8 @@ static void test_metrics_gauge(void)
 	CHECK_INT(pg_objects_set_metrics(t, m, "node1"), PG_OK);
 	CHECK_INT(pg_objects_create(t, "Counter", "shard#3/a", NULL), PG_OK);
 	CHECK_INT(pg_objects_create(t, "Counter", "shard#3/b", NULL), PG_OK);
-	CHECK_INT(pg_objects_call(t, "Echo", "shard#4/e", "Echo", NULL, &resp, NULL), PG_OK);
+	/* Auto-created by the call, although the call itself fails. */
+	CHECK_INT(pg_objects_call(t, "Echo", "shard#4/e", "Echo", NULL, &resp, NULL), PG_EINVAL);
 	CHECK_INT(pg_objects_create(t, "Counter", "shard#3/b", NULL), PG_OK); /* exists: no change */
 	CHECK_INT(pg_objects_delete(t, "Counter", "shard#3/a"), PG_OK);
 	CHECK_INT(pg_objects_delete(t, "Counter", "shard#3/a"), PG_OK); /* missing: no change */
