@@ -89,9 +89,9 @@ int pg_rpc_service_new(const struct pg_rpc_service_opts *o, struct pg_rpc_servic
 	static const char *const call_labels[] = {"node", "object_type", "method_name", "status"};
 	static const char *const shard_labels[] = {"shard"};
 	static const char *const node_labels[] = {"node"};
+	static const double buckets[] = {0.001, 0.01, 0.1, 1, 10}; /* Goverse's */
 	struct pg_family *f_gates = NULL;
 	struct pg_series *gates;
-	static const double buckets[] = {0.001, 0.01, 0.1, 1, 10}; /* Goverse's */
 	struct pg_rpc_service *s;
 	int rc;
 
