@@ -64,6 +64,8 @@ struct pg_membership {
 	/* Metrics (NULL without a registry). */
 	struct pg_series *m_nodes, *m_registered, *m_reconnects, *m_ttl;
 	struct pg_series *m_errors[OP_COUNT];
+	/* goverse_watch_reconnections_total{outcome="reconnected"|"reload_failed"} */
+	struct pg_series *m_watch_reconnected, *m_watch_reload_failed;
 };
 
 static void metric_set(struct pg_series *s, double v)
@@ -414,7 +416,7 @@ static void *watch_main(void *arg)
 {
 	struct pg_membership *m = arg;
 	int64_t backoff = PG_MEMBERSHIP_BACKOFF_MIN_MS;
-	bool failed = false;
+	bool failed = false, watched = false;
 
 	while (!stopping(m)) {
 		struct pg_etcd_range r;
@@ -426,12 +428,17 @@ static void *watch_main(void *arg)
 		if (rc == PG_OK) {
 			if (failed)
 				metric_inc(m->m_reconnects);
+			/* Goverse's watch reconnection: the member list reloaded after
+			 * a watch ended (the first read at start is not one). */
+			if (watched)
+				metric_inc(m->m_watch_reconnected);
 			failed = false;
 			members_reset(m, &r);
 			started = pg_clock_mono_ms();
 			/* Watch from just after the read so no event is missed. */
 			rc = pg_etcd_watch(m->etcd, m->nodes_prefix, true, r.revision + 1, on_watch, m);
 			pg_etcd_range_clear(&r);
+			watched = true;
 			if (stopping(m))
 				break;
 			if (rc != PG_OK) {
@@ -448,6 +455,8 @@ static void *watch_main(void *arg)
 			if (stopping(m))
 				break;
 			metric_inc(m->m_errors[OP_RANGE]);
+			if (watched)
+				metric_inc(m->m_watch_reload_failed);
 			pg_debug(MOD, "reading %s failed: %s", m->nodes_prefix, pg_errmsg());
 			failed = true;
 		}
@@ -463,6 +472,7 @@ static void *watch_main(void *arg)
 static void declare_metrics(struct pg_membership *m, struct pg_metrics *reg)
 {
 	static const char *const op_label[] = {"op"};
+	static const char *const watch_labels[] = {"node_addr", "outcome"};
 	struct pg_family *f;
 
 	if (!reg)
@@ -482,6 +492,14 @@ static void declare_metrics(struct pg_membership *m, struct pg_metrics *reg)
 			      "Times the registration or the member watch was re-established after a failure.",
 			      NULL, 0, NULL, 0, &f) == PG_OK)
 		m->m_reconnects = pg_family_series(f, NULL);
+	/* Goverse's name, help and labels (util/metrics); node_addr is the
+	 * advertise address. */
+	if (pg_metrics_family(reg, PG_METRIC_COUNTER, "goverse_watch_reconnections_total",
+			      "Total number of etcd watch reconnection attempts by node and outcome (reconnected, reload_failed)",
+			      watch_labels, 2, NULL, 0, &f) == PG_OK) {
+		m->m_watch_reconnected = pg_family_series(f, (const char *const[]){m->value, "reconnected"});
+		m->m_watch_reload_failed = pg_family_series(f, (const char *const[]){m->value, "reload_failed"});
+	}
 	if (pg_metrics_family(reg, PG_METRIC_GAUGE, "pprofgate_etcd_lease_ttl_seconds",
 			      "Remaining TTL of this node's lease at the last grant or keepalive.", NULL, 0,
 			      NULL, 0, &f) == PG_OK)

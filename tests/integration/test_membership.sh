@@ -181,6 +181,9 @@ fi
 [[ "$(pg_http_status "http://127.0.0.1:$H1/healthz")" == 200 ]] || pg_fail "node1 /healthz not 200 after etcd restart"
 rc=$(metric "$H1" pprofgate_etcd_reconnects_total)
 [[ -n "$rc" && "$rc" != 0 ]] && pg_pass "pprofgate_etcd_reconnects_total = $rc" || pg_fail "pprofgate_etcd_reconnects_total = '$rc'"
+wr=$(metric "$H1" "goverse_watch_reconnections_total{node_addr=\"$A1\",outcome=\"reconnected\"}")
+[[ -n "$wr" && "$wr" != 0 ]] && pg_pass "goverse_watch_reconnections_total{outcome=reconnected} = $wr" ||
+	pg_fail "goverse_watch_reconnections_total{outcome=reconnected} = '$wr'"
 
 # ---- 6. clean stop of node1 ----
 kill -TERM "$N1"

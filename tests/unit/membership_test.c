@@ -359,6 +359,8 @@ static void test_membership(void)
 	CHECK_CONTAINS(text.data, "pprofgate_etcd_lease_ttl_seconds");
 	CHECK_CONTAINS(text.data, "pprofgate_etcd_errors_total{op=\"keepalive\"} 0");
 	CHECK_CONTAINS(text.data, "pprofgate_etcd_reconnects_total 0");
+	CHECK_CONTAINS(text.data, "goverse_watch_reconnections_total{node_addr=\"127.0.0.1:47101\",outcome=\"reconnected\"} 0");
+	CHECK_CONTAINS(text.data, "goverse_watch_reconnections_total{node_addr=\"127.0.0.1:47101\",outcome=\"reload_failed\"} 0");
 	pg_buf_free(&text);
 
 	/* Fault: etcd frozen longer than the TTL -> not ready; thawed -> registered again. */
@@ -389,6 +391,9 @@ static void test_membership(void)
 	pg_buf_init(&text, 1 << 20);
 	CHECK_INT(pg_metrics_render(reg, &text), PG_OK);
 	CHECK(strstr(text.data, "pprofgate_etcd_reconnects_total 0\n") == NULL);
+	/* The member watch was re-established after etcd came back. */
+	CHECK_CONTAINS(text.data, "goverse_watch_reconnections_total{node_addr=\"127.0.0.1:47101\",outcome=\"reconnected\"}");
+	CHECK(strstr(text.data, "outcome=\"reconnected\"} 0\n") == NULL);
 	CHECK(strstr(text.data, "pprofgate_etcd_errors_total{op=\"keepalive\"} 0\n") == NULL);
 	pg_buf_free(&text);
 
