@@ -330,22 +330,23 @@ static int existing_type(struct pg_objects *t, const char *id, size_t len, enum 
 }
 
 /* Goverse's Node.createObject: an existing object of the same type is
- * success, of another type an error; only then is the type looked up. */
+ * success, of another type an error; only then is the type looked up. The
+ * lookup comes before the insert so that a full table still finds it. */
 static int create_or_get(struct pg_objects *t, const char *type, const char *id, size_t len,
 			 uint32_t *shard_out)
 {
-	enum obj_type ty, existing = T_COUNTER;
-	int rc;
+	enum obj_type ty = T_COUNT, existing = T_COUNTER;
+	int known = type && lookup_type(type, &ty);
+	int rc = PG_EEXIST;
 
-	if (!type || !lookup_type(type, &ty)) {
-		if (existing_type(t, id, len, &existing))
-			return type_mismatch(PG_EEXIST, id, type, existing);
-		return unknown_type(type);
+	if (!existing_type(t, id, len, &existing)) {
+		if (!known)
+			return unknown_type(type);
+		rc = insert(t, ty, id, len, &existing, shard_out);
 	}
-	rc = insert(t, ty, id, len, &existing, shard_out);
-	if (rc != PG_EEXIST)
+	if (rc != PG_EEXIST) /* created, or a failure */
 		return rc;
-	if (existing != ty)
+	if (!known || existing != ty)
 		return type_mismatch(PG_EEXIST, id, type, existing);
 	if (shard_out)
 		*shard_out = pg_shard_of(id, len, t->shards);
@@ -566,27 +567,28 @@ int pg_objects_call(struct pg_objects *t, const char *type, const char *id, cons
 	h = table_hash(t, id, len);
 	s = stripe_of(t, h);
 	for (int attempt = 0;; attempt++) {
-		/* Goverse's Node.CallObject creates the object (or checks the
-		 * existing one's type) first, then invokes the method. */
-		rc = create_or_get(t, type, id, len, NULL);
-		if (rc != PG_OK)
-			return auto_create_failed(rc == PG_EEXIST ? PG_EINVAL : rc, id);
+		/* Goverse's Node.CallObject: the auto-create (which, for an
+		 * existing object, checks its type), then the method. */
 		pg_mutex_lock(&s->lock);
 		o = find(s, h, id, len);
 		if (o) {
-			if (type_out)
-				*type_out = type_names[o->type];
-			if (strcmp(type, type_names[o->type]) != 0) /* deleted and re-created meanwhile */
-				rc = pg_fail(PG_EINVAL, "object type mismatch: expected %.64s, got %s for object %.200s",
-					     type, type_names[o->type], id);
-			else
+			if (!type || strcmp(type, type_names[o->type]) != 0) {
+				(void)type_mismatch(PG_EEXIST, id, type, o->type);
+				rc = auto_create_failed(PG_EINVAL, id);
+			} else {
+				if (type_out)
+					*type_out = type_names[o->type];
 				rc = invoke(o, method ? method : "", req, resp);
+			}
 		}
 		pg_mutex_unlock(&s->lock);
 		if (o)
 			return rc;
 		if (attempt > 0) /* created, then deleted before we got to it */
 			return pg_fail(PG_ENOTFOUND, "object %.200s was not found [RETRY]", id);
+		rc = create_or_get(t, type, id, len, NULL);
+		if (rc != PG_OK)
+			return auto_create_failed(rc == PG_EEXIST ? PG_EINVAL : rc, id);
 	}
 }
 

@@ -90,7 +90,7 @@ PG_WUR int pg_objects_delete(struct pg_objects *t, const char *type, const char 
 /* Calls method on the object, auto-creating it as described above. On success
  * *resp is filled (free its contents with pg_any_clear); on failure *resp is
  * left empty. *type_out (may be NULL) receives the object's static type name
- * once the object was found after its auto-create, else NULL. */
+ * when its method was invoked, else NULL. */
 PG_WUR int pg_objects_call(struct pg_objects *t, const char *type, const char *id,
 			   const char *method, const struct pg_any *req, struct pg_any *resp,
 			   const char **type_out);

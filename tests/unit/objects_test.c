@@ -229,6 +229,7 @@ static void test_bound_and_list(void)
 	struct pg_any resp;
 	size_t n = 0;
 	int found = 0;
+	int32_t value = 0;
 
 	CHECK_INT(pg_objects_new(3, 8192, &t), PG_OK);
 	CHECK_INT(pg_objects_create(t, "Counter", "a", NULL), PG_OK);
@@ -238,6 +239,11 @@ static void test_bound_and_list(void)
 	CHECK_CONTAINS(pg_errmsg(), "full");
 	CHECK_INT(pg_objects_call(t, "Counter", "d", "Get", NULL, &resp, NULL), PG_ENOMEM);
 	CHECK_INT(pg_objects_count(t), 3);
+	/* A full table still finds what it holds: creating it again and calling it work. */
+	CHECK_INT(pg_objects_create(t, "Counter", "a", NULL), PG_OK);
+	CHECK_INT(pg_objects_create(t, "Echo", "a", NULL), PG_EEXIST);
+	CHECK_INT(counter(t, "Counter", "a", "Increment", 4, &value), PG_OK);
+	CHECK_INT(value, 4);
 	CHECK_INT(pg_objects_list(t, 100, &v, &n), PG_OK);
 	CHECK_INT(n, 3);
 	for (size_t i = 0; i < n; i++)
