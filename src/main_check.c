@@ -10,24 +10,20 @@
 #include "src/http/server.h"
 #include "src/util/log.h"
 
-/* The HTTP listener as main starts it: gate from cfg->diag, then the
- * server's own checks of addresses and TLS files. */
+/* The HTTP listener as main starts it: the gate's checks of cfg->diag
+ * (nothing is created, not even the audit file), then the server's own checks
+ * of addresses and TLS files. */
 static int check_http(const struct pg_config *cfg)
 {
-	struct pg_gate *probe = NULL;
 	struct pg_http_opts ho = {.listen = cfg->http_listen};
 	int rc;
 
 	if (!cfg->http_listen[0])
 		return PG_OK; /* no HTTP listener: diagnostics: is not used */
-	if ((rc = pg_gate_check_exposure(cfg->http_listen, &cfg->diag)) != PG_OK)
+	if ((rc = pg_gate_check_exposure(cfg->http_listen, &cfg->diag)) != PG_OK ||
+	    (rc = pg_gate_check_config(&cfg->diag, &ho)) != PG_OK)
 		return rc;
-	if ((rc = pg_gate_new(&cfg->diag, NULL, &probe)) != PG_OK)
-		return rc;
-	pg_gate_http_opts(probe, &cfg->diag, &ho);
-	rc = pg_http_check_opts(&ho);
-	pg_gate_free(&probe);
-	return rc;
+	return pg_http_check_opts(&ho);
 }
 
 int pg_main_check(const struct pg_config *cfg, void *arg)

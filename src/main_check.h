@@ -15,7 +15,7 @@ struct pg_main_check {
 
 /* pg_config_validate_fn (arg = struct pg_main_check): the HTTP listen
  * addresses and their exposure (pg_gate_check_exposure), the diagnostics
- * gate (keys, lists, audit file, as pg_gate_new builds it), the HTTPS
+ * gate (keys, lists, audit file: pg_gate_check_config, which creates nothing), the HTTPS
  * certificate, key and client CA (pg_http_check_opts), the admin settings
  * (pg_admin_api_check), the etcd client settings, and whether Go Goverse
  * nodes use the etcd prefix (pg_membership_check_goverse; an unreachable etcd

@@ -162,16 +162,19 @@ cfg good "" "$TLS
   client_identities: [\"cn:operator pprof:read\"]
 $JWT
   groups:
-    pprof: {auth: mtls or jwt}" "$ADMIN_OK"
+    pprof: {auth: mtls or jwt}
+  audit_file: $PG_TMP/audit.log" "$ADMIN_OK"
 out=$("$BIN" --check-config --config "$PG_TMP/good.yaml" 2>"$PG_TMP/good.err") || pg_fail "good: $out $(cat "$PG_TMP/good.err")"
 grep -q ": OK (1 node" <<<"$out" || pg_fail "good: no OK line: $out"
+[ ! -e "$PG_TMP/audit.log" ] || pg_fail "good: --check-config created the audit file"
 grep -q "cannot check etcd prefix /pg-check for Goverse nodes" "$PG_TMP/good.err" ||
 	pg_fail "good: an unreachable etcd should be a warning: $(cat "$PG_TMP/good.err")"
 pg_start good "$BIN" --config "$PG_TMP/good.yaml"
 pg_wait_for_port "$H" 10 || pg_fail "good: HTTPS did not start: $(cat "$PG_TMP/good.log")"
 pg_wait_for_port "$A" 10 || pg_fail "good: admin did not start: $(cat "$PG_TMP/good.log")"
 pg_stop "$PG_PID" 10 || pg_fail "good: did not stop cleanly"
-pg_pass "a config --check-config passes starts (HTTPS and admin listening)"
+[ -f "$PG_TMP/audit.log" ] || pg_fail "good: the start did not create the audit file"
+pg_pass "a config --check-config passes starts (HTTPS and admin listening); only the start creates the audit file"
 
 # A port in use is the documented exception: check says OK, the start exits 1.
 pg_start holder "$PG_PY" -c "import socket,time; s=socket.socket(); s.bind(('127.0.0.1',$H)); s.listen(); time.sleep(30)"
