@@ -300,8 +300,13 @@ static int goverse_keys(struct pg_etcd *etcd, const char *prefix, char *found, s
 		snprintf(key, sizeof(key), "%s%s", prefix, pfx ? "/gates/" : exact[i]);
 		rc = pg_etcd_get(etcd, key, pfx, &r);
 		if (rc == PG_OK && r.n > 0) {
-			if (i == 0)
+			if (i == 0) {
 				snprintf(leader, sizeof(leader), "%.*s", (int)r.kvs[0].value_len, r.kvs[0].value);
+				/* Shown in logs and errors: no control bytes from etcd. */
+				for (char *p = leader; *p; p++)
+					if ((unsigned char)*p < 0x20 || (unsigned char)*p >= 0x7f)
+						*p = '?';
+			}
 			if (used < n)
 				used += (size_t)snprintf(found + used, n - used, "%s%s%s%s", used ? ", " : "", key,
 							 i == 0 ? " = " : pfx ? "..." : "", i == 0 ? leader : "");

@@ -32,6 +32,18 @@ static void expect_error(const char *yaml, const char *want)
 	free(errs);
 }
 
+/* Expects `yaml` to be accepted without an error. */
+static void expect_ok(const char *yaml)
+{
+	struct pg_config *cfg = NULL;
+	char *errs = NULL;
+
+	CHECK_INT(parse(yaml, &cfg, &errs), PG_OK);
+	CHECK_STR(errs, "");
+	pg_config_free(&cfg);
+	free(errs);
+}
+
 struct run {
 	int rc, exit_code;
 	struct pg_config *cfg;
@@ -197,14 +209,7 @@ static void test_yaml_address_errors(void)
 	snprintf(y, sizeof(y), "%s[\"[::1]\"]\n", pre);
 	expect_error(y, "expected [IPv6]:port");
 	snprintf(y, sizeof(y), "%s[\"[fe80::1%%eth0]:2379\", \"[::ffff:127.0.0.1]:1\"]\n", pre);
-	{
-		struct pg_config *cfg = NULL;
-		char *errs = NULL;
-		CHECK_INT(parse(y, &cfg, &errs), PG_OK);
-		CHECK_STR(errs, "");
-		pg_config_free(&cfg);
-		free(errs);
-	}
+	expect_ok(y);
 	snprintf(y, sizeof(y), "%s[\"[zz::1]:2379\"]\n", pre);
 	expect_error(y, "expected an IPv6 address in brackets, e.g. [::1]:47000, got \"[zz::1]:2379\"");
 	snprintf(y, sizeof(y), "%s[\"[127.0.0.1]:2379\"]\n", pre);
@@ -378,14 +383,7 @@ static void test_yaml_alias_bombs(void)
 	for (int i = 1; i < 6; i++)
 		n += (size_t)snprintf(y + n, sizeof(y) - n, "  a%d: &a%d [*a%d, *a%d, *a%d, *a%d]\n", i, i, i - 1, i - 1,
 				      i - 1, i - 1);
-	{
-		struct pg_config *cfg = NULL;
-		char *errs = NULL;
-		CHECK_INT(parse(y, &cfg, &errs), PG_OK);
-		CHECK_STR(errs, "");
-		pg_config_free(&cfg);
-		free(errs);
-	}
+	expect_ok(y);
 }
 
 static void test_yaml_collects_all_errors(void)
