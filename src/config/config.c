@@ -1007,6 +1007,8 @@ static const char *accepted_keys(const struct setting *tab, size_t ntab, const c
 
 /* ---- YAML merge keys ("<<: *base"), as gopkg.in/yaml.v3 reads them ---- */
 
+#define MAX_MERGED_KEYS 1024
+
 struct kv {
 	yaml_node_t *k, *v;
 };
@@ -1055,6 +1057,12 @@ static void merge_from(struct yctx *c, yaml_node_t *m, const char *disp, struct 
 	struct kvs sub = {0};
 
 	effective_pairs(c, m, disp, &sub, depth + 1);
+	/* Bounds the key comparisons below; no section has this many keys. */
+	if (sub.n + out->n > MAX_MERGED_KEYS) {
+		errs_add(c->e, "%s:%lu:%lu: %s: more than %d keys once merge keys (<<) are applied", AT(c, m->start_mark),
+			 disp[0] ? disp : "(top level)", MAX_MERGED_KEYS);
+		sub.n = 0;
+	}
 	for (size_t i = 0; i < sub.n; i++)
 		if (!kvs_has(out, sub.v[i].k) && kvs_push(out, sub.v[i].k, sub.v[i].v) != 0)
 			errs_add(c->e, "%s: out of memory", c->name);

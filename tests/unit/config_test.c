@@ -355,6 +355,17 @@ static void test_yaml_anchors(void)
 		     "t.yaml:3:8: a YAML anchor's value contains an alias to itself");
 	expect_error("version: 1\ncluster: &m {provider: etcd, x: *m}\n", "contains an alias to itself");
 	expect_error("version: 1\ncluster: &m {provider: etcd, <<: *m}\n", "contains an alias to itself");
+	/* Merging is bounded: a mapping of 1100 keys merged into another. */
+	{
+		char *big = malloc(32 * 1024);
+		size_t n = 0;
+		n += (size_t)snprintf(big + n, 32 * 1024 - n, "version: 1\nx: &b {");
+		for (int i = 0; i < 1100; i++)
+			n += (size_t)snprintf(big + n, 32 * 1024 - n, "%sk%d: 1", i ? ", " : "", i);
+		snprintf(big + n, 32 * 1024 - n, "}\ncluster:\n  <<: *b\n  provider: etcd\n");
+		expect_error(big, "t.yaml:2:4: cluster: more than 1024 keys once merge keys (<<) are applied");
+		free(big);
+	}
 	/* Tags stay refused. */
 	expect_error("version: !!int 1\n", "t.yaml:1:10: YAML tags (!tag) are not supported");
 }
