@@ -1122,9 +1122,9 @@ static void walk_map(struct yctx *c, yaml_node_t *map, const struct setting *tab
 	struct kvs pairs = {0};
 
 	effective_pairs(c, map, disp, &pairs, 0);
-	for (struct kv *p = pairs.v; p < pairs.v + pairs.n; p++) {
-		yaml_node_t *k = p->k;
-		yaml_node_t *v = p->v;
+	for (size_t pi = 0; pi < pairs.n; pi++) {
+		yaml_node_t *k = pairs.v[pi].k;
+		yaml_node_t *v = pairs.v[pi].v;
 		char full[256], shown[256], q[256];
 		const char *key;
 		size_t i;
