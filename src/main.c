@@ -19,6 +19,7 @@
 #include "src/config/config.h"
 #include "src/gate/gate.h"
 #include "src/http/server.h"
+#include "src/main_check.h"
 #include "src/main_routes.h"
 #include "src/metrics/metrics.h"
 #include "src/metrics/process.h"
@@ -175,7 +176,12 @@ int main(int argc, char **argv)
 	/* gRPC core's own logging is noisy; the operator can opt back in. */
 	setenv("GRPC_VERBOSITY", "NONE", 0);
 
-	if (pg_config_parse_args(argc, argv, &cfg, &exit_code) != PG_OK || !cfg)
+	/* Parse, then every check a start makes before it starts anything
+	 * (pg_main_check): --check-config runs the same function, so both
+	 * refuse with the same sentence and exit code 2. */
+	struct pg_main_check checks = {0};
+	if (pg_config_parse_checked(argc, argv, stdout, stderr, pg_main_check, &checks, &cfg, &exit_code) != PG_OK ||
+	    !cfg)
 		return exit_code < 0 ? 2 : exit_code;
 	pg_log_set_level((enum pg_log_level)cfg->log_level);
 

@@ -7,6 +7,7 @@
 #include "src/admin/api.h"
 
 #include <errno.h>
+#include <gnutls/gnutls.h>
 #include <grpc/status.h>
 #include <grpc/support/log.h>
 #include <pthread.h>
@@ -402,24 +403,75 @@ out:
 	return rc;
 }
 
+static int check_tls_settings(const struct pg_config *cfg, bool *all_tls)
+{
+	bool any_tls = cfg->admin_cert_file[0] || cfg->admin_key_file[0] || cfg->admin_client_ca_file[0];
+
+	*all_tls = cfg->admin_cert_file[0] && cfg->admin_key_file[0] && cfg->admin_client_ca_file[0];
+	if (any_tls && !*all_tls)
+		return pg_fail(PG_EINVAL, "admin: set all of admin.tls.cert_file, key_file and client_ca_file "
+					  "(--admin-cert, --admin-key, --admin-client-ca), or none");
+	if (*all_tls && !cfg->admin_allowed_identities[0])
+		return pg_fail(PG_EINVAL, "admin: admin.allowed_identities (--admin-allow) is empty: nobody "
+					  "could open a window");
+	return PG_OK;
+}
+
+int pg_admin_api_check(const struct pg_config *cfg)
+{
+	struct pg_admin_api a = {0};
+	char *cert = NULL, *key = NULL, *ca = NULL;
+	gnutls_certificate_credentials_t probe = NULL;
+	bool all_tls;
+	int rc;
+
+	if ((rc = check_tls_settings(cfg, &all_tls)) != PG_OK || (rc = load_ids(&a, cfg->admin_allowed_identities)) != PG_OK ||
+	    !all_tls)
+		goto out;
+	if ((rc = read_pem(cfg->admin_cert_file, "admin.tls.cert_file", &cert)) != PG_OK ||
+	    (rc = read_pem(cfg->admin_key_file, "admin.tls.key_file", &key)) != PG_OK ||
+	    (rc = read_pem(cfg->admin_client_ca_file, "admin.tls.client_ca_file", &ca)) != PG_OK)
+		goto out;
+	if ((rc = pg_auth_x509_trust_new_mem(ca, strlen(ca), &a.trust)) != PG_OK) {
+		rc = pg_fail(rc, "admin.tls.client_ca_file %s: %s", cfg->admin_client_ca_file, pg_errmsg());
+		goto out;
+	}
+	/* What gRPC checks when it binds: the key is the certificate's. */
+	if (gnutls_certificate_allocate_credentials(&probe) != GNUTLS_E_SUCCESS) {
+		rc = pg_fail(PG_ENOMEM, "admin: out of memory");
+		goto out;
+	}
+	{
+		gnutls_datum_t cd = {(unsigned char *)cert, (unsigned)strlen(cert)};
+		gnutls_datum_t kd = {(unsigned char *)key, (unsigned)strlen(key)};
+		int grc = gnutls_certificate_set_x509_key_mem2(probe, &cd, &kd, GNUTLS_X509_FMT_PEM, NULL, 0);
+		if (grc < 0)
+			rc = pg_fail(PG_EINVAL, "admin: admin.tls.cert_file %s with key_file %s: %s", cfg->admin_cert_file,
+				     cfg->admin_key_file, gnutls_strerror(grc));
+	}
+out:
+	if (probe)
+		gnutls_certificate_free_credentials(probe);
+	pg_auth_x509_trust_free(&a.trust);
+	pg_auth_idlist_free(&a.ids);
+	free(cert);
+	wipe_free(key);
+	free(ca);
+	return rc;
+}
+
 int pg_admin_api_start(const struct pg_config *cfg, struct pg_metrics *metrics, struct pg_admin_window *win,
 		       struct pg_admin_api **out)
 {
 	struct pg_admin_api *a;
-	bool any_tls, all_tls;
+	bool all_tls;
 	int rc;
 
 	*out = NULL;
 	if (!cfg || !win)
 		return pg_fail(PG_EINVAL, "admin: no config or window");
-	any_tls = cfg->admin_cert_file[0] || cfg->admin_key_file[0] || cfg->admin_client_ca_file[0];
-	all_tls = cfg->admin_cert_file[0] && cfg->admin_key_file[0] && cfg->admin_client_ca_file[0];
-	if (any_tls && !all_tls)
-		return pg_fail(PG_EINVAL, "admin: set all of admin.tls.cert_file, key_file and client_ca_file "
-					  "(--admin-cert, --admin-key, --admin-client-ca), or none");
-	if (all_tls && !cfg->admin_allowed_identities[0])
-		return pg_fail(PG_EINVAL, "admin: admin.allowed_identities (--admin-allow) is empty: nobody "
-					  "could open a window");
+	if ((rc = check_tls_settings(cfg, &all_tls)) != PG_OK)
+		return rc;
 	a = calloc(1, sizeof(*a));
 	if (!a)
 		return pg_fail(PG_ENOMEM, "admin: out of memory");

@@ -29,6 +29,12 @@ struct pg_metrics;
 struct pg_admin_window;
 struct pg_admin_api;
 
+/* The checks pg_admin_api_start makes of the admin settings (TLS files
+ * all or none, readable and matching, client CA parsed, allowed identities
+ * set and valid), without listening: the start-up checks --check-config
+ * runs. */
+PG_WUR int pg_admin_api_check(const struct pg_config *cfg);
+
 /* Registers the API's metrics and, when TLS is configured, starts the
  * listener. On failure nothing is left running and pg_errmsg() says why
  * (e.g. the address). */

@@ -30,7 +30,8 @@ static void fetch_usage(FILE *f)
 	fputs("usage: pprofgatectl fetch PROFILE [--seconds N] -o FILE\n"
 	      "Downloads /debug/pprof/PROFILE from the node at --node (PPROFGATE_NODE) and writes\n"
 	      "FILE atomically. PROFILE: profile, heap, allocs, goroutine, threadcreate, block,\n"
-	      "mutex, trace, cmdline, ... Authentication: --cert/--key (mTLS, with --cacert) or\n"
+	      "mutex, trace (Chrome Trace Event JSON: open it in https://ui.perfetto.dev or\n"
+	      "chrome://tracing, not go tool trace), cmdline, ... Authentication: --cert/--key (mTLS, with --cacert) or\n"
 	      "a bearer token from PPROFGATE_TOKEN (or --token). HTTPS is used when --cacert is\n"
 	      "given or --node is an https:// URL. A diagnostics window must be open.\n",
 	      f);
@@ -349,7 +350,12 @@ int pg_cli_cmd_fetch(struct pg_cli_conn *c, int argc, char **argv)
 		fprintf(stderr, "wrote %s (%ld bytes; a %ld s capture, %s)\n", outf, x.written, x.granted, x.capture);
 	else
 		fprintf(stderr, "wrote %s (%ld bytes)\n", outf, x.written);
-	printf("go tool pprof %s\n", outf);
+	/* The trace is Chrome Trace Event JSON, not Go's execution trace. */
+	if (strcmp(profile, "trace") == 0)
+		fprintf(stderr, "%s is Chrome Trace Event JSON: open it in https://ui.perfetto.dev or "
+				"chrome://tracing; go tool trace cannot read it\n", outf);
+	else
+		printf("go tool pprof %s\n", outf);
 	rc = PG_CLI_OK;
 out:
 	if (x.f)

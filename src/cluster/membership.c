@@ -40,6 +40,9 @@ struct pg_membership {
 	char nodes_prefix[PG_CONFIG_ADDR_MAX + 8];
 	char value[PG_CONFIG_ADDR_MAX];
 	long ttl;
+	char prefix[PG_CONFIG_ADDR_MAX];
+	bool unsafe_goverse;  /* cluster.etcd.unsafe_share_goverse_prefix */
+	bool goverse_checked; /* lease thread only: the prefix holds no Goverse keys */
 
 	pthread_t lease_thr, watch_thr;
 	bool lease_started, watch_started;
@@ -131,12 +134,22 @@ static int64_t next_backoff(int64_t b)
 
 /* ------------------------------------------------------- registration */
 
-/* Grants a lease and puts the key under it. */
+static int check_goverse(struct pg_etcd *etcd, const char *prefix, bool unsafe);
+
+/* Grants a lease and puts the key under it; first makes sure no Goverse
+ * cluster uses the prefix (main checked at start unless etcd was down). */
 static int register_once(struct pg_membership *m, int64_t *granted_ttl)
 {
 	int64_t id = 0;
 	int rc;
 
+	if (!m->goverse_checked) {
+		if ((rc = check_goverse(m->etcd, m->prefix, m->unsafe_goverse)) != PG_OK) {
+			metric_inc(m->m_errors[OP_RANGE]);
+			return rc;
+		}
+		m->goverse_checked = true;
+	}
 	if ((rc = pg_etcd_lease_grant(m->etcd, m->ttl, &id, granted_ttl)) != PG_OK) {
 		metric_inc(m->m_errors[OP_GRANT]);
 		return rc;
@@ -165,6 +178,14 @@ static void *lease_main(void *arg)
 
 		if (lease == 0) {
 			rc = register_once(m, &ttl);
+			if (rc == PG_EEXIST) {
+				/* Never join a Goverse cluster: stay out until stopped. */
+				pg_error(MOD, "not registering %s: %s", m->key, pg_errmsg());
+				set_state(m, false, "not registered: the etcd prefix belongs to a Goverse cluster");
+				while (wait_ms(m, 60000))
+					;
+				break;
+			}
 			if (rc != PG_OK) {
 				if (stopping(m))
 					break;
@@ -257,6 +278,93 @@ static void *lease_main(void *arg)
 			break;
 	}
 	return NULL;
+}
+
+/* ------------------------------------------- Goverse nodes under the prefix */
+
+/* Keys only Go Goverse nodes write under the cluster prefix (Goverse
+ * cluster/consensusmanager: the leader's address, set without a lease, and
+ * the shard mapping the leader stores, one key per shard; cluster.go: gates).
+ * pprofgate writes none of them. */
+static int goverse_keys(struct pg_etcd *etcd, const char *prefix, char *found, size_t n, bool *leader_live)
+{
+	static const char *const exact[] = {"/leader", "/shard/0"};
+	char key[PG_CONFIG_ADDR_MAX + 16], leader[PG_CONFIG_ADDR_MAX] = "";
+	size_t used = 0;
+	int rc = PG_OK;
+
+	found[0] = '\0';
+	*leader_live = false;
+	for (size_t i = 0; rc == PG_OK && i < 3; i++) {
+		struct pg_etcd_range r = {0};
+		bool pfx = i == 2;
+
+		snprintf(key, sizeof(key), "%s%s", prefix, pfx ? "/gates/" : exact[i]);
+		rc = pg_etcd_get(etcd, key, pfx, &r);
+		if (rc == PG_OK && r.n > 0) {
+			if (i == 0) {
+				snprintf(leader, sizeof(leader), "%.*s", (int)r.kvs[0].value_len, r.kvs[0].value);
+				/* Shown in logs and errors: no control bytes from etcd. */
+				for (char *p = leader; *p; p++)
+					if ((unsigned char)*p < 0x20 || (unsigned char)*p >= 0x7f)
+						*p = '?';
+			}
+			if (used < n)
+				used += (size_t)snprintf(found + used, n - used, "%s%s%s%s", used ? ", " : "", key,
+							 i == 0 ? " = " : pfx ? "..." : "", i == 0 ? leader : "");
+		}
+		pg_etcd_range_clear(&r);
+	}
+	if (rc == PG_OK && leader[0]) {
+		/* Is that leader a live member (its lease-bound key under nodes/)? */
+		struct pg_etcd_range r = {0};
+
+		snprintf(key, sizeof(key), "%s/nodes/%s", prefix, leader);
+		rc = pg_etcd_get(etcd, key, false, &r);
+		*leader_live = rc == PG_OK && r.n > 0;
+		pg_etcd_range_clear(&r);
+	}
+	return rc;
+}
+
+static int check_goverse(struct pg_etcd *etcd, const char *prefix, bool unsafe)
+{
+	char found[4 * PG_CONFIG_ADDR_MAX];
+	bool live = false;
+
+	if (goverse_keys(etcd, prefix, found, sizeof(found), &live) != PG_OK) {
+		char why[256];
+
+		snprintf(why, sizeof(why), "%s", pg_errmsg()); /* pg_fail overwrites it */
+		return pg_fail(PG_ENET, "cannot check etcd prefix %s for Goverse nodes: %s", prefix, why);
+	}
+	if (!found[0])
+		return PG_OK;
+	if (unsafe) {
+		pg_warn(MOD, "etcd prefix %s holds Goverse keys (%s); joining anyway "
+			     "(cluster.etcd.unsafe_share_goverse_prefix: true)", prefix, found);
+		return PG_OK;
+	}
+	return pg_fail(PG_EEXIST,
+		       "etcd prefix %s belongs to a Go Goverse cluster (%s%s): its leader would assign shards to "
+		       "this node, which never claims them, so calls to objects on those shards would fail. "
+		       "Give pprofgate nodes a prefix of their own (cluster.etcd.prefix in the config file, "
+		       "--etcd-prefix without one, e.g. %s-pprofgate), or set "
+		       "cluster.etcd.unsafe_share_goverse_prefix: true to join anyway (unsafe)",
+		       prefix, found, live ? "; the leader is live" : "", prefix);
+}
+
+int pg_membership_check_goverse(const struct pg_config *cfg)
+{
+	struct pg_etcd *etcd = NULL;
+	int rc;
+
+	if ((rc = pg_etcd_new_from_config(cfg, &etcd)) != PG_OK)
+		return rc;
+	rc = check_goverse(etcd, pg_etcd_config_prefix(cfg),
+			   strcmp(cfg->etcd_unsafe_share_goverse_prefix, "true") == 0);
+	pg_etcd_free(&etcd);
+	return rc;
 }
 
 /* ------------------------------------------------------------- watch */
@@ -554,6 +662,8 @@ int pg_membership_start(const struct pg_config *cfg, struct pg_metrics *metrics,
 	snprintf(m->value, sizeof(m->value), "%s", adv);
 	snprintf(m->nodes_prefix, sizeof(m->nodes_prefix), "%s/nodes/", pg_etcd_config_prefix(cfg));
 	snprintf(m->key, sizeof(m->key), "%s%s", m->nodes_prefix, m->value);
+	snprintf(m->prefix, sizeof(m->prefix), "%s", pg_etcd_config_prefix(cfg));
+	m->unsafe_goverse = strcmp(cfg->etcd_unsafe_share_goverse_prefix, "true") == 0;
 	if ((rc = pg_etcd_new_from_config(cfg, &m->etcd)) != PG_OK)
 		goto out;
 	declare_metrics(m, metrics);

@@ -42,6 +42,15 @@ struct pg_metrics;
 PG_WUR int pg_membership_start(const struct pg_config *cfg, struct pg_metrics *metrics,
 			       struct pg_membership **out);
 
+/* Looks under cfg's etcd prefix for the keys only Go Goverse nodes write
+ * (<prefix>/leader, <prefix>/shard/0, <prefix>/gates/...): a Goverse leader
+ * would list this node and assign it shards it never claims. PG_OK when there
+ * are none (or cluster.etcd.unsafe_share_goverse_prefix is true: a warning is
+ * logged); PG_EEXIST with a sentence saying why and how to pick another
+ * prefix; PG_ENET when etcd cannot be read (bounded by the etcd client's
+ * timeouts). Blocks on etcd: call it before starting, not on request paths. */
+PG_WUR int pg_membership_check_goverse(const struct pg_config *cfg);
+
 /* Leaves the cluster: stops the threads and revokes the lease (the key
  * disappears immediately). Bounded to about 2 s even when etcd hangs. The
  * object stays valid: readers keep working (ready says false, "stopping"),

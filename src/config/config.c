@@ -99,8 +99,10 @@ static const struct setting rows[] = {
 	{.flag = "log-level", .type = CT_LOGLEVEL, .def = "info", CFG(log_level),
 	 .help = "Minimum log level: debug, info, warn or error."},
 	{.flag = "check-config", .type = CT_ACTION, .min = ACT_CHECK,
-	 .help = "Validate the flags and the --config file, print one OK line and exit 0, or print every "
-		 "error and exit 2."},
+	 .help = "Run every check a start runs (flags, the --config file, TLS and key files, the listeners' "
+		 "exposure, admin settings, Go Goverse nodes under the etcd prefix) without starting: print "
+		 "one OK line and exit 0, or every error and exit 2. Exit 0 means the node will start unless "
+		 "a listen address is in use or cannot be bound."},
 	{.flag = "version", .type = CT_ACTION, .min = ACT_VERSION, .help = "Print the version and exit."},
 	{.flag = "help", .type = CT_ACTION, .min = ACT_HELP, .help = "Print this help and exit."},
 	{.flag = "help-config-markdown", .type = CT_ACTION, .min = ACT_MARKDOWN,
@@ -128,6 +130,11 @@ static const struct setting rows[] = {
 	{.path = "cluster.etcd.lease_ttl", .type = CT_INT, .min = 5, .max = 300, .def = "15",
 	 CFG(etcd_lease_ttl), .example = "15",
 	 .help = "Seconds the node's etcd lease lives without a keepalive (pprofgate extension)."},
+	{.path = "cluster.etcd.unsafe_share_goverse_prefix", .flag = "unsafe-share-goverse-prefix", .type = CT_ENUM,
+	 .choices = "false|true", .def = "false", .flags = RF_NOCONFIG, CFG(etcd_unsafe_share_goverse_prefix),
+	 .help = "UNSAFE. true: register even when the prefix holds a Go Goverse cluster's keys "
+		 "(<prefix>/leader, /shard/, /gates/); its leader would then assign shards to this node, which "
+		 "never claims them (docs/membership.md). Without it such a start is refused."},
 	{.path = "cluster.etcd.tls", .type = CT_SECTION,
 	 .help = "TLS to etcd (pprofgate extension); without it etcd is reached over plain HTTP."},
 	{.path = "cluster.etcd.tls.ca_file", .type = CT_PATH, CFG(etcd_ca_file),
@@ -950,12 +957,174 @@ static void check_required(struct yctx *c, yaml_mark_t at, const struct setting 
 	}
 }
 
+/* Appends s to list (n bytes) at *ll, truncating. */
+static void append(char *list, size_t n, size_t *ll, const char *s)
+{
+	size_t l = strlen(s);
+
+	if (*ll + 1 >= n)
+		return;
+	if (l > n - *ll - 1)
+		l = n - *ll - 1;
+	memcpy(list + *ll, s, l);
+	*ll += l;
+	list[*ll] = '\0';
+}
+
+/* Writes every key accepted at level `lookup` of `tab` into `list` (the
+ * keys pprofgate uses, then the Goverse keys it accepts and ignores) and
+ * returns the one closest to `key` when it is a likely typo, else NULL. */
+static const char *accepted_keys(const struct setting *tab, size_t ntab, const char *lookup, const char *key,
+				 char *list, size_t n)
+{
+	const char *best = NULL;
+	size_t bestd = 3, ll = 0;
+	bool ignored_seen = false;
+
+	list[0] = '\0';
+	for (int pass = 0; pass < 2; pass++)
+		for (size_t j = 0; j < ntab; j++) {
+			const char *ch = child_of(&tab[j], lookup);
+			size_t d;
+			if (!ch || (tab[j].type == CT_IGNORED) != (pass == 1))
+				continue;
+			d = edit_distance(key, ch);
+			if (d < bestd) {
+				bestd = d;
+				best = ch;
+			}
+			if (pass == 1 && !ignored_seen) {
+				ignored_seen = true;
+				append(list, n, &ll, ll ? "; or a Goverse key pprofgate accepts and ignores: "
+							: "a Goverse key pprofgate accepts and ignores: ");
+			} else if (ll) {
+				append(list, n, &ll, ", ");
+			}
+			append(list, n, &ll, ch);
+		}
+	return best;
+}
+
+/* ---- YAML merge keys ("<<: *base"), as gopkg.in/yaml.v3 reads them ---- */
+
+#define MAX_MERGED_KEYS 1024
+
+struct kv {
+	yaml_node_t *k, *v;
+};
+
+struct kvs {
+	struct kv *v;
+	size_t n, cap;
+};
+
+static bool is_merge_key(const yaml_node_t *k)
+{
+	return k && k->type == YAML_SCALAR_NODE && k->data.scalar.style == YAML_PLAIN_SCALAR_STYLE &&
+	       strcmp((const char *)k->data.scalar.value, "<<") == 0;
+}
+
+static bool kvs_has(const struct kvs *a, const yaml_node_t *k)
+{
+	if (k->type != YAML_SCALAR_NODE)
+		return false;
+	for (size_t i = 0; i < a->n; i++)
+		if (a->v[i].k->type == YAML_SCALAR_NODE &&
+		    strcmp((const char *)a->v[i].k->data.scalar.value, (const char *)k->data.scalar.value) == 0)
+			return true;
+	return false;
+}
+
+static int kvs_push(struct kvs *a, yaml_node_t *k, yaml_node_t *v)
+{
+	if (a->n == a->cap) {
+		size_t cap = a->cap ? a->cap * 2 : 16;
+		struct kv *nv = realloc(a->v, cap * sizeof(*nv));
+		if (!nv)
+			return -1;
+		a->v = nv;
+		a->cap = cap;
+	}
+	a->v[a->n++] = (struct kv){k, v};
+	return 0;
+}
+
+static void effective_pairs(struct yctx *c, yaml_node_t *map, const char *disp, struct kvs *out, int depth);
+
+/* Adds the pairs of merged mapping `m` whose keys `out` does not have yet. */
+static void merge_from(struct yctx *c, yaml_node_t *m, const char *disp, struct kvs *out, int depth)
+{
+	struct kvs sub = {0};
+
+	effective_pairs(c, m, disp, &sub, depth + 1);
+	/* Bounds the key comparisons below; no section has this many keys. */
+	if (sub.n + out->n > MAX_MERGED_KEYS) {
+		errs_add(c->e, "%s:%lu:%lu: %s: more than %d keys once merge keys (<<) are applied", AT(c, m->start_mark),
+			 disp[0] ? disp : "(top level)", MAX_MERGED_KEYS);
+		sub.n = 0;
+	}
+	for (size_t i = 0; i < sub.n; i++)
+		if (!kvs_has(out, sub.v[i].k) && kvs_push(out, sub.v[i].k, sub.v[i].v) != 0)
+			errs_add(c->e, "%s: out of memory", c->name);
+	free(sub.v);
+}
+
+/* The pairs of a mapping after YAML merge keys: its own keys first (they
+ * win, duplicates kept so walk_map reports them), then those of each merged
+ * mapping not set yet, earlier merges over later ones ("<<: [*a, *b]"). A
+ * merge value is a mapping or a list of mappings, as in yaml.v3. Cycles and
+ * size were bounded by expand_check(). */
+static void effective_pairs(struct yctx *c, yaml_node_t *map, const char *disp, struct kvs *out, int depth)
+{
+	yaml_node_pair_t *p;
+
+	for (p = map->data.mapping.pairs.start; p < map->data.mapping.pairs.top; p++) {
+		yaml_node_t *k = yaml_document_get_node(c->doc, p->key);
+		yaml_node_t *v = yaml_document_get_node(c->doc, p->value);
+		if (k && v && !is_merge_key(k) && kvs_push(out, k, v) != 0)
+			errs_add(c->e, "%s: out of memory", c->name);
+	}
+	for (p = map->data.mapping.pairs.start; p < map->data.mapping.pairs.top; p++) {
+		yaml_node_t *k = yaml_document_get_node(c->doc, p->key);
+		yaml_node_t *v = yaml_document_get_node(c->doc, p->value);
+		bool ok = v && (v->type == YAML_MAPPING_NODE || v->type == YAML_SEQUENCE_NODE);
+
+		if (!is_merge_key(k) || !v)
+			continue;
+		if (depth > MAX_DEPTH) {
+			errs_add(c->e, "%s:%lu:%lu: %s: merge keys nest deeper than %d levels", AT(c, k->start_mark),
+				 disp[0] ? disp : "(top level)", MAX_DEPTH);
+			return;
+		}
+		if (v->type == YAML_SEQUENCE_NODE)
+			for (yaml_node_item_t *it = v->data.sequence.items.start; ok && it < v->data.sequence.items.top;
+			     it++) {
+				yaml_node_t *m = yaml_document_get_node(c->doc, *it);
+				ok = m && m->type == YAML_MAPPING_NODE;
+			}
+		if (!ok) {
+			errs_add(c->e, "%s:%lu:%lu: %s.<<: a merge key takes a mapping or a list of mappings "
+				       "(e.g. \"<<: *defaults\"), got %s", AT(c, v->start_mark),
+				 disp[0] ? disp : "(top level)", is_null(v) ? "an empty value" : kind(v));
+			continue;
+		}
+		if (v->type == YAML_MAPPING_NODE)
+			merge_from(c, v, disp, out, depth);
+		else
+			for (yaml_node_item_t *it = v->data.sequence.items.start; it < v->data.sequence.items.top; it++)
+				merge_from(c, yaml_document_get_node(c->doc, *it), disp, out, depth);
+	}
+}
+
 static void walk_map(struct yctx *c, yaml_node_t *map, const struct setting *tab, size_t ntab,
 		     const char *lookup, const char *disp, void *base, bool *seen, yaml_mark_t *marks)
 {
-	for (yaml_node_pair_t *p = map->data.mapping.pairs.start; p < map->data.mapping.pairs.top; p++) {
-		yaml_node_t *k = yaml_document_get_node(c->doc, p->key);
-		yaml_node_t *v = yaml_document_get_node(c->doc, p->value);
+	struct kvs pairs = {0};
+
+	effective_pairs(c, map, disp, &pairs, 0);
+	for (size_t pi = 0; pi < pairs.n; pi++) {
+		yaml_node_t *k = pairs.v[pi].k;
+		yaml_node_t *v = pairs.v[pi].v;
 		char full[256], shown[256], q[256];
 		const char *key;
 		size_t i;
@@ -982,26 +1151,11 @@ static void walk_map(struct yctx *c, yaml_node_t *map, const struct setting *tab
 				if (tab[i].path && strcmp(tab[i].path, full) == 0)
 					break;
 		if (i == ntab) {
-			const char *best = NULL;
-			size_t bestd = 3;
-			char list[512] = "";
-			size_t ll = 0;
-			for (size_t j = 0; j < ntab; j++) {
-				const char *ch = child_of(&tab[j], lookup);
-				size_t d;
-				if (!ch || tab[j].type == CT_IGNORED)
-					continue;
-				d = edit_distance(key, ch);
-				if (d < bestd) {
-					bestd = d;
-					best = ch;
-				}
-				if (ll + strlen(ch) + 3 < sizeof(list))
-					ll += (size_t)snprintf(list + ll, sizeof(list) - ll, "%s%s", ll ? ", " : "", ch);
-			}
+			char list[700];
+			const char *best = accepted_keys(tab, ntab, lookup, key, list, sizeof(list));
 			if (best)
-				errs_add(c->e, "%s:%lu:%lu: %s: unknown key; did you mean \"%s\"?", AT(c, k->start_mark),
-					 shown, best);
+				errs_add(c->e, "%s:%lu:%lu: %s: unknown key; did you mean \"%s\"? Expected one of: %s",
+					 AT(c, k->start_mark), shown, best, list);
 			else
 				errs_add(c->e, "%s:%lu:%lu: %s: unknown key; expected one of: %s", AT(c, k->start_mark),
 					 shown, list);
@@ -1048,6 +1202,7 @@ static void walk_map(struct yctx *c, yaml_node_t *map, const struct setting *tab
 			break;
 		}
 	}
+	free(pairs.v);
 	check_required(c, map->start_mark, tab, ntab, lookup, disp, seen);
 }
 
@@ -1092,8 +1247,10 @@ static size_t utf8_valid_prefix(const unsigned char *s, size_t len)
 	return len;
 }
 
-/* Rejects what the document loader would silently accept: anchors, aliases,
- * explicit tags, several documents. Reports libyaml syntax errors. */
+/* Rejects what the document loader would silently accept: explicit tags,
+ * several documents, deep nesting. Reports libyaml syntax errors. Anchors and
+ * aliases are accepted, as Goverse's gopkg.in/yaml.v3 does; expand_check()
+ * bounds what they expand to. */
 static int prescan(const char *name, const unsigned char *data, size_t len, struct errs *e)
 {
 	yaml_parser_t p;
@@ -1108,7 +1265,7 @@ static int prescan(const char *name, const unsigned char *data, size_t len, stru
 	yaml_parser_set_input_string(&p, data, len);
 	yaml_parser_set_encoding(&p, YAML_UTF8_ENCODING);
 	while (!done) {
-		const char *anchor = NULL, *tag = NULL;
+		const char *tag = NULL;
 		if (!yaml_parser_parse(&p, &ev)) {
 			errs_add(e, "%s:%lu:%lu: invalid YAML: %s%s%s", name, (unsigned long)p.problem_mark.line + 1,
 				 (unsigned long)p.problem_mark.column + 1, p.problem ? p.problem : "syntax error",
@@ -1125,12 +1282,7 @@ static int prescan(const char *name, const unsigned char *data, size_t len, stru
 					 name, (unsigned long)ev.start_mark.line + 1,
 					 (unsigned long)ev.start_mark.column + 1);
 			break;
-		case YAML_ALIAS_EVENT:
-			errs_add(e, "%s:%lu:%lu: YAML aliases (*name) are not supported; write the value out",
-				 name, (unsigned long)ev.start_mark.line + 1, (unsigned long)ev.start_mark.column + 1);
-			break;
 		case YAML_SCALAR_EVENT:
-			anchor = (const char *)ev.data.scalar.anchor;
 			tag = (const char *)ev.data.scalar.tag;
 			break;
 		case YAML_SEQUENCE_END_EVENT:
@@ -1139,20 +1291,15 @@ static int prescan(const char *name, const unsigned char *data, size_t len, stru
 			break;
 		case YAML_SEQUENCE_START_EVENT:
 			depth++;
-			anchor = (const char *)ev.data.sequence_start.anchor;
 			tag = (const char *)ev.data.sequence_start.tag;
 			break;
 		case YAML_MAPPING_START_EVENT:
 			depth++;
-			anchor = (const char *)ev.data.mapping_start.anchor;
 			tag = (const char *)ev.data.mapping_start.tag;
 			break;
 		default:
 			break;
 		}
-		if (anchor)
-			errs_add(e, "%s:%lu:%lu: YAML anchors (&name) are not supported; write the value out",
-				 name, (unsigned long)ev.start_mark.line + 1, (unsigned long)ev.start_mark.column + 1);
 		if (tag)
 			errs_add(e, "%s:%lu:%lu: YAML tags (!tag) are not supported; remove the tag", name,
 				 (unsigned long)ev.start_mark.line + 1, (unsigned long)ev.start_mark.column + 1);
@@ -1171,6 +1318,97 @@ static int prescan(const char *name, const unsigned char *data, size_t len, stru
 		errs_add(e, "%s:1:1: the file is empty; start with \"version: 1\" (see config/single-node.yaml)",
 			 name);
 	return e->n == before ? 0 : -1;
+}
+
+/* Aliases share nodes in the loaded document: bound what they expand to
+ * before walking it (a "billion laughs" file is a few lines), and refuse an
+ * anchor whose value contains an alias to itself (libyaml loads it as a
+ * cycle; yaml.v3 refuses it too). */
+#define MAX_EXPANDED 100000
+
+struct expand {
+	yaml_document_t *doc;
+	unsigned char *state; /* 0 new, 1 being expanded, 2 done */
+	size_t *size;         /* expanded node count, saturated at MAX_EXPANDED + 1 */
+	int *height;          /* nesting levels below the node */
+	bool cycle, deep;
+	yaml_mark_t at;
+};
+
+static size_t sat_add(size_t a, size_t b)
+{
+	return a + b > MAX_EXPANDED ? MAX_EXPANDED + 1 : a + b;
+}
+
+static void expand(struct expand *x, int id, int depth)
+{
+	yaml_node_t *n = yaml_document_get_node(x->doc, id);
+	size_t i = (size_t)id - 1, size = 1;
+	int h = 0;
+
+	if (!n || x->cycle || x->deep || x->state[i] == 2)
+		return;
+	if (depth > MAX_DEPTH) { /* also bounds this recursion */
+		x->deep = true;
+		return;
+	}
+	if (x->state[i] == 1) {
+		x->cycle = true;
+		x->at = n->start_mark;
+		return;
+	}
+	x->state[i] = 1;
+	if (n->type == YAML_SEQUENCE_NODE) {
+		for (yaml_node_item_t *it = n->data.sequence.items.start; !x->cycle && !x->deep && it < n->data.sequence.items.top;
+		     it++) {
+			expand(x, *it, depth + 1);
+			size = sat_add(size, x->size[*it - 1]);
+			h = x->height[*it - 1] + 1 > h ? x->height[*it - 1] + 1 : h;
+		}
+	} else if (n->type == YAML_MAPPING_NODE) {
+		for (yaml_node_pair_t *p = n->data.mapping.pairs.start; !x->cycle && !x->deep && p < n->data.mapping.pairs.top;
+		     p++) {
+			expand(x, p->key, depth + 1);
+			expand(x, p->value, depth + 1);
+			size = sat_add(size, sat_add(x->size[p->key - 1], x->size[p->value - 1]));
+			h = x->height[p->value - 1] + 1 > h ? x->height[p->value - 1] + 1 : h;
+			h = x->height[p->key - 1] + 1 > h ? x->height[p->key - 1] + 1 : h;
+		}
+	}
+	x->size[i] = size;
+	x->height[i] = h > MAX_DEPTH + 1 ? MAX_DEPTH + 1 : h;
+	x->state[i] = 2;
+}
+
+static int expand_check(struct yctx *c, yaml_node_t *root)
+{
+	size_t nn = (size_t)(c->doc->nodes.top - c->doc->nodes.start);
+	struct expand x = {.doc = c->doc};
+	int rid = (int)(root - c->doc->nodes.start) + 1, rc = -1;
+
+	x.state = calloc(nn, 1);
+	x.size = calloc(nn, sizeof(*x.size));
+	x.height = calloc(nn, sizeof(*x.height));
+	if (!x.state || !x.size || !x.height) {
+		errs_add(c->e, "%s: out of memory", c->name);
+		goto out;
+	}
+	expand(&x, rid, 0);
+	if (x.cycle)
+		errs_add(c->e, "%s:%lu:%lu: a YAML anchor's value contains an alias to itself", AT(c, x.at));
+	else if (x.deep || x.height[rid - 1] > MAX_DEPTH)
+		errs_add(c->e, "%s:1:1: lists and mappings nest deeper than %d levels once YAML aliases are "
+			       "expanded", c->name, MAX_DEPTH);
+	else if (x.size[rid - 1] > MAX_EXPANDED)
+		errs_add(c->e, "%s:1:1: YAML aliases expand the document to more than %d values (a bound against "
+			       "alias bombs); write the repeated values out or alias less", c->name, MAX_EXPANDED);
+	else
+		rc = 0;
+out:
+	free(x.state);
+	free(x.size);
+	free(x.height);
+	return rc;
 }
 
 static void check_cross(struct yctx *c)
@@ -1263,6 +1501,8 @@ int pg_config_parse_yaml(const char *name, const void *data, size_t len, struct 
 				     "nodes:), got %s", AT(&c, root->start_mark), kind(root));
 			goto out;
 		}
+		if (expand_check(&c, root) != 0)
+			goto out;
 		walk_map(&c, root, rows, NROWS, "", "", c.cfg, c.seen_main, c.marks);
 	}
 	check_cross(&c);
@@ -1304,6 +1544,16 @@ static const struct setting *find_flag(const char *name, size_t nl)
 	return NULL;
 }
 
+/* Makes node n this process's node (its addresses become the listeners). */
+static void apply_node(struct pg_config *cfg, const struct pg_config_node *n)
+{
+	memcpy(cfg->node_id, n->id, sizeof(cfg->node_id));
+	memcpy(cfg->listen, n->grpc_addr, sizeof(cfg->listen));
+	/* Goverse falls back to grpc_addr when advertise_addr is empty. */
+	memcpy(cfg->advertise, n->advertise_addr[0] ? n->advertise_addr : n->grpc_addr, sizeof(cfg->advertise));
+	memcpy(cfg->http_listen, n->http_addr, sizeof(cfg->http_listen));
+}
+
 static void pick_node(struct pg_config *cfg, struct errs *e, bool checking)
 {
 	const struct pg_config_node *n = NULL;
@@ -1325,25 +1575,55 @@ static void pick_node(struct pg_config *cfg, struct errs *e, bool checking)
 	if (!n) {
 		if (cfg->n_nodes == 1) {
 			n = &cfg->nodes[0];
-		} else if (checking) {
-			return; /* the file is valid for any of its nodes */
 		} else if (cfg->n_nodes == 0) {
 			errs_add(e, "%s: nodes: is empty; add this node's entry (id, grpc_addr, advertise_addr, "
 				    "http_addr) or run without --config", cfg->config_path);
 			return;
+		} else if (checking) {
+			return; /* checked for each of its nodes */
 		} else {
 			errs_add(e, "--node-id is required: %s lists several nodes (%s)", cfg->config_path, ids);
 			return;
 		}
 	}
-	memcpy(cfg->node_id, n->id, sizeof(cfg->node_id));
-	memcpy(cfg->listen, n->grpc_addr, sizeof(cfg->listen));
-	/* Goverse falls back to grpc_addr when advertise_addr is empty. */
-	memcpy(cfg->advertise, n->advertise_addr[0] ? n->advertise_addr : n->grpc_addr, sizeof(cfg->advertise));
-	memcpy(cfg->http_listen, n->http_addr, sizeof(cfg->http_listen));
+	apply_node(cfg, n);
+}
+
+/* Runs the start-up checks (`validate`) on cfg; without a picked node (a
+ * --check-config of a file with several nodes and no --node-id) once for
+ * each node, naming it. */
+static void run_validate(struct pg_config *cfg, pg_config_validate_fn *validate, void *arg, struct errs *e)
+{
+	if (!validate)
+		return;
+	if (!cfg->config_path[0] || cfg->node_id[0]) {
+		if (validate(cfg, arg) != PG_OK)
+			errs_add(e, "%s", pg_errmsg());
+		return;
+	}
+	for (size_t i = 0; i < cfg->n_nodes; i++) {
+		struct pg_config *one = malloc(sizeof(*one));
+		char q[256];
+
+		if (!one) {
+			errs_add(e, "out of memory");
+			return;
+		}
+		*one = *cfg;
+		apply_node(one, &cfg->nodes[i]);
+		if (validate(one, arg) != PG_OK)
+			errs_add(e, "nodes[%zu] (%s): %s", i, quote(cfg->nodes[i].id, q, sizeof(q)), pg_errmsg());
+		free(one);
+	}
 }
 
 int pg_config_parse_argv(int argc, char **argv, FILE *out, FILE *err, struct pg_config **cfgp, int *exit_code)
+{
+	return pg_config_parse_checked(argc, argv, out, err, NULL, NULL, cfgp, exit_code);
+}
+
+int pg_config_parse_checked(int argc, char **argv, FILE *out, FILE *err, pg_config_validate_fn *validate,
+			    void *validate_arg, struct pg_config **cfgp, int *exit_code)
 {
 	struct errs e = {.n = 0};
 	struct pg_config *cfg = NULL;
@@ -1486,6 +1766,9 @@ int pg_config_parse_argv(int argc, char **argv, FILE *out, FILE *err, struct pg_
 	} else if (!cfg->advertise[0]) {
 		memcpy(cfg->advertise, cfg->listen, sizeof(cfg->advertise));
 	}
+	run_validate(cfg, validate, validate_arg, &e);
+	if (e.n)
+		goto out;
 
 	if (check) {
 		if (cfg->config_path[0])
@@ -1603,7 +1886,8 @@ void pg_config_write_help(FILE *f, const char *prog)
 			wrap(f, text, 31);
 		}
 	fprintf(f, "\nThe YAML keys are listed by %s --help-config-markdown (docs/configuration.md).\n"
-		   "Exit status: 0 ok, 2 invalid flags or config.\n", prog);
+		   "Exit status: 0 ok, 2 invalid flags or config (or a check of a start failed), 1 a listen\n"
+		   "address in use or not bindable, or another failure while running.\n", prog);
 }
 
 static const char *md_type(const struct setting *r, char *tmp, size_t n)
@@ -1713,10 +1997,17 @@ void pg_config_write_markdown(FILE *f)
 	      "and the etcd settings from `cluster.etcd`. The address flags\n  (`--listen`, "
 	      "`--advertise`, `--http-listen`, `--etcd`, `--etcd-prefix`) are then refused. With one\n"
 	      "  entry in `nodes:`, `--node-id` may be left out; with several it is required.\n\n"
-	      "`pprofgate --check-config --config FILE` validates a file: it prints one OK line and "
-	      "exits 0, or prints\nevery error as `file:line:column: key: what was expected` and exits 2. "
-	      "Files are limited to 1 MiB of\nUTF-8 and 32 levels of nesting; YAML anchors, aliases, tags, duplicate keys and "
-	      "unknown keys are errors.\n\n## Command-line flags\n\n"
+	      "`pprofgate --check-config --config FILE [--node-id ID]` runs every check a start runs, with the "
+	      "same\nsentences, without starting: the file (each error as `file:line:column: key: what was "
+	      "expected`), then\nthe listeners' exposure, the diagnostics gate (keys, lists, audit file), the "
+	      "HTTPS and admin TLS files,\nthe etcd settings, and whether Go Goverse nodes use the etcd prefix "
+	      "(see docs/membership.md; an\nunreachable etcd is a warning, as at start). It prints one OK line "
+	      "and exits 0, or every error and\nexits 2; without `--node-id` each node of the file is checked. "
+	      "Exit 0 means the node will start,\nunless a listen address is in use or cannot be bound (that "
+	      "exits 1).\n\nFiles are limited to 1 MiB of UTF-8 and 32 levels of nesting; YAML tags, duplicate "
+	      "keys and unknown\nkeys are errors (an unknown key's error lists every key accepted there). "
+	      "Anchors, aliases and merge\nkeys (`<<: *base`) work as in Goverse's gopkg.in/yaml.v3; aliases may "
+	      "expand the document to at most\n100000 values (a bound against alias bombs).\n\n## Command-line flags\n\n"
 	      "Flags take `--flag value` or `--flag=value` (`-flag` works too, as in Go).\n\n"
 	      "| Flag | Value | Default | Description |\n|---|---|---|---|\n",
 	      f);

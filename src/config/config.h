@@ -96,6 +96,8 @@ struct pg_config {
 	char etcd_cert_file[PG_CONFIG_PATH_MAX];
 	char etcd_key_file[PG_CONFIG_PATH_MAX];
 	long etcd_lease_ttl; /* seconds, default 15 like Goverse */
+	char etcd_unsafe_share_goverse_prefix[8]; /* "false" (default) or "true": join a prefix Go
+						    * Goverse nodes use (see docs/membership.md) */
 
 	/* admin: (pprofgate extension) the admin gRPC API and diagnostics windows. */
 	char admin_listen[PG_CONFIG_ADDR_MAX];          /* default localhost:47001 */
@@ -135,13 +137,29 @@ void pg_config_free(struct pg_config **pp);
 PG_WUR int pg_config_parse_argv(int argc, char **argv, FILE *out, FILE *err, struct pg_config **cfg,
 				int *exit_code);
 
+/* The checks a start runs beyond the config itself (listeners' exposure,
+ * TLS and key files, admin settings, the etcd prefix): PG_OK, or a failure
+ * with a sentence for the operator in pg_errmsg(). */
+typedef int pg_config_validate_fn(const struct pg_config *cfg, void *arg);
+
+/* pg_config_parse_argv() that also runs `validate` (may be NULL) on the
+ * result, for a start and for --check-config alike, so that --check-config
+ * exits 0 exactly when a start would get past its checks. A failure is one
+ * error line (its sentence) and exit code 2. For --check-config of a file
+ * with several nodes and no --node-id it runs once per node, each error line
+ * naming the node ("nodes[1] (node2): ..."). */
+PG_WUR int pg_config_parse_checked(int argc, char **argv, FILE *out, FILE *err, pg_config_validate_fn *validate,
+				   void *validate_arg, struct pg_config **cfg, int *exit_code);
+
 /* Parses config YAML held in memory; `name` (e.g. the file path) prefixes
  * error lines. On PG_OK *out is a new config holding defaults plus the file's
  * settings (no node picked: listen and http_listen keep their flag defaults,
  * advertise is ""). On PG_EINVAL *out is NULL and *errors is a malloc'd text of every
  * error, one per line ("name:line:col: key.path: what was expected"), which
- * the caller frees; *errors is NULL on success. Bytes over 1 MiB, anchors,
- * aliases, tags, duplicate keys and non-UTF-8 input are rejected. */
+ * the caller frees; *errors is NULL on success. Bytes over 1 MiB, tags,
+ * duplicate keys and non-UTF-8 input are rejected; anchors, aliases and
+ * merge keys (<<) are read as Goverse's yaml.v3 reads them, bounded to
+ * 100000 values once expanded. */
 PG_WUR int pg_config_parse_yaml(const char *name, const void *data, size_t len, struct pg_config **out,
 				char **errors);
 

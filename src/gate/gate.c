@@ -694,6 +694,51 @@ int pg_gate_reload(struct pg_gate *g, const struct pg_config_diag *d)
 	return PG_OK;
 }
 
+/* open_audit's check without creating the file: an existing file must open
+ * for appending, a missing one needs a directory it can be created in. */
+static int check_audit(const char *path)
+{
+	char dir[PG_CONFIG_PATH_MAX];
+	const char *slash = strrchr(path, '/');
+	int fd;
+
+	if (!path[0])
+		return PG_OK;
+	fd = open(path, O_WRONLY | O_APPEND | O_CLOEXEC | O_NOFOLLOW | O_NONBLOCK);
+	if (fd >= 0) {
+		close(fd);
+		return PG_OK;
+	}
+	if (errno == ENOENT) {
+		if (!slash)
+			snprintf(dir, sizeof(dir), ".");
+		else if (slash == path)
+			snprintf(dir, sizeof(dir), "/");
+		else
+			snprintf(dir, sizeof(dir), "%.*s", (int)(slash - path), path);
+		if (access(dir, W_OK | X_OK) == 0)
+			return PG_OK;
+	}
+	return pg_fail(PG_EIO, "cannot open audit file diagnostics.audit_file %s: %s", path, strerror(errno));
+}
+
+int pg_gate_check_config(const struct pg_config_diag *d, struct pg_http_opts *o)
+{
+	struct pg_gate g = {.cur = NULL};
+	int rc = state_build(d, &g.cur);
+
+	if (rc == PG_OK)
+		rc = check_audit(d->audit_file);
+	if (rc == PG_OK) {
+		pg_gate_http_opts(&g, d, o);
+		o->gate = o->gate_public = NULL;
+		o->gate_arg = o->gate_public_arg = o->done_arg = NULL;
+		o->done = NULL;
+	}
+	state_free(g.cur);
+	return rc;
+}
+
 void pg_gate_free(struct pg_gate **pp)
 {
 	struct pg_gate *g;

@@ -37,6 +37,12 @@ PG_WUR int pg_gate_check_exposure(const char *http_listen, const struct pg_confi
  * errors name the file and the fix. `metrics` may be NULL. */
 PG_WUR int pg_gate_new(const struct pg_config_diag *d, struct pg_metrics *metrics, struct pg_gate **out);
 
+/* The checks of pg_gate_new without building a gate or creating the audit
+ * file (an existing one must open for appending, a missing one needs a
+ * writable directory), for --check-config; fills o's TLS fields as
+ * pg_gate_http_opts does (its gate and audit hooks stay NULL). */
+PG_WUR int pg_gate_check_config(const struct pg_config_diag *d, struct pg_http_opts *o);
+
 /* Replaces policy, keys and audit file from `d`; the old state stays on
  * failure. TLS server certificates are reloaded by pg_http_reload_tls(). */
 PG_WUR int pg_gate_reload(struct pg_gate *g, const struct pg_config_diag *d);

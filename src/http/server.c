@@ -1710,6 +1710,34 @@ static int routes_init(struct pg_http *h, const struct pg_http_opts *opts)
 	return PG_OK;
 }
 
+static int need_key(const struct pg_http_opts *o)
+{
+	if (!o->tls_key_file || !*o->tls_key_file)
+		return pg_fail(PG_EINVAL, "http: TLS certificate %s given without a key file", o->tls_cert_file);
+	return PG_OK;
+}
+
+int pg_http_check_opts(const struct pg_http_opts *o)
+{
+	struct sockaddr_storage ss;
+	socklen_t len = 0;
+	char *ca = NULL;
+	size_t ca_len = 0;
+	int rc = pg_http_parse_addr(o->listen ? o->listen : "", &ss, &len);
+
+	if (rc == PG_OK && o->plain_listen && *o->plain_listen)
+		rc = pg_http_parse_addr(o->plain_listen, &ss, &len);
+	if (rc == PG_OK && o->tls_cert_file && *o->tls_cert_file) {
+		rc = need_key(o);
+		if (rc == PG_OK)
+			rc = pg_http_tls_check(o->tls_cert_file, o->tls_key_file);
+		if (rc == PG_OK && o->tls_client_ca_file && *o->tls_client_ca_file)
+			rc = pg_file_read(o->tls_client_ca_file, 1u << 20, 0, &ca, &ca_len);
+		free(ca);
+	}
+	return rc;
+}
+
 int pg_http_start(const struct pg_http_opts *opts, struct pg_http **out)
 {
 	struct pg_http *h = calloc(1, sizeof(*h));
@@ -1750,8 +1778,7 @@ int pg_http_start(const struct pg_http_opts *opts, struct pg_http **out)
 	if (rc == PG_OK && h->tls) {
 		size_t ca_len = 0;
 
-		if (!opts->tls_key_file || !*opts->tls_key_file)
-			rc = pg_fail(PG_EINVAL, "http: TLS certificate %s given without a key file", opts->tls_cert_file);
+		rc = need_key(opts);
 		if (rc == PG_OK)
 			rc = pg_http_tls_install(opts->tls_cert_file, opts->tls_key_file);
 		if (rc == PG_OK && opts->tls_client_ca_file && *opts->tls_client_ca_file)

@@ -161,6 +161,11 @@ struct pg_http_opts {
  * (127.0.0.1). Port 0..65535. Fails with PG_EINVAL and a sentence naming s. */
 PG_WUR int pg_http_parse_addr(const char *s, struct sockaddr_storage *ss, socklen_t *len);
 
+/* What pg_http_start checks before it binds (listen addresses, TLS
+ * certificate, key and client CA files), without binding or installing
+ * anything: the start-up checks that --check-config runs. */
+PG_WUR int pg_http_check_opts(const struct pg_http_opts *o);
+
 /* Binds, listens and starts serving. On bind failure the error names the
  * address and the reason (e.g. "address already in use"). opts is copied;
  * opts->metrics must outlive the server. The TLS file names are kept by

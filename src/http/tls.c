@@ -70,7 +70,8 @@ static void creds_free(struct creds *c)
 	free(c);
 }
 
-int pg_http_tls_install(const char *cert_file, const char *key_file)
+/* Reads, checks and parses cert_file and key_file into *out. */
+static int creds_load(const char *cert_file, const char *key_file, struct creds **out)
 {
 	char *cert = NULL, *key = NULL;
 	size_t clen = 0, klen = 0;
@@ -79,6 +80,7 @@ int pg_http_tls_install(const char *cert_file, const char *key_file)
 	gnutls_datum_t cd, kd;
 	int rc, grc;
 
+	*out = NULL;
 	rc = check_key_mode(key_file);
 	if (rc == PG_OK)
 		rc = pg_file_read(cert_file, PEM_MAX, 0, &cert, &clen);
@@ -118,14 +120,8 @@ int pg_http_tls_install(const char *cert_file, const char *key_file)
 		rc = pg_fail(PG_EINVAL, "TLS key %s: %s", key_file, gnutls_strerror(grc));
 		goto out;
 	}
-	pthread_mutex_lock(&g_lock);
-	if (g_cur) {
-		g_cur->next = g_old;
-		g_old = g_cur;
-	}
-	g_cur = c;
+	*out = c;
 	c = NULL;
-	pthread_mutex_unlock(&g_lock);
 out:
 	creds_free(c);
 	if (probe)
@@ -135,6 +131,32 @@ out:
 		free(key);
 	}
 	free(cert);
+	return rc;
+}
+
+int pg_http_tls_install(const char *cert_file, const char *key_file)
+{
+	struct creds *c = NULL;
+	int rc = creds_load(cert_file, key_file, &c);
+
+	if (rc != PG_OK)
+		return rc;
+	pthread_mutex_lock(&g_lock);
+	if (g_cur) {
+		g_cur->next = g_old;
+		g_old = g_cur;
+	}
+	g_cur = c;
+	pthread_mutex_unlock(&g_lock);
+	return PG_OK;
+}
+
+int pg_http_tls_check(const char *cert_file, const char *key_file)
+{
+	struct creds *c = NULL;
+	int rc = creds_load(cert_file, key_file, &c);
+
+	creds_free(c);
 	return rc;
 }
 

@@ -31,6 +31,9 @@ const char *pg_http_tls_priorities(bool min_tls13);
  * file and "chmod 600"). On failure the current credentials stay. */
 PG_WUR int pg_http_tls_install(const char *cert_file, const char *key_file);
 
+/* The checks of pg_http_tls_install without installing anything. */
+PG_WUR int pg_http_tls_check(const char *cert_file, const char *key_file);
+
 /* The callback to pass as MHD_OPTION_HTTPS_CERT_CALLBACK. */
 int pg_http_tls_retrieve(gnutls_session_t s, const gnutls_datum_t *req_ca_rdn, int nreqs,
 			 const gnutls_pk_algorithm_t *pk_algos, int pk_algos_length,

@@ -802,7 +802,9 @@ static const struct index_row index_rows[] = {
 	{"symbol", "Maps program counters to function names (pprof's remote symbolization).", "symbol"},
 	{"threadcreate", "Stack traces that led to the creation of new threads.", "threadcreate?debug=1"},
 	{"trace", "A time-boxed trace of the node's own events (HTTP, gRPC, object calls, profile captures) "
-		  "as Chrome Trace Event JSON for Perfetto. Set seconds=N (default 1).", "trace?seconds=1"},
+		  "as Chrome Trace Event JSON, not Go's execution trace: open the file in https://ui.perfetto.dev "
+		  "or chrome://tracing; go tool trace cannot read it. Set seconds=N (default 1).",
+	 "trace?seconds=1"},
 };
 #define N_INDEX (sizeof(index_rows) / sizeof(index_rows[0]))
 

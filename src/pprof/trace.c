@@ -171,12 +171,87 @@ static int put_us(struct pg_buf *out, const char *key, int64_t ns)
 			     (long long)(ns % 1000));
 }
 
-static int write_json(const struct ev *v, size_t n, uint64_t drop, int64_t t0, int seconds,
+/* A buffer index and its thread, to order a thread's events. */
+struct slot {
+	pid_t tid;
+	size_t i;
+};
+
+/* By thread, then by recording order (a thread records its own B, E and i
+ * events in time order). */
+static int by_thread(const void *a, const void *b)
+{
+	const struct slot *x = a, *y = b;
+
+	if (x->tid != y->tid)
+		return (x->tid > y->tid) - (x->tid < y->tid);
+	return (x->i > y->i) - (x->i < y->i);
+}
+
+/* The Trace Event Format wants each thread's B and E events nested, with
+ * matching names; a capture cuts spans at both ends. Marks in skip[] the E
+ * events whose B came before the capture (or that close another name), and
+ * lists in open[] (returning how many) the B events still open at its end,
+ * which write_json closes at the end of the capture. */
+static size_t balance(const struct ev *v, size_t n, unsigned char *skip, struct slot *order, size_t *open)
+{
+	size_t n_open = 0, k = 0;
+
+	for (size_t i = 0; i < n; i++)
+		order[i] = (struct slot){v[i].tid, i};
+	qsort(order, n, sizeof(*order), by_thread);
+	while (k < n) {
+		size_t start = n_open, end = k;
+
+		while (end < n && order[end].tid == order[k].tid)
+			end++;
+		for (; k < end; k++) {
+			const struct ev *e = &v[order[k].i];
+
+			if (e->ph == 'B') {
+				open[n_open++] = order[k].i;
+			} else if (e->ph == 'E') {
+				if (n_open > start && strcmp(v[open[n_open - 1]].name, e->name) == 0)
+					n_open--;
+				else
+					skip[order[k].i] = 1;
+			}
+		}
+	}
+	return n_open;
+}
+
+static int write_event(struct pg_buf *out, const struct ev *e, char ph, int pid, int64_t t0)
+{
+	int rc = pg_buf_puts(out, ",\n{\"name\":");
+
+	if (rc == PG_OK)
+		rc = pg_json_write_cstr(out, e->name);
+	if (rc == PG_OK)
+		rc = pg_buf_puts(out, ",\"cat\":");
+	if (rc == PG_OK)
+		rc = pg_json_write_cstr(out, e->cat);
+	if (rc == PG_OK)
+		rc = pg_buf_printf(out, ",\"ph\":\"%c\",\"pid\":%d,\"tid\":%d", ph, pid, (int)e->tid);
+	if (rc == PG_OK)
+		rc = put_us(out, "ts", e->ts - t0);
+	if (rc == PG_OK && ph == 'X')
+		rc = put_us(out, "dur", e->dur);
+	if (rc == PG_OK && ph == 'i')
+		rc = pg_buf_puts(out, ",\"s\":\"t\"");
+	if (rc == PG_OK)
+		rc = pg_buf_puts(out, "}");
+	return rc;
+}
+
+static int write_json(const struct ev *v, size_t n, uint64_t drop, int64_t t0, int64_t t_end, int seconds,
 		      struct pg_buf *out)
 {
 	int pid = (int)getpid(), rc;
 	pid_t *tids = malloc((n ? n : 1) * sizeof(*tids));
-	size_t nt = 0;
+	size_t nt = 0, n_open = 0, *open = NULL;
+	struct slot *order = NULL;
+	unsigned char *skip = NULL;
 	char name[16];
 
 	if (!tids)
@@ -201,33 +276,31 @@ static int write_json(const struct ev *v, size_t n, uint64_t drop, int64_t t0, i
 		if (rc == PG_OK)
 			rc = pg_buf_puts(out, "}}");
 	}
-	for (size_t i = 0; rc == PG_OK && i < n; i++) {
-		const struct ev *e = &v[i];
+	skip = calloc(n ? n : 1, 1);
+	order = malloc((n ? n : 1) * sizeof(*order));
+	open = malloc((n ? n : 1) * sizeof(*open));
+	if (rc == PG_OK && (!skip || !order || !open))
+		rc = pg_fail(PG_ENOMEM, "trace: out of memory");
+	if (rc == PG_OK)
+		n_open = balance(v, n, skip, order, open);
+	for (size_t i = 0; rc == PG_OK && i < n; i++)
+		if (!skip[i])
+			rc = write_event(out, &v[i], v[i].ph, pid, t0);
+	/* Spans still open close at the end of the capture, innermost first. */
+	for (size_t i = n_open; rc == PG_OK && i > 0; i--) {
+		struct ev e = v[open[i - 1]];
 
-		rc = pg_buf_puts(out, ",\n{\"name\":");
-		if (rc == PG_OK)
-			rc = pg_json_write_cstr(out, e->name);
-		if (rc == PG_OK)
-			rc = pg_buf_puts(out, ",\"cat\":");
-		if (rc == PG_OK)
-			rc = pg_json_write_cstr(out, e->cat);
-		if (rc == PG_OK)
-			rc = pg_buf_printf(out, ",\"ph\":\"%c\",\"pid\":%d,\"tid\":%d", e->ph, pid,
-					   (int)e->tid);
-		if (rc == PG_OK)
-			rc = put_us(out, "ts", e->ts - t0);
-		if (rc == PG_OK && e->ph == 'X')
-			rc = put_us(out, "dur", e->dur);
-		if (rc == PG_OK && e->ph == 'i')
-			rc = pg_buf_puts(out, ",\"s\":\"t\"");
-		if (rc == PG_OK)
-			rc = pg_buf_puts(out, "}");
+		e.ts = t_end;
+		rc = write_event(out, &e, 'E', pid, t0);
 	}
 	if (rc == PG_OK)
 		rc = pg_buf_printf(out, "\n],\"displayTimeUnit\":\"ns\",\"otherData\":{\"seconds\":\"%d\","
 					"\"events\":\"%zu\",\"dropped_events\":\"%llu\"}}\n",
 				   seconds, n, (unsigned long long)drop);
 	free(tids);
+	free(skip);
+	free(order);
+	free(open);
 	return rc;
 }
 
@@ -235,7 +308,7 @@ int pg_trace_collect(struct pg_buf *out)
 {
 	struct ev *v;
 	size_t n;
-	int64_t t0;
+	int64_t t0, t_end;
 	int seconds, rc;
 
 	pg_mutex_lock(&ctl_mu);
@@ -250,10 +323,11 @@ int pg_trace_collect(struct pg_buf *out)
 	if (n > cap)
 		n = cap;
 	t0 = start_ns;
+	t_end = pg_trace_now_ns() < deadline_ns ? pg_trace_now_ns() : deadline_ns;
 	seconds = (int)((deadline_ns - start_ns) / 1000000000);
 	pg_mutex_unlock(&ctl_mu);
 
-	rc = write_json(v, n, last_dropped, t0, seconds, out);
+	rc = write_json(v, n, last_dropped, t0, t_end, seconds, out);
 	free(v);
 	return rc;
 }

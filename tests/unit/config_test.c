@@ -32,6 +32,18 @@ static void expect_error(const char *yaml, const char *want)
 	free(errs);
 }
 
+/* Expects `yaml` to be accepted without an error. */
+static void expect_ok(const char *yaml)
+{
+	struct pg_config *cfg = NULL;
+	char *errs = NULL;
+
+	CHECK_INT(parse(yaml, &cfg, &errs), PG_OK);
+	CHECK_STR(errs, "");
+	pg_config_free(&cfg);
+	free(errs);
+}
+
 struct run {
 	int rc, exit_code;
 	struct pg_config *cfg;
@@ -197,14 +209,7 @@ static void test_yaml_address_errors(void)
 	snprintf(y, sizeof(y), "%s[\"[::1]\"]\n", pre);
 	expect_error(y, "expected [IPv6]:port");
 	snprintf(y, sizeof(y), "%s[\"[fe80::1%%eth0]:2379\", \"[::ffff:127.0.0.1]:1\"]\n", pre);
-	{
-		struct pg_config *cfg = NULL;
-		char *errs = NULL;
-		CHECK_INT(parse(y, &cfg, &errs), PG_OK);
-		CHECK_STR(errs, "");
-		pg_config_free(&cfg);
-		free(errs);
-	}
+	expect_ok(y);
 	snprintf(y, sizeof(y), "%s[\"[zz::1]:2379\"]\n", pre);
 	expect_error(y, "expected an IPv6 address in brackets, e.g. [::1]:47000, got \"[zz::1]:2379\"");
 	snprintf(y, sizeof(y), "%s[\"[127.0.0.1]:2379\"]\n", pre);
@@ -255,12 +260,141 @@ static void test_yaml_structure_errors(void)
 	expect_error("version: 1\ncluster: {provider: etcd}\n? [a]\n: 1\n", "keys must be plain strings");
 	expect_error("version: [1\n", "t.yaml:2:1: invalid YAML:");
 	expect_error("version: 1\n---\nversion: 1\n", "t.yaml:2:1: only one YAML document is allowed");
-	expect_error("version: &v 1\ncluster: {provider: etcd}\n", "t.yaml:1:10: YAML anchors (&name) are not supported");
-	expect_error("a: &v 1\nversion: *v\n", "t.yaml:2:10: YAML aliases (*name) are not supported");
 	expect_error("version: !!int 1\n", "t.yaml:1:10: YAML tags (!tag) are not supported");
 	expect_error("version: 1\n\xc3\x28\n", "t.yaml:2:1: the file is not valid UTF-8 (byte 0xc3)");
 	expect_error("version: 1\nx: \xed\xa0\x80\n", "t.yaml:2:4: the file is not valid UTF-8");
 	expect_error("version: 1\nx: \xc0\xaf\n", "not valid UTF-8");
+}
+
+/* Every key accepted at the level, the Goverse keys accepted and ignored
+ * included, whether or not a near miss is suggested. */
+static void test_unknown_key_hints(void)
+{
+	expect_error("version: 1\ncluster:\n  provider: etcd\n  future_key: 1\n",
+		     "t.yaml:4:3: cluster.future_key: unknown key; expected one of: shards, provider, etcd; or a "
+		     "Goverse key pprofgate accepts and ignores: imbalance_threshold, cluster_state_stability_duration, "
+		     "stuck_shard_reallocation_timeout, default_call_timeout, default_create_timeout, "
+		     "default_delete_timeout, auto_load_objects\n");
+	expect_error("version: 1\ncluster:\n  provider: etcd\n  shard: 3\n",
+		     "cluster.shard: unknown key; did you mean \"shards\"? Expected one of: shards, provider, etcd; "
+		     "or a Goverse key");
+	expect_error("version: 1\ncluster:\n  provider: etcd\n  etcd:\n    future: 1\n",
+		     "cluster.etcd.future: unknown key; expected one of: endpoints, prefix, lease_ttl, "
+		     "unsafe_share_goverse_prefix, tls\n");
+	expect_error("version: 1\ncluster: {provider: etcd}\nfuture: 1\n",
+		     "future: unknown key; expected one of: version, cluster, admin, nodes, diagnostics; or a Goverse "
+		     "key pprofgate accepts and ignores: postgres, inspector, gates, object_access_rules, "
+		     "object_lifecycle_rules\n");
+	expect_error("version: 1\ncluster: {provider: etcd}\nnodes:\n  - {id: a, grpc_addr: h:1, advertise_addr: h:1, "
+		     "ops_addr: h:2}\n",
+		     "nodes[0].ops_addr: unknown key; expected one of: id, grpc_addr, advertise_addr, http_addr\n");
+	/* A near miss of a Goverse key is suggested too. */
+	expect_error("version: 1\ncluster: {provider: etcd}\npostgre: {}\n", "postgre: unknown key; did you mean \"postgres\"?");
+}
+
+/* Anchors, aliases and merge keys, as Goverse's gopkg.in/yaml.v3 reads them. */
+static void test_yaml_anchors(void)
+{
+	struct pg_config *cfg = NULL;
+	char *errs = NULL;
+	const char *y =
+		"version: 1\n"
+		"cluster:\n"
+		"  provider: etcd\n"
+		"  etcd:\n"
+		"    endpoints: &eps [127.0.0.1:2379, 127.0.0.2:2379]\n"
+		"    prefix: &p /shared\n"
+		"nodes:\n"
+		"  - &n1 {id: n1, grpc_addr: \"127.0.0.1:47000\", advertise_addr: \"127.0.0.1:47000\", http_addr: "
+		"\"127.0.0.1:9090\"}\n"
+		"  - <<: *n1\n"
+		"    id: n2\n"
+		"    grpc_addr: 127.0.0.1:47001\n"
+		"  - <<: [{id: n3, http_addr: \"127.0.0.1:9093\"}, *n1]\n"
+		"    advertise_addr: 127.0.0.1:47003\n"
+		"diagnostics:\n"
+		"  groups:\n"
+		"    pprof: &g {allowlist: [10.0.0.0/8]}\n"
+		"    metrics: *g\n";
+
+	CHECK_INT(parse(y, &cfg, &errs), PG_OK);
+	CHECK_STR(errs, "");
+	if (cfg) {
+		CHECK_INT(cfg->n_etcd_endpoints, 2);
+		CHECK_STR(cfg->etcd_prefix, "/shared");
+		CHECK_INT(cfg->n_nodes, 3);
+		/* Explicit keys win over merged ones, earlier merges over later. */
+		CHECK_STR(cfg->nodes[1].id, "n2");
+		CHECK_STR(cfg->nodes[1].grpc_addr, "127.0.0.1:47001");
+		CHECK_STR(cfg->nodes[1].advertise_addr, "127.0.0.1:47000");
+		CHECK_STR(cfg->nodes[1].http_addr, "127.0.0.1:9090");
+		CHECK_STR(cfg->nodes[2].id, "n3");
+		CHECK_STR(cfg->nodes[2].http_addr, "127.0.0.1:9093");
+		CHECK_STR(cfg->nodes[2].grpc_addr, "127.0.0.1:47000");
+		CHECK_STR(cfg->nodes[2].advertise_addr, "127.0.0.1:47003");
+		CHECK_STR(cfg->diag.metrics.allowlist, "10.0.0.0/8");
+	}
+	pg_config_free(&cfg);
+	free(errs);
+
+	/* A merged key is checked like a written one, at the anchor's place. */
+	expect_error("version: 1\nbase: &b {shards: x}\ncluster:\n  <<: *b\n  provider: etcd\n",
+		     "t.yaml:2:1: base: unknown key");
+	expect_error("version: 1\nx: &b {shards: x}\ncluster:\n  <<: *b\n  provider: etcd\n",
+		     "t.yaml:2:16: cluster.shards: expected an integer in 1..1048576, got \"x\"");
+	expect_error("version: 1\ncluster:\n  <<: 3\n  provider: etcd\n",
+		     "t.yaml:3:7: cluster.<<: a merge key takes a mapping or a list of mappings");
+	expect_error("version: 1\ncluster:\n  <<: [3]\n  provider: etcd\n", "cluster.<<: a merge key takes");
+	/* A quoted "<<" is a plain key. */
+	expect_error("version: 1\ncluster:\n  \"<<\": {}\n  provider: etcd\n", "cluster.<<: unknown key");
+	/* Explicit duplicates are still refused. */
+	expect_error("version: 1\ncluster: &c {provider: etcd}\nversion: 1\n", "version: duplicate key");
+	/* An alias to an undefined anchor, an anchor containing itself. */
+	expect_error("version: *nope\n", "invalid YAML");
+	expect_error("version: 1\ncluster: {provider: etcd}\nnodes: &l [*l]\n",
+		     "t.yaml:3:8: a YAML anchor's value contains an alias to itself");
+	expect_error("version: 1\ncluster: &m {provider: etcd, x: *m}\n", "contains an alias to itself");
+	expect_error("version: 1\ncluster: &m {provider: etcd, <<: *m}\n", "contains an alias to itself");
+	/* Merging is bounded: a mapping of 1100 keys merged into another. */
+	{
+		char *big = malloc(32 * 1024);
+		size_t n = 0;
+		n += (size_t)snprintf(big + n, 32 * 1024 - n, "version: 1\nx: &b {");
+		for (int i = 0; i < 1100; i++)
+			n += (size_t)snprintf(big + n, 32 * 1024 - n, "%sk%d: 1", i ? ", " : "", i);
+		snprintf(big + n, 32 * 1024 - n, "}\ncluster:\n  <<: *b\n  provider: etcd\n");
+		expect_error(big, "t.yaml:2:4: cluster: more than 1024 keys once merge keys (<<) are applied");
+		free(big);
+	}
+	/* Tags stay refused. */
+	expect_error("version: !!int 1\n", "t.yaml:1:10: YAML tags (!tag) are not supported");
+}
+
+/* A "billion laughs" file is a few hundred bytes; aliases expanding past
+ * 100000 values or 32 levels are refused before the document is walked. */
+static void test_yaml_alias_bombs(void)
+{
+	char y[4096];
+	size_t n = 0;
+
+	n += (size_t)snprintf(y + n, sizeof(y) - n, "a0: &a0 [x, x, x, x, x, x, x, x, x, x]\n");
+	for (int i = 1; i < 9; i++)
+		n += (size_t)snprintf(y + n, sizeof(y) - n, "a%d: &a%d [*a%d, *a%d, *a%d, *a%d, *a%d, *a%d, *a%d, *a%d, *a%d, *a%d]\n",
+				      i, i, i - 1, i - 1, i - 1, i - 1, i - 1, i - 1, i - 1, i - 1, i - 1, i - 1);
+	expect_error(y, "t.yaml:1:1: YAML aliases expand the document to more than 100000 values (a bound against "
+			"alias bombs)");
+	n = 0;
+	n += (size_t)snprintf(y + n, sizeof(y) - n, "a0: &a0 [x]\n");
+	for (int i = 1; i < 40; i++)
+		n += (size_t)snprintf(y + n, sizeof(y) - n, "a%d: &a%d [*a%d]\n", i, i, i - 1);
+	expect_error(y, "t.yaml:1:1: lists and mappings nest deeper than 32 levels once YAML aliases are expanded");
+	/* Within the bounds, many aliases are fine (and ignored keys are not walked). */
+	n = 0;
+	n += (size_t)snprintf(y + n, sizeof(y) - n, "version: 1\ncluster: {provider: etcd}\npostgres:\n  a0: &a0 [x, x, x, x]\n");
+	for (int i = 1; i < 6; i++)
+		n += (size_t)snprintf(y + n, sizeof(y) - n, "  a%d: &a%d [*a%d, *a%d, *a%d, *a%d]\n", i, i, i - 1, i - 1,
+				      i - 1, i - 1);
+	expect_ok(y);
 }
 
 static void test_yaml_collects_all_errors(void)
@@ -617,6 +751,49 @@ static void test_node_selection(void)
 	expect_flag_error(&r, "--node-id: no node \"nope\"");
 }
 
+/* A validator that refuses one node by its HTTP address. */
+static int refuse_9091(const struct pg_config *cfg, void *arg)
+{
+	(*(int *)arg)++;
+	if (strcmp(cfg->http_listen, "localhost:9091") == 0)
+		return pg_fail(PG_EINVAL, "refused %s", cfg->http_listen);
+	return PG_OK;
+}
+
+/* pg_config_parse_checked: the same validator for a start and for
+ * --check-config, per node when no node is picked. */
+static void test_checked(void)
+{
+	struct run r = {0};
+	size_t ol = 0, el = 0;
+	int calls = 0;
+	char *a1[] = {"pprofgate", "--check-config", "--config", "config/multi-node.yaml"};
+	char *a2[] = {"pprofgate", "--config", "config/multi-node.yaml", "--node-id", "node2"};
+	char *a3[] = {"pprofgate", "--check-config", "--config", "config/multi-node.yaml", "--node-id", "node2"};
+	char *a4[] = {"pprofgate", "--check-config", "--config", "config/multi-node.yaml", "--node-id", "node1"};
+	char **argvs[] = {a1, a2, a3, a4};
+	int argcs[] = {4, 5, 6, 6};
+	const char *want[] = {"nodes[1] (node2): refused localhost:9091\n", "refused localhost:9091\n",
+			      "refused localhost:9091\n", ""};
+	int want_calls[] = {3, 1, 1, 1};
+
+	for (size_t i = 0; i < 4; i++) {
+		FILE *out = open_memstream(&r.out, &ol), *err = open_memstream(&r.err, &el);
+		calls = 0;
+		r.rc = pg_config_parse_checked(argcs[i], argvs[i], out, err, refuse_9091, &calls, &r.cfg, &r.exit_code);
+		fclose(out);
+		fclose(err);
+		CHECK_INT(calls, want_calls[i]);
+		CHECK_STR(r.err, want[i]);
+		CHECK_INT(r.exit_code, want[i][0] ? 2 : 0);
+		CHECK(r.cfg == NULL);
+		run_free(&r);
+	}
+	/* nodes: [] is refused by --check-config as by a start. */
+	RUN_ARGS(&r, "--check-config", "--config", "tests/unit/data/config/no-nodes.yaml");
+	expect_flag_error(&r, "tests/unit/data/config/no-nodes.yaml: nodes: is empty");
+}
+
 static void test_docs_up_to_date(void)
 {
 	char *md = NULL, *onfile = NULL;
@@ -723,6 +900,9 @@ int main(void)
 	RUN(test_yaml_value_errors);
 	RUN(test_yaml_address_errors);
 	RUN(test_yaml_structure_errors);
+	RUN(test_unknown_key_hints);
+	RUN(test_yaml_anchors);
+	RUN(test_yaml_alias_bombs);
 	RUN(test_yaml_collects_all_errors);
 	RUN(test_yaml_node_errors);
 	RUN(test_yaml_tls);
@@ -734,6 +914,7 @@ int main(void)
 	RUN(test_help_version_check);
 	RUN(test_flag_config_conflict);
 	RUN(test_node_selection);
+	RUN(test_checked);
 	RUN(test_docs_up_to_date);
 	RUN(test_diagnostics_section);
 	TEST_END();

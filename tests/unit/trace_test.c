@@ -130,6 +130,93 @@ static void test_output_bound_ends_capture(void)
 	pg_buf_free(&b);
 }
 
+/* Runs the strict Trace Event Format checker (tests/integration/trace_check.py)
+ * on b; returns its exit status (0 = valid). */
+static int check_strict(const struct pg_buf *b, const char *args)
+{
+	char path[] = "/tmp/pg-trace-XXXXXX", cmd[512];
+	int fd = mkstemp(path), rc;
+
+	if (fd < 0)
+		return -1;
+	rc = write(fd, b->data, b->len) == (ssize_t)b->len ? 0 : -1;
+	close(fd);
+	snprintf(cmd, sizeof(cmd), "/usr/bin/python3 tests/integration/trace_check.py %s %s", path, args);
+	if (rc == 0)
+		rc = system(cmd);
+	unlink(path);
+	return rc;
+}
+
+/* The checker itself refuses what the specification forbids. */
+static void test_checker_refuses(void)
+{
+	static const char *const bad[] = {
+		"{\"traceEvents\":[{\"name\":\"a\",\"ph\":\"Q\",\"pid\":1,\"tid\":1,\"ts\":0}]}",
+		"{\"traceEvents\":[{\"name\":\"a\",\"ph\":\"X\",\"pid\":1,\"tid\":1,\"ts\":0}]}",
+		"{\"traceEvents\":[{\"name\":\"a\",\"ph\":\"B\",\"pid\":1,\"tid\":1,\"ts\":0}]}",
+		"{\"traceEvents\":[{\"name\":\"a\",\"ph\":\"E\",\"pid\":1,\"tid\":1,\"ts\":0}]}",
+		"{\"traceEvents\":[{\"name\":\"a\",\"ph\":\"B\",\"pid\":1,\"tid\":1,\"ts\":0},"
+		"{\"name\":\"b\",\"ph\":\"E\",\"pid\":1,\"tid\":1,\"ts\":1}]}",
+		"{\"traceEvents\":[{\"name\":\"a\",\"ph\":\"i\",\"s\":\"x\",\"pid\":1,\"tid\":1,\"ts\":0}]}",
+		"{\"traceEvents\":[{\"name\":\"thread_nom\",\"ph\":\"M\",\"pid\":1,\"tid\":1,\"args\":{}}]}",
+		"{\"traceEvents\":[{\"name\":\"a\",\"ph\":\"X\",\"pid\":1,\"tid\":1,\"ts\":0,\"dur\":5},"
+		"{\"name\":\"b\",\"ph\":\"X\",\"pid\":1,\"tid\":1,\"ts\":3,\"dur\":5}]}",
+		"{\"traceEvents\":[{\"name\":\"a\",\"ph\":\"X\",\"pid\":1,\"ts\":0,\"dur\":1}]}",
+	};
+	const char *ok = "{\"traceEvents\":[{\"name\":\"process_name\",\"ph\":\"M\",\"pid\":1,\"args\":"
+			 "{\"name\":\"p\"}},{\"name\":\"a\",\"ph\":\"X\",\"pid\":1,\"tid\":1,\"ts\":0,\"dur\":5},"
+			 "{\"name\":\"b\",\"ph\":\"X\",\"pid\":1,\"tid\":1,\"ts\":1,\"dur\":2}],"
+			 "\"displayTimeUnit\":\"ns\"}";
+	struct pg_buf b;
+
+	for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
+		pg_buf_init(&b, 4096);
+		CHECK_INT(pg_buf_puts(&b, bad[i]), PG_OK);
+		CHECK(check_strict(&b, "> /dev/null") != 0);
+		pg_buf_free(&b);
+	}
+	pg_buf_init(&b, 4096);
+	CHECK_INT(pg_buf_puts(&b, ok), PG_OK);
+	CHECK_INT(check_strict(&b, "> /dev/null"), 0);
+	pg_buf_free(&b);
+}
+
+static void *span_cut_at_start(void *arg)
+{
+	(void)arg;
+	pg_trace_end("test", "began-before-capture"); /* its B was not recorded */
+	pg_trace_begin("test", "outer");
+	pg_trace_begin("test", "inner");
+	pg_trace_end("test", "not-open"); /* closes nothing: dropped */
+	pg_trace_end("test", "inner");
+	pg_trace_begin("test", "still-open-at-end");
+	return NULL;
+}
+
+/* A capture cuts spans at both ends; the output stays valid: an E whose B
+ * came before the start is dropped, a B open at the end is closed there. */
+static void test_output_is_strictly_valid(void)
+{
+	struct pg_buf b;
+	pthread_t t;
+
+	pg_buf_init(&b, 1 << 20);
+	CHECK_INT(pg_trace_start(5, 0), PG_OK);
+	CHECK_INT(pg_thread_create(&t, "pgtest-cut", span_cut_at_start, NULL), PG_OK);
+	pthread_join(t, NULL);
+	pg_trace_event("test", "outer-x", pg_trace_now_ns(), 5000);
+	pg_trace_event("test", "inner-x", pg_trace_now_ns() + 1000, 1000);
+	pg_trace_instant("test", "mark");
+	CHECK_INT(pg_trace_collect(&b), PG_OK);
+	CHECK_INT(check_strict(&b, "--min-events 8 --require-cat test"), 0);
+	CHECK_INT(check_json(&b, "ph=[(e[\"name\"],e[\"ph\"]) for e in ev if e[\"ph\"] in \"BE\"]; "
+				 "assert ph==[(\"outer\",\"B\"),(\"inner\",\"B\"),(\"inner\",\"E\"),"
+				 "(\"still-open-at-end\",\"B\"),(\"still-open-at-end\",\"E\"),(\"outer\",\"E\")], ph"),
+		  0);
+	pg_buf_free(&b);
+}
+
 static double ns_per(struct timespec a, struct timespec b, int n)
 {
 	return ((double)(b.tv_sec - a.tv_sec) * 1e9 + (double)(b.tv_nsec - a.tv_nsec)) / n;
@@ -164,6 +251,8 @@ int main(void)
 	RUN(test_one_capture_at_a_time);
 	RUN(test_full_buffer_drops_and_counts);
 	RUN(test_output_bound_ends_capture);
+	RUN(test_checker_refuses);
+	RUN(test_output_is_strictly_valid);
 	RUN(test_event_cost);
 	TEST_END();
 }
