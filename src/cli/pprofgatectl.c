@@ -24,15 +24,16 @@ static void usage(FILE *f)
 	      "  token mint --key FILE --alg RS256|ES256|HS256 --sub S [--scope \"pprof:read\"]\n"
 	      "             [--aud A] [--iss I] [--ttl 10m] [--kid K]\n"
 	      "  fetch PROFILE [--seconds N] -o FILE\n"
+	      "  proxy [--listen 127.0.0.1:6060]   forward local pprof tools to --node as you\n"
 	      "Run `pprofgatectl COMMAND --help` for details.\n"
 	      "\n"
 	      "Connection flags (environment variable in brackets):\n"
 	      "  --admin HOST:PORT   admin API of a node, for `window` [PPROFGATE_ADMIN] (localhost:47001)\n"
-	      "  --node HOST:PORT|URL  HTTP(S) endpoint of a node, for `fetch` [PPROFGATE_NODE]\n"
+	      "  --node HOST:PORT|URL  HTTP(S) endpoint of a node, for `fetch` and `proxy` [PPROFGATE_NODE]\n"
 	      "                      (localhost:9090; https when --cacert is given)\n"
 	      "  --cert FILE --key FILE  client certificate and key (mTLS) [PPROFGATE_CERT, PPROFGATE_KEY]\n"
 	      "  --cacert FILE       CA that signs the node's certificate [PPROFGATE_CACERT]\n"
-	      "  --token JWT         bearer token for `fetch` [PPROFGATE_TOKEN; prefer the variable]\n"
+	      "  --token JWT         bearer token for `fetch` and `proxy` [PPROFGATE_TOKEN; prefer the variable]\n"
 	      "  --timeout SECONDS   per request (default 10; fetch adds the capture time)\n"
 	      "\n"
 	      "Durations: 15m, 1h30m, 90s, 500ms, or plain seconds.\n"
@@ -121,6 +122,8 @@ int main(int argc, char **argv)
 		rc = pg_cli_cmd_token(n - 1, rest + 1);
 	} else if (strcmp(rest[0], "fetch") == 0) {
 		rc = pg_cli_cmd_fetch(&c, n - 1, rest + 1);
+	} else if (strcmp(rest[0], "proxy") == 0) {
+		rc = pg_cli_cmd_proxy(&c, n - 1, rest + 1);
 	} else if (strcmp(rest[0], "--version") == 0 || strcmp(rest[0], "version") == 0) {
 		printf("pprofgatectl %s\n", PG_VERSION);
 		rc = PG_CLI_OK;

@@ -155,6 +155,7 @@ struct pg_http_req {
 	char *qarena; /* decoded query values */
 	size_t qused;
 	size_t bytes;  /* response body bytes, for the audit hook */
+	struct pg_http_stream *stream; /* a streamed answer counts its own bytes (a reference) */
 	bool plain;    /* arrived on the plain_listen daemon */
 	/* The request-target as received, copied when libmicrohttpd logs the
 	 * URI (before it cuts the query off and before its own refusals drop
@@ -454,9 +455,12 @@ int pg_http_add_header(struct pg_http_req *r, const char *name, const char *valu
 }
 
 static void snap_unref(void *arg);
+static void stream_unref(struct pg_http_stream *s);
 
 static void req_free(struct pg_http_req *r)
 {
+	if (r->stream)
+		stream_unref(r->stream);
 	if (r->resp)
 		MHD_destroy_response(r->resp);
 	snap_unref(r->snap);
@@ -592,6 +596,7 @@ struct pg_http_stream {
 	bool paused;                 /* the connection is suspended by stream_read */
 	bool wake_pending;           /* a wake came while fn was running */
 	atomic_bool closing;         /* pg_http_stop gave up waiting: end with an error */
+	atomic_size_t sent;          /* body bytes handed to libmicrohttpd */
 	struct pg_http_stream *next_paused, *prev_paused; /* h->paused, under h->lock */
 };
 
@@ -631,6 +636,8 @@ static ssize_t stream_read(void *cls, uint64_t pos, char *buf, size_t max)
 
 		if (n == 0)
 			return MHD_CONTENT_READER_END_OF_STREAM;
+		if (n > 0)
+			atomic_fetch_add(&s->sent, (size_t)n);
 		if (n != PG_HTTP_STREAM_WAIT)
 			return n < 0 ? MHD_CONTENT_READER_END_WITH_ERROR : n;
 		/* Nothing yet: pause the connection (libmicrohttpd allows it
@@ -711,7 +718,7 @@ static int reply_stream(struct pg_http_req *r, unsigned status, const char *cont
 		s->arg = arg;
 		s->free_fn = free_fn;
 		s->h = r->h;
-		s->refs = handle ? 2 : 1;
+		s->refs = handle ? 3 : 2; /* MHD's response, the request's, the producer's */
 		pthread_mutex_init(&s->lock, NULL);
 		pthread_mutex_lock(&r->lock);
 		s->conn = r->conn;
@@ -720,8 +727,10 @@ static int reply_stream(struct pg_http_req *r, unsigned status, const char *cont
 		if (!resp) {
 			pthread_mutex_destroy(&s->lock);
 			free(s);
-		} else if (handle) {
-			*handle = s;
+		} else {
+			r->stream = s;
+			if (handle)
+				*handle = s;
 		}
 	}
 	if (!resp && free_fn)
@@ -1639,7 +1648,7 @@ static void on_completed(void *cls, struct MHD_Connection *c, void **con_cls, en
 			.gated = gated,
 			.peer = r->peer,
 			.status = r->status,
-			.bytes = r->bytes,
+			.bytes = r->stream ? atomic_load(&r->stream->sent) : r->bytes,
 			.duration_s = since(&r->t0),
 			.note = r->note,
 			.reason = r->reason,
