@@ -14,12 +14,26 @@ struct pg_cli_conn {
 	const char *cert, *key, *cacert; /* --cert/--key/--cacert, PPROFGATE_CERT/_KEY/_CACERT */
 	const char *token;  /* --token / PPROFGATE_TOKEN (bearer, fetch only) */
 	long timeout_s;     /* --timeout, default 10 (fetch adds the capture time) */
+	/* etcd, found as the node finds it (nodes, fetch --cluster) */
+	const char *etcd;        /* --etcd / PPROFGATE_ETCD: HOST:PORT[,...], default localhost:2379 */
+	const char *etcd_prefix; /* --etcd-prefix / PPROFGATE_ETCD_PREFIX, default /goverse */
+	const char *etcd_cacert, *etcd_cert, *etcd_key; /* --etcd-cacert/-cert/-key, PPROFGATE_ETCD_CACERT/_CERT/_KEY */
 };
+
+struct pg_etcd;
 
 int pg_cli_cmd_window(struct pg_cli_conn *c, int argc, char **argv);
 int pg_cli_cmd_token(int argc, char **argv);
 int pg_cli_cmd_fetch(struct pg_cli_conn *c, int argc, char **argv);
 int pg_cli_cmd_proxy(struct pg_cli_conn *c, int argc, char **argv);
+int pg_cli_cmd_nodes(struct pg_cli_conn *c, int argc, char **argv);
+/* fetch --cluster (src/cli/cluster.c); seconds < 0: none given. */
+int pg_cli_fetch_cluster(struct pg_cli_conn *c, const char *profile, long seconds, const char *dir, long parallel);
+
+/* An etcd client from c's etcd settings, built by the node's own constructor
+ * (pg_etcd_new_from_config), and the key prefix. Returns PG_CLI_OK or an
+ * exit code after one line on stderr. */
+int pg_cli_etcd_open(const struct pg_cli_conn *c, const char *pfx, struct pg_etcd **out, char *prefix, size_t cap);
 
 /* Checks c->cert (if any) as the node would, before connecting: validity
  * dates, not a CA, clientAuth usage, and the signature when --cacert names its

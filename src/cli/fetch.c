@@ -28,11 +28,18 @@
 static void fetch_usage(FILE *f)
 {
 	fputs("usage: pprofgatectl fetch PROFILE [--seconds N] -o FILE\n"
+	      "       pprofgatectl fetch --cluster PROFILE [--seconds N] [--parallel 8] -o DIR\n"
 	      "Downloads /debug/pprof/PROFILE from the node at --node (PPROFGATE_NODE) and writes\n"
 	      "FILE atomically. PROFILE: profile, heap, allocs, goroutine, threadcreate, block,\n"
 	      "mutex, trace, cmdline, ... Authentication: --cert/--key (mTLS, with --cacert) or\n"
 	      "a bearer token from PPROFGATE_TOKEN (or --token). HTTPS is used when --cacert is\n"
-	      "given or --node is an https:// URL. A diagnostics window must be open.\n",
+	      "given or --node is an https:// URL. A diagnostics window must be open.\n"
+	      "--cluster: every node that publishes a diagnostics endpoint in etcd (--etcd,\n"
+	      "--etcd-prefix), at the same time (at most --parallel at once, each within --timeout\n"
+	      "plus the capture), while a cluster window is open: one line per node, DIR/<node>.pb.gz\n"
+	      "each, and DIR/merged.pb.gz with a label node=<name> on every sample (go tool pprof\n"
+	      "-tagfocus node=NAME, -tagroot node). A node that fails is named with its reason; the\n"
+	      "others are still written, and the exit code is 7 (partial).\n",
 	      f);
 }
 
@@ -162,7 +169,8 @@ static long probe_capture(const struct pg_cli_upstream *u, const char *url, char
 int pg_cli_cmd_fetch(struct pg_cli_conn *c, int argc, char **argv)
 {
 	const char *profile = NULL, *outf = NULL, *v;
-	long seconds = -1;
+	long seconds = -1, parallel = 8;
+	bool cluster = false;
 	char url[1024], tmp[4096] = "", errbuf[CURL_ERROR_SIZE] = "";
 	struct xfer x = {.granted = -1};
 	char note[128] = "";
@@ -183,6 +191,16 @@ int pg_cli_cmd_fetch(struct pg_cli_conn *c, int argc, char **argv)
 			seconds = strtol(v, &end, 10);
 			if (*end || end == v || seconds < 0 || seconds > 3600) {
 				fprintf(stderr, "%s: --seconds must be 0..3600\n", PFX);
+				return PG_CLI_USAGE;
+			}
+		} else if (m == 0 && strcmp(argv[i], "--cluster") == 0) {
+			cluster = true;
+			m = 1;
+		} else if (m == 0 && (m = pg_cli_flag(argc, argv, &i, "--parallel", &v)) == 1) {
+			char *end;
+			parallel = strtol(v, &end, 10);
+			if (*end || end == v || parallel < 1 || parallel > 64) {
+				fprintf(stderr, "%s: --parallel must be 1..64\n", PFX);
 				return PG_CLI_USAGE;
 			}
 		} else if (m == 0 && (m = pg_cli_flag(argc, argv, &i, "-o", &v)) == 1) {
@@ -208,6 +226,8 @@ int pg_cli_cmd_fetch(struct pg_cli_conn *c, int argc, char **argv)
 			fprintf(stderr, "%s: PROFILE is a name such as heap or profile\n", PFX);
 			return PG_CLI_USAGE;
 		}
+	if (cluster)
+		return pg_cli_fetch_cluster(c, profile, seconds, outf, parallel);
 	if ((rc = pg_cli_upstream_open(c, PFX, &u)) != PG_CLI_OK)
 		goto out;
 	rc = PG_CLI_FAILED;
