@@ -12,6 +12,7 @@
 # protobuf from proto/profile.proto).
 source "$(dirname "$0")/lib.sh"
 pg_tmpdir
+PG_CLUSTER_PREFIX=/clustertest
 BIN="$PG_BUILD_DIR/pprofgate"
 CTL="$PG_BUILD_DIR/pprofgatectl"
 [ -x "$BIN" ] && [ -x "$CTL" ] || pg_fail "build pprofgate and pprofgatectl first"
@@ -20,53 +21,9 @@ T="$PG_TMP"
 P="$T/pki"
 pg_etcd_start
 
-# start_node NAME IDENTITY [EXTRA diagnostics: LINE]: sets NAME_PID, NAME_ADMIN, NAME_HTTPS
-start_node() {
-	local name="$1" ident="$2" extra="${3:-}" g h a
-	g=$(pg_free_port) h=$(pg_free_port) a=$(pg_free_port)
-	cat >"$T/$name.yaml" <<YAML
-version: 1
-cluster:
-  provider: etcd
-  etcd:
-    endpoints: ["$ETCD_EP"]
-    prefix: /clustertest
-    lease_ttl: 5
-nodes:
-  - id: $name
-    grpc_addr: 127.0.0.1:$g
-    advertise_addr: 127.0.0.1:$g
-    http_addr: 127.0.0.1:$h
-admin:
-  listen: 127.0.0.1:$a
-  allowed_identities: "cn:admin"
-  tls:
-    cert_file: $P/server.crt
-    key_file: $P/server.key
-    client_ca_file: $P/ca.crt
-  window:
-    max_seconds: 600
-    min_capture_seconds: 1
-diagnostics:
-$extra
-  tls_server_config:
-    cert_file: $P/server.crt
-    key_file: $P/server.key
-    client_ca_file: $P/ca.crt
-  client_identities:
-    - "cn:admin pprof:admin"
-    - "$ident"
-  groups:
-    pprof:
-      auth: mtls
-YAML
-	pg_start "$name" "$BIN" --config "$T/$name.yaml" --node-id "$name"
-	eval "${name}_PID=$PG_PID ${name}_ADMIN=$a ${name}_HTTPS=$h"
-	pg_wait_for_port "$h" 10 || { cat "$T/$name.log" >&2; pg_fail "$name did not start"; }
-}
-start_node n1 "cn:operator pprof:read pprof:sensitive"
-start_node n2 "cn:operator pprof:read pprof:sensitive" "  advertise_server_name: localhost"
-start_node n3 "cn:somebody-else"
+pg_secure_node n1 "cn:operator pprof:read pprof:sensitive"
+pg_secure_node n2 "cn:operator pprof:read pprof:sensitive" "  advertise_server_name: localhost"
+pg_secure_node n3 "cn:somebody-else"
 
 # The operator's settings, as they would sit in a shell profile.
 export PPROFGATE_ETCD="$ETCD_EP" PPROFGATE_ETCD_PREFIX=/clustertest
