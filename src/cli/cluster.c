@@ -244,6 +244,20 @@ static void job_url(struct job *j, const char *path)
 	}
 }
 
+/* A bearer token goes only where a published record cannot send it
+ * astray: over HTTPS verified against --cacert (the CA of your nodes, not
+ * the system's bundle). Anyone who can write to etcd chooses these URLs. */
+static const char *token_refusal(const struct pg_cli_conn *c, const struct pg_endpoint *ep)
+{
+	if (!c->token || getenv("PPROFGATE_ALLOW_PLAINTEXT_TOKEN"))
+		return NULL;
+	if (strncmp(ep->url, "https://", 8) != 0)
+		return "refusing to send a bearer token over plain HTTP (RFC 6750 §5.3)";
+	if (!c->cacert)
+		return "a bearer token goes to published URLs only with --cacert (the CA of your nodes)";
+	return NULL;
+}
+
 static size_t job_data(char *p, size_t sz, size_t n, void *arg)
 {
 	struct job *j = arg;
@@ -454,7 +468,7 @@ int pg_cli_cmd_nodes(struct pg_cli_conn *c, int argc, char **argv)
 		goto out;
 	}
 	for (size_t i = 0; i < n; i++) {
-		if (!nodes[i].has_ep)
+		if (!nodes[i].has_ep || token_refusal(c, &nodes[i].ep))
 			continue;
 		jobs[nj].n = &nodes[i];
 		jobs[nj].timeout_s = c->timeout_s;
@@ -462,7 +476,9 @@ int pg_cli_cmd_nodes(struct pg_cli_conn *c, int argc, char **argv)
 	}
 	rc = run_jobs(&u, jobs, nj, 16, node_done, NULL);
 	for (size_t i = 0, k = 0; i < n; i++) {
-		if (nodes[i].has_ep)
+		if (nodes[i].has_ep && token_refusal(c, &nodes[i].ep))
+			printf("%-20s %-40s unknown: %s\n", nodes[i].ep.node, nodes[i].ep.url, token_refusal(c, &nodes[i].ep));
+		else if (nodes[i].has_ep)
 			node_line(&jobs[k++]);
 		else
 			printf("%-20s %-40s %s\n", nodes[i].advertise, "-", "(publishes no diagnostics endpoint)");
@@ -636,6 +652,12 @@ int pg_cli_fetch_cluster(struct pg_cli_conn *c, const char *profile, long second
 			fprintf(stderr, "%s: failed: publishes no diagnostics endpoint\n", nodes[i].advertise);
 			cf.failed++;
 			cf.worst = cf.worst == PG_CLI_OK ? PG_CLI_UNREACHABLE : cf.worst;
+			continue;
+		}
+		if (token_refusal(c, &nodes[i].ep)) {
+			fprintf(stderr, "%s: failed: %s\n", nodes[i].ep.node, token_refusal(c, &nodes[i].ep));
+			cf.failed++;
+			cf.worst = cf.worst == PG_CLI_OK ? PG_CLI_USAGE : cf.worst;
 			continue;
 		}
 		j->n = &nodes[i];

@@ -113,6 +113,31 @@ n2=$(gp -top "$T/gr/n2.pb.gz")
 	pg_fail "-tagfocus node=n2 total $(total "$one") != n2's $(total "$n2")"
 pg_pass "step 4: go tool pprof -tagroot node roots samples at n1 and n2; -tagfocus node=n2 equals n2's own profile ($(total "$n2"))"
 
+# Whoever can write to etcd chooses the URLs: a forged record never gets the
+# operator's token over plain HTTP, and a record naming a path is ignored.
+EVP=$(pg_free_port)
+"$PG_PY" -c 'import socket, sys
+s = socket.socket(); s.bind(("127.0.0.1", int(sys.argv[1]))); s.listen(); s.settimeout(8)
+try:
+    c, _ = s.accept(); open(sys.argv[2], "wb").write(c.recv(65536))
+except Exception:
+    pass' "$EVP" "$T/evil.got" &
+EV_PID=$!
+pg_etcdctl put /clustertest/diagnostics/endpoints/evil:1 \
+	"{\"node\":\"evil\",\"url\":\"http://127.0.0.1:$EVP\",\"tls_server_name\":\"\"}" >/dev/null
+pg_etcdctl put /clustertest/diagnostics/endpoints/dots:1 \
+	'{"node":"../../etc/x","url":"https://127.0.0.1:1","tls_server_name":"x"}' >/dev/null
+rc=0; PPROFGATE_TOKEN=a.b.c "$CTL" fetch --cluster goroutine -o "$T/ev" 2>"$T/ev.err" >/dev/null || rc=$?
+[ "$rc" = 7 ] && grep -q "^evil: failed: refusing to send a bearer token over plain HTTP" "$T/ev.err" &&
+	grep -q "ignoring /clustertest/diagnostics/endpoints/dots:1" "$T/ev.err" || pg_fail "forged records: $rc $(cat "$T/ev.err")"
+kill "$EV_PID" 2>/dev/null || true
+wait "$EV_PID" 2>/dev/null || true
+[ -s "$T/evil.got" ] && pg_fail "the forged endpoint received: $(head -c 200 "$T/evil.got")"
+ls "$T/ev" | grep -qv -e '^n[12].pb.gz$' -e '^merged.pb.gz$' && pg_fail "unexpected files: $(ls "$T/ev")"
+pg_etcdctl del --prefix /clustertest/diagnostics/endpoints/evil >/dev/null
+pg_etcdctl del --prefix /clustertest/diagnostics/endpoints/dots >/dev/null
+pg_pass "forged endpoint records: no token over plain HTTP (nothing reached it), a path-like node name ignored"
+
 # Every node of the cluster answering: exit 0 and the go tool pprof hint.
 pg_stop "$n3_PID" 10 || true
 for i in $(seq 50); do [ -z "$(pg_etcdctl get --print-value-only --prefix /clustertest/diagnostics/endpoints/ | grep '"n3"')" ] && break; sleep 0.1; done
