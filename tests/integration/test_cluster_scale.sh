@@ -40,6 +40,7 @@ PG_PIDS+=($!)
 # A first capture warms each node's symbolizer (it reads the binary's
 # debug information once); the second is measured.
 "$CTL" fetch --cluster profile --seconds 1 -o "$T/warm" 2>/dev/null >/dev/null || pg_fail "warm-up fetch"
+load=$(cut -d' ' -f1 /proc/loadavg)
 t0=$(pg_now_ms)
 rc=0; out=$("$CTL" fetch --cluster profile --seconds $SECS -o "$T/out" 2>"$T/fetch.err") || rc=$?
 ms=$(($(pg_now_ms) - t0))
@@ -50,7 +51,6 @@ cat "$T/fetch.err"
 # (symbolize, encode, 8 at once) is CPU: on a machine already loaded past
 # twice its cores the bound is widened to 3 s, and the test says so.
 slack=1000
-load=$(cut -d' ' -f1 /proc/loadavg)
 if awk -v l="$load" -v c="$(nproc)" 'BEGIN { exit !(l > 2 * c) }'; then
 	slack=3000
 	echo "note: load average $load on $(nproc) cores before the run: bound widened to capture + 3 s"
