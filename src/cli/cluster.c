@@ -206,6 +206,44 @@ static int cluster_window(struct pg_etcd *e, const char *prefix, struct pg_windo
 	return open;
 }
 
+/* What both commands start from: credentials, etcd, the nodes and the
+ * cluster window. */
+struct cluster {
+	struct pg_cli_upstream u;
+	struct pg_etcd *e;
+	char prefix[PG_CONFIG_ADDR_MAX];
+	struct node *nodes;
+	size_t n;
+	struct pg_window_record rec;
+	int64_t left_ms;
+	int open; /* cluster_window() */
+};
+
+static int cluster_open(const struct pg_cli_conn *c, const char *pfx, struct cluster *cl)
+{
+	int rc;
+
+	memset(cl, 0, sizeof(*cl));
+	curl_global_init(CURL_GLOBAL_DEFAULT);
+	if ((rc = pg_cli_etcd_open(c, pfx, &cl->e, cl->prefix, sizeof(cl->prefix))) != PG_CLI_OK)
+		return rc;
+	if ((rc = pg_cli_upstream_open(c, pfx, &cl->u)) != PG_CLI_OK)
+		return rc;
+	if ((rc = discover(cl->e, cl->prefix, pfx, &cl->nodes, &cl->n)) != PG_CLI_OK)
+		return rc;
+	cl->open = cluster_window(cl->e, cl->prefix, &cl->rec, &cl->left_ms);
+	return PG_CLI_OK;
+}
+
+static void cluster_close(struct cluster *cl)
+{
+	free(cl->nodes);
+	cl->nodes = NULL;
+	pg_cli_upstream_close(&cl->u);
+	pg_etcd_free(&cl->e);
+	curl_global_cleanup();
+}
+
 /* ---- requests to every node at once ---- */
 
 /* The URL to ask, and a CURLOPT_CONNECT_TO entry when the published TLS
@@ -430,15 +468,10 @@ static void print_cluster_window(int open, const struct pg_window_record *rec, i
 int pg_cli_cmd_nodes(struct pg_cli_conn *c, int argc, char **argv)
 {
 	static const char pfx[] = "pprofgatectl nodes";
-	struct pg_cli_upstream u = {0};
-	struct pg_etcd *e = NULL;
-	struct pg_window_record rec;
-	struct node *nodes = NULL;
+	struct cluster cl;
 	struct job *jobs = NULL;
-	char prefix[PG_CONFIG_ADDR_MAX];
-	size_t n = 0, nj = 0;
-	int64_t left = 0;
-	int rc, open;
+	size_t nj = 0;
+	int rc;
 
 	for (int i = 0; i < argc; i++) {
 		if (strcmp(argv[i], "--help") == 0 || strcmp(argv[i], "-h") == 0) {
@@ -448,47 +481,38 @@ int pg_cli_cmd_nodes(struct pg_cli_conn *c, int argc, char **argv)
 		fprintf(stderr, "%s: %s is not expected here\n", pfx, argv[i]);
 		return PG_CLI_USAGE;
 	}
-	if ((rc = pg_cli_etcd_open(c, pfx, &e, prefix, sizeof(prefix))) != PG_CLI_OK)
-		return rc;
-	if ((rc = pg_cli_upstream_open(c, pfx, &u)) != PG_CLI_OK)
+	if ((rc = cluster_open(c, pfx, &cl)) != PG_CLI_OK)
 		goto out;
-	curl_global_init(CURL_GLOBAL_DEFAULT);
-	if ((rc = discover(e, prefix, pfx, &nodes, &n)) != PG_CLI_OK)
-		goto out;
-	open = cluster_window(e, prefix, &rec, &left);
-	print_cluster_window(open, &rec, left);
-	if (n == 0) {
-		printf("no nodes under %s/nodes/ in etcd %s\n", prefix, c->etcd);
+	print_cluster_window(cl.open, &cl.rec, cl.left_ms);
+	if (cl.n == 0) {
+		printf("no nodes under %s/nodes/ in etcd %s\n", cl.prefix, c->etcd);
 		goto out;
 	}
 	printf("%-20s %-40s %s\n", "NODE", "DIAGNOSTICS URL", "WINDOW");
-	jobs = calloc(n, sizeof(*jobs));
+	jobs = calloc(cl.n, sizeof(*jobs));
 	if (!jobs) {
 		rc = PG_CLI_FAILED;
 		goto out;
 	}
-	for (size_t i = 0; i < n; i++) {
-		if (!nodes[i].has_ep || token_refusal(c, &nodes[i].ep))
+	for (size_t i = 0; i < cl.n; i++) {
+		if (!cl.nodes[i].has_ep || token_refusal(c, &cl.nodes[i].ep))
 			continue;
-		jobs[nj].n = &nodes[i];
+		jobs[nj].n = &cl.nodes[i];
 		jobs[nj].timeout_s = c->timeout_s;
 		job_url(&jobs[nj++], "/debug/pprof/");
 	}
-	rc = run_jobs(&u, jobs, nj, 16, node_done, NULL);
-	for (size_t i = 0, k = 0; i < n; i++) {
-		if (nodes[i].has_ep && token_refusal(c, &nodes[i].ep))
-			printf("%-20s %-40s unknown: %s\n", nodes[i].ep.node, nodes[i].ep.url, token_refusal(c, &nodes[i].ep));
-		else if (nodes[i].has_ep)
+	rc = run_jobs(&cl.u, jobs, nj, 16, node_done, NULL);
+	for (size_t i = 0, k = 0; i < cl.n; i++) {
+		if (cl.nodes[i].has_ep && token_refusal(c, &cl.nodes[i].ep))
+			printf("%-20s %-40s unknown: %s\n", cl.nodes[i].ep.node, cl.nodes[i].ep.url, token_refusal(c, &cl.nodes[i].ep));
+		else if (cl.nodes[i].has_ep)
 			node_line(&jobs[k++]);
 		else
-			printf("%-20s %-40s %s\n", nodes[i].advertise, "-", "(publishes no diagnostics endpoint)");
+			printf("%-20s %-40s %s\n", cl.nodes[i].advertise, "-", "(publishes no diagnostics endpoint)");
 	}
 out:
 	free(jobs);
-	free(nodes);
-	pg_cli_upstream_close(&u);
-	pg_etcd_free(&e);
-	curl_global_cleanup();
+	cluster_close(&cl);
 	return rc;
 }
 
@@ -597,36 +621,26 @@ out:
 int pg_cli_fetch_cluster(struct pg_cli_conn *c, const char *profile, long seconds, const char *dir, long parallel)
 {
 	static const char pfx[] = "pprofgatectl fetch";
-	struct pg_cli_upstream u = {0};
-	struct pg_etcd *e = NULL;
-	struct pg_window_record rec;
-	struct node *nodes = NULL;
+	struct cluster cl;
 	struct job *jobs = NULL;
 	struct cluster_fetch cf = {dir, profile, 0, 0, PG_CLI_OK};
-	char prefix[PG_CONFIG_ADDR_MAX], path[64], left_s[32];
-	size_t n = 0, nj = 0;
-	int64_t left = 0;
-	int rc, open;
+	char path[64], left_s[32];
+	size_t nj = 0;
+	int rc;
 
-	if ((rc = pg_cli_etcd_open(c, pfx, &e, prefix, sizeof(prefix))) != PG_CLI_OK)
-		return rc;
-	if ((rc = pg_cli_upstream_open(c, pfx, &u)) != PG_CLI_OK)
+	if ((rc = cluster_open(c, pfx, &cl)) != PG_CLI_OK)
 		goto out;
-	curl_global_init(CURL_GLOBAL_DEFAULT);
-	if ((rc = discover(e, prefix, pfx, &nodes, &n)) != PG_CLI_OK)
-		goto out;
-	open = cluster_window(e, prefix, &rec, &left);
-	if (open <= 0) {
+	if (cl.open <= 0) {
 		fprintf(stderr, "%s: %s; open one first: pprofgatectl window open --cluster --for 10m --reason TEXT\n",
-			pfx, open < 0 ? "cannot read the cluster window from etcd" : "no cluster window is open");
-		rc = open < 0 ? PG_CLI_ETCD : PG_CLI_DENIED;
+			pfx, cl.open < 0 ? "cannot read the cluster window from etcd" : "no cluster window is open");
+		rc = cl.open < 0 ? PG_CLI_ETCD : PG_CLI_DENIED;
 		goto out;
 	}
-	pg_cli_format_secs(left / 1000, left_s, sizeof(left_s));
-	if (seconds > 0 && left / 1000 < seconds)
+	pg_cli_format_secs(cl.left_ms / 1000, left_s, sizeof(left_s));
+	if (seconds > 0 && cl.left_ms / 1000 < seconds)
 		fprintf(stderr, "%s: the cluster window ends in %s: nodes shorten the capture to it\n", pfx, left_s);
-	if (n == 0) {
-		fprintf(stderr, "%s: no nodes under %s/nodes/ in etcd %s\n", pfx, prefix, c->etcd);
+	if (cl.n == 0) {
+		fprintf(stderr, "%s: no nodes under %s/nodes/ in etcd %s\n", pfx, cl.prefix, c->etcd);
 		rc = PG_CLI_FAILED;
 		goto out;
 	}
@@ -635,7 +649,7 @@ int pg_cli_fetch_cluster(struct pg_cli_conn *c, const char *profile, long second
 		rc = PG_CLI_FAILED;
 		goto out;
 	}
-	jobs = calloc(n, sizeof(*jobs));
+	jobs = calloc(cl.n, sizeof(*jobs));
 	if (!jobs) {
 		rc = PG_CLI_FAILED;
 		goto out;
@@ -644,26 +658,26 @@ int pg_cli_fetch_cluster(struct pg_cli_conn *c, const char *profile, long second
 		snprintf(path, sizeof(path), "/debug/pprof/%s?seconds=%ld", profile, seconds);
 	else
 		snprintf(path, sizeof(path), "/debug/pprof/%s", profile);
-	for (size_t i = 0; i < n; i++) {
+	for (size_t i = 0; i < cl.n; i++) {
 		struct job *j = &jobs[nj];
 		int fd;
 
-		if (!nodes[i].has_ep) {
-			fprintf(stderr, "%s: failed: publishes no diagnostics endpoint\n", nodes[i].advertise);
+		if (!cl.nodes[i].has_ep) {
+			fprintf(stderr, "%s: failed: publishes no diagnostics endpoint\n", cl.nodes[i].advertise);
 			cf.failed++;
 			cf.worst = cf.worst == PG_CLI_OK ? PG_CLI_UNREACHABLE : cf.worst;
 			continue;
 		}
-		if (token_refusal(c, &nodes[i].ep)) {
-			fprintf(stderr, "%s: failed: %s\n", nodes[i].ep.node, token_refusal(c, &nodes[i].ep));
+		if (token_refusal(c, &cl.nodes[i].ep)) {
+			fprintf(stderr, "%s: failed: %s\n", cl.nodes[i].ep.node, token_refusal(c, &cl.nodes[i].ep));
 			cf.failed++;
 			cf.worst = cf.worst == PG_CLI_OK ? PG_CLI_USAGE : cf.worst;
 			continue;
 		}
-		j->n = &nodes[i];
+		j->n = &cl.nodes[i];
 		j->timeout_s = c->timeout_s + (seconds > 0 ? seconds : 30);
 		job_url(j, path);
-		snprintf(j->tmp, sizeof(j->tmp), "%s/.%s.pb.gz.tmp.XXXXXX", dir, nodes[i].ep.node);
+		snprintf(j->tmp, sizeof(j->tmp), "%s/.%s.pb.gz.tmp.XXXXXX", dir, cl.nodes[i].ep.node);
 		fd = mkstemp(j->tmp);
 		if (fd < 0 || !(j->f = fdopen(fd, "wb"))) {
 			fprintf(stderr, "%s: cannot create a file in %s: %s\n", pfx, dir, strerror(errno));
@@ -678,7 +692,7 @@ int pg_cli_fetch_cluster(struct pg_cli_conn *c, const char *profile, long second
 	}
 	fprintf(stderr, "%s: %s from %zu node%s (cluster window: %s left)%s\n", pfx, profile, nj, nj == 1 ? "" : "s",
 		left_s, seconds > 0 ? ", capturing..." : "");
-	rc = run_jobs(&u, jobs, nj, (size_t)parallel, fetched, &cf);
+	rc = run_jobs(&cl.u, jobs, nj, (size_t)parallel, fetched, &cf);
 	if (rc == PG_CLI_OK && cf.ok > 0)
 		rc = merge_files(pfx, dir, jobs, nj);
 	if (cf.ok == 0) {
@@ -699,9 +713,6 @@ out:
 			unlink(jobs[i].tmp);
 	}
 	free(jobs);
-	free(nodes);
-	pg_cli_upstream_close(&u);
-	pg_etcd_free(&e);
-	curl_global_cleanup();
+	cluster_close(&cl);
 	return rc;
 }

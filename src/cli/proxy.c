@@ -91,7 +91,7 @@ struct job {
 	pthread_mutex_t lock;
 	pthread_cond_t space;  /* the buffer has room, or the client is gone */
 	int refs;
-	char url[2600];
+	char url[4096];
 	unsigned method;       /* PG_HTTP_GET / HEAD / POST */
 	void *body;            /* POST body (copy) */
 	size_t body_len;
@@ -412,7 +412,13 @@ static void handle(struct pg_http_req *r, void *arg)
 	j->timeout_s = seconds + seconds / 2 + p->u.c->timeout_s + 60;
 	pthread_mutex_init(&j->lock, NULL);
 	pthread_cond_init(&j->space, NULL);
-	snprintf(j->url, sizeof(j->url), "%s%s%s%s", p->u.base, pg_http_req_path(r), q.n ? "?" : "", query);
+	if ((size_t)snprintf(j->url, sizeof(j->url), "%s%s%s%s", p->u.base, pg_http_req_path(r), q.n ? "?" : "",
+			     query) >= sizeof(j->url)) {
+		atomic_fetch_sub(&p->jobs, 1);
+		pg_http_reply_error(r, 414, "pprofgatectl proxy: URL too long");
+		job_unref(j);
+		return;
+	}
 	pg_http_suspend(r);
 	if (pg_thread_create(&th, "proxy-fwd", worker, j) != PG_OK) {
 		atomic_fetch_sub(&p->jobs, 1);

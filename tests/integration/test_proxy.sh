@@ -14,52 +14,9 @@ T="$PG_TMP"
 P="$T/pki"
 pg_etcd_start
 
-G=$(pg_free_port) H=$(pg_free_port) A=$(pg_free_port) M=$(pg_free_port)
-cat >"$T/node.yaml" <<YAML
-version: 1
-cluster:
-  shards: 64
-  provider: etcd
-  etcd:
-    endpoints: ["$ETCD_EP"]
-    prefix: /proxytest
-nodes:
-  - id: n1
-    grpc_addr: 127.0.0.1:$G
-    advertise_addr: 127.0.0.1:$G
-    http_addr: 127.0.0.1:$H
-admin:
-  listen: 127.0.0.1:$A
-  allowed_identities: "cn:admin"
-  tls:
-    cert_file: $P/server.crt
-    key_file: $P/server.key
-    client_ca_file: $P/ca.crt
-  window:
-    max_seconds: 600
-    min_capture_seconds: 1
-diagnostics:
-  tls_server_config:
-    cert_file: $P/server.crt
-    key_file: $P/server.key
-    client_ca_file: $P/ca.crt
-  client_identities:
-    - "cn:admin pprof:admin"
-    - "cn:operator pprof:read pprof:sensitive"
-  jwt:
-    issuer: pprofgate-dev
-    audience: pprofgate
-    keys:
-      - {alg: RS256, file: $P/jwt-rs256.pub}
-  groups:
-    pprof:
-      auth: mtls or jwt
-  plain_listen: 127.0.0.1:$M
-YAML
-pg_start node env TCMALLOC_SAMPLE_PARAMETER=65536 "$BIN" --config "$T/node.yaml" --node-id n1
-NODE_PID=$PG_PID
-pg_wait_for_port "$H" 10 || { cat "$T/node.log" >&2; pg_fail "node did not start"; }
-pg_wait_for_port "$A" 10 || pg_fail "admin did not start"
+PG_CLUSTER_PREFIX=/proxytest PG_NODE_AUTH="mtls or jwt" \
+	pg_secure_node n1 "cn:operator pprof:read pprof:sensitive"
+NODE_PID=$n1_PID H=$n1_HTTPS A=$n1_ADMIN
 NODE="https://127.0.0.1:$H"
 OPER=(--node "$NODE" --cacert "$P/ca.crt" --cert "$P/operator.crt" --key "$P/operator.key")
 admin() { "$CTL" --admin "127.0.0.1:$A" --cert "$P/admin.crt" --key "$P/admin.key" --cacert "$P/ca.crt" "$@"; }
@@ -141,8 +98,8 @@ awk -v s="$secs" 'BEGIN { exit !(s < 3) }' || pg_fail "abandoned capture held fo
 pg_pass "a client that goes away: the proxy drops the node's request (${secs} s)"
 
 # The node's audit names the operator, never the proxy; one proxy line per request.
-grep '"route":"/debug/pprof/goroutine"' "$T/node.log" | grep -q '"identity":"[^"]*operator' ||
-	pg_fail "node audit without the operator: $(grep -m3 goroutine "$T/node.log")"
+grep '"route":"/debug/pprof/goroutine"' "$T/n1.log" | grep -q '"identity":"[^"]*operator' ||
+	pg_fail "node audit without the operator: $(grep -m3 goroutine "$T/n1.log")"
 n_req=$(grep -c -- "-> [0-9]" "$T/proxy.log")
 [ "$n_req" -ge 10 ] || pg_fail "proxy logged $n_req request lines: $(cat "$T/proxy.log")"
 grep -Eq "GET /debug/pprof/trace\?seconds=1 -> 200, [1-9][0-9]* bytes" "$T/proxy.log" ||
@@ -168,8 +125,8 @@ grep -q "as token sub=alice" "$T/proxy2.log" || pg_fail "token proxy start line:
 grep -q "$TOKEN" "$T/proxy2.log" && pg_fail "the token appears in the proxy's log"
 out=$(gp -top "http://127.0.0.1:$PX2/debug/pprof/goroutine") || pg_fail "pprof via token proxy: $out"
 grep -q "Type: goroutine" <<<"$out" || pg_fail "goroutine via token proxy: $out"
-grep '"route":"/debug/pprof/goroutine"' "$T/node.log" | grep -q '"identity":"[^"]*alice' ||
-	pg_fail "node audit without alice: $(grep -m3 alice "$T/node.log")"
+grep '"route":"/debug/pprof/goroutine"' "$T/n1.log" | grep -q '"identity":"[^"]*alice' ||
+	pg_fail "node audit without alice: $(grep -m3 alice "$T/n1.log")"
 pg_pass "token proxy: go tool pprof works, node audit shows alice, token never logged"
 
 pg_stop "$PG_PID" 5 || pg_fail "token proxy did not stop on SIGTERM"
