@@ -1,6 +1,7 @@
 /* pprofgatectl: checks the operator's own client certificate before it is
  * sent anywhere, with the node's own check (auth/x509), so a certificate the
  * node would refuse is explained here, by name, instead of as a refusal. */
+#include <stdbool.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -55,6 +56,15 @@ out:
 	return rc;
 }
 
+/* Visible ASCII and spaces only: the text goes to a terminal. */
+static bool printable(const char *s, size_t n)
+{
+	for (size_t i = 0; i < n; i++)
+		if ((unsigned char)s[i] < 0x20 || (unsigned char)s[i] >= 0x7f)
+			return false;
+	return true;
+}
+
 void pg_cli_own_identity(const struct pg_cli_conn *c, char *out, size_t cap)
 {
 	snprintf(out, cap, "anonymous");
@@ -85,7 +95,7 @@ void pg_cli_own_identity(const struct pg_cli_conn *c, char *out, size_t cap)
 		snprintf(out, cap, "a bearer token");
 		if (e && pg_base64url_decode(p + 1, (size_t)(e - p - 1), claims, sizeof(claims), &n) == PG_OK &&
 		    pg_json_parse((const char *)claims, n, NULL, &doc) == PG_OK &&
-		    (sub = pg_json_str(pg_json_get(pg_json_root(doc), "sub"), &sl)) && sl < 200 && !memchr(sub, 0, sl))
+		    (sub = pg_json_str(pg_json_get(pg_json_root(doc), "sub"), &sl)) && sl < 200 && printable(sub, sl))
 			snprintf(out, cap, "token sub=%s", sub);
 		pg_json_free(&doc);
 		pg_err_clear();
