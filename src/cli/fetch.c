@@ -28,12 +28,19 @@
 static void fetch_usage(FILE *f)
 {
 	fputs("usage: pprofgatectl fetch PROFILE [--seconds N] -o FILE\n"
+	      "       pprofgatectl fetch --cluster PROFILE [--seconds N] [--parallel 8] -o DIR\n"
 	      "Downloads /debug/pprof/PROFILE from the node at --node (PPROFGATE_NODE) and writes\n"
 	      "FILE atomically. PROFILE: profile, heap, allocs, goroutine, threadcreate, block,\n"
 	      "mutex, trace (Chrome Trace Event JSON: open it in https://ui.perfetto.dev or\n"
 	      "chrome://tracing, not go tool trace), cmdline, ... Authentication: --cert/--key (mTLS, with --cacert) or\n"
 	      "a bearer token from PPROFGATE_TOKEN (or --token). HTTPS is used when --cacert is\n"
-	      "given or --node is an https:// URL. A diagnostics window must be open.\n",
+	      "given or --node is an https:// URL. A diagnostics window must be open.\n"
+	      "--cluster: every node that publishes a diagnostics endpoint in etcd (--etcd,\n"
+	      "--etcd-prefix), at the same time (at most --parallel at once, each within --timeout\n"
+	      "plus the capture), while a cluster window is open: one line per node, DIR/<node>.pb.gz\n"
+	      "each, and DIR/merged.pb.gz with a label node=<name> on every sample (go tool pprof\n"
+	      "-tagfocus node=NAME, -tagroot node). A node that fails is named with its reason; the\n"
+	      "others are still written, and the exit code is 7 (partial).\n",
 	      f);
 }
 
@@ -127,49 +134,19 @@ static int on_progress(void *arg, curl_off_t dltotal, curl_off_t dlnow, curl_off
 	return 0;
 }
 
-/* The "reason" of a pprofgate refusal body {"error":..,"reason":"window_closed"}. */
-static void reason_of(const char *body, char *out, size_t cap)
-{
-	const char *r = strstr(body, "\"reason\":\"");
-	size_t n = 0;
-
-	out[0] = '\0';
-	if (!r)
-		return;
-	r += 10;
-	while (r[n] && r[n] != '"' && n + 1 < cap && (unsigned char)r[n] >= 0x20 && (unsigned char)r[n] < 0x7f)
-		n++;
-	memcpy(out, r, n);
-	out[n] = '\0';
-}
-
 /* Options shared by the HEAD probe and the GET. */
-static void setup(CURL *h, const struct pg_cli_conn *c, const char *url, struct curl_slist *hdr,
-		  long timeout_s, struct xfer *x, char *errbuf)
+static void setup(CURL *h, const struct pg_cli_upstream *u, const char *url, long timeout_s, struct xfer *x,
+		  char *errbuf)
 {
-	curl_easy_setopt(h, CURLOPT_URL, url);
-	curl_easy_setopt(h, CURLOPT_NOSIGNAL, 1L);
-	curl_easy_setopt(h, CURLOPT_PROTOCOLS_STR, "http,https");
-	curl_easy_setopt(h, CURLOPT_CONNECTTIMEOUT, c->timeout_s);
-	curl_easy_setopt(h, CURLOPT_TIMEOUT, timeout_s);
+	pg_cli_upstream_setup(h, u, url, timeout_s, errbuf);
 	curl_easy_setopt(h, CURLOPT_HEADERFUNCTION, on_header);
 	curl_easy_setopt(h, CURLOPT_HEADERDATA, x);
-	curl_easy_setopt(h, CURLOPT_ERRORBUFFER, errbuf);
-	if (c->cacert)
-		curl_easy_setopt(h, CURLOPT_CAINFO, c->cacert);
-	if (c->cert) {
-		curl_easy_setopt(h, CURLOPT_SSLCERT, c->cert);
-		curl_easy_setopt(h, CURLOPT_SSLKEY, c->key);
-	}
-	if (hdr)
-		curl_easy_setopt(h, CURLOPT_HTTPHEADER, hdr);
 }
 
 /* Asks the node, with HEAD, how long the capture at url would run. Returns
  * the granted seconds (and the shortening note in note), or -1 when the node
  * does not say (refused, unreachable, an older node): no countdown then. */
-static long probe_capture(const struct pg_cli_conn *c, const char *url, struct curl_slist *hdr, char *note,
-			  size_t cap)
+static long probe_capture(const struct pg_cli_upstream *u, const char *url, char *note, size_t cap)
 {
 	struct xfer px = {.granted = -1};
 	char errbuf[CURL_ERROR_SIZE] = "";
@@ -179,7 +156,7 @@ static long probe_capture(const struct pg_cli_conn *c, const char *url, struct c
 	note[0] = '\0';
 	if (!h)
 		return -1;
-	setup(h, c, url, hdr, c->timeout_s, &px, errbuf);
+	setup(h, u, url, u->c->timeout_s, &px, errbuf);
 	curl_easy_setopt(h, CURLOPT_NOBODY, 1L);
 	if (curl_easy_perform(h) != CURLE_OK ||
 	    curl_easy_getinfo(h, CURLINFO_RESPONSE_CODE, &status) != CURLE_OK || status != 200)
@@ -193,16 +170,16 @@ static long probe_capture(const struct pg_cli_conn *c, const char *url, struct c
 int pg_cli_cmd_fetch(struct pg_cli_conn *c, int argc, char **argv)
 {
 	const char *profile = NULL, *outf = NULL, *v;
-	long seconds = -1;
-	char url[1024], tmp[4096], auth[8400], errbuf[CURL_ERROR_SIZE] = "";
+	long seconds = -1, parallel = 8;
+	bool cluster = false;
+	char url[1024], tmp[4096] = "", errbuf[CURL_ERROR_SIZE] = "";
 	struct xfer x = {.granted = -1};
 	char note[128] = "";
-	struct curl_slist *hdr = NULL;
+	struct pg_cli_upstream u = {0};
 	CURL *h = NULL;
 	CURLcode cc;
 	long status = 0;
 	int fd = -1, rc = PG_CLI_FAILED;
-	bool https;
 
 	for (int i = 0; i < argc; i++) {
 		int m;
@@ -215,6 +192,16 @@ int pg_cli_cmd_fetch(struct pg_cli_conn *c, int argc, char **argv)
 			seconds = strtol(v, &end, 10);
 			if (*end || end == v || seconds < 0 || seconds > 3600) {
 				fprintf(stderr, "%s: --seconds must be 0..3600\n", PFX);
+				return PG_CLI_USAGE;
+			}
+		} else if (m == 0 && strcmp(argv[i], "--cluster") == 0) {
+			cluster = true;
+			m = 1;
+		} else if (m == 0 && (m = pg_cli_flag(argc, argv, &i, "--parallel", &v)) == 1) {
+			char *end;
+			parallel = strtol(v, &end, 10);
+			if (*end || end == v || parallel < 1 || parallel > 64) {
+				fprintf(stderr, "%s: --parallel must be 1..64\n", PFX);
 				return PG_CLI_USAGE;
 			}
 		} else if (m == 0 && (m = pg_cli_flag(argc, argv, &i, "-o", &v)) == 1) {
@@ -240,37 +227,28 @@ int pg_cli_cmd_fetch(struct pg_cli_conn *c, int argc, char **argv)
 			fprintf(stderr, "%s: PROFILE is a name such as heap or profile\n", PFX);
 			return PG_CLI_USAGE;
 		}
-	if ((c->cert && !c->key) || (!c->cert && c->key)) {
-		fprintf(stderr, "%s: --cert and --key go together\n", PFX);
-		return PG_CLI_USAGE;
-	}
-	if ((rc = pg_cli_check_own_cert(c, PFX)) != PG_CLI_OK)
-		return rc;
+	if (cluster)
+		return pg_cli_fetch_cluster(c, profile, seconds, outf, parallel);
+	if ((rc = pg_cli_upstream_open(c, PFX, &u)) != PG_CLI_OK)
+		goto out;
 	rc = PG_CLI_FAILED;
-	https = strncmp(c->node, "https://", 8) == 0 || (strncmp(c->node, "http://", 7) != 0 && c->cacert);
-	if (strncmp(c->node, "http", 4) == 0)
-		snprintf(url, sizeof(url), "%s/debug/pprof/%s", c->node, profile);
-	else
-		snprintf(url, sizeof(url), "%s://%s/debug/pprof/%s", https ? "https" : "http", c->node, profile);
+	snprintf(url, sizeof(url), "%s/debug/pprof/%s", u.base, profile);
 	if (seconds >= 0) {
 		size_t l = strlen(url);
 		snprintf(url + l, sizeof(url) - l, "?seconds=%ld", seconds);
 	}
-	if (c->token && !https && !getenv("PPROFGATE_ALLOW_PLAINTEXT_TOKEN")) {
-		fprintf(stderr, "%s: refusing to send a bearer token over plain HTTP (RFC 6750 §5.3); "
-				"use --cacert/https://\n", PFX);
-		return PG_CLI_USAGE;
-	}
 	if ((size_t)snprintf(tmp, sizeof(tmp), "%s.tmp.XXXXXX", outf) >= sizeof(tmp)) {
 		fprintf(stderr, "%s: output path too long\n", PFX);
-		return PG_CLI_USAGE;
+		rc = PG_CLI_USAGE;
+		goto out;
 	}
 	fd = mkstemp(tmp);
 	if (fd < 0 || !(x.f = fdopen(fd, "wb"))) {
 		fprintf(stderr, "%s: cannot create a file next to %s: %s\n", PFX, outf, strerror(errno));
 		if (fd >= 0)
 			close(fd);
-		return PG_CLI_FAILED;
+		tmp[0] = '\0';
+		goto out;
 	}
 	x.tty = isatty(2);
 	x.last_shown = -1;
@@ -278,21 +256,12 @@ int pg_cli_cmd_fetch(struct pg_cli_conn *c, int argc, char **argv)
 	h = curl_easy_init();
 	if (!h)
 		goto out;
-	if (c->token) {
-		if ((size_t)snprintf(auth, sizeof(auth), "Authorization: Bearer %s", c->token) >= sizeof(auth)) {
-			fprintf(stderr, "%s: the token is too long\n", PFX);
-			rc = PG_CLI_USAGE;
-			goto out;
-		}
-		hdr = curl_slist_append(hdr, auth);
-		explicit_bzero(auth, sizeof(auth));
-	}
 	if (seconds > 0) {
-		x.seconds = probe_capture(c, url, hdr, note, sizeof(note));
+		x.seconds = probe_capture(&u, url, note, sizeof(note));
 		if (note[0])
 			fprintf(stderr, "%s: the node %s\n", PFX, note);
 	}
-	setup(h, c, url, hdr, c->timeout_s + (seconds > 0 ? seconds : 30), &x, errbuf);
+	setup(h, &u, url, c->timeout_s + (seconds > 0 ? seconds : 30), &x, errbuf);
 	curl_easy_setopt(h, CURLOPT_WRITEFUNCTION, on_data);
 	curl_easy_setopt(h, CURLOPT_WRITEDATA, &x);
 	curl_easy_setopt(h, CURLOPT_NOPROGRESS, 0L);
@@ -329,7 +298,7 @@ int pg_cli_cmd_fetch(struct pg_cli_conn *c, int argc, char **argv)
 		if (rf)
 			fclose(rf);
 		body[n] = '\0';
-		reason_of(body, reason, sizeof(reason));
+		pg_cli_reason_of(body, reason, sizeof(reason));
 		fprintf(stderr, "%s: %s answered HTTP %ld%s%s\n", PFX, c->node, status, reason[0] ? ": " : "", reason);
 		rc = (status == 401 || status == 403) ? PG_CLI_DENIED : status == 404 || status == 400 ? PG_CLI_USAGE
 												      : PG_CLI_SERVER;
@@ -362,7 +331,7 @@ out:
 		fclose(x.f);
 	if (tmp[0])
 		unlink(tmp);
-	curl_slist_free_all(hdr);
+	pg_cli_upstream_close(&u);
 	if (h)
 		curl_easy_cleanup(h);
 	curl_global_cleanup();

@@ -2,7 +2,7 @@
  *
  *   pprofgatectl [connection flags] COMMAND ...
  *
- * Commands: window open|close|status, token mint, fetch. See usage() and
+ * Commands: window open|close|status, token mint, fetch, nodes, proxy. See usage() and
  * docs/operations.md. Connection flags may come before or after the command;
  * each also has an environment variable so secrets stay out of `ps`. */
 #include <stdio.h>
@@ -24,22 +24,31 @@ static void usage(FILE *f)
 	      "  token mint --key FILE --alg RS256|ES256|HS256 --sub S [--scope \"pprof:read\"]\n"
 	      "             [--aud A] [--iss I] [--ttl 10m] [--kid K]\n"
 	      "  fetch PROFILE [--seconds N] -o FILE\n"
+	      "  fetch --cluster PROFILE [--seconds N] [--parallel 8] -o DIR   every node, and merged\n"
+	      "  nodes                             the cluster's nodes, diagnostics URLs, windows\n"
+	      "  proxy [--listen 127.0.0.1:6060]   forward local pprof tools to --node as you\n"
 	      "Run `pprofgatectl COMMAND --help` for details.\n"
 	      "\n"
 	      "Connection flags (environment variable in brackets):\n"
 	      "  --admin HOST:PORT   admin API of a node, for `window` [PPROFGATE_ADMIN] (localhost:47001)\n"
-	      "  --node HOST:PORT|URL  HTTP(S) endpoint of a node, for `fetch` [PPROFGATE_NODE]\n"
+	      "  --node HOST:PORT|URL  HTTP(S) endpoint of a node, for `fetch` and `proxy` [PPROFGATE_NODE]\n"
 	      "                      (localhost:9090; https when --cacert is given)\n"
 	      "  --cert FILE --key FILE  client certificate and key (mTLS) [PPROFGATE_CERT, PPROFGATE_KEY]\n"
 	      "  --cacert FILE       CA that signs the node's certificate [PPROFGATE_CACERT]\n"
-	      "  --token JWT         bearer token for `fetch` [PPROFGATE_TOKEN; prefer the variable]\n"
+	      "  --token JWT         bearer token for `fetch` and `proxy` [PPROFGATE_TOKEN; prefer the variable]\n"
 	      "  --timeout SECONDS   per request (default 10; fetch adds the capture time)\n"
+	      "  --etcd HOST:PORT[,...]  the cluster's etcd, for `nodes` and `fetch --cluster`\n"
+	      "                      [PPROFGATE_ETCD] (localhost:2379, as the node)\n"
+	      "  --etcd-prefix PREFIX  [PPROFGATE_ETCD_PREFIX] (/goverse, as the node)\n"
+	      "  --etcd-cacert FILE --etcd-cert FILE --etcd-key FILE  TLS to etcd, as the node's\n"
+	      "                      cluster.etcd.tls [PPROFGATE_ETCD_CACERT, _CERT, _KEY]\n"
 	      "\n"
 	      "Durations: 15m, 1h30m, 90s, 500ms, or plain seconds.\n"
 	      "Exit codes: 0 ok, 1 local failure, 2 usage (or arguments the node rejected),\n"
 	      "            3 authentication/authorisation refused (or your certificate is unusable),\n"
-	      "            4 node unreachable, 5 node error, 6 the node answered but etcd did not\n"
-	      "            (cluster windows; a close still closed the node asked).\n",
+	      "            4 node unreachable, 5 node error, 6 etcd did not answer (behind the node for\n"
+	      "            cluster windows, where a close still closed the node asked; or to the CLI),\n"
+	      "            7 partial: fetch --cluster got some nodes' profiles, not all (or no merge).\n",
 	      f);
 }
 
@@ -66,6 +75,11 @@ int main(int argc, char **argv)
 	c.key = env_or("PPROFGATE_KEY", NULL);
 	c.cacert = env_or("PPROFGATE_CACERT", NULL);
 	c.token = env_or("PPROFGATE_TOKEN", NULL);
+	c.etcd = env_or("PPROFGATE_ETCD", "localhost:2379");
+	c.etcd_prefix = env_or("PPROFGATE_ETCD_PREFIX", "/goverse");
+	c.etcd_cacert = env_or("PPROFGATE_ETCD_CACERT", NULL);
+	c.etcd_cert = env_or("PPROFGATE_ETCD_CERT", NULL);
+	c.etcd_key = env_or("PPROFGATE_ETCD_KEY", NULL);
 	c.timeout_s = 10;
 	/* Pull the connection flags out wherever they are; the rest goes to the
 	 * command. "token mint --key" is the signing key, so stop at `token`. */
@@ -87,6 +101,16 @@ int main(int argc, char **argv)
 			c.cacert = v;
 		else if (m == 0 && (m = pg_cli_flag(argc, argv, &i, "--token", &v)) == 1)
 			c.token = v;
+		else if (m == 0 && (m = pg_cli_flag(argc, argv, &i, "--etcd", &v)) == 1)
+			c.etcd = v;
+		else if (m == 0 && (m = pg_cli_flag(argc, argv, &i, "--etcd-prefix", &v)) == 1)
+			c.etcd_prefix = v;
+		else if (m == 0 && (m = pg_cli_flag(argc, argv, &i, "--etcd-cacert", &v)) == 1)
+			c.etcd_cacert = v;
+		else if (m == 0 && (m = pg_cli_flag(argc, argv, &i, "--etcd-cert", &v)) == 1)
+			c.etcd_cert = v;
+		else if (m == 0 && (m = pg_cli_flag(argc, argv, &i, "--etcd-key", &v)) == 1)
+			c.etcd_key = v;
 		else if (m == 0 && (m = pg_cli_flag(argc, argv, &i, "--timeout", &v)) == 1) {
 			char *end;
 			c.timeout_s = strtol(v, &end, 10);
@@ -121,6 +145,10 @@ int main(int argc, char **argv)
 		rc = pg_cli_cmd_token(n - 1, rest + 1);
 	} else if (strcmp(rest[0], "fetch") == 0) {
 		rc = pg_cli_cmd_fetch(&c, n - 1, rest + 1);
+	} else if (strcmp(rest[0], "proxy") == 0) {
+		rc = pg_cli_cmd_proxy(&c, n - 1, rest + 1);
+	} else if (strcmp(rest[0], "nodes") == 0) {
+		rc = pg_cli_cmd_nodes(&c, n - 1, rest + 1);
 	} else if (strcmp(rest[0], "--version") == 0 || strcmp(rest[0], "version") == 0) {
 		printf("pprofgatectl %s\n", PG_VERSION);
 		rc = PG_CLI_OK;

@@ -1,6 +1,8 @@
 /* Cluster membership in etcd; see membership.h and docs/membership.md. */
 #include "src/cluster/membership.h"
 
+#include "src/cluster/endpoint.h"
+
 #include <inttypes.h>
 #include <pthread.h>
 #include <stdatomic.h>
@@ -9,6 +11,7 @@
 #include <string.h>
 #include <time.h>
 
+#include "src/cluster/endpoint.h"
 #include "src/cluster/etcd.h"
 #include "src/metrics/metrics.h"
 #include "src/util/clock.h"
@@ -39,6 +42,8 @@ struct pg_membership {
 	char key[PG_CONFIG_ADDR_MAX * 2 + 16];
 	char nodes_prefix[PG_CONFIG_ADDR_MAX + 8];
 	char value[PG_CONFIG_ADDR_MAX];
+	char ep_key[PG_CONFIG_ADDR_MAX * 2 + 64]; /* the diagnostics endpoint; "" = none */
+	char ep_value[PG_ENDPOINT_VALUE_MAX];
 	long ttl;
 	char prefix[PG_CONFIG_ADDR_MAX];
 	bool unsafe_goverse;  /* cluster.etcd.unsafe_share_goverse_prefix */
@@ -134,6 +139,33 @@ static int64_t next_backoff(int64_t b)
 
 /* ------------------------------------------------------- registration */
 
+/* The diagnostics endpoint (src/cluster/endpoint.h) under the same lease,
+ * so it goes when the node's key goes. */
+static int put_endpoint(struct pg_membership *m, int64_t lease)
+{
+	int rc;
+
+	if (!m->ep_key[0])
+		return PG_OK;
+	if ((rc = pg_etcd_put(m->etcd, m->ep_key, m->ep_value, lease)) != PG_OK)
+		metric_inc(m->m_errors[OP_PUT]);
+	return rc;
+}
+
+/* This node's endpoint record from cfg; none without an HTTP listener. */
+static int endpoint_init(struct pg_membership *m, const struct pg_config *cfg)
+{
+	int rc = pg_endpoint_build(cfg, m->ep_key, sizeof(m->ep_key), m->ep_value, sizeof(m->ep_value));
+
+	if (rc == PG_ENOTFOUND) {
+		m->ep_key[0] = '\0';
+		pg_err_clear();
+		return PG_OK;
+	}
+	return rc;
+}
+
+
 static int check_goverse(struct pg_etcd *etcd, const char *prefix, bool unsafe);
 
 /* Grants a lease and puts the key under it; first makes sure no Goverse
@@ -161,7 +193,7 @@ static int register_once(struct pg_membership *m, int64_t *granted_ttl)
 		metric_inc(m->m_errors[OP_PUT]);
 		return rc;
 	}
-	return PG_OK;
+	return put_endpoint(m, id);
 }
 
 static void *lease_main(void *arg)
@@ -664,6 +696,8 @@ int pg_membership_start(const struct pg_config *cfg, struct pg_metrics *metrics,
 	snprintf(m->key, sizeof(m->key), "%s%s", m->nodes_prefix, m->value);
 	snprintf(m->prefix, sizeof(m->prefix), "%s", pg_etcd_config_prefix(cfg));
 	m->unsafe_goverse = strcmp(cfg->etcd_unsafe_share_goverse_prefix, "true") == 0;
+	if ((rc = endpoint_init(m, cfg)) != PG_OK)
+		goto out;
 	if ((rc = pg_etcd_new_from_config(cfg, &m->etcd)) != PG_OK)
 		goto out;
 	declare_metrics(m, metrics);

@@ -243,6 +243,14 @@ static const struct setting rows[] = {
 	{.path = "diagnostics.plain_listen", .type = CT_ADDR, .flags = RF_ANY_HOST, DIAG(plain_listen),
 	 .help = "With tls_server_config: also serve /metrics, /healthz and /ready over plain HTTP on "
 		 "this address (for scrapers); /debug/pprof is never served there."},
+	{.path = "diagnostics.advertise_url", .type = CT_TEXT, DIAG(advertise_url),
+	 .help = "URL clients use to reach this HTTP listener, published with the node's etcd lease under "
+		 "<prefix>/diagnostics/endpoints/<advertise> (pprofgatectl nodes, fetch --cluster). Empty: "
+		 "derived from http_addr (https with tls_server_config; a wildcard or empty host becomes the "
+		 "advertise host). Read at start."},
+	{.path = "diagnostics.advertise_server_name", .type = CT_TEXT, DIAG(advertise_server_name),
+	 .help = "TLS server name clients verify for advertise_url (published with it); empty = the URL's "
+		 "host."},
 	{.path = "diagnostics.audit_file", .type = CT_FILE, DIAG(audit_file),
 	 .help = "Audit log: one JSON line per diagnostics request and per refused request on any route or "
 		 "listener (opened O_APPEND, created 0600; reopened on SIGHUP). Empty = stderr."},

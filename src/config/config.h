@@ -66,6 +66,9 @@ struct pg_config_diag {
 	char audit_file[PG_CONFIG_PATH_MAX]; /* "" = stderr */
 	char audit_public_success[8];        /* "false" (default) or "true" */
 	char plain_listen[PG_CONFIG_ADDR_MAX]; /* with TLS: plain /metrics, /healthz, /ready; "" = none */
+	/* The endpoint published in etcd (src/cluster/endpoint.h); "" = derived. */
+	char advertise_url[PG_CONFIG_TEXT_MAX];
+	char advertise_server_name[PG_CONFIG_TEXT_MAX];
 	/* limits: (each listener; change needs a restart) */
 	long max_connections;        /* open connections */
 	long max_connections_per_ip; /* per client address; 0 = no limit */

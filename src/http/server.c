@@ -60,6 +60,7 @@ struct pg_http {
 	pg_http_ready_fn *ready_fn;
 	void *ready_arg;
 	struct pg_http_req *suspended; /* requests suspended by handlers */
+	struct pg_http_stream *paused; /* streams waiting for their producer */
 	atomic_int inflight;           /* requests between first call and completion */
 	struct pg_family *req_total;
 	struct pg_http_route routes[N_ROUTES_MAX]; /* builtin_routes, then opts.routes */
@@ -154,6 +155,7 @@ struct pg_http_req {
 	char *qarena; /* decoded query values */
 	size_t qused;
 	size_t bytes;  /* response body bytes, for the audit hook */
+	struct pg_http_stream *stream; /* a streamed answer counts its own bytes (a reference) */
 	bool plain;    /* arrived on the plain_listen daemon */
 	/* The request-target as received, copied when libmicrohttpd logs the
 	 * URI (before it cuts the query off and before its own refusals drop
@@ -453,9 +455,12 @@ int pg_http_add_header(struct pg_http_req *r, const char *name, const char *valu
 }
 
 static void snap_unref(void *arg);
+static void stream_unref(struct pg_http_stream *s);
 
 static void req_free(struct pg_http_req *r)
 {
+	if (r->stream)
+		stream_unref(r->stream);
 	if (r->resp)
 		MHD_destroy_response(r->resp);
 	snap_unref(r->snap);
@@ -577,48 +582,173 @@ int pg_http_reply_shared(struct pg_http_req *r, unsigned status, const char *con
 	return set_response(r, status, content_type, resp);
 }
 
-struct stream {
+/* A streaming body. A stream fed by another thread (pg_http_reply_stream_wake)
+ * may pause its connection: refs counts MHD's response and the producer's
+ * handle; conn is NULL once the response is gone. */
+struct pg_http_stream {
 	pg_http_stream_fn *fn;
 	void *arg;
 	void (*free_fn)(void *arg);
+	pthread_mutex_t lock;
+	int refs;
+	struct pg_http *h;
+	struct MHD_Connection *conn; /* while MHD holds the response */
+	bool paused;                 /* the connection is suspended by stream_read */
+	bool wake_pending;           /* a wake came while fn was running */
+	atomic_bool closing;         /* pg_http_stop gave up waiting: end with an error */
+	atomic_size_t sent;          /* body bytes handed to libmicrohttpd */
+	struct pg_http_stream *next_paused, *prev_paused; /* h->paused, under h->lock */
 };
+
+static void stream_unref(struct pg_http_stream *s)
+{
+	bool last;
+
+	pthread_mutex_lock(&s->lock);
+	last = --s->refs == 0;
+	pthread_mutex_unlock(&s->lock);
+	if (!last)
+		return;
+	pthread_mutex_destroy(&s->lock);
+	free(s);
+}
+
+/* Lock order: server (h->lock), then stream. */
+static void stream_unlist(struct pg_http_stream *s)
+{
+	struct pg_http *h = s->h;
+
+	if (s->prev_paused)
+		s->prev_paused->next_paused = s->next_paused;
+	else if (h->paused == s)
+		h->paused = s->next_paused;
+	if (s->next_paused)
+		s->next_paused->prev_paused = s->prev_paused;
+	s->next_paused = s->prev_paused = NULL;
+}
 
 static ssize_t stream_read(void *cls, uint64_t pos, char *buf, size_t max)
 {
-	struct stream *s = cls;
-	ssize_t n = s->fn(s->arg, pos, buf, max);
+	struct pg_http_stream *s = cls;
 
-	if (n == 0)
-		return MHD_CONTENT_READER_END_OF_STREAM;
-	return n < 0 ? MHD_CONTENT_READER_END_WITH_ERROR : n;
+	for (;;) {
+		ssize_t n = s->closing ? -1 : s->fn(s->arg, pos, buf, max);
+
+		if (n == 0)
+			return MHD_CONTENT_READER_END_OF_STREAM;
+		if (n > 0)
+			atomic_fetch_add(&s->sent, (size_t)n);
+		if (n != PG_HTTP_STREAM_WAIT)
+			return n < 0 ? MHD_CONTENT_READER_END_WITH_ERROR : n;
+		/* Nothing yet: pause the connection (libmicrohttpd allows it
+		 * from the content reader) unless a wake came meanwhile. */
+		pthread_mutex_lock(&s->h->lock);
+		pthread_mutex_lock(&s->lock);
+		if (s->wake_pending || s->closing) {
+			s->wake_pending = false;
+			pthread_mutex_unlock(&s->lock);
+			pthread_mutex_unlock(&s->h->lock);
+			continue;
+		}
+		s->paused = true;
+		s->prev_paused = NULL;
+		s->next_paused = s->h->paused;
+		if (s->h->paused)
+			s->h->paused->prev_paused = s;
+		s->h->paused = s;
+		MHD_suspend_connection(s->conn);
+		pthread_mutex_unlock(&s->lock);
+		pthread_mutex_unlock(&s->h->lock);
+		return 0;
+	}
+}
+
+/* Resumes a paused stream; h->lock and s->lock held. */
+static void stream_resume(struct pg_http_stream *s)
+{
+	s->paused = false;
+	stream_unlist(s);
+	MHD_resume_connection(s->conn);
+}
+
+void pg_http_stream_wake(struct pg_http_stream *s)
+{
+	if (!s)
+		return;
+	pthread_mutex_lock(&s->h->lock);
+	pthread_mutex_lock(&s->lock);
+	if (s->paused && s->conn)
+		stream_resume(s);
+	else
+		s->wake_pending = true;
+	pthread_mutex_unlock(&s->lock);
+	pthread_mutex_unlock(&s->h->lock);
+}
+
+void pg_http_stream_release(struct pg_http_stream **pp)
+{
+	if (!pp || !*pp)
+		return;
+	stream_unref(*pp);
+	*pp = NULL;
 }
 
 static void stream_free(void *cls)
 {
-	struct stream *s = cls;
+	struct pg_http_stream *s = cls;
 
+	pthread_mutex_lock(&s->lock);
+	s->conn = NULL;
+	pthread_mutex_unlock(&s->lock);
 	if (s->free_fn)
 		s->free_fn(s->arg);
-	free(s);
+	stream_unref(s);
+}
+
+static int reply_stream(struct pg_http_req *r, unsigned status, const char *content_type, pg_http_stream_fn *fn,
+			void *arg, void (*free_fn)(void *arg), struct pg_http_stream **handle)
+{
+	struct pg_http_stream *s = calloc(1, sizeof(*s));
+	struct MHD_Response *resp = NULL;
+
+	if (handle)
+		*handle = NULL;
+	if (s) {
+		s->fn = fn;
+		s->arg = arg;
+		s->free_fn = free_fn;
+		s->h = r->h;
+		s->refs = handle ? 3 : 2; /* MHD's response, the request's, the producer's */
+		pthread_mutex_init(&s->lock, NULL);
+		pthread_mutex_lock(&r->lock);
+		s->conn = r->conn;
+		pthread_mutex_unlock(&r->lock);
+		resp = MHD_create_response_from_callback(MHD_SIZE_UNKNOWN, 32 * 1024, stream_read, s, stream_free);
+		if (!resp) {
+			pthread_mutex_destroy(&s->lock);
+			free(s);
+		} else {
+			r->stream = s;
+			if (handle)
+				*handle = s;
+		}
+	}
+	if (!resp && free_fn)
+		free_fn(arg);
+	return set_response(r, status, content_type, resp);
 }
 
 int pg_http_reply_stream(struct pg_http_req *r, unsigned status, const char *content_type,
 			 pg_http_stream_fn *fn, void *arg, void (*free_fn)(void *arg))
 {
-	struct stream *s = malloc(sizeof(*s));
-	struct MHD_Response *resp = NULL;
+	return reply_stream(r, status, content_type, fn, arg, free_fn, NULL);
+}
 
-	if (s) {
-		s->fn = fn;
-		s->arg = arg;
-		s->free_fn = free_fn;
-		resp = MHD_create_response_from_callback(MHD_SIZE_UNKNOWN, 32 * 1024, stream_read, s, stream_free);
-		if (!resp)
-			free(s);
-	}
-	if (!resp && free_fn)
-		free_fn(arg);
-	return set_response(r, status, content_type, resp);
+int pg_http_reply_stream_wake(struct pg_http_req *r, unsigned status, const char *content_type,
+			      pg_http_stream_fn *fn, void *arg, void (*free_fn)(void *arg),
+			      struct pg_http_stream **handle)
+{
+	return reply_stream(r, status, content_type, fn, arg, free_fn, handle);
 }
 
 bool pg_http_req_peer_gone(struct pg_http_req *r)
@@ -1518,7 +1648,7 @@ static void on_completed(void *cls, struct MHD_Connection *c, void **con_cls, en
 			.gated = gated,
 			.peer = r->peer,
 			.status = r->status,
-			.bytes = r->bytes,
+			.bytes = r->stream ? atomic_load(&r->stream->sent) : r->bytes,
 			.duration_s = since(&r->t0),
 			.note = r->note,
 			.reason = r->reason,
@@ -1692,11 +1822,12 @@ static int routes_init(struct pg_http *h, const struct pg_http_opts *opts)
 {
 	if (opts->n_routes > PG_HTTP_MAX_ROUTES)
 		return pg_fail(PG_EINVAL, "http: %zu routes, at most %d", opts->n_routes, PG_HTTP_MAX_ROUTES);
-	for (size_t i = 0; i < N_BUILTIN; i++) {
+	h->n_routes = 0;
+	for (size_t i = 0; i < N_BUILTIN && !opts->no_builtin_routes; i++) {
 		h->routes[i] = builtin_routes[i];
 		h->routes[i].arg = h;
+		h->n_routes++;
 	}
-	h->n_routes = N_BUILTIN;
 	for (size_t i = 0; i < opts->n_routes; i++) {
 		const struct pg_http_route *rt = &opts->routes[i];
 
@@ -1964,7 +2095,19 @@ void pg_http_stop(struct pg_http **pp)
 			pthread_mutex_unlock(&r->lock);
 		}
 		pthread_mutex_unlock(&h->lock);
-		pg_warn(MOD, "stop: requests still running after %u ms (%u suspended answered 503)",
+		/* Streams still waiting for their producer end with an error. */
+		pthread_mutex_lock(&h->lock);
+		while (h->paused) {
+			struct pg_http_stream *s = h->paused;
+
+			pthread_mutex_lock(&s->lock);
+			s->closing = true;
+			stream_resume(s);
+			pthread_mutex_unlock(&s->lock);
+			n++;
+		}
+		pthread_mutex_unlock(&h->lock);
+		pg_warn(MOD, "stop: requests still running after %u ms (%u suspended answered 503 or ended)",
 			h->opts.stop_timeout_ms, n);
 		(void)drain(h, 500);
 	}

@@ -121,6 +121,9 @@ struct pg_http_opts {
 	 * pointer and must outlive the server). */
 	const struct pg_http_route *routes;
 	size_t n_routes;
+	/* Serve opts.routes only, without /metrics, /healthz and /ready (a
+	 * forwarder that relays those of another server). */
+	bool no_builtin_routes;
 	unsigned threads;             /* 0 or 1: one polling thread; else a pool of this many */
 	unsigned max_connections;     /* per listener; 0: 256 */
 	unsigned max_per_ip;          /* open connections per client address; 0: no limit */
@@ -273,6 +276,24 @@ int pg_http_reply_shared(struct pg_http_req *r, unsigned status, const char *con
 typedef ssize_t pg_http_stream_fn(void *arg, unsigned long long pos, char *buf, size_t max);
 int pg_http_reply_stream(struct pg_http_req *r, unsigned status, const char *content_type,
 				pg_http_stream_fn *fn, void *arg, void (*free_fn)(void *arg));
+
+/* A streaming body whose bytes come from another thread (a body relayed
+ * from elsewhere): fn may also return PG_HTTP_STREAM_WAIT when it has nothing
+ * yet; the server then stops polling the connection (no thread waits) until
+ * the producer calls pg_http_stream_wake, and calls fn again. *handle is the
+ * producer's, to wake with and to release once (pg_http_stream_release)
+ * when it produces no more; it stays valid after the request ends (a wake is
+ * then a no-op). A stream still waiting when pg_http_stop runs out of time
+ * ends with an error. On failure *handle is NULL and free_fn(arg) has run. */
+#define PG_HTTP_STREAM_WAIT (-2)
+struct pg_http_stream;
+int pg_http_reply_stream_wake(struct pg_http_req *r, unsigned status, const char *content_type,
+			      pg_http_stream_fn *fn, void *arg, void (*free_fn)(void *arg),
+			      struct pg_http_stream **handle);
+/* New bytes (or the end) are ready: fn will be called again. Any thread. */
+void pg_http_stream_wake(struct pg_http_stream *s);
+/* Takes NULL; sets *pp = NULL. */
+void pg_http_stream_release(struct pg_http_stream **pp);
 
 /* Suspends the request: call it in the handler, then hand r to another
  * thread, which answers with one pg_http_reply* call (that resumes it). The

@@ -7,25 +7,18 @@
 #include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
-#include <zlib.h>
 
 #include "proto/profile.pb-c.h"
 #include "src/pprof/symbolize.h"
+#include "src/pprof/table.h"
 
 /* Bounds that keep a pathological caller from exhausting memory. */
-#define MAX_STRINGS (1u << 22)
+
 #define MAX_SAMPLES (1u << 22)
 #define MAX_LABELS 64
 #define MAX_COMMENTS 1024
 #define MAX_MAPPINGS 4096
 #define MAX_OUTPUT ((size_t)1 << 30)
-
-struct strtab {
-	char **s;
-	size_t n, cap;
-	uint32_t *slots; /* open addressing: index+1, 0 = empty */
-	size_t nslots;
-};
 
 struct label_ix {
 	int64_t key, str, num, unit;
@@ -42,7 +35,7 @@ struct sample {
 };
 
 struct pg_profile {
-	struct strtab st;
+	struct pg_strtab st;
 	int64_t type[PG_PROFILE_MAX_VALUES], unit[PG_PROFILE_MAX_VALUES];
 	size_t n_types;
 	int64_t period_type, period_unit, period;
@@ -56,89 +49,6 @@ struct pg_profile {
 	size_t nslots;
 };
 
-static uint64_t mix(uint64_t h, uint64_t v)
-{
-	h ^= v + 0x9e3779b97f4a7c15ull + (h << 6) + (h >> 2);
-	h *= 0xff51afd7ed558ccdull;
-	return h ^ (h >> 33);
-}
-
-static uint64_t hash_str(const char *s)
-{
-	uint64_t h = 1469598103934665603ull;
-
-	for (; *s; s++)
-		h = (h ^ (unsigned char)*s) * 1099511628211ull;
-	return h;
-}
-
-/* --- string table --- */
-
-static int strtab_grow(struct strtab *t)
-{
-	size_t n = t->nslots ? t->nslots * 2 : 256;
-	uint32_t *slots = calloc(n, sizeof(*slots));
-
-	if (!slots)
-		return pg_fail(PG_ENOMEM, "out of memory growing the profile string table");
-	for (size_t i = 0; i < t->n; i++) {
-		size_t j = hash_str(t->s[i]) & (n - 1);
-
-		while (slots[j])
-			j = (j + 1) & (n - 1);
-		slots[j] = (uint32_t)(i + 1);
-	}
-	free(t->slots);
-	t->slots = slots;
-	t->nslots = n;
-	return PG_OK;
-}
-
-/* Interns s (NULL means "") and returns its index, or a negative error. */
-static int64_t strtab_add(struct strtab *t, const char *s)
-{
-	size_t j;
-	char *copy;
-	int rc;
-
-	if (!s)
-		s = "";
-	if ((t->n + 1) * 2 > t->nslots && (rc = strtab_grow(t)))
-		return rc;
-	j = hash_str(s) & (t->nslots - 1);
-	while (t->slots[j]) {
-		if (strcmp(t->s[t->slots[j] - 1], s) == 0)
-			return (int64_t)(t->slots[j] - 1);
-		j = (j + 1) & (t->nslots - 1);
-	}
-	if (t->n >= MAX_STRINGS)
-		return pg_fail(PG_ENOMEM, "profile string table limit (%u) reached", MAX_STRINGS);
-	if (t->n == t->cap) {
-		size_t cap = t->cap ? t->cap * 2 : 64;
-		char **ns = realloc(t->s, cap * sizeof(*ns));
-
-		if (!ns)
-			return pg_fail(PG_ENOMEM, "out of memory growing the profile string table");
-		t->s = ns;
-		t->cap = cap;
-	}
-	copy = strdup(s);
-	if (!copy)
-		return pg_fail(PG_ENOMEM, "out of memory copying a profile string");
-	t->s[t->n] = copy;
-	t->slots[j] = (uint32_t)(t->n + 1);
-	return (int64_t)t->n++;
-}
-
-static void strtab_free(struct strtab *t)
-{
-	for (size_t i = 0; i < t->n; i++)
-		free(t->s[i]);
-	free(t->s);
-	free(t->slots);
-	memset(t, 0, sizeof(*t));
-}
-
 /* --- builder --- */
 
 int pg_profile_new(struct pg_profile **out)
@@ -149,7 +59,7 @@ int pg_profile_new(struct pg_profile **out)
 	*out = NULL;
 	if (!p)
 		return pg_fail(PG_ENOMEM, "out of memory allocating a profile");
-	rc = strtab_add(&p->st, ""); /* string_table[0] must be "" */
+	rc = pg_strtab_add(&p->st, ""); /* string_table[0] must be "" */
 	if (rc < 0) {
 		pg_profile_free(&p);
 		return (int)rc;
@@ -172,7 +82,7 @@ void pg_profile_free(struct pg_profile **pp)
 	free(p->samples);
 	free(p->slots);
 	free(p->comments);
-	strtab_free(&p->st);
+	pg_strtab_free(&p->st);
 	free(p);
 	*pp = NULL;
 }
@@ -187,9 +97,9 @@ int pg_profile_add_sample_type(struct pg_profile *p, const char *type, const cha
 		return pg_fail(PG_EINVAL, "a profile has at most %d sample types", PG_PROFILE_MAX_VALUES);
 	if (p->n_samples)
 		return pg_fail(PG_EINVAL, "sample types must be added before samples");
-	if ((t = strtab_add(&p->st, type)) < 0)
+	if ((t = pg_strtab_add(&p->st, type)) < 0)
 		return (int)t;
-	if ((u = strtab_add(&p->st, unit)) < 0)
+	if ((u = pg_strtab_add(&p->st, unit)) < 0)
 		return (int)u;
 	p->type[p->n_types] = t;
 	p->unit[p->n_types] = u;
@@ -203,9 +113,9 @@ int pg_profile_set_period(struct pg_profile *p, const char *type, const char *un
 
 	if (!p || !type || !unit)
 		return pg_fail(PG_EINVAL, "profile period needs a type and a unit");
-	if ((t = strtab_add(&p->st, type)) < 0)
+	if ((t = pg_strtab_add(&p->st, type)) < 0)
 		return (int)t;
-	if ((u = strtab_add(&p->st, unit)) < 0)
+	if ((u = pg_strtab_add(&p->st, unit)) < 0)
 		return (int)u;
 	p->period_type = t;
 	p->period_unit = u;
@@ -219,7 +129,7 @@ int pg_profile_set_default_sample_type(struct pg_profile *p, const char *type)
 
 	if (!p || !type)
 		return pg_fail(PG_EINVAL, "default sample type is NULL");
-	if ((t = strtab_add(&p->st, type)) < 0)
+	if ((t = pg_strtab_add(&p->st, type)) < 0)
 		return (int)t;
 	p->default_type = t;
 	return PG_OK;
@@ -239,7 +149,7 @@ int pg_profile_add_comment(struct pg_profile *p, const char *text)
 		return pg_fail(PG_EINVAL, "profile comment is NULL");
 	if (p->n_comments >= MAX_COMMENTS)
 		return pg_fail(PG_ENOMEM, "a profile has at most %d comments", MAX_COMMENTS);
-	if ((t = strtab_add(&p->st, text)) < 0)
+	if ((t = pg_strtab_add(&p->st, text)) < 0)
 		return (int)t;
 	nc = realloc(p->comments, (p->n_comments + 1) * sizeof(*nc));
 	if (!nc)
@@ -252,15 +162,15 @@ int pg_profile_add_comment(struct pg_profile *p, const char *text)
 static uint64_t sample_hash(const uintptr_t *pcs, size_t n, int leaf_is_pc,
 			    const struct label_ix *l, size_t nl)
 {
-	uint64_t h = mix(n, (uint64_t)leaf_is_pc);
+	uint64_t h = pg_pprof_mix(n, (uint64_t)leaf_is_pc);
 
 	for (size_t i = 0; i < n; i++)
-		h = mix(h, pcs[i]);
+		h = pg_pprof_mix(h, pcs[i]);
 	for (size_t i = 0; i < nl; i++) {
-		h = mix(h, (uint64_t)l[i].key);
-		h = mix(h, (uint64_t)l[i].str);
-		h = mix(h, (uint64_t)l[i].num);
-		h = mix(h, (uint64_t)l[i].unit);
+		h = pg_pprof_mix(h, (uint64_t)l[i].key);
+		h = pg_pprof_mix(h, (uint64_t)l[i].str);
+		h = pg_pprof_mix(h, (uint64_t)l[i].num);
+		h = pg_pprof_mix(h, (uint64_t)l[i].unit);
 	}
 	return h;
 }
@@ -319,17 +229,17 @@ int pg_profile_add_sample(struct pg_profile *p, const uintptr_t *pcs, size_t n_p
 
 		if (!labels[i].key)
 			return pg_fail(PG_EINVAL, "profile label without a key");
-		if ((v = strtab_add(&p->st, labels[i].key)) < 0)
+		if ((v = pg_strtab_add(&p->st, labels[i].key)) < 0)
 			return (int)v;
 		lab[i].key = v;
 		if (labels[i].str) {
-			if ((v = strtab_add(&p->st, labels[i].str)) < 0)
+			if ((v = pg_strtab_add(&p->st, labels[i].str)) < 0)
 				return (int)v;
 			lab[i].str = v;
 		} else {
 			lab[i].num = labels[i].num;
 			if (labels[i].num_unit) {
-				if ((v = strtab_add(&p->st, labels[i].num_unit)) < 0)
+				if ((v = pg_strtab_add(&p->st, labels[i].num_unit)) < 0)
 					return (int)v;
 				lab[i].unit = v;
 			}
@@ -388,67 +298,6 @@ struct mapping {
 	int64_t filename, build_id;
 	int has_functions, has_lines;
 };
-
-/* A small open-addressing map from a 64-bit key to an index. */
-struct idmap {
-	uint64_t *keys;
-	uint32_t *vals; /* index+1, 0 = empty */
-	size_t n, nslots;
-};
-
-static int idmap_find_or_add(struct idmap *m, uint64_t key, uint32_t next, uint32_t *val,
-			     int *added)
-{
-	size_t j;
-
-	*added = 0;
-	if ((m->n + 1) * 2 > m->nslots) {
-		size_t n = m->nslots ? m->nslots * 2 : 1024;
-		uint64_t *keys = calloc(n, sizeof(*keys));
-		uint32_t *vals = calloc(n, sizeof(*vals));
-
-		if (!keys || !vals) {
-			free(keys);
-			free(vals);
-			return pg_fail(PG_ENOMEM, "out of memory growing a profile index");
-		}
-		for (size_t i = 0; i < m->nslots; i++) {
-			if (!m->vals[i])
-				continue;
-			j = mix(0, m->keys[i]) & (n - 1);
-			while (vals[j])
-				j = (j + 1) & (n - 1);
-			keys[j] = m->keys[i];
-			vals[j] = m->vals[i];
-		}
-		free(m->keys);
-		free(m->vals);
-		m->keys = keys;
-		m->vals = vals;
-		m->nslots = n;
-	}
-	j = mix(0, key) & (m->nslots - 1);
-	while (m->vals[j]) {
-		if (m->keys[j] == key) {
-			*val = m->vals[j] - 1;
-			return PG_OK;
-		}
-		j = (j + 1) & (m->nslots - 1);
-	}
-	m->keys[j] = key;
-	m->vals[j] = next + 1;
-	m->n++;
-	*val = next;
-	*added = 1;
-	return PG_OK;
-}
-
-static void idmap_free(struct idmap *m)
-{
-	free(m->keys);
-	free(m->vals);
-	memset(m, 0, sizeof(*m));
-}
 
 /* Reads the executable mappings of /proc/self/maps; the main executable's
  * first mapping is moved to index 0 (profile.proto: mapping[0] is the main
@@ -524,7 +373,7 @@ static int read_mappings(struct pg_profile *p, struct mapping **out, size_t *n_o
 		m[n].start = lo;
 		m[n].limit = hi;
 		m[n].offset = off;
-		if ((fi = strtab_add(&p->st, path)) < 0) {
+		if ((fi = pg_strtab_add(&p->st, path)) < 0) {
 			rc = (int)fi;
 			goto out;
 		}
@@ -533,7 +382,7 @@ static int read_mappings(struct pg_profile *p, struct mapping **out, size_t *n_o
 		/* Names only: loading every library's tables would cost
 		 * more than the profile. */
 		if (pg_symbolize_object((uintptr_t)lo, &si) == PG_OK && si.build_id) {
-			if ((fi = strtab_add(&p->st, si.build_id)) < 0) {
+			if ((fi = pg_strtab_add(&p->st, si.build_id)) < 0) {
 				rc = (int)fi;
 				goto out;
 			}
@@ -579,9 +428,9 @@ struct enc {
 	Perftools__Profiles__Function *funcs;
 	Perftools__Profiles__Function **func_ptrs;
 	size_t n_funcs, cap_funcs;
-	struct idmap loc_ix;
+	struct pg_idmap loc_ix;
 	/* functions keyed by (name, file) string indices */
-	struct idmap func_ix;
+	struct pg_idmap func_ix;
 };
 
 static int add_function(struct pg_profile *p, struct enc *e, const char *fn, const char *fl, int start_line,
@@ -591,11 +440,11 @@ static int add_function(struct pg_profile *p, struct enc *e, const char *fn, con
 	uint32_t ix;
 	int added, rc;
 
-	if ((name = strtab_add(&p->st, fn)) < 0)
+	if ((name = pg_strtab_add(&p->st, fn)) < 0)
 		return (int)name;
-	if ((file = strtab_add(&p->st, fl)) < 0)
+	if ((file = pg_strtab_add(&p->st, fl)) < 0)
 		return (int)file;
-	rc = idmap_find_or_add(&e->func_ix, ((uint64_t)name << 32) | (uint64_t)file,
+	rc = pg_idmap_find_or_add(&e->func_ix, ((uint64_t)name << 32) | (uint64_t)file,
 			       (uint32_t)e->n_funcs, &ix, &added);
 	if (rc)
 		return rc;
@@ -659,7 +508,7 @@ static int add_location(struct pg_profile *p, struct enc *e, struct mapping *map
 	int added, rc;
 	Perftools__Profiles__Location *l;
 
-	rc = idmap_find_or_add(&e->loc_ix, pc, (uint32_t)e->n_locs, &ix, &added);
+	rc = pg_idmap_find_or_add(&e->loc_ix, pc, (uint32_t)e->n_locs, &ix, &added);
 	if (rc)
 		return rc;
 	*id = (uint64_t)ix + 1;
@@ -707,32 +556,6 @@ static int add_location(struct pg_profile *p, struct enc *e, struct mapping *map
 			return rc;
 	}
 	return PG_OK;
-}
-
-static int gzip_into(const uint8_t *in, size_t n, struct pg_buf *out)
-{
-	z_stream z;
-	uint8_t chunk[16384];
-	int zrc, rc = PG_OK;
-
-	memset(&z, 0, sizeof(z));
-	if (deflateInit2(&z, 6, Z_DEFLATED, 15 + 16, 8, Z_DEFAULT_STRATEGY) != Z_OK)
-		return pg_fail(PG_EINTERNAL, "zlib deflateInit2 failed");
-	z.next_in = (Bytef *)(uintptr_t)in;
-	z.avail_in = (uInt)n; /* n is bounded by MAX_OUTPUT < 4 GiB */
-	do {
-		z.next_out = chunk;
-		z.avail_out = sizeof(chunk);
-		zrc = deflate(&z, Z_FINISH);
-		if (zrc == Z_STREAM_ERROR) {
-			rc = pg_fail(PG_EINTERNAL, "zlib deflate failed");
-			break;
-		}
-		if ((rc = pg_buf_append(out, chunk, sizeof(chunk) - z.avail_out)))
-			break;
-	} while (zrc != Z_STREAM_END);
-	deflateEnd(&z);
-	return rc;
 }
 
 int pg_profile_write(struct pg_profile *p, struct pg_buf *out)
@@ -868,7 +691,7 @@ int pg_profile_write(struct pg_profile *p, struct pg_buf *out)
 		rc = pg_fail(PG_EINTERNAL, "protobuf-c packed a different size than announced");
 		goto out;
 	}
-	rc = gzip_into(bytes, packed, out);
+	rc = pg_pprof_gzip(bytes, packed, out);
 out:
 	free(bytes);
 	free(smp);
@@ -886,7 +709,7 @@ out:
 	free(e.line_at);
 	free(e.funcs);
 	free(e.func_ptrs);
-	idmap_free(&e.loc_ix);
-	idmap_free(&e.func_ix);
+	pg_idmap_free(&e.loc_ix);
+	pg_idmap_free(&e.func_ix);
 	return rc;
 }

@@ -160,3 +160,59 @@ pg_wait_status() {
 		sleep 0.05
 	done
 }
+
+# ---- a secured cluster node (test_cluster*.sh) ----
+#   pg_secure_node NAME IDENTITY [EXTRA]   starts node NAME from its own config:
+#     etcd $ETCD_EP under $PG_CLUSTER_PREFIX (lease 5 s), HTTPS with mTLS (the dev
+#     PKI in $P), identities "cn:admin pprof:admin" and IDENTITY, RS256 JWTs
+#     ($P/jwt-rs256.pub, issuer pprofgate-dev, audience pprofgate), pprof auth
+#     $PG_NODE_AUTH (default mtls), the admin API (cn:admin); EXTRA is a line
+#     added under diagnostics:. Sets NAME_PID, NAME_ADMIN and NAME_HTTPS (ports).
+pg_secure_node() {
+	local name="$1" ident="$2" extra="${3:-}" g h a
+	g=$(pg_free_port) h=$(pg_free_port) a=$(pg_free_port)
+	cat >"$PG_TMP/$name.yaml" <<YAML
+version: 1
+cluster:
+  provider: etcd
+  etcd:
+    endpoints: ["$ETCD_EP"]
+    prefix: $PG_CLUSTER_PREFIX
+    lease_ttl: 5
+nodes:
+  - id: $name
+    grpc_addr: 127.0.0.1:$g
+    advertise_addr: 127.0.0.1:$g
+    http_addr: 127.0.0.1:$h
+admin:
+  listen: 127.0.0.1:$a
+  allowed_identities: "cn:admin"
+  tls:
+    cert_file: $P/server.crt
+    key_file: $P/server.key
+    client_ca_file: $P/ca.crt
+  window:
+    max_seconds: 600
+    min_capture_seconds: 1
+diagnostics:
+$extra
+  tls_server_config:
+    cert_file: $P/server.crt
+    key_file: $P/server.key
+    client_ca_file: $P/ca.crt
+  client_identities:
+    - "cn:admin pprof:admin"
+    - "$ident"
+  jwt:
+    issuer: pprofgate-dev
+    audience: pprofgate
+    keys:
+      - {alg: RS256, file: $P/jwt-rs256.pub}
+  groups:
+    pprof:
+      auth: ${PG_NODE_AUTH:-mtls}
+YAML
+	pg_start "$name" env TCMALLOC_SAMPLE_PARAMETER=65536 "$PG_BUILD_DIR/pprofgate" --config "$PG_TMP/$name.yaml" --node-id "$name"
+	eval "${name}_PID=$PG_PID ${name}_ADMIN=$a ${name}_HTTPS=$h"
+	pg_wait_for_port "$h" 10 || { cat "$PG_TMP/$name.log" >&2; pg_fail "$name did not start"; }
+}

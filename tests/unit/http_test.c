@@ -25,6 +25,7 @@ static void t_stream(struct pg_http_req *r, void *arg);
 static void t_secret(struct pg_http_req *r, void *arg);
 static void t_silent(struct pg_http_req *r, void *arg);
 static void t_shared(struct pg_http_req *r, void *arg);
+static void t_relay(struct pg_http_req *r, void *arg);
 
 #include "src/http/server.c"
 #include "tests/unit/test.h"
@@ -163,12 +164,85 @@ static void t_silent(struct pg_http_req *r, void *arg)
 	(void)arg;
 }
 
+/* A body relayed from a producer thread (pg_http_reply_stream_wake): ?n=N
+ * parts, one every 60 ms; n=0 never ends. */
+static struct relay {
+	pthread_mutex_t mu;
+	char data[256];
+	size_t len, off;
+	int parts;
+	bool done;
+	struct pg_http_stream *s;
+	pthread_t th;
+	bool started;
+} relay = {.mu = PTHREAD_MUTEX_INITIALIZER};
+
+static ssize_t relay_read(void *arg, unsigned long long pos, char *buf, size_t max)
+{
+	struct relay *rl = arg;
+	ssize_t n;
+
+	(void)pos;
+	pthread_mutex_lock(&rl->mu);
+	if (rl->off < rl->len) {
+		n = (ssize_t)(rl->len - rl->off < max ? rl->len - rl->off : max);
+		memcpy(buf, rl->data + rl->off, (size_t)n);
+		rl->off += (size_t)n;
+	} else {
+		n = rl->done ? 0 : PG_HTTP_STREAM_WAIT;
+	}
+	pthread_mutex_unlock(&rl->mu);
+	return n;
+}
+
+static void *relay_main(void *arg)
+{
+	struct relay *rl = arg;
+
+	for (int i = 0; i < rl->parts; i++) {
+		sleep_ms(60);
+		pthread_mutex_lock(&rl->mu);
+		memcpy(rl->data + rl->len, "part\n", 5);
+		rl->len += 5;
+		pthread_mutex_unlock(&rl->mu);
+		pg_http_stream_wake(rl->s);
+	}
+	if (rl->parts > 0) {
+		pthread_mutex_lock(&rl->mu);
+		rl->done = true;
+		pthread_mutex_unlock(&rl->mu);
+		pg_http_stream_wake(rl->s);
+	}
+	return NULL;
+}
+
+static void t_relay(struct pg_http_req *r, void *arg)
+{
+	const char *n = pg_http_req_query(r, "n");
+
+	(void)arg;
+	relay.len = relay.off = 0;
+	relay.done = false;
+	relay.parts = n ? (int)strtol(n, NULL, 10) : 3;
+	CHECK_INT(pg_http_reply_stream_wake(r, 200, "text/plain", relay_read, &relay, NULL, &relay.s), PG_OK);
+	relay.started = pthread_create(&relay.th, NULL, relay_main, &relay) == 0;
+}
+
+static void relay_join(void)
+{
+	if (relay.started)
+		pthread_join(relay.th, NULL);
+	relay.started = false;
+	pg_http_stream_release(&relay.s);
+}
+
 static const struct pg_http_route test_routes[] = {
 	{"/test/slow", PG_HTTP_GET, t_slow, NULL, PG_HTTP_GROUP_PUBLIC},
 	{"/test/echo", PG_HTTP_POST, t_echo, NULL, PG_HTTP_GROUP_PUBLIC},
 	{"/test/stream", PG_HTTP_GET, t_stream, NULL, PG_HTTP_GROUP_PUBLIC},
 	{"/test/silent", PG_HTTP_GET, t_silent, NULL, PG_HTTP_GROUP_PUBLIC},
 	{"/test/shared", PG_HTTP_GET, t_shared, NULL, PG_HTTP_GROUP_PUBLIC},
+	{"/test/relay", PG_HTTP_GET, t_relay, NULL, PG_HTTP_GROUP_PUBLIC},
 	{"/debug/pprof/test", PG_HTTP_GET | PG_HTTP_POST, t_secret, NULL, PG_HTTP_GROUP_PPROF},
 };
 
@@ -1006,6 +1080,80 @@ static void test_graceful_stop_bounded(void)
 	CHECK_INT(last_job.reply_rc, PG_EBUSY);
 }
 
+static void test_stream_wake(void)
+{
+	struct pg_http *h = start(NULL, 0);
+	struct bg b = {.port = pg_http_port(h), .path = "/test/relay?n=4"};
+	struct resp r;
+	double t0 = now_s(), t1;
+
+	CHECK_INT(pthread_create(&b.th, NULL, bg_fetch, &b), 0);
+	sleep_ms(90);
+	/* the waiting stream pins no thread: others are answered at once */
+	t1 = now_s();
+	CHECK_INT(fetch(pg_http_port(h), NULL, "/healthz", NULL, NULL, &r), 200);
+	CHECK(now_s() - t1 < 0.1);
+	resp_free(&r);
+	pthread_join(b.th, NULL);
+	CHECK_INT(b.code, 200);
+	CHECK_STR(b.r.body.data, "part\npart\npart\npart\n");
+	CHECK(now_s() - t0 >= 0.23);
+	resp_free(&b.r);
+	relay_join();
+	pg_http_stop(&h);
+}
+
+static void test_stream_wake_stop_bounded(void)
+{
+	struct pg_http_opts o;
+	struct pg_http *h = NULL;
+	struct bg b;
+	double t0;
+
+	opts_init(&o);
+	o.listen = "127.0.0.1:0";
+	o.stop_timeout_ms = 200;
+	CHECK_INT(pg_http_start(&o, &h), PG_OK);
+	memset(&b, 0, sizeof(b));
+	b.port = pg_http_port(h);
+	b.path = "/test/relay?n=0"; /* a producer that never sends */
+	CHECK_INT(pthread_create(&b.th, NULL, bg_fetch, &b), 0);
+	sleep_ms(100);
+	t0 = now_s();
+	pg_http_stop(&h);
+	CHECK(now_s() - t0 < 1.2);
+	pthread_join(b.th, NULL);
+	/* the status went out; the body ended with an error, not a hang */
+	CHECK(b.code == 200 || b.code == -1);
+	resp_free(&b.r);
+	/* the producer's late wake after the request is gone is harmless */
+	pg_http_stream_wake(relay.s);
+	relay_join();
+}
+
+static void test_no_builtin_routes(void)
+{
+	struct pg_http_opts o;
+	struct pg_http *h = NULL;
+	struct pg_http_route own[1] = {{"/healthz", PG_HTTP_GET, t_secret, NULL, PG_HTTP_GROUP_PUBLIC}};
+	struct resp r;
+
+	memset(&o, 0, sizeof(o));
+	o.listen = "127.0.0.1:0";
+	o.routes = own;
+	o.n_routes = 1;
+	/* without the option, the server's own /healthz may not be shadowed */
+	CHECK_INT(pg_http_start(&o, &h), PG_EINVAL);
+	o.no_builtin_routes = true;
+	CHECK_INT(pg_http_start(&o, &h), PG_OK);
+	CHECK_INT(fetch(pg_http_port(h), NULL, "/healthz", NULL, NULL, &r), 200);
+	CHECK_STR(r.body.data, "secret");
+	resp_free(&r);
+	CHECK_INT(fetch(pg_http_port(h), NULL, "/metrics", NULL, NULL, &r), 404);
+	resp_free(&r);
+	pg_http_stop(&h);
+}
+
 static void test_thread_pool(void)
 {
 	struct pg_http *h = start(NULL, 3);
@@ -1040,6 +1188,9 @@ int main(void)
 	RUN(test_line_endings);
 	RUN(test_post_body);
 	RUN(test_stream);
+	RUN(test_stream_wake);
+	RUN(test_stream_wake_stop_bounded);
+	RUN(test_no_builtin_routes);
 	RUN(test_shared_body);
 	RUN(test_suspend_resume);
 	RUN(test_suspended_does_not_block_others);
