@@ -1574,6 +1574,10 @@ static void on_connection(void *cls, struct MHD_Connection *c, void **socket_con
 		atomic_init(&k->since_ms, pg_clock_mono_ms());
 		atomic_init(&k->phase, CONN_HEADERS);
 		k->watch = pg_http_conn_watch(si ? (gnutls_session_t)si->tls_session : NULL, fi->connect_fd);
+		if (si && si->tls_session && pg_http_tls_session_init((gnutls_session_t)si->tls_session) != PG_OK) {
+			pg_warn(MOD, "%s", pg_errmsg());
+			pg_err_clear();
+		}
 		pthread_mutex_lock(&h->conns_lock);
 		k->next = h->conns;
 		if (h->conns)
