@@ -66,6 +66,7 @@ struct pg_config_diag {
 	char audit_file[PG_CONFIG_PATH_MAX]; /* "" = stderr */
 	char audit_public_success[8];        /* "false" (default) or "true" */
 	char plain_listen[PG_CONFIG_ADDR_MAX]; /* with TLS: plain /metrics, /healthz, /ready; "" = none */
+	long metrics_share_ms;               /* scrapes within this window share a rendering; 0 = none */
 	/* limits: (each listener; change needs a restart) */
 	long max_connections;        /* open connections */
 	long max_connections_per_ip; /* per client address; 0 = no limit */

@@ -810,7 +810,10 @@ static struct snap *metrics_snapshot(struct pg_http *h, bool *gzp)
 
 	if (!h->plain || h->opts.metrics_cache_ms < 0 || ms_since(&h->rendered_at) >= h->opts.metrics_cache_ms) {
 		pg_buf_init(&b, METRICS_BODY_MAX);
-		rc = pg_metrics_render(h->opts.metrics, &b);
+		/* The last rendering's size, and a little: one allocation. */
+		rc = pg_buf_reserve(&b, h->plain ? h->plain->len + h->plain->len / 8 : 0);
+		if (rc == PG_OK)
+			rc = pg_metrics_render(h->opts.metrics, &b);
 		if (rc != PG_OK) {
 			pg_warn(MOD, "rendering /metrics: %s", pg_errmsg());
 			pg_buf_free(&b);
