@@ -30,6 +30,7 @@ struct pg_auth_x509_trust {
 	struct xentry *cache;
 	size_t n_cache;
 	long ttl_s;
+	EVP_MD *sha256; /* fetched once with the cache (OpenSSL 3 fetches per use otherwise) */
 	struct pg_auth_x509_stats stats;
 };
 
@@ -87,6 +88,7 @@ void pg_auth_x509_trust_free(struct pg_auth_x509_trust **pp)
 		return;
 	gnutls_x509_trust_list_deinit((*pp)->tl, 1);
 	free((*pp)->cache);
+	EVP_MD_free((*pp)->sha256);
 	pthread_mutex_destroy(&(*pp)->mu);
 	free(*pp);
 	*pp = NULL;
@@ -101,6 +103,14 @@ int pg_auth_x509_trust_set_cache(struct pg_auth_x509_trust *t, size_t max, long 
 	t->cache = calloc(max, sizeof(*t->cache));
 	t->n_cache = t->cache ? max : 0;
 	t->ttl_s = ttl_s;
+	if (!t->sha256)
+		t->sha256 = EVP_MD_fetch(NULL, "SHA256", NULL);
+	if (!t->sha256) {
+		free(t->cache);
+		t->cache = NULL;
+		t->n_cache = 0;
+		return pg_fail(PG_EINTERNAL, "client certificate cache: OpenSSL has no SHA-256");
+	}
 	return t->cache ? PG_OK : pg_fail(PG_ENOMEM, "out of memory for the certificate cache");
 }
 
@@ -113,10 +123,10 @@ void pg_auth_x509_stats(struct pg_auth_x509_trust *t, struct pg_auth_x509_stats 
 
 /* SHA-256 over (length, bytes) of each certificate, so chains cannot collide
  * by moving a boundary. */
-static int chain_digest(const struct pg_auth_der *chain, size_t n, unsigned char *out)
+static int chain_digest(const EVP_MD *md, const struct pg_auth_der *chain, size_t n, unsigned char *out)
 {
 	EVP_MD_CTX *ctx = EVP_MD_CTX_new();
-	int ok = ctx && EVP_DigestInit_ex(ctx, EVP_sha256(), NULL);
+	int ok = ctx && EVP_DigestInit_ex(ctx, md, NULL);
 
 	for (size_t i = 0; ok && i < n; i++) {
 		unsigned char len[8];
@@ -326,7 +336,7 @@ void pg_auth_x509_verify_der(struct pg_auth_x509_trust *t, const struct pg_auth_
 			return;
 	/* A hit skips parsing and verification: same bytes, same answer, while
 	 * the entry lasts. */
-	if (t->cache && chain_digest(chain, n, digest)) {
+	if (t->cache && chain_digest(t->sha256, chain, n, digest)) {
 		cacheable = 1;
 		if (xcache_get(t, digest, now, res))
 			return;
@@ -343,12 +353,14 @@ void pg_auth_x509_verify_der(struct pg_auth_x509_trust *t, const struct pg_auth_
 		}
 	}
 	verify_crts(t, crts, n, res);
-	if (cacheable && res->status == PG_AUTH_R_OK) {
-		int64_t until = now + t->ttl_s, na = (int64_t)gnutls_x509_crt_get_expiration_time(crts[0]);
+	if (res->status == PG_AUTH_R_OK) {
+		int64_t until = now + (t->cache ? t->ttl_s : 1), na = (int64_t)gnutls_x509_crt_get_expiration_time(crts[0]);
 
 		if (na > 0 && na < until)
 			until = na;
-		xcache_put(t, digest, until, res);
+		res->valid_until = until;
+		if (cacheable)
+			xcache_put(t, digest, until, res);
 	}
 out:
 	for (size_t i = 0; i < got; i++)

@@ -100,6 +100,7 @@ struct conn {
 	struct conn *next, *prev; /* h->conns, under h->conns_lock */
 	int fd;
 	struct pg_http_conn *watch; /* what it did before a request (conn.h); may be NULL */
+	void *memo;               /* the guard's (pg_http_req_conn_memo); its thread only */
 	const char *cut;          /* shut down by the sweeper: "header_timeout" or
 				   * "body_timeout"; NULL (under the lock) */
 	/* Set by the connection's MHD thread without the lock (every request
@@ -425,6 +426,18 @@ size_t pg_http_req_peer_certs(struct pg_http_req *r, const unsigned char **der, 
 		len[i] = peers[i].size;
 	}
 	return n;
+}
+
+void **pg_http_req_conn_memo(struct pg_http_req *r)
+{
+	const union MHD_ConnectionInfo *ci;
+	struct conn *k;
+
+	if (!r->conn || !r->h || !r->h->opts.conn_memo_free)
+		return NULL;
+	ci = MHD_get_connection_info(r->conn, MHD_CONNECTION_INFO_SOCKET_CONTEXT);
+	k = ci ? ci->socket_context : NULL;
+	return k ? &k->memo : NULL;
 }
 
 char *pg_http_req_note(struct pg_http_req *r)
@@ -1604,6 +1617,8 @@ static void on_connection(void *cls, struct MHD_Connection *c, void **socket_con
 		k->next->prev = k->prev;
 	pthread_mutex_unlock(&h->conns_lock);
 	wc = k->watch;
+	if (k->memo)
+		h->opts.conn_memo_free(k->memo);
 	free(k);
 	if (!wc)
 		return;
