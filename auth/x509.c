@@ -17,11 +17,14 @@
 
 #define CA_FILE_MAX (1024u * 1024u) /* a client CA bundle */
 
+/* An identity is 6 KiB (every SAN slot); the table holds pointers, and a
+ * slot's result is allocated when first filled, so 1,024 slots cost 48 KiB
+ * until used instead of 6 MiB. */
 struct xentry {
 	unsigned char digest[32];
 	int used;
 	int64_t until; /* wall seconds */
-	struct pg_auth_cert_result res;
+	struct pg_auth_cert_result *res;
 };
 
 struct pg_auth_x509_trust {
@@ -87,6 +90,8 @@ void pg_auth_x509_trust_free(struct pg_auth_x509_trust **pp)
 	if (!pp || !*pp)
 		return;
 	gnutls_x509_trust_list_deinit((*pp)->tl, 1);
+	for (size_t i = 0; i < (*pp)->n_cache; i++)
+		free((*pp)->cache[i].res);
 	free((*pp)->cache);
 	EVP_MD_free((*pp)->sha256);
 	pthread_mutex_destroy(&(*pp)->mu);
@@ -99,6 +104,8 @@ int pg_auth_x509_trust_set_cache(struct pg_auth_x509_trust *t, size_t max, long 
 	if (!t || max == 0 || max > 65536 || ttl_s < 1 || ttl_s > 3600)
 		return pg_fail(PG_EINVAL, "client certificate cache: size must be 1..65536 and ttl "
 					  "1..3600 s");
+	for (size_t i = 0; i < t->n_cache; i++)
+		free(t->cache[i].res);
 	free(t->cache);
 	t->cache = calloc(max, sizeof(*t->cache));
 	t->n_cache = t->cache ? max : 0;
@@ -158,7 +165,7 @@ static int xcache_get(struct pg_auth_x509_trust *t, const unsigned char *d, int6
 	e = xslot(t, d);
 	if (e->used && CRYPTO_memcmp(e->digest, d, 32) == 0) {
 		if (now < e->until) {
-			*res = e->res;
+			*res = *e->res;
 			hit = 1;
 		} else {
 			e->used = 0;
@@ -179,10 +186,14 @@ static void xcache_put(struct pg_auth_x509_trust *t, const unsigned char *d, int
 
 	pthread_mutex_lock(&t->mu);
 	e = xslot(t, d);
-	memcpy(e->digest, d, 32);
-	e->until = until;
-	e->res = *res;
-	e->used = 1;
+	if (!e->res)
+		e->res = malloc(sizeof(*e->res));
+	if (e->res) {
+		memcpy(e->digest, d, 32);
+		e->until = until;
+		*e->res = *res;
+		e->used = 1;
+	}
 	pthread_mutex_unlock(&t->mu);
 }
 
