@@ -6,6 +6,7 @@
 #include <gnutls/gnutls.h>
 #include <microhttpd.h>
 #include <netinet/in.h>
+#include <netinet/tcp.h>
 #include <pthread.h>
 #include <sched.h>
 #include <stdarg.h>
@@ -1590,9 +1591,19 @@ static void on_connection(void *cls, struct MHD_Connection *c, void **socket_con
 		atomic_init(&k->since_ms, pg_clock_mono_ms());
 		atomic_init(&k->phase, CONN_HEADERS);
 		k->watch = pg_http_conn_watch(si ? (gnutls_session_t)si->tls_session : NULL, fi->connect_fd);
-		if (si && si->tls_session && pg_http_tls_session_init((gnutls_session_t)si->tls_session) != PG_OK) {
-			pg_warn(MOD, "%s", pg_errmsg());
-			pg_err_clear();
+		if (si && si->tls_session) {
+			/* GnuTLS writes a handshake flight as several records, one
+			 * send each: with Nagle's algorithm on, the second waits
+			 * for the client's delayed ACK (40 ms on Linux) in every
+			 * handshake. libmicrohttpd sets TCP_NODELAY only around
+			 * its responses; Go sets it on every connection. */
+			int one = 1;
+
+			(void)setsockopt(fi->connect_fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof(one));
+			if (pg_http_tls_session_init((gnutls_session_t)si->tls_session) != PG_OK) {
+				pg_warn(MOD, "%s", pg_errmsg());
+				pg_err_clear();
+			}
 		}
 		pthread_mutex_lock(&h->conns_lock);
 		k->next = h->conns;
