@@ -63,18 +63,9 @@ node() {
 	g=$(free_port)
 	t=$(free_port)
 	m=$(free_port)
-	cat >"$TMP/$name.yaml" <<EOF
-version: 1
-cluster:
-  shards: 64
-  provider: etcd
-  etcd:
-    endpoints: [127.0.0.1:1]
-nodes:
-  - id: n1
-    grpc_addr: 127.0.0.1:$g
-    advertise_addr: 127.0.0.1:$g
-    http_addr: 127.0.0.1:$t
+	{
+		pg_node_yaml "$g" "$t"
+		cat <<EOF
 diagnostics:
   tls_server_config:
     cert_file: $D/server.crt
@@ -84,16 +75,9 @@ diagnostics:
   plain_listen: 127.0.0.1:$m
   metrics_share_ms: $share
   audit_file: $TMP/$name-audit.log
-  client_identities: ["uri:$ID pprof:admin"]
-  jwt:
-    issuer: https://issuer.test
-    audience: pprofgate
-    keys: [{alg: RS256, file: $D/jwt-rs256.pub}]
-  groups:
-    pprof:
-      auth: mtls or jwt
-      require_window: "false"
 EOF
+		secured_yaml "$D"
+	} >"$TMP/$name.yaml"
 	env "$@" "$BIN" --config "$TMP/$name.yaml" --node-id n1 >"$TMP/$name.log" 2>&1 &
 	PIDS+=($!)
 	eval "PID_$name=$! TLS_$name=$t PLAIN_$name=$m"

@@ -25,18 +25,9 @@ G=$(pg_free_port)
 H=$(pg_free_port)
 
 config() { # identities-line
-	cat >"$PG_TMP/node.yaml" <<EOF
-version: 1
-cluster:
-  shards: 64
-  provider: etcd
-  etcd:
-    endpoints: [127.0.0.1:1]
-nodes:
-  - id: n1
-    grpc_addr: 127.0.0.1:$G
-    advertise_addr: 127.0.0.1:$G
-    http_addr: 127.0.0.1:$H
+	{
+		pg_node_yaml "$G" "$H"
+		cat <<EOF
 diagnostics:
   tls_server_config:
     cert_file: $D/server.crt
@@ -49,6 +40,7 @@ diagnostics:
       auth: mtls
       require_window: "false"
 EOF
+	} >"$PG_TMP/node.yaml"
 }
 config '"uri:spiffe://pprofgate.local/admin pprof:admin", "cn:operator pprof:read"'
 pg_start node "$BIN" --config "$PG_TMP/node.yaml" --node-id n1
