@@ -18,6 +18,7 @@
 
 #include <stdbool.h>
 #include <stddef.h>
+#include <stdint.h>
 
 #include "src/util/err.h"
 
@@ -44,6 +45,10 @@ struct pg_auth_cert_id {
  * identity. */
 struct pg_auth_cert_result {
 	int status; /* enum pg_auth_reason */
+	/* PG_AUTH_R_OK from pg_auth_x509_verify_der: wall seconds until which
+	 * the outcome may be reused (the leaf's notAfter, at most the trust
+	 * store's cache TTL); 0 otherwise. */
+	int64_t valid_until;
 	struct pg_auth_cert_id id;
 };
 

@@ -17,11 +17,14 @@
 
 #define CA_FILE_MAX (1024u * 1024u) /* a client CA bundle */
 
+/* An identity is 6 KiB (every SAN slot); the table holds pointers, and a
+ * slot's result is allocated when first filled, so 1,024 slots cost 48 KiB
+ * until used instead of 6 MiB. */
 struct xentry {
 	unsigned char digest[32];
 	int used;
 	int64_t until; /* wall seconds */
-	struct pg_auth_cert_result res;
+	struct pg_auth_cert_result *res;
 };
 
 struct pg_auth_x509_trust {
@@ -30,6 +33,7 @@ struct pg_auth_x509_trust {
 	struct xentry *cache;
 	size_t n_cache;
 	long ttl_s;
+	EVP_MD *sha256; /* fetched once with the cache (OpenSSL 3 fetches per use otherwise) */
 	struct pg_auth_x509_stats stats;
 };
 
@@ -86,7 +90,10 @@ void pg_auth_x509_trust_free(struct pg_auth_x509_trust **pp)
 	if (!pp || !*pp)
 		return;
 	gnutls_x509_trust_list_deinit((*pp)->tl, 1);
+	for (size_t i = 0; i < (*pp)->n_cache; i++)
+		free((*pp)->cache[i].res);
 	free((*pp)->cache);
+	EVP_MD_free((*pp)->sha256);
 	pthread_mutex_destroy(&(*pp)->mu);
 	free(*pp);
 	*pp = NULL;
@@ -97,10 +104,20 @@ int pg_auth_x509_trust_set_cache(struct pg_auth_x509_trust *t, size_t max, long 
 	if (!t || max == 0 || max > 65536 || ttl_s < 1 || ttl_s > 3600)
 		return pg_fail(PG_EINVAL, "client certificate cache: size must be 1..65536 and ttl "
 					  "1..3600 s");
+	for (size_t i = 0; i < t->n_cache; i++)
+		free(t->cache[i].res);
 	free(t->cache);
 	t->cache = calloc(max, sizeof(*t->cache));
 	t->n_cache = t->cache ? max : 0;
 	t->ttl_s = ttl_s;
+	if (!t->sha256)
+		t->sha256 = EVP_MD_fetch(NULL, "SHA256", NULL);
+	if (!t->sha256) {
+		free(t->cache);
+		t->cache = NULL;
+		t->n_cache = 0;
+		return pg_fail(PG_EINTERNAL, "client certificate cache: OpenSSL has no SHA-256");
+	}
 	return t->cache ? PG_OK : pg_fail(PG_ENOMEM, "out of memory for the certificate cache");
 }
 
@@ -113,10 +130,10 @@ void pg_auth_x509_stats(struct pg_auth_x509_trust *t, struct pg_auth_x509_stats 
 
 /* SHA-256 over (length, bytes) of each certificate, so chains cannot collide
  * by moving a boundary. */
-static int chain_digest(const struct pg_auth_der *chain, size_t n, unsigned char *out)
+static int chain_digest(const EVP_MD *md, const struct pg_auth_der *chain, size_t n, unsigned char *out)
 {
 	EVP_MD_CTX *ctx = EVP_MD_CTX_new();
-	int ok = ctx && EVP_DigestInit_ex(ctx, EVP_sha256(), NULL);
+	int ok = ctx && EVP_DigestInit_ex(ctx, md, NULL);
 
 	for (size_t i = 0; ok && i < n; i++) {
 		unsigned char len[8];
@@ -148,7 +165,7 @@ static int xcache_get(struct pg_auth_x509_trust *t, const unsigned char *d, int6
 	e = xslot(t, d);
 	if (e->used && CRYPTO_memcmp(e->digest, d, 32) == 0) {
 		if (now < e->until) {
-			*res = e->res;
+			*res = *e->res;
 			hit = 1;
 		} else {
 			e->used = 0;
@@ -169,10 +186,14 @@ static void xcache_put(struct pg_auth_x509_trust *t, const unsigned char *d, int
 
 	pthread_mutex_lock(&t->mu);
 	e = xslot(t, d);
-	memcpy(e->digest, d, 32);
-	e->until = until;
-	e->res = *res;
-	e->used = 1;
+	if (!e->res)
+		e->res = malloc(sizeof(*e->res));
+	if (e->res) {
+		memcpy(e->digest, d, 32);
+		e->until = until;
+		*e->res = *res;
+		e->used = 1;
+	}
 	pthread_mutex_unlock(&t->mu);
 }
 
@@ -326,7 +347,7 @@ void pg_auth_x509_verify_der(struct pg_auth_x509_trust *t, const struct pg_auth_
 			return;
 	/* A hit skips parsing and verification: same bytes, same answer, while
 	 * the entry lasts. */
-	if (t->cache && chain_digest(chain, n, digest)) {
+	if (t->cache && chain_digest(t->sha256, chain, n, digest)) {
 		cacheable = 1;
 		if (xcache_get(t, digest, now, res))
 			return;
@@ -343,12 +364,14 @@ void pg_auth_x509_verify_der(struct pg_auth_x509_trust *t, const struct pg_auth_
 		}
 	}
 	verify_crts(t, crts, n, res);
-	if (cacheable && res->status == PG_AUTH_R_OK) {
-		int64_t until = now + t->ttl_s, na = (int64_t)gnutls_x509_crt_get_expiration_time(crts[0]);
+	if (res->status == PG_AUTH_R_OK) {
+		int64_t until = now + (t->cache ? t->ttl_s : 1), na = (int64_t)gnutls_x509_crt_get_expiration_time(crts[0]);
 
 		if (na > 0 && na < until)
 			until = na;
-		xcache_put(t, digest, until, res);
+		res->valid_until = until;
+		if (cacheable)
+			xcache_put(t, digest, until, res);
 	}
 out:
 	for (size_t i = 0; i < got; i++)

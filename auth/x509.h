@@ -40,7 +40,8 @@ void pg_auth_x509_trust_free(struct pg_auth_x509_trust **pp);
 /* Enables a cache of successful pg_auth_x509_verify_der() results keyed by
  * SHA-256 of the DER chain: at most `max` entries, each trusted for ttl_s
  * seconds (1..3600) and never past the leaf's notAfter. Full verification
- * costs ~0.4 ms; a hit costs a hash. Call before the store is shared. */
+ * costs ~0.4 ms; a hit costs a hash. Call before the store is shared.
+ * (Per TLS session the gate keeps the result itself: src/gate/gate.c.) */
 PG_WUR int pg_auth_x509_trust_set_cache(struct pg_auth_x509_trust *t, size_t max, long ttl_s);
 
 struct pg_auth_x509_stats {

@@ -40,38 +40,15 @@ node() { # name auth(yes/no) -> sets PORT_<name>
 	g=$(free_port)
 	h=$(free_port)
 	{
+		pg_node_yaml "$g" "$h"
 		cat <<EOF
-version: 1
-cluster:
-  shards: 64
-  provider: etcd
-  etcd:
-    endpoints: [127.0.0.1:1]
-nodes:
-  - id: n1
-    grpc_addr: 127.0.0.1:$g
-    advertise_addr: 127.0.0.1:$g
-    http_addr: 127.0.0.1:$h
 diagnostics:
   tls_server_config:
     cert_file: $D/server.crt
     key_file: $D/server.key
   audit_file: $TMP/$name-audit.log
 EOF
-		if [ "$secured" = yes ]; then
-			cat <<EOF
-  client_identities: ["uri:spiffe://pprofgate.local/admin pprof:admin"]
-  jwt:
-    issuer: https://issuer.test
-    audience: pprofgate
-    keys: [{alg: RS256, file: $D/jwt-rs256.pub}]
-  groups:
-    pprof:
-      auth: mtls or jwt
-      # the checks without a window to open (auto would require one)
-      require_window: "false"
-EOF
-		fi
+		[ "$secured" = no ] || secured_yaml "$D"
 	} >"$TMP/$name.yaml"
 	# client_ca_file belongs under tls_server_config
 	if [ "$secured" = yes ]; then

@@ -1,12 +1,17 @@
 /* https_load: a bounded HTTPS load generator with client certificates.
  *
- * wrk cannot present a client certificate; this drives N keep-alive
- * connections with libcurl's multi interface (one easy handle per
- * connection, each re-used so TLS sessions and connections persist) for a
- * fixed time and prints throughput and latency percentiles.
+ * wrk cannot present a client certificate; this drives N clients with
+ * libcurl's multi interface (one easy handle each) for a fixed time and
+ * prints throughput and latency percentiles. --conn says what each request
+ * costs the server besides itself:
+ *   keep    (default) the connection is kept alive between requests;
+ *   new     a new connection and a full TLS handshake per request (no
+ *           session re-use: what a client that keeps nothing costs);
+ *   resume  a new connection per request resuming the client's last TLS
+ *           session (tickets): an abbreviated handshake.
  *
- *   https_load -u URL [-c CONNS] [-d SECONDS] [--cacert F] [--cert F --key F]
- *              [-H "Header: value"]...
+ *   https_load -u URL [-c CONNS] [-d SECONDS] [--conn keep|new|resume]
+ *              [--cacert F] [--cert F --key F] [-H "Header: value"]...
  *
  * Output (one line): requests=N errors=N rps=X p50_ms=X p99_ms=X */
 #include <curl/curl.h>
@@ -58,7 +63,7 @@ static long parse_pos(const char *s, long max)
 
 int main(int argc, char **argv)
 {
-	const char *url = NULL, *cacert = NULL, *cert = NULL, *key = NULL;
+	const char *url = NULL, *cacert = NULL, *cert = NULL, *key = NULL, *mode = "keep";
 	long conns = 8, secs = 5;
 	struct curl_slist *hdrs = NULL;
 	CURL *easy[MAX_CONNS];
@@ -85,6 +90,8 @@ int main(int argc, char **argv)
 			conns = parse_pos(v, MAX_CONNS);
 		else if (strcmp(a, "-d") == 0)
 			secs = parse_pos(v, 600);
+		else if (strcmp(a, "--conn") == 0)
+			mode = v;
 		else if (strcmp(a, "--cacert") == 0)
 			cacert = v;
 		else if (strcmp(a, "--cert") == 0)
@@ -98,9 +105,9 @@ int main(int argc, char **argv)
 			return 2;
 		}
 	}
-	if (!url) {
-		fprintf(stderr, "usage: https_load -u URL [-c CONNS] [-d SECONDS] [--cacert F] [--cert F --key F] "
-				"[-H HEADER]...\n");
+	if (!url || (strcmp(mode, "keep") != 0 && strcmp(mode, "new") != 0 && strcmp(mode, "resume") != 0)) {
+		fprintf(stderr, "usage: https_load -u URL [-c CONNS] [-d SECONDS] [--conn keep|new|resume] "
+				"[--cacert F] [--cert F --key F] [-H HEADER]...\n");
 		return 2;
 	}
 	lat = malloc(MAX_SAMPLES * sizeof(*lat));
@@ -121,6 +128,11 @@ int main(int argc, char **argv)
 			curl_easy_setopt(e, CURLOPT_SSLKEY, key);
 		if (hdrs)
 			curl_easy_setopt(e, CURLOPT_HTTPHEADER, hdrs);
+		if (strcmp(mode, "keep") != 0) {
+			curl_easy_setopt(e, CURLOPT_FRESH_CONNECT, 1L);
+			curl_easy_setopt(e, CURLOPT_FORBID_REUSE, 1L);
+			curl_easy_setopt(e, CURLOPT_SSL_SESSIONID_CACHE, strcmp(mode, "resume") == 0 ? 1L : 0L);
+		}
 		idx[i] = (size_t)i;
 		curl_easy_setopt(e, CURLOPT_PRIVATE, (void *)&idx[i]);
 		easy[i] = e;
@@ -150,7 +162,8 @@ int main(int argc, char **argv)
 				lat[n_lat++] = now_s() - started[i];
 			curl_multi_remove_handle(multi, m->easy_handle);
 			if (now_s() < deadline) {
-				/* Re-adding the same handle re-uses its connection. */
+				/* Re-adding the same handle re-uses its connection
+				 * (keep) or its TLS session (resume). */
 				started[i] = now_s();
 				curl_multi_add_handle(multi, m->easy_handle);
 			}

@@ -5,6 +5,11 @@
 #   free_port            a free loopback TCP port
 #   wait_http URL        waits up to 10 s for URL to answer, else exits 1
 #   rss_kb PID FIELD     a /proc/PID/status field in KiB (VmRSS, VmHWM)
+#   pg_node_yaml G H     the head of a one-node config (gRPC port G, HTTP
+#                        port H, etcd unreachable); append diagnostics:
+#   secured_yaml D       lines of diagnostics: for a node that checks mtls or
+#                        jwt (the admin identity, RS256 key D/jwt-rs256.pub
+#                        of certs/gen-dev-pki.sh, no window needed)
 SRC="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 BUILD="${1:-$SRC/build}"
 TMP="$(mktemp -d)"
@@ -31,3 +36,20 @@ wait_http() {
 }
 
 rss_kb() { awk -v k="$2" '$1 == k":" {print $2}' "/proc/$1/status"; }
+
+source "$SRC/tests/integration/node_yaml.sh"
+
+secured_yaml() {
+	cat <<EOF
+  client_identities: ["uri:spiffe://pprofgate.local/admin pprof:admin"]
+  jwt:
+    issuer: https://issuer.test
+    audience: pprofgate
+    keys: [{alg: RS256, file: $1/jwt-rs256.pub}]
+  groups:
+    pprof:
+      auth: mtls or jwt
+      # the checks without a window to open (auto would require one)
+      require_window: "false"
+EOF
+}

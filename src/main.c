@@ -227,6 +227,8 @@ int main(int argc, char **argv)
 		.timeout_s = (unsigned)cfg->diag.idle_timeout,
 		.header_timeout_s = (unsigned)cfg->diag.header_timeout,
 		.body_timeout_s = (unsigned)cfg->diag.body_timeout,
+		/* 0 in the file means no sharing; 0 in the options the default. */
+		.metrics_cache_ms = cfg->diag.metrics_share_ms > 0 ? (int)cfg->diag.metrics_share_ms : -1,
 	};
 	/* The diagnostics gateway; a misconfiguration exits 2 like a bad config. */
 	if (cfg->http_listen[0]) {

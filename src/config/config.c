@@ -251,6 +251,11 @@ static const struct setting rows[] = {
 	{.path = "diagnostics.advertise_server_name", .type = CT_TEXT, DIAG(advertise_server_name),
 	 .help = "TLS server name clients verify for advertise_url (published with it); empty = the URL's "
 		 "host."},
+	{.path = "diagnostics.metrics_share_ms", .type = CT_INT, .min = 0, .max = 10000, .def = "5",
+	 DIAG(metrics_share_ms), .example = "5",
+	 .help = "Scrapes of /metrics that arrive within this many milliseconds of a rendering get that "
+		 "rendering (bounds the CPU a flood of scrapers costs to one rendering per window); 0 = render "
+		 "every scrape. Read at start."},
 	{.path = "diagnostics.audit_file", .type = CT_FILE, DIAG(audit_file),
 	 .help = "Audit log: one JSON line per diagnostics request and per refused request on any route or "
 		 "listener (opened O_APPEND, created 0600; reopened on SIGHUP). Empty = stderr."},

@@ -69,6 +69,7 @@ struct pg_config_diag {
 	/* The endpoint published in etcd (src/cluster/endpoint.h); "" = derived. */
 	char advertise_url[PG_CONFIG_TEXT_MAX];
 	char advertise_server_name[PG_CONFIG_TEXT_MAX];
+	long metrics_share_ms;               /* scrapes within this window share a rendering; 0 = none */
 	/* limits: (each listener; change needs a restart) */
 	long max_connections;        /* open connections */
 	long max_connections_per_ip; /* per client address; 0 = no limit */

@@ -34,6 +34,7 @@
 /* Everything one configuration produces; replaced whole on reload. */
 struct gstate {
 	atomic_int refs;
+	uint64_t gen; /* distinct per state built: a session's memo names the one it was checked under */
 	struct pg_auth_policy *pol;
 	struct pg_auth_jwt *jwt;
 	struct pg_auth_idlist *ids;
@@ -54,6 +55,8 @@ struct pg_gate {
 };
 
 /* ---- building a state ------------------------------------------------------ */
+
+static _Atomic uint64_t g_state_gen;
 
 static void state_free(struct gstate *s)
 {
@@ -222,6 +225,7 @@ static int state_build(const struct pg_config_diag *d, struct gstate **out)
 	if (!s)
 		return pg_fail(PG_ENOMEM, "out of memory building the diagnostics policy");
 	atomic_init(&s->refs, 1);
+	s->gen = atomic_fetch_add(&g_state_gen, 1) + 1;
 	rc = pg_auth_policy_new(&s->pol);
 	for (int r = 0; rc == PG_OK && r < PG_AUTH_ROUTE__COUNT; r++) {
 		const struct pg_config_diag_group *gc = group_cfg(d, r);
@@ -529,7 +533,89 @@ static const char *method_name(enum pg_auth_method_used m)
 	}
 }
 
-static bool gate(struct pg_http_req *r, struct pg_gate *g, enum pg_auth_route route)
+/* ---- the client chain, verified once per TLS session ------------------------- */
+
+/* What the gate keeps per connection (pg_http_req_conn_memo): the chain it
+ * verified, byte for byte, and the outcome. A later request on the same
+ * session reuses it when the chain is the same bytes, the configuration the
+ * same state, and the outcome still within its validity (the leaf's
+ * notAfter, at most the trust store's TTL); anything else verifies again. */
+struct chain_memo {
+	uint64_t gen;
+	int64_t until; /* wall seconds */
+	size_t n, len;
+	size_t lens[PG_AUTH_X509_MAX_CHAIN];
+	struct pg_auth_cert_result cr;
+	unsigned char der[]; /* the chain's certificates, concatenated */
+};
+
+static void chain_memo_free(void *p)
+{
+	free(p);
+}
+
+static bool chain_memo_matches(const struct chain_memo *m, uint64_t gen, int64_t now,
+			       const unsigned char *const *der, const size_t *lens, size_t n)
+{
+	size_t off = 0;
+
+	if (!m || m->gen != gen || now >= m->until || m->n != n)
+		return false;
+	for (size_t i = 0; i < n; i++) {
+		if (m->lens[i] != lens[i] || memcmp(m->der + off, der[i], lens[i]) != 0)
+			return false;
+		off += lens[i];
+	}
+	return true;
+}
+
+static void check_chain(struct pg_http_req *r, const struct gstate *s, int64_t now,
+			struct pg_auth_cert_result *cr)
+{
+	const unsigned char *der[PG_AUTH_X509_MAX_CHAIN];
+	size_t lens[PG_AUTH_X509_MAX_CHAIN], total = 0;
+	size_t n = pg_http_req_peer_certs(r, der, lens, PG_AUTH_X509_MAX_CHAIN);
+	struct pg_auth_der chain[PG_AUTH_X509_MAX_CHAIN];
+	void **slot = pg_http_req_conn_memo(r);
+	struct chain_memo *m;
+
+	memset(cr, 0, sizeof(*cr));
+	cr->status = PG_AUTH_R_CERT_MISSING;
+	if (n == 0)
+		return;
+	if (n > PG_AUTH_X509_MAX_CHAIN) {
+		cr->status = PG_AUTH_R_CERT_INVALID;
+		return;
+	}
+	if (slot && chain_memo_matches(*slot, s->gen, now, der, lens, n)) {
+		*cr = ((struct chain_memo *)*slot)->cr;
+		return;
+	}
+	for (size_t i = 0; i < n; i++) {
+		chain[i] = (struct pg_auth_der){der[i], lens[i]};
+		total += lens[i];
+	}
+	pg_auth_x509_verify_der(s->trust, chain, n, cr);
+	if (!slot || cr->status != PG_AUTH_R_OK || cr->valid_until <= now)
+		return;
+	chain_memo_free(*slot);
+	*slot = m = malloc(sizeof(*m) + total);
+	if (!m)
+		return; /* verified again next time */
+	m->gen = s->gen;
+	m->until = cr->valid_until;
+	m->n = n;
+	m->len = total;
+	m->cr = *cr;
+	total = 0;
+	for (size_t i = 0; i < n; i++) {
+		m->lens[i] = lens[i];
+		memcpy(m->der + total, der[i], lens[i]);
+		total += lens[i];
+	}
+}
+
+static bool guard(struct pg_http_req *r, struct pg_gate *g, enum pg_auth_route route)
 {
 	struct gstate *s = state_get(g);
 	struct pg_auth_cert_result cr;
@@ -554,25 +640,12 @@ static bool gate(struct pg_http_req *r, struct pg_gate *g, enum pg_auth_route ro
 	rq.forwarded_for = x.overflow ? "\x01" : x.seen ? x.buf : NULL;
 	rq.tls = pg_http_req_is_tls(r);
 	rq.authorization = pg_http_req_header(r, "Authorization");
-	if (rq.tls && s->trust && (s->methods[route] & PG_AUTH_METHOD_MTLS)) {
-		const unsigned char *der[PG_AUTH_X509_MAX_CHAIN];
-		size_t lens[PG_AUTH_X509_MAX_CHAIN];
-		size_t n = pg_http_req_peer_certs(r, der, lens, PG_AUTH_X509_MAX_CHAIN);
-
-		if (n > PG_AUTH_X509_MAX_CHAIN) {
-			memset(&cr, 0, sizeof(cr));
-			cr.status = PG_AUTH_R_CERT_INVALID;
-			rq.cert = &cr;
-		} else if (n > 0) {
-			struct pg_auth_der chain[PG_AUTH_X509_MAX_CHAIN];
-
-			for (size_t i = 0; i < n; i++)
-				chain[i] = (struct pg_auth_der){der[i], lens[i]};
-			pg_auth_x509_verify_der(s->trust, chain, n, &cr);
-			rq.cert = &cr;
-		}
-	}
 	rq.now_wall_s = (int64_t)time(NULL);
+	if (rq.tls && s->trust && (s->methods[route] & PG_AUTH_METHOD_MTLS)) {
+		check_chain(r, s, rq.now_wall_s, &cr);
+		if (cr.status != PG_AUTH_R_CERT_MISSING)
+			rq.cert = &cr;
+	}
 	rq.now_mono_ms = pg_clock_mono_ms();
 	rq.window = atomic_load(&g->window);
 	pg_auth_decide(s->pol, &rq, &d);
@@ -618,14 +691,14 @@ static bool gate(struct pg_http_req *r, struct pg_gate *g, enum pg_auth_route ro
 
 bool pg_gate_check(struct pg_http_req *r, void *arg)
 {
-	return gate(r, arg, PG_AUTH_ROUTE_PPROF);
+	return guard(r, arg, PG_AUTH_ROUTE_PPROF);
 }
 
 bool pg_gate_check_public(struct pg_http_req *r, void *arg)
 {
 	const char *p = pg_http_req_path(r);
 
-	return gate(r, arg, strcmp(p, "/metrics") == 0 ? PG_AUTH_ROUTE_METRICS : PG_AUTH_ROUTE_HEALTH);
+	return guard(r, arg, strcmp(p, "/metrics") == 0 ? PG_AUTH_ROUTE_METRICS : PG_AUTH_ROUTE_HEALTH);
 }
 
 /* ---- lifecycle ----------------------------------------------------------------- */
@@ -767,6 +840,7 @@ void pg_gate_http_opts(struct pg_gate *g, const struct pg_config_diag *d, struct
 
 	o->gate = pg_gate_check;
 	o->gate_arg = g;
+	o->conn_memo_free = chain_memo_free;
 	o->done = pg_gate_audit;
 	o->done_arg = g;
 	o->audit_public_success = strcmp(d->audit_public_success, "true") == 0;

@@ -6,6 +6,7 @@
 #include <gnutls/gnutls.h>
 #include <microhttpd.h>
 #include <netinet/in.h>
+#include <netinet/tcp.h>
 #include <pthread.h>
 #include <sched.h>
 #include <stdarg.h>
@@ -101,6 +102,7 @@ struct conn {
 	struct conn *next, *prev; /* h->conns, under h->conns_lock */
 	int fd;
 	struct pg_http_conn *watch; /* what it did before a request (conn.h); may be NULL */
+	void *memo;               /* the guard's (pg_http_req_conn_memo); its thread only */
 	const char *cut;          /* shut down by the sweeper: "header_timeout" or
 				   * "body_timeout"; NULL (under the lock) */
 	/* Set by the connection's MHD thread without the lock (every request
@@ -427,6 +429,18 @@ size_t pg_http_req_peer_certs(struct pg_http_req *r, const unsigned char **der, 
 		len[i] = peers[i].size;
 	}
 	return n;
+}
+
+void **pg_http_req_conn_memo(struct pg_http_req *r)
+{
+	const union MHD_ConnectionInfo *ci;
+	struct conn *k;
+
+	if (!r->conn || !r->h || !r->h->opts.conn_memo_free)
+		return NULL;
+	ci = MHD_get_connection_info(r->conn, MHD_CONNECTION_INFO_SOCKET_CONTEXT);
+	k = ci ? ci->socket_context : NULL;
+	return k ? &k->memo : NULL;
 }
 
 char *pg_http_req_note(struct pg_http_req *r)
@@ -940,7 +954,10 @@ static struct snap *metrics_snapshot(struct pg_http *h, bool *gzp)
 
 	if (!h->plain || h->opts.metrics_cache_ms < 0 || ms_since(&h->rendered_at) >= h->opts.metrics_cache_ms) {
 		pg_buf_init(&b, METRICS_BODY_MAX);
-		rc = pg_metrics_render(h->opts.metrics, &b);
+		/* The last rendering's size, and a little: one allocation. */
+		rc = pg_buf_reserve(&b, h->plain ? h->plain->len + h->plain->len / 8 : 0);
+		if (rc == PG_OK)
+			rc = pg_metrics_render(h->opts.metrics, &b);
 		if (rc != PG_OK) {
 			pg_warn(MOD, "rendering /metrics: %s", pg_errmsg());
 			pg_buf_free(&b);
@@ -1704,6 +1721,20 @@ static void on_connection(void *cls, struct MHD_Connection *c, void **socket_con
 		atomic_init(&k->since_ms, pg_clock_mono_ms());
 		atomic_init(&k->phase, CONN_HEADERS);
 		k->watch = pg_http_conn_watch(si ? (gnutls_session_t)si->tls_session : NULL, fi->connect_fd);
+		if (si && si->tls_session) {
+			/* GnuTLS writes a handshake flight as several records, one
+			 * send each: with Nagle's algorithm on, the second waits
+			 * for the client's delayed ACK (40 ms on Linux) in every
+			 * handshake. libmicrohttpd sets TCP_NODELAY only around
+			 * its responses; Go sets it on every connection. */
+			int one = 1;
+
+			(void)setsockopt(fi->connect_fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof(one));
+			if (pg_http_tls_session_init((gnutls_session_t)si->tls_session) != PG_OK) {
+				pg_warn(MOD, "%s", pg_errmsg());
+				pg_err_clear();
+			}
+		}
 		pthread_mutex_lock(&h->conns_lock);
 		k->next = h->conns;
 		if (h->conns)
@@ -1727,6 +1758,8 @@ static void on_connection(void *cls, struct MHD_Connection *c, void **socket_con
 		k->next->prev = k->prev;
 	pthread_mutex_unlock(&h->conns_lock);
 	wc = k->watch;
+	if (k->memo)
+		h->opts.conn_memo_free(k->memo);
 	free(k);
 	if (!wc)
 		return;

@@ -116,6 +116,9 @@ struct pg_http_opts {
 	void *gate_arg;
 	pg_http_gate_fn *gate_public; /* NULL: /metrics, /healthz, /ready are open */
 	void *gate_public_arg;
+	/* Frees what a guard kept in pg_http_req_conn_memo when the connection
+	 * closes (NULL: nothing is kept). */
+	void (*conn_memo_free)(void *memo);
 	/* Routes besides the server's own /metrics, /healthz and /ready (at
 	 * most PG_HTTP_MAX_ROUTES; copied, but the path strings are kept by
 	 * pointer and must outlive the server). */
@@ -233,6 +236,12 @@ bool pg_http_req_is_tls(struct pg_http_req *r);
  * pointers stay valid until the request is answered. */
 size_t pg_http_req_peer_certs(struct pg_http_req *r, const unsigned char **der, size_t *len,
 			      size_t max);
+/* A slot that lives as long as the request's connection (one TLS session:
+ * libmicrohttpd 0.9.75 closes a connection that asks to renegotiate), for
+ * the guard to keep what holds for the whole session, such as its verified
+ * client chain. NULL when the connection is not tracked. Used only from the
+ * connection's own thread; opts.conn_memo_free frees it at close. */
+void **pg_http_req_conn_memo(struct pg_http_req *r);
 /* A scratch text buffer of PG_HTTP_NOTE_MAX bytes that the gate fills and
  * opts.done receives as info->note. */
 #define PG_HTTP_NOTE_MAX 512

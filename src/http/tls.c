@@ -10,6 +10,7 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include "src/util/clock.h"
 #include "src/util/file.h"
 #include "src/util/log.h"
 
@@ -28,19 +29,27 @@ static pthread_mutex_t g_lock = PTHREAD_MUTEX_INITIALIZER;
 static struct creds *g_cur;
 static struct creds *g_old;
 
+/* The session-ticket master key (never leaves the process), replaced every
+ * PG_HTTP_TLS_TICKET_KEY_ROTATE_S; guarded by g_lock. */
+static gnutls_datum_t g_stek;
+static int64_t g_stek_born_ms;
+
 const char *pg_http_tls_priorities(bool min_tls13)
 {
 	/* SECURE128/256 drop export, RC4, 3DES and CBC-SHA1 suites; then only
 	 * AEAD ciphers and forward-secret ECDHE key exchange are re-allowed.
 	 * Groups: X25519, then P-256, then P-384, nothing else: TLS 1.3 would
 	 * otherwise also offer the FFDHE groups, and clients that guess a
-	 * group outside this list pay one HelloRetryRequest. */
+	 * group outside this list pay one HelloRetryRequest. Ciphers:
+	 * AES-128-GCM first (what Go's crypto/tls prefers with AES hardware;
+	 * 128-bit AEAD keys are not the weak link next to a 128-bit-secure
+	 * curve), then AES-256-GCM and ChaCha20-Poly1305 for clients that ask. */
 	if (min_tls13)
-		return "SECURE256:+SECURE128:-VERS-ALL:+VERS-TLS1.3:-CIPHER-ALL:+AES-256-GCM:+AES-128-GCM:"
+		return "SECURE256:+SECURE128:-VERS-ALL:+VERS-TLS1.3:-CIPHER-ALL:+AES-128-GCM:+AES-256-GCM:"
 		       "+CHACHA20-POLY1305:-MAC-ALL:+AEAD:-GROUP-ALL:+GROUP-X25519:+GROUP-SECP256R1:"
 		       "+GROUP-SECP384R1:%SERVER_PRECEDENCE";
-	return "SECURE256:+SECURE128:-VERS-ALL:+VERS-TLS1.3:+VERS-TLS1.2:-CIPHER-ALL:+AES-256-GCM:"
-	       "+AES-128-GCM:+CHACHA20-POLY1305:-MAC-ALL:+AEAD:-KX-ALL:+ECDHE-RSA:+ECDHE-ECDSA:"
+	return "SECURE256:+SECURE128:-VERS-ALL:+VERS-TLS1.3:+VERS-TLS1.2:-CIPHER-ALL:+AES-128-GCM:"
+	       "+AES-256-GCM:+CHACHA20-POLY1305:-MAC-ALL:+AEAD:-KX-ALL:+ECDHE-RSA:+ECDHE-ECDSA:"
 	       "-GROUP-ALL:+GROUP-X25519:+GROUP-SECP256R1:+GROUP-SECP384R1:%SERVER_PRECEDENCE";
 }
 
@@ -182,9 +191,45 @@ int pg_http_tls_retrieve(gnutls_session_t s, const gnutls_datum_t *req_ca_rdn, i
 	return rc;
 }
 
+/* GnuTLS copies the master key into the session (lib/stek.c) and derives
+ * from it the key that encrypts tickets, a new one every ticket lifetime,
+ * accepting the previous one too; replacing the master key ends every
+ * ticket issued under it (those clients make one full handshake). */
+static void stek_free(void)
+{
+	if (g_stek.data) {
+		gnutls_memset(g_stek.data, 0, g_stek.size);
+		gnutls_free(g_stek.data);
+	}
+	g_stek.data = NULL;
+	g_stek.size = 0;
+}
+
+int pg_http_tls_session_init(gnutls_session_t s)
+{
+	int64_t now = pg_clock_mono_ms();
+	int grc = 0;
+
+	pthread_mutex_lock(&g_lock);
+	if (!g_stek.data || now - g_stek_born_ms >= (int64_t)PG_HTTP_TLS_TICKET_KEY_ROTATE_S * 1000) {
+		stek_free();
+		grc = gnutls_session_ticket_key_generate(&g_stek);
+		g_stek_born_ms = now;
+	}
+	if (grc >= 0) {
+		gnutls_db_set_cache_expiration(s, PG_HTTP_TLS_TICKET_LIFETIME_S);
+		grc = gnutls_session_ticket_enable_server(s, &g_stek);
+	}
+	pthread_mutex_unlock(&g_lock);
+	if (grc < 0)
+		return pg_fail(PG_EINTERNAL, "TLS session tickets: %s", gnutls_strerror(grc));
+	return PG_OK;
+}
+
 void pg_http_tls_release(void)
 {
 	pthread_mutex_lock(&g_lock);
+	stek_free();
 	creds_free(g_cur);
 	g_cur = NULL;
 	while (g_old) {

@@ -33,6 +33,22 @@ PG_WUR int pg_http_tls_install(const char *cert_file, const char *key_file);
 
 /* The checks of pg_http_tls_install without installing anything. */
 PG_WUR int pg_http_tls_check(const char *cert_file, const char *key_file);
+/* TLS session resumption (RFC 8446 §4.6.1 tickets, RFC 5077 for TLS 1.2):
+ * a returning client skips the key exchange and the certificate signature.
+ * The ticket carries the session's state, the client's certificate chain
+ * included, encrypted and authenticated under a key only this process holds;
+ * the gate verifies that chain against the current trust store as it does
+ * after a full handshake. Tickets live PG_HTTP_TLS_TICKET_LIFETIME_S; GnuTLS
+ * derives a new ticket-encryption key from the master key every such period
+ * and accepts the previous period's; the master key itself is replaced every
+ * PG_HTTP_TLS_TICKET_KEY_ROTATE_S (and is never written anywhere), so a key
+ * read out of memory opens at most a day of recorded resumptions. */
+#define PG_HTTP_TLS_TICKET_LIFETIME_S 3600
+#define PG_HTTP_TLS_TICKET_KEY_ROTATE_S 86400
+
+/* Enables session tickets on a new server session (before its handshake).
+ * On failure the session still works, without resumption. */
+PG_WUR int pg_http_tls_session_init(gnutls_session_t s);
 
 /* The callback to pass as MHD_OPTION_HTTPS_CERT_CALLBACK. */
 int pg_http_tls_retrieve(gnutls_session_t s, const gnutls_datum_t *req_ca_rdn, int nreqs,
@@ -40,7 +56,8 @@ int pg_http_tls_retrieve(gnutls_session_t s, const gnutls_datum_t *req_ca_rdn, i
 			 gnutls_pcert_st **pcert, unsigned int *pcert_length, gnutls_privkey_t *privkey);
 
 
-/* Frees current and replaced credentials; call after every daemon stopped. */
+/* Frees current and replaced credentials and wipes the ticket key; call
+ * after every daemon stopped. */
 void pg_http_tls_release(void);
 
 #endif

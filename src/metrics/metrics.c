@@ -2,11 +2,13 @@
 
 #include <math.h>
 #include <stdatomic.h>
+#include <stdbool.h>
 #include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
+#include "src/util/fmtnum.h"
 #include "src/util/mutex.h"
 
 #define SERIES_HASH_BUCKETS 256
@@ -17,6 +19,8 @@
 struct pg_series {
 	struct pg_family *family;
 	char **values;                  /* label values, n_labels of them */
+	char *labels;                   /* a="x",b="y" rendered once (escaped); "" without labels */
+	size_t labels_len;
 	_Atomic uint64_t value;         /* counter/gauge value, or histogram sum */
 	_Atomic uint64_t count;         /* histogram observations */
 	_Atomic uint64_t *bucket_count; /* histogram: per bucket, not cumulative */
@@ -27,11 +31,14 @@ struct pg_series {
 struct pg_family {
 	enum pg_metric_kind kind;
 	char *name;
+	size_t name_len;
 	char *help;
 	char *labels[PG_METRICS_MAX_LABELS];
 	size_t n_labels;
 	double buckets[PG_METRICS_MAX_BUCKETS];
+	char le[PG_METRICS_MAX_BUCKETS][PG_FMTNUM_MAX]; /* buckets as text, rendered once */
 	size_t n_buckets;
+	char *head; /* "# HELP ...\n# TYPE ...\n", rendered once */
 	struct pg_mutex lock; /* guards the hash chains and the order list */
 	struct pg_series *hash[SERIES_HASH_BUCKETS];
 	struct pg_series *first, *last;
@@ -109,6 +116,7 @@ static void series_free(struct pg_series *s, size_t n_labels)
 	for (size_t i = 0; s->values && i < n_labels; i++)
 		free(s->values[i]);
 	free(s->values);
+	free(s->labels);
 	free(s->bucket_count);
 	free(s);
 }
@@ -126,6 +134,7 @@ static void family_free(struct pg_family *f)
 		free(f->labels[i]);
 	free(f->name);
 	free(f->help);
+	free(f->head);
 	pg_mutex_destroy(&f->lock);
 	free(f);
 }
@@ -150,6 +159,70 @@ void pg_metrics_free(struct pg_metrics **pp)
 	pg_mutex_destroy(&m->lock);
 	free(m);
 	*pp = NULL;
+}
+
+/* Label values escape \ " and newline; HELP text escapes \ and newline. */
+static int put_escaped(struct pg_buf *b, const char *s, int quote)
+{
+	int rc = PG_OK;
+
+	for (; *s && rc == PG_OK; s++) {
+		if (*s == '\\')
+			rc = pg_buf_puts(b, "\\\\");
+		else if (*s == '\n')
+			rc = pg_buf_puts(b, "\\n");
+		else if (quote && *s == '"')
+			rc = pg_buf_puts(b, "\\\"");
+		else
+			rc = pg_buf_append(b, s, 1);
+	}
+	return rc;
+}
+
+/* What never changes between scrapes is rendered when declared: the HELP
+ * and TYPE lines, the bucket bounds, each series' label text. */
+static int render_head(struct pg_family *f)
+{
+	static const char *const types[] = {"counter", "gauge", "histogram"};
+	struct pg_buf b;
+	int rc;
+
+	pg_buf_init(&b, 1u << 20);
+	rc = pg_buf_printf(&b, "# HELP %s ", f->name);
+	if (rc == PG_OK)
+		rc = put_escaped(&b, f->help, 0);
+	if (rc == PG_OK)
+		rc = pg_buf_printf(&b, "\n# TYPE %s %s\n", f->name, types[f->kind]);
+	if (rc != PG_OK) {
+		pg_buf_free(&b);
+		return rc;
+	}
+	f->head = pg_buf_steal(&b, NULL);
+	for (size_t i = 0; i < f->n_buckets; i++)
+		pg_fmtnum_double(f->le[i], f->buckets[i]);
+	return PG_OK;
+}
+
+static int render_labels(const struct pg_family *f, struct pg_series *s)
+{
+	struct pg_buf b;
+	int rc = PG_OK;
+
+	pg_buf_init(&b, 1u << 20);
+	rc = pg_buf_append(&b, "", 0);
+	for (size_t i = 0; i < f->n_labels && rc == PG_OK; i++) {
+		rc = pg_buf_printf(&b, "%s%s=\"", i ? "," : "", f->labels[i]);
+		if (rc == PG_OK)
+			rc = put_escaped(&b, s->values[i], 1);
+		if (rc == PG_OK)
+			rc = pg_buf_puts(&b, "\"");
+	}
+	if (rc != PG_OK) {
+		pg_buf_free(&b);
+		return rc;
+	}
+	s->labels = pg_buf_steal(&b, &s->labels_len);
+	return PG_OK;
 }
 
 static int same_shape(const struct pg_family *f, enum pg_metric_kind kind,
@@ -202,6 +275,7 @@ int pg_metrics_family(struct pg_metrics *m, enum pg_metric_kind kind, const char
 		goto out;
 	}
 	f->kind = kind;
+	f->name_len = strlen(f->name);
 	for (size_t i = 0; i < n_labels; i++) {
 		if (!(f->labels[i] = strdup(label_names[i]))) {
 			rc = pg_fail(PG_ENOMEM, "out of memory declaring metric %s", name);
@@ -213,6 +287,8 @@ int pg_metrics_family(struct pg_metrics *m, enum pg_metric_kind kind, const char
 		memcpy(f->buckets, buckets, n_buckets * sizeof(*buckets));
 		f->n_buckets = n_buckets;
 	}
+	if ((rc = render_head(f)) != PG_OK)
+		goto out;
 	if ((rc = pg_mutex_init(&f->lock)) != PG_OK)
 		goto out;
 	if (m->last)
@@ -229,6 +305,7 @@ out:
 			free(f->labels[i]);
 		free(f->name);
 		free(f->help);
+		free(f->head);
 		free(f);
 	}
 	return rc;
@@ -280,6 +357,10 @@ struct pg_series *pg_family_series(struct pg_family *f, const char *const *label
 	for (size_t i = 0; i < f->n_labels; i++)
 		if (!(s->values[i] = strdup(values[i])))
 			goto fail;
+	if (render_labels(f, s) != PG_OK) {
+		pg_err_clear();
+		goto fail;
+	}
 	s->hash_next = f->hash[h];
 	f->hash[h] = s;
 	if (f->last)
@@ -357,136 +438,79 @@ int pg_metrics_add_collector_owned(struct pg_metrics *m, pg_metrics_collect_fn *
 	return rc;
 }
 
-/* Go's strconv.FormatFloat(v, 'g', -1, 64), which the Prometheus text format
- * uses: the shortest digits that read back exactly, in %e form only when the
- * exponent is < -4 or >= 21. */
-static int put_double(struct pg_buf *b, double v)
+/* Every sample line, in the text format 0.0.4: name, {labels[,le="b"]},
+ * value. Values are written by pg_fmtnum (src/util/fmtnum.h): the shortest
+ * digits that read back exactly, as Go's client writes them. The line's
+ * length is known up front: one bounds check, then plain copies. */
+static char *put(char *p, const char *s, size_t n)
 {
-	char tmp[64];
-	int prec, exp10;
-
-	if (isnan(v))
-		return pg_buf_puts(b, "NaN");
-	if (isinf(v))
-		return pg_buf_puts(b, v > 0 ? "+Inf" : "-Inf");
-	if (v == 0)
-		return pg_buf_puts(b, signbit(v) ? "-0" : "0");
-	for (prec = 0; prec < 17; prec++) {
-		snprintf(tmp, sizeof(tmp), "%.*e", prec, v);
-		if (strtod(tmp, NULL) == v)
-			break;
-	}
-	exp10 = (int)strtol(strchr(tmp, 'e') + 1, NULL, 10);
-	if (exp10 < -4 || exp10 >= 21) {
-		/* Go writes at least two exponent digits, like C. */
-		return pg_buf_puts(b, tmp);
-	}
-	snprintf(tmp, sizeof(tmp), "%.*f", prec - exp10 > 0 ? prec - exp10 : 0, v);
-	return pg_buf_puts(b, tmp);
+	memcpy(p, s, n);
+	return p + n;
 }
 
-/* Label values escape \ " and newline; HELP text escapes \ and newline. */
-static int put_escaped(struct pg_buf *b, const char *s, int quote)
+static int put_sample(struct pg_buf *b, const struct pg_family *f, const char *suffix,
+		      const struct pg_series *s, const char *le, const char *value, size_t value_len)
 {
-	int rc = PG_OK;
+	size_t suffix_len = suffix ? strlen(suffix) : 0, le_len = le ? strlen(le) : 0;
+	bool braces = s->labels_len || le;
+	size_t n = f->name_len + suffix_len + (braces ? 2 : 0) + s->labels_len +
+		   (le ? le_len + 6 : 0) + 1 + value_len + 1;
+	int rc = pg_buf_reserve(b, n);
+	char *p;
 
-	for (; *s && rc == PG_OK; s++) {
-		if (*s == '\\')
-			rc = pg_buf_puts(b, "\\\\");
-		else if (*s == '\n')
-			rc = pg_buf_puts(b, "\\n");
-		else if (quote && *s == '"')
-			rc = pg_buf_puts(b, "\\\"");
-		else
-			rc = pg_buf_append(b, s, 1);
+	if (rc != PG_OK)
+		return rc;
+	p = put(b->data + b->len, f->name, f->name_len);
+	if (suffix)
+		p = put(p, suffix, suffix_len);
+	if (braces) {
+		*p++ = '{';
+		p = put(p, s->labels, s->labels_len);
+		if (le) {
+			if (s->labels_len)
+				*p++ = ',';
+			p = put(p, "le=\"", 4);
+			p = put(p, le, le_len);
+			*p++ = '"';
+		}
+		*p++ = '}';
 	}
-	return rc;
-}
-
-/* Writes {a="x",b="y"[,le="..."]} or nothing when there are no labels. */
-static int put_labels(struct pg_buf *b, const struct pg_family *f, const struct pg_series *s,
-		      const char *le)
-{
-	int rc = PG_OK;
-
-	if (f->n_labels == 0 && !le)
-		return PG_OK;
-	rc = pg_buf_puts(b, "{");
-	for (size_t i = 0; i < f->n_labels && rc == PG_OK; i++) {
-		rc = pg_buf_printf(b, "%s%s=\"", i ? "," : "", f->labels[i]);
-		if (rc == PG_OK)
-			rc = put_escaped(b, s->values[i], 1);
-		if (rc == PG_OK)
-			rc = pg_buf_puts(b, "\"");
-	}
-	if (rc == PG_OK && le)
-		rc = pg_buf_printf(b, "%sle=\"%s\"", f->n_labels ? "," : "", le);
-	if (rc == PG_OK)
-		rc = pg_buf_puts(b, "}");
-	return rc;
+	*p++ = ' ';
+	p = put(p, value, value_len);
+	*p++ = '\n';
+	*p = '\0';
+	b->len = (size_t)(p - b->data);
+	return PG_OK;
 }
 
 static int render_series(struct pg_buf *b, const struct pg_family *f, struct pg_series *s)
 {
-	uint64_t cum = 0;
-	char le[40];
-	int rc;
+	char v[PG_FMTNUM_MAX];
+	uint64_t cum = 0, count;
+	int rc = PG_OK;
 
-	if (f->kind != PG_METRIC_HISTOGRAM) {
-		rc = pg_buf_puts(b, f->name);
-		if (rc == PG_OK)
-			rc = put_labels(b, f, s, NULL);
-		if (rc == PG_OK)
-			rc = pg_buf_puts(b, " ");
-		if (rc == PG_OK)
-			rc = put_double(b, pg_series_value(s));
-		return rc ? rc : pg_buf_puts(b, "\n");
-	}
+	if (f->kind != PG_METRIC_HISTOGRAM)
+		return put_sample(b, f, NULL, s, NULL, v, pg_fmtnum_double(v, pg_series_value(s)));
 	/* Read count first: a concurrent observe may make the buckets sum to
 	 * more than this count, never less, so +Inf uses the larger. */
-	uint64_t count = atomic_load_explicit(&s->count, memory_order_relaxed);
-	rc = PG_OK;
-	for (size_t i = 0; i <= f->n_buckets && rc == PG_OK; i++) {
-		if (i < f->n_buckets) {
-			struct pg_buf tmp;
-
-			cum += atomic_load_explicit(&s->bucket_count[i], memory_order_relaxed);
-			pg_buf_init(&tmp, sizeof(le) - 1);
-			rc = put_double(&tmp, f->buckets[i]);
-			snprintf(le, sizeof(le), "%s", tmp.data ? tmp.data : "0");
-			pg_buf_free(&tmp);
-		} else {
-			if (count > cum)
-				cum = count;
-			snprintf(le, sizeof(le), "+Inf");
-		}
-		if (rc == PG_OK)
-			rc = pg_buf_printf(b, "%s_bucket", f->name);
-		if (rc == PG_OK)
-			rc = put_labels(b, f, s, le);
-		if (rc == PG_OK)
-			rc = pg_buf_printf(b, " %llu\n", (unsigned long long)cum);
+	count = atomic_load_explicit(&s->count, memory_order_relaxed);
+	for (size_t i = 0; i < f->n_buckets && rc == PG_OK; i++) {
+		cum += atomic_load_explicit(&s->bucket_count[i], memory_order_relaxed);
+		rc = put_sample(b, f, "_bucket", s, f->le[i], v, pg_fmtnum_u64(v, cum));
 	}
+	if (count > cum)
+		cum = count;
 	if (rc == PG_OK)
-		rc = pg_buf_printf(b, "%s_sum", f->name);
+		rc = put_sample(b, f, "_bucket", s, "+Inf", v, pg_fmtnum_u64(v, cum));
 	if (rc == PG_OK)
-		rc = put_labels(b, f, s, NULL);
+		rc = put_sample(b, f, "_sum", s, NULL, v, pg_fmtnum_double(v, pg_series_value(s)));
 	if (rc == PG_OK)
-		rc = pg_buf_puts(b, " ");
-	if (rc == PG_OK)
-		rc = put_double(b, pg_series_value(s));
-	if (rc == PG_OK)
-		rc = pg_buf_printf(b, "\n%s_count", f->name);
-	if (rc == PG_OK)
-		rc = put_labels(b, f, s, NULL);
-	if (rc == PG_OK)
-		rc = pg_buf_printf(b, " %llu\n", (unsigned long long)cum);
+		rc = put_sample(b, f, "_count", s, NULL, v, pg_fmtnum_u64(v, cum));
 	return rc;
 }
 
 int pg_metrics_render(struct pg_metrics *m, struct pg_buf *out)
 {
-	static const char *const types[] = {"counter", "gauge", "histogram"};
 	int rc = PG_OK;
 
 	pg_mutex_lock(&m->lock);
@@ -495,11 +519,7 @@ int pg_metrics_render(struct pg_metrics *m, struct pg_buf *out)
 	for (struct pg_family *f = m->first; f && rc == PG_OK; f = f->next) {
 		pg_mutex_lock(&f->lock);
 		if (f->n_series > 0) {
-			rc = pg_buf_printf(out, "# HELP %s ", f->name);
-			if (rc == PG_OK)
-				rc = put_escaped(out, f->help, 0);
-			if (rc == PG_OK)
-				rc = pg_buf_printf(out, "\n# TYPE %s %s\n", f->name, types[f->kind]);
+			rc = pg_buf_puts(out, f->head);
 			for (struct pg_series *s = f->first; s && rc == PG_OK; s = s->order_next)
 				rc = render_series(out, f, s);
 		}

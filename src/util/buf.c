@@ -61,6 +61,11 @@ static int reserve(struct pg_buf *b, size_t extra)
 	return PG_OK;
 }
 
+int pg_buf_reserve(struct pg_buf *b, size_t extra)
+{
+	return reserve(b, extra);
+}
+
 int pg_buf_append(struct pg_buf *b, const void *p, size_t n)
 {
 	int rc = reserve(b, n);

@@ -23,6 +23,9 @@ void pg_buf_init(struct pg_buf *b, size_t max);
 void pg_buf_free(struct pg_buf *b);
 void pg_buf_wipe_free(struct pg_buf *b);
 void pg_buf_reset(struct pg_buf *b);
+/* Makes room for `extra` more bytes at once (a caller that knows the size
+ * it is about to write saves the growth by doubling). */
+PG_WUR int pg_buf_reserve(struct pg_buf *b, size_t extra);
 PG_WUR int pg_buf_append(struct pg_buf *b, const void *p, size_t n);
 PG_WUR int pg_buf_puts(struct pg_buf *b, const char *s);
 PG_WUR int pg_buf_printf(struct pg_buf *b, const char *fmt, ...) __attribute__((format(printf, 2, 3)));

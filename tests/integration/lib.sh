@@ -81,6 +81,10 @@ pg_fail() {
 	exit 1
 }
 
+# pg_node_yaml GRPC_PORT HTTP_PORT: the head of a one-node config
+# (tests/integration/node_yaml.sh, shared with bench/lib.sh).
+source "$(dirname "${BASH_SOURCE[0]}")/node_yaml.sh"
+
 pg_pass() {
 	echo "ok: $*"
 }

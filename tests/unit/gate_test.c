@@ -18,7 +18,8 @@ static void t_ok(struct pg_http_req *r, void *arg);
 
 #include "src/http/server.c"
 #include "auth/window.h"
-#include "src/gate/gate.h"
+#undef MOD
+#include "src/gate/gate.c" /* white box: the trust store's lookup counts */
 #include "tests/unit/test.h"
 
 static void t_ok(struct pg_http_req *r, void *arg)
@@ -435,6 +436,70 @@ static void test_allowlist_and_reload(void)
 	CHECK_INT(r.status, 200);
 }
 
+/* One request on a kept-alive connection with the admin certificate. */
+static long get_on(CURL *c, const char *path, struct resp *r)
+{
+	char url[1024];
+
+	memset(r, 0, sizeof(*r));
+	snprintf(url, sizeof(url), "https://127.0.0.1:%d%s", port, path);
+	curl_easy_setopt(c, CURLOPT_URL, url);
+	curl_easy_setopt(c, CURLOPT_WRITEDATA, r);
+	if (curl_easy_perform(c) == CURLE_OK)
+		curl_easy_getinfo(c, CURLINFO_RESPONSE_CODE, &r->status);
+	return r->status;
+}
+
+static unsigned long long chain_lookups(void)
+{
+	struct pg_auth_x509_stats st;
+
+	pg_auth_x509_stats(gate->cur->trust, &st);
+	return st.hits + st.misses;
+}
+
+/* The client chain is verified once per TLS session: later requests on the
+ * connection reuse the outcome (no lookup in the trust store's cache, no
+ * hashing); a reload makes the next request verify it against the new
+ * configuration, and a new connection verifies its own chain. */
+static void test_chain_once_per_session(void)
+{
+	CURL *c = curl_easy_init();
+	char crt[512], key[512];
+	unsigned long long before;
+	struct resp r;
+	long connects = 0;
+
+	snprintf(crt, sizeof(crt), "%s/admin.crt", dir);
+	snprintf(key, sizeof(key), "%s/admin.key", dir);
+	curl_easy_setopt(c, CURLOPT_CAINFO, P("ca.crt"));
+	curl_easy_setopt(c, CURLOPT_TIMEOUT, 10L);
+	curl_easy_setopt(c, CURLOPT_SSLCERT, crt);
+	curl_easy_setopt(c, CURLOPT_SSLKEY, key);
+	curl_easy_setopt(c, CURLOPT_WRITEFUNCTION, on_body);
+	before = chain_lookups();
+	for (int i = 0; i < 5; i++)
+		CHECK_INT(get_on(c, "/debug/pprof/heap", &r), 200);
+	curl_easy_getinfo(c, CURLINFO_NUM_CONNECTS, &connects);
+	CHECK_INT(connects, 0); /* the last request re-used the connection */
+	CHECK_INT(chain_lookups() - before, 1);
+	/* Another connection: its own verification (a hit in the store's cache). */
+	CHECK_INT(get("/debug/pprof/heap", "admin", NULL, NULL).status, 200);
+	CHECK_INT(chain_lookups() - before, 2);
+	/* A reload that drops the identity applies to the kept-alive session. */
+	snprintf(diag.client_identities, sizeof(diag.client_identities),
+		 "uri:spiffe://pprofgate.local/operator pprof:read");
+	CHECK_INT(pg_gate_reload(gate, &diag), PG_OK);
+	before = chain_lookups();
+	CHECK_INT(get_on(c, "/debug/pprof/heap", &r), 403);
+	CHECK_CONTAINS(r.body, "identity_not_allowed");
+	CHECK_INT(chain_lookups() - before, 1);
+	fill_diag();
+	CHECK_INT(pg_gate_reload(gate, &diag), PG_OK);
+	CHECK_INT(get_on(c, "/debug/pprof/heap", &r), 200);
+	curl_easy_cleanup(c);
+}
+
 /* mTLS-only pprof: no certificate is 403 cert_missing (no HTTP challenge
  * exists for TLS). */
 static void test_mtls_only(void)
@@ -683,6 +748,7 @@ int main(void)
 	RUN(test_allowlist_and_reload);
 	RUN(test_exposure_and_key_mode);
 	RUN(test_mtls_only);
+	RUN(test_chain_once_per_session);
 	RUN(test_window);
 	RUN(test_plain_http);
 	RUN(test_plain_listener);
