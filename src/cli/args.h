@@ -14,7 +14,8 @@ enum {
 	PG_CLI_DENIED = 3,      /* authentication or authorisation refused */
 	PG_CLI_UNREACHABLE = 4, /* cannot connect, TLS handshake failed, timed out */
 	PG_CLI_SERVER = 5,      /* the node answered with an error */
-	PG_CLI_ETCD = 6         /* the node answered, etcd behind it did not (cluster windows) */
+	PG_CLI_ETCD = 6,        /* the node answered, etcd behind it did not (cluster windows) */
+	PG_CLI_BROKEN = 7       /* audit verify: the hash chain is broken */
 };
 
 /* Parses a duration: one or more <number><unit> with units h, m, s, ms

@@ -15,6 +15,8 @@ struct pg_cli_conn {
 int pg_cli_cmd_window(struct pg_cli_conn *c, int argc, char **argv);
 int pg_cli_cmd_token(int argc, char **argv);
 int pg_cli_cmd_fetch(struct pg_cli_conn *c, int argc, char **argv);
+/* audit verify: works on a file, needs no connection. */
+int pg_cli_cmd_audit(int argc, char **argv);
 
 /* Checks c->cert (if any) as the node would, before connecting: validity
  * dates, not a CA, clientAuth usage, and the signature when --cacert names its

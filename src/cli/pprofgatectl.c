@@ -2,7 +2,7 @@
  *
  *   pprofgatectl [connection flags] COMMAND ...
  *
- * Commands: window open|close|status, token mint, fetch. See usage() and
+ * Commands: window open|close|status, token mint, fetch, audit verify. See usage() and
  * docs/operations.md. Connection flags may come before or after the command;
  * each also has an environment variable so secrets stay out of `ps`. */
 #include <stdio.h>
@@ -24,6 +24,7 @@ static void usage(FILE *f)
 	      "  token mint --key FILE --alg RS256|ES256|HS256 --sub S [--scope \"pprof:read\"]\n"
 	      "             [--aud A] [--iss I] [--ttl 10m] [--kid K]\n"
 	      "  fetch PROFILE [--seconds N] -o FILE\n"
+	      "  audit verify FILE [--key FILE] [--prev-hash HEX]\n"
 	      "Run `pprofgatectl COMMAND --help` for details.\n"
 	      "\n"
 	      "Connection flags (environment variable in brackets):\n"
@@ -39,7 +40,8 @@ static void usage(FILE *f)
 	      "Exit codes: 0 ok, 1 local failure, 2 usage (or arguments the node rejected),\n"
 	      "            3 authentication/authorisation refused (or your certificate is unusable),\n"
 	      "            4 node unreachable, 5 node error, 6 the node answered but etcd did not\n"
-	      "            (cluster windows; a close still closed the node asked).\n",
+	      "            (cluster windows; a close still closed the node asked),\n"
+	      "            7 audit verify: the audit file's hash chain is broken.\n",
 	      f);
 }
 
@@ -68,10 +70,11 @@ int main(int argc, char **argv)
 	c.token = env_or("PPROFGATE_TOKEN", NULL);
 	c.timeout_s = 10;
 	/* Pull the connection flags out wherever they are; the rest goes to the
-	 * command. "token mint --key" is the signing key, so stop at `token`. */
+	 * command. "token mint --key" is the signing key and "audit verify
+	 * --key" the audit HMAC key, so stop at `token` and `audit`. */
 	for (int i = 1; i < argc; i++) {
 		int m = 0;
-		if (n > 0 && strcmp(rest[0], "token") == 0) {
+		if (n > 0 && (strcmp(rest[0], "token") == 0 || strcmp(rest[0], "audit") == 0)) {
 			rest[n++] = argv[i];
 			continue;
 		}
@@ -121,6 +124,8 @@ int main(int argc, char **argv)
 		rc = pg_cli_cmd_token(n - 1, rest + 1);
 	} else if (strcmp(rest[0], "fetch") == 0) {
 		rc = pg_cli_cmd_fetch(&c, n - 1, rest + 1);
+	} else if (strcmp(rest[0], "audit") == 0) {
+		rc = pg_cli_cmd_audit(n - 1, rest + 1);
 	} else if (strcmp(rest[0], "--version") == 0 || strcmp(rest[0], "version") == 0) {
 		printf("pprofgatectl %s\n", PG_VERSION);
 		rc = PG_CLI_OK;
