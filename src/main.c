@@ -1,6 +1,6 @@
 /* pprofgate: entry point. Wiring only; each concern lives in its module.
  *
- * Start order: config -> metrics -> gRPC -> HTTP -> etcd membership.
+ * Start order: config -> metrics -> audit log -> gRPC -> HTTP -> etcd membership.
  * Stop order is the reverse, so the node leaves the cluster (its lease is
  * revoked) before it stops serving, and in-flight requests finish. */
 #include <limits.h>
