@@ -331,15 +331,17 @@ static void apply_reopen(struct pg_audit *a)
 	a->pending = NULL;
 	pthread_mutex_unlock(&a->mu);
 	do_sync(a);
-	if (!s->is_file || !a->cur.is_file || s->dev != a->cur.dev || s->ino != a->cur.ino)
+	/* stderr stays stderr; another file (or a file instead of stderr) is a rotation. */
+	if (!(s->fd == 2 && a->cur.fd == 2) &&
+	    (!s->is_file || !a->cur.is_file || s->dev != a->cur.dev || s->ino != a->cur.ino))
 		reason = "rotated";
 	else if (!same_key(s, &a->cur))
 		reason = "rekeyed";
 	sink_close(&a->cur);
 	a->cur = *s;
 	free(s);
-	if (reason && format_start(a, reason) == PG_OK)
-		(void)write_out(a, pg_clock_mono_ms() + STOP_DRAIN_MS);
+	if (reason && (format_start(a, reason) != PG_OK || write_out(a, pg_clock_mono_ms() + STOP_DRAIN_MS) != PG_OK))
+		pg_err_clear(); /* logged by write_out */
 	pthread_mutex_lock(&a->mu);
 	a->reopen_done = a->reopen_req;
 	pthread_cond_broadcast(&a->done);
@@ -651,27 +653,30 @@ static void cond_init_mono(pthread_cond_t *c)
 
 static int metrics_init(struct pg_audit *a, struct pg_metrics *m)
 {
-	struct pg_family *f = NULL;
-	int rc;
+	const struct {
+		enum pg_metric_kind kind;
+		const char *name, *help;
+		struct pg_series **out;
+	} fams[] = {
+		{PG_METRIC_COUNTER, "pprofgate_audit_lines_total", "Audit lines written.", &a->s_lines},
+		{PG_METRIC_COUNTER, "pprofgate_audit_refused_total",
+		 "Audit lines, and the requests that needed them, refused because the audit log could not take "
+		 "them (queue full, write failing, slow disk).",
+		 &a->s_refused},
+		{PG_METRIC_GAUGE, "pprofgate_audit_seq",
+		 "Sequence number of the last audit line written (compare with the file's last line: a smaller "
+		 "one there means its tail was cut).",
+		 &a->s_seq},
+	};
+	int rc = PG_OK;
 
-	rc = pg_metrics_family(m, PG_METRIC_COUNTER, "pprofgate_audit_lines_total", "Audit lines written.", NULL, 0,
-			       NULL, 0, &f);
-	if (rc == PG_OK)
-		a->s_lines = pg_family_series(f, NULL);
-	if (rc == PG_OK)
-		rc = pg_metrics_family(m, PG_METRIC_COUNTER, "pprofgate_audit_refused_total",
-				       "Audit lines, and the requests that needed them, refused because the audit "
-				       "log could not take them (queue full, write failing, slow disk).",
-				       NULL, 0, NULL, 0, &f);
-	if (rc == PG_OK)
-		a->s_refused = pg_family_series(f, NULL);
-	if (rc == PG_OK)
-		rc = pg_metrics_family(m, PG_METRIC_GAUGE, "pprofgate_audit_seq",
-				       "Sequence number of the last audit line written (compare with the file's "
-				       "last line: a smaller one there means its tail was cut).",
-				       NULL, 0, NULL, 0, &f);
-	if (rc == PG_OK)
-		a->s_seq = pg_family_series(f, NULL);
+	for (size_t i = 0; rc == PG_OK && i < sizeof(fams) / sizeof(fams[0]); i++) {
+		struct pg_family *f = NULL;
+
+		rc = pg_metrics_family(m, fams[i].kind, fams[i].name, fams[i].help, NULL, 0, NULL, 0, &f);
+		if (rc == PG_OK)
+			*fams[i].out = pg_family_series(f, NULL);
+	}
 	return rc;
 }
 
