@@ -571,7 +571,9 @@ int pg_audit_submit(struct pg_audit *a, bool reserved, const char *fields, size_
 		a->ring[(a->head + a->count) % a->cap] = e;
 		a->count++;
 		a->enq++;
-		pthread_cond_signal(&a->work);
+		/* The writer waits only when nothing is queued. */
+		if (a->count == 1)
+			pthread_cond_signal(&a->work);
 	}
 	pthread_mutex_unlock(&a->mu);
 	if (rc != PG_OK) {

@@ -109,8 +109,15 @@ int pg_audit_hasher_new(const unsigned char *key, size_t key_len, struct pg_audi
 				rc = pg_fail(PG_ENOMEM, "OpenSSL has no HMAC for the audit chain");
 		}
 		if (rc == PG_OK) {
+			/* Digest and key set once; each line re-initialises with them. */
+			OSSL_PARAM params[2];
+
+			params[0] = OSSL_PARAM_construct_utf8_string(OSSL_MAC_PARAM_DIGEST, (char *)"SHA256", 0);
+			params[1] = OSSL_PARAM_construct_end();
 			memcpy(h->key, key, key_len);
 			h->key_len = key_len;
+			if (EVP_MAC_init(h->macctx, h->key, h->key_len, params) != 1)
+				rc = pg_fail(PG_EINTERNAL, "OpenSSL refused the audit HMAC key");
 		}
 	}
 	if (rc != PG_OK) {
@@ -130,12 +137,9 @@ int pg_audit_hash(struct pg_audit_hasher *h, const unsigned char prev[PG_AUDIT_H
 		  size_t len, unsigned char out[PG_AUDIT_HASH_LEN])
 {
 	if (h->mac) {
-		OSSL_PARAM params[2];
 		size_t n = 0;
 
-		params[0] = OSSL_PARAM_construct_utf8_string(OSSL_MAC_PARAM_DIGEST, (char *)"SHA256", 0);
-		params[1] = OSSL_PARAM_construct_end();
-		if (EVP_MAC_init(h->macctx, h->key, h->key_len, params) != 1 ||
+		if (EVP_MAC_init(h->macctx, NULL, 0, NULL) != 1 ||
 		    EVP_MAC_update(h->macctx, prev, PG_AUDIT_HASH_LEN) != 1 ||
 		    EVP_MAC_update(h->macctx, (const unsigned char *)canon, len) != 1 ||
 		    EVP_MAC_final(h->macctx, out, &n, PG_AUDIT_HASH_LEN) != 1 || n != PG_AUDIT_HASH_LEN)

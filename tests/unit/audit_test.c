@@ -138,6 +138,13 @@ static void test_hasher(void)
 	CHECK_STR(pg_audit_hasher_alg(h), "hmac-sha256");
 	CHECK_INT(pg_audit_hash(h, zero, "abc", 3, b), PG_OK);
 	CHECK(memcmp(a, b, sizeof(a)) != 0);
+	/* HMAC-SHA256(32 x 'k', 32 zero bytes || "abc"), twice: the context
+	 * re-initialises with the same key. */
+	for (int i = 0; i < 2; i++) {
+		CHECK_INT(pg_audit_hash(h, zero, "abc", 3, b), PG_OK);
+		pg_audit_hex(b, hex);
+		CHECK_STR(hex, "c07aeb87816ffc6542335d89da972e816b20bb6b0429bcdd228cff1dc859ef0f");
+	}
 	pg_audit_hasher_free(&h);
 	CHECK(pg_audit_unhex("zz", 2, a) != PG_OK);
 	pg_err_clear();
