@@ -66,6 +66,7 @@ struct pg_audit {
 	uint64_t seq;
 	unsigned char last[PG_AUDIT_HASH_LEN];
 	int64_t dirty_since_ms; /* first unsynced write; -1: none */
+	bool write_failing;     /* what `failing` was last set to */
 	struct pg_buf out;
 	pthread_t thread;
 	bool started;
@@ -274,6 +275,9 @@ static int format_start(struct pg_audit *a, const char *reason)
 
 static void set_failing(struct pg_audit *a, bool failing, int err)
 {
+	if (failing == a->write_failing)
+		return; /* the common case costs no lock */
+	a->write_failing = failing;
 	pthread_mutex_lock(&a->mu);
 	if (failing && !a->failing)
 		pg_error(MOD, "cannot write the audit log: %s; refusing audited requests until it works again",

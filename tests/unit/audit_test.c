@@ -1,8 +1,10 @@
 /* src/audit: the hash chain (pure) and the writer (files in a temp dir). */
 #include <fcntl.h>
+#include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/resource.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
@@ -352,6 +354,63 @@ static void test_queue_bound(void)
 	pg_audit_free(NULL);
 }
 
+/* A disk that refuses writes (here: the file size limit, EFBIG): the lines
+ * stay queued and are retried, new lines and requests are refused, and
+ * everything is written once the disk takes it again. */
+static void test_write_failure(void)
+{
+	struct pg_audit_opts o = {.path = path("full.log"), .sync_ms = 0};
+	struct pg_audit_verify_result r;
+	struct pg_audit *a = NULL;
+	struct rlimit saved, lim;
+	struct stat st;
+	int rc = PG_OK;
+
+	CHECK_INT(pg_audit_new(&o, &a), PG_OK);
+	if (!a)
+		return;
+	CHECK_INT(getrlimit(RLIMIT_FSIZE, &saved), 0);
+	CHECK_INT(stat(path("full.log"), &st), 0);
+	signal(SIGXFSZ, SIG_IGN);
+	lim = saved;
+	lim.rlim_cur = (rlim_t)st.st_size;
+	CHECK_INT(setrlimit(RLIMIT_FSIZE, &lim), 0);
+	CHECK_INT(pg_audit_submit(a, false, "\"x\":\"kept\"", 10), PG_OK);
+	for (int i = 0; i < 100 && rc == PG_OK; i++) {
+		usleep(20 * 1000);
+		rc = pg_audit_reserve(a);
+		if (rc == PG_OK)
+			CHECK_INT(pg_audit_submit(a, true, "\"x\":1", 5), PG_OK);
+	}
+	CHECK_INT(rc, PG_EIO);
+	CHECK_CONTAINS(pg_errmsg(), "cannot be written");
+	pg_err_clear();
+	CHECK_INT(setrlimit(RLIMIT_FSIZE, &saved), 0);
+	CHECK_INT(pg_audit_flush(a, 3000), PG_OK);
+	CHECK_INT(pg_audit_reserve(a), PG_OK);
+	CHECK_INT(pg_audit_submit(a, true, "\"x\":2", 5), PG_OK);
+	pg_audit_free(&a);
+	signal(SIGXFSZ, SIG_DFL);
+	CHECK_INT(verify_file(path("full.log"), NULL, 0, NULL, &r), PG_AUDIT_OK);
+	CHECK(r.lines >= 3);
+}
+
+/* A sink that cannot take the chain start: the node does not start. */
+static void test_unwritable_at_start(void)
+{
+	struct pg_audit_opts o = {.path = "/dev/full", .sync_ms = -1};
+	struct pg_audit *a = NULL;
+
+	CHECK(pg_audit_new(&o, &a) != PG_OK);
+	CHECK_CONTAINS(pg_errmsg(), "cannot write audit file /dev/full");
+	CHECK(a == NULL);
+	pg_err_clear();
+	o.path = path("no/such/dir/a.log");
+	CHECK(pg_audit_check(&o) != PG_OK);
+	CHECK_CONTAINS(pg_errmsg(), "not writable");
+	pg_err_clear();
+}
+
 static void test_stderr_sink(void)
 {
 	struct pg_audit_opts o = {.sync_ms = -1};
@@ -380,6 +439,8 @@ int main(void)
 	RUN(test_rotation);
 	RUN(test_hmac_key);
 	RUN(test_queue_bound);
+	RUN(test_write_failure);
+	RUN(test_unwritable_at_start);
 	RUN(test_stderr_sink);
 	snprintf(cmd, sizeof(cmd), "rm -rf %s", dir);
 	if (system(cmd) != 0)
