@@ -154,8 +154,15 @@ static int reload(struct pg_gate *g, struct pg_audit *audit, struct pg_http *htt
 	pg_gate_free(&probe);
 	if (rc == PG_OK) {
 		struct pg_audit_opts ao = audit_opts(&fresh->diag, NULL);
+		struct pg_buf none;
+		unsigned n = 0;
 
 		rc = pg_audit_check(&ao);
+		/* The redaction patterns, on an empty command line. */
+		pg_buf_init(&none, 16);
+		if (rc == PG_OK)
+			rc = pg_pprof_cmdline_redact("", 0, fresh->diag.cmdline_redact_patterns, &none, &n);
+		pg_buf_free(&none);
 	}
 	if (rc == PG_OK && !(old = malloc(sizeof(*old))))
 		rc = pg_fail(PG_ENOMEM, "out of memory reloading");
