@@ -1,6 +1,6 @@
 /* pprofgate: entry point. Wiring only; each concern lives in its module.
  *
- * Start order: config -> metrics -> gRPC -> HTTP -> etcd membership.
+ * Start order: config -> metrics -> audit log -> gRPC -> HTTP -> etcd membership.
  * Stop order is the reverse, so the node leaves the cluster (its lease is
  * revoked) before it stops serving, and in-flight requests finish. */
 #include <limits.h>
@@ -15,6 +15,7 @@
 
 #include "src/admin/api.h"
 #include "src/admin/window.h"
+#include "src/audit/audit.h"
 #include "src/cluster/membership.h"
 #include "src/config/config.h"
 #include "src/gate/gate.h"
@@ -23,6 +24,7 @@
 #include "src/main_routes.h"
 #include "src/metrics/metrics.h"
 #include "src/metrics/process.h"
+#include "src/pprof/cmdline.h"
 #include "src/pprof/heap.h"
 #include "src/pprof/routes.h"
 #include "src/rpc/server.h"
@@ -106,14 +108,33 @@ static int wait_for_stop_signal(const sigset_t *set)
 	}
 }
 
+/* The audit log's settings from the diagnostics section (strings borrowed). */
+static struct pg_audit_opts audit_opts(const struct pg_config_diag *d, struct pg_metrics *metrics)
+{
+	return (struct pg_audit_opts){.path = d->audit_file,
+				      .key_file = d->audit_hmac_key_file,
+				      .queue_lines = (unsigned)d->audit_queue_lines,
+				      .sync_ms = (int)d->audit_sync_ms,
+				      .metrics = metrics};
+}
+
+static int cmdline_setup(const struct pg_config_diag *d)
+{
+	return pg_pprof_cmdline_setup(strcmp(d->cmdline_redact, "false") != 0, d->cmdline_redact_patterns);
+}
+
 /* SIGHUP: asks each module to reload, all or nothing: re-parses argc/argv
  * (and the --config file) as at start, validates the new diagnostics
- * section with a throw-away gate, then reloads the HTTPS certificate
- * (pg_http_reload_tls, which reads the file names from cfg->diag) and the
- * gate's policy, keys and audit file (pg_gate_reload). Nothing changes when
- * a step fails (logged). Listen addresses, enabling TLS, guarding /metrics or
- * /healthz for the first time and audit_public_success need a restart. */
-static int reload(struct pg_gate *g, struct pg_http *http, struct pg_config *cfg, int argc, char **argv)
+ * section with a throw-away gate and pg_audit_check, then reloads the HTTPS
+ * certificate (pg_http_reload_tls, which reads the file names from
+ * cfg->diag), the gate's policy and keys (pg_gate_reload), the audit file and
+ * key (pg_audit_reopen: log rotation) and the redacted command line. Nothing
+ * changes when a step fails (logged), but the file reopen, which cannot be
+ * taken back, comes last. Listen addresses, enabling TLS, guarding /metrics or
+ * /healthz for the first time, audit_public_success and the audit queue
+ * settings need a restart. */
+static int reload(struct pg_gate *g, struct pg_audit *audit, struct pg_http *http, struct pg_config *cfg, int argc,
+		  char **argv)
 {
 	struct pg_config *fresh = NULL;
 	struct pg_gate *probe = NULL;
@@ -132,6 +153,18 @@ static int reload(struct pg_gate *g, struct pg_http *http, struct pg_config *cfg
 	if (rc == PG_OK)
 		rc = pg_gate_new(&fresh->diag, NULL, &probe);
 	pg_gate_free(&probe);
+	if (rc == PG_OK) {
+		struct pg_audit_opts ao = audit_opts(&fresh->diag, NULL);
+		struct pg_buf none;
+		unsigned n = 0;
+
+		rc = pg_audit_check(&ao);
+		/* The redaction patterns, on an empty command line. */
+		pg_buf_init(&none, 16);
+		if (rc == PG_OK)
+			rc = pg_pprof_cmdline_redact("", 0, fresh->diag.cmdline_redact_patterns, &none, &n);
+		pg_buf_free(&none);
+	}
 	if (rc == PG_OK && !(old = malloc(sizeof(*old))))
 		rc = pg_fail(PG_ENOMEM, "out of memory reloading");
 	if (rc != PG_OK)
@@ -145,6 +178,13 @@ static int reload(struct pg_gate *g, struct pg_http *http, struct pg_config *cfg
 		goto out;
 	}
 	rc = pg_gate_reload(g, &cfg->diag);
+	if (rc == PG_OK)
+		rc = cmdline_setup(&cfg->diag);
+	if (rc == PG_OK) {
+		struct pg_audit_opts ao = audit_opts(&cfg->diag, NULL);
+
+		rc = pg_audit_reopen(audit, &ao);
+	}
 out:
 	if (rc != PG_OK)
 		pg_error("main", "reload failed, still serving the previous certificates and policy: %s", pg_errmsg());
@@ -166,6 +206,7 @@ int main(int argc, char **argv)
 	struct pg_membership *membership = NULL;
 	struct pg_admin_window *window = NULL;
 	struct pg_admin_api *admin = NULL;
+	struct pg_audit *audit = NULL;
 	sigset_t sigs;
 	int exit_code = 1, sig, rc;
 
@@ -196,6 +237,13 @@ int main(int argc, char **argv)
 	exit_code = 1;
 	if (pg_metrics_new(&metrics) != PG_OK || pg_metrics_process_register(metrics) != PG_OK)
 		goto fail;
+	/* The audit log first: every access decision from here on is audited,
+	 * and an audit file or key that cannot be used is a bad config (2). */
+	struct pg_audit_opts ao = audit_opts(&cfg->diag, metrics);
+	exit_code = 2;
+	if (pg_audit_new(&ao, &audit) != PG_OK || cmdline_setup(&cfg->diag) != PG_OK)
+		goto fail;
+	exit_code = 1;
 
 	struct pg_rpc_opts ro = {
 		.listen = cfg->listen,
@@ -236,6 +284,7 @@ int main(int argc, char **argv)
 		if (pg_gate_check_exposure(cfg->http_listen, &cfg->diag) != PG_OK ||
 		    pg_gate_new(&cfg->diag, metrics, &gate) != PG_OK)
 			goto fail;
+		pg_gate_set_audit(gate, audit);
 		pg_gate_http_opts(gate, &cfg->diag, &ho);
 	}
 	/* A config node without http_addr has no HTTP listener, as in Goverse.
@@ -260,15 +309,15 @@ int main(int argc, char **argv)
 	 * watcher; then the admin API (mTLS only) that opens them. The window
 	 * is the one the pprof gate checks. */
 	struct pg_admin_window_opts wo = {.cfg = cfg, .metrics = metrics, .node = cfg->advertise, .cluster = true,
-					  /* Window events go to the same audit sink as requests. */
-					  .audit = gate ? pg_gate_audit_event : NULL, .audit_arg = gate};
+					  /* Window events go to the same audit log as requests. */
+					  .audit = pg_audit_event, .audit_arg = audit};
 	if (pg_admin_window_start(&wo, &window) != PG_OK ||
 	    pg_admin_api_start(cfg, metrics, window, &admin) != PG_OK)
 		goto fail;
 	pg_gate_set_window(gate, pg_admin_window_auth(window));
 
 	while ((sig = wait_for_stop_signal(&sigs)) == SIGHUP)
-		if (reload(gate, http, cfg, argc, argv) != PG_OK)
+		if (reload(gate, audit, http, cfg, argc, argv) != PG_OK)
 			pg_err_clear(); /* logged; the old state keeps serving */
 	pg_info("main", "%s: stopping", sig == SIGINT ? "SIGINT" : "SIGTERM");
 	exit_code = 0;
@@ -286,6 +335,8 @@ out:
 	pg_admin_api_stop(&admin);
 	pg_admin_window_stop(&window);
 	pg_gate_free(&gate);
+	/* After everything that audits: writes what is queued, then syncs. */
+	pg_audit_free(&audit);
 	pg_rpc_stop(&rpc);
 	pg_membership_stop(&membership);
 	pg_metrics_free(&metrics);

@@ -10,7 +10,7 @@
  * admin.window.cluster_grace_seconds is closed here (audited), so etcd down
  * or cut off can never pin a window open.
  *
- * Audit: one line per event in the gateway's audit sink (or the log), with
+ * Audit: one line per event in the node's audit log (src/audit), with
  * event, identity (spelled as an allowlist entry, "-" when unknown), reason,
  * node and, for calls, the peer address.
  * Metrics: pprofgate_diag_window_open, pprofgate_diag_window_seconds_left,
@@ -39,7 +39,7 @@ struct pg_admin_window_opts {
 	const char *node;             /* this node's name in audit lines (advertise address) */
 	bool cluster;                 /* watch etcd for cluster windows */
 	/* Where events are audited: audit(audit_arg, fields) with JSON object
-	 * members (pg_gate_audit_event). NULL: the log, at info level. */
+	 * members (pg_audit_event). NULL: the log, at info level. */
 	void (*audit)(void *arg, const char *fields);
 	void *audit_arg;
 };

@@ -15,7 +15,8 @@ enum {
 	PG_CLI_UNREACHABLE = 4, /* cannot connect, TLS handshake failed, timed out */
 	PG_CLI_SERVER = 5,      /* the node answered with an error */
 	PG_CLI_ETCD = 6,        /* etcd did not answer (behind a node for cluster windows, or to the CLI) */
-	PG_CLI_PARTIAL = 7      /* fetch --cluster: some nodes failed (or the merge was refused); the rest written */
+	PG_CLI_PARTIAL = 7,     /* fetch --cluster: some nodes failed (or the merge was refused); the rest written */
+	PG_CLI_BROKEN = 8       /* audit verify: the hash chain is broken */
 };
 
 /* Parses a duration: one or more <number><unit> with units h, m, s, ms

@@ -34,6 +34,8 @@ int pg_cli_fetch_cluster(struct pg_cli_conn *c, const char *profile, long second
  * (pg_etcd_new_from_config), and the key prefix. Returns PG_CLI_OK or an
  * exit code after one line on stderr. */
 int pg_cli_etcd_open(const struct pg_cli_conn *c, const char *pfx, struct pg_etcd **out, char *prefix, size_t cap);
+/* audit verify: works on a file, needs no connection. */
+int pg_cli_cmd_audit(int argc, char **argv);
 
 /* Checks c->cert (if any) as the node would, before connecting: validity
  * dates, not a CA, clientAuth usage, and the signature when --cacert names its

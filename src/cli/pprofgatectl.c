@@ -2,7 +2,7 @@
  *
  *   pprofgatectl [connection flags] COMMAND ...
  *
- * Commands: window open|close|status, token mint, fetch, nodes, proxy. See usage() and
+ * Commands: window open|close|status, token mint, fetch, nodes, proxy, audit verify. See usage() and
  * docs/operations.md. Connection flags may come before or after the command;
  * each also has an environment variable so secrets stay out of `ps`. */
 #include <stdio.h>
@@ -27,6 +27,7 @@ static void usage(FILE *f)
 	      "  fetch --cluster PROFILE [--seconds N] [--parallel 8] -o DIR   every node, and merged\n"
 	      "  nodes                             the cluster's nodes, diagnostics URLs, windows\n"
 	      "  proxy [--listen 127.0.0.1:6060]   forward local pprof tools to --node as you\n"
+	      "  audit verify FILE [--key FILE] [--prev-hash HEX]\n"
 	      "Run `pprofgatectl COMMAND --help` for details.\n"
 	      "\n"
 	      "Connection flags (environment variable in brackets):\n"
@@ -48,7 +49,8 @@ static void usage(FILE *f)
 	      "            3 authentication/authorisation refused (or your certificate is unusable),\n"
 	      "            4 node unreachable, 5 node error, 6 etcd did not answer (behind the node for\n"
 	      "            cluster windows, where a close still closed the node asked; or to the CLI),\n"
-	      "            7 partial: fetch --cluster got some nodes' profiles, not all (or no merge).\n",
+	      "            7 partial: fetch --cluster got some nodes' profiles, not all (or no merge),\n"
+	      "            8 audit verify: the audit file's hash chain is broken.\n",
 	      f);
 }
 
@@ -82,10 +84,11 @@ int main(int argc, char **argv)
 	c.etcd_key = env_or("PPROFGATE_ETCD_KEY", NULL);
 	c.timeout_s = 10;
 	/* Pull the connection flags out wherever they are; the rest goes to the
-	 * command. "token mint --key" is the signing key, so stop at `token`. */
+	 * command. "token mint --key" is the signing key and "audit verify
+	 * --key" the audit HMAC key, so stop at `token` and `audit`. */
 	for (int i = 1; i < argc; i++) {
 		int m = 0;
-		if (n > 0 && strcmp(rest[0], "token") == 0) {
+		if (n > 0 && (strcmp(rest[0], "token") == 0 || strcmp(rest[0], "audit") == 0)) {
 			rest[n++] = argv[i];
 			continue;
 		}
@@ -149,6 +152,8 @@ int main(int argc, char **argv)
 		rc = pg_cli_cmd_proxy(&c, n - 1, rest + 1);
 	} else if (strcmp(rest[0], "nodes") == 0) {
 		rc = pg_cli_cmd_nodes(&c, n - 1, rest + 1);
+	} else if (strcmp(rest[0], "audit") == 0) {
+		rc = pg_cli_cmd_audit(n - 1, rest + 1);
 	} else if (strcmp(rest[0], "--version") == 0 || strcmp(rest[0], "version") == 0) {
 		printf("pprofgatectl %s\n", PG_VERSION);
 		rc = PG_CLI_OK;

@@ -258,11 +258,33 @@ static const struct setting rows[] = {
 		 "every scrape. Read at start."},
 	{.path = "diagnostics.audit_file", .type = CT_FILE, DIAG(audit_file),
 	 .help = "Audit log: one JSON line per diagnostics request and per refused request on any route or "
-		 "listener (opened O_APPEND, created 0600; reopened on SIGHUP). Empty = stderr."},
+		 "listener (opened O_APPEND, created 0600; reopened on SIGHUP), each chained to the one before by seq "
+		 "and hash (docs/audit.md; check with pprofgatectl audit verify). Empty = stderr."},
 	{.path = "diagnostics.audit_public_success", .type = CT_ENUM, .choices = "false|true", .def = "false",
 	 DIAG(audit_public_success),
 	 .help = "true: also audit successful /metrics, /healthz and /ready requests (one line per scrape; "
 		 "read at start, a change needs a restart). Refusals on every route are always audited."},
+	{.path = "diagnostics.audit_hmac_key_file", .type = CT_PATH, DIAG(audit_hmac_key_file),
+	 .help = "Key (32..1024 bytes, mode 600; e.g. openssl rand -hex 32) that makes each audit line's chain "
+		 "hash an HMAC-SHA256: then only the key holder can forge the chain (docs/audit.md). Empty = "
+		 "SHA-256. Reloaded on SIGHUP (a new key starts a new chain segment)."},
+	{.path = "diagnostics.audit_queue_lines", .type = CT_INT, .min = 16, .max = 1048576, .def = "4096",
+	 DIAG(audit_queue_lines), .example = "4096",
+	 .help = "Audit lines queued for the writer, counting one per diagnostics request in flight; when "
+		 "full, diagnostics requests are refused (503 audit_unavailable). Read at start."},
+	{.path = "diagnostics.audit_sync_ms", .type = CT_INT, .min = 0, .max = 10000, .def = "100",
+	 DIAG(audit_sync_ms), .example = "100",
+	 .help = "The audit file is fdatasync()ed within this many ms of a line being written: what a "
+		 "machine crash may lose. 0 = after every write. Read at start."},
+	{.path = "diagnostics.cmdline_redact", .type = CT_ENUM, .choices = "true|false", .def = "true",
+	 DIAG(cmdline_redact),
+	 .help = "Replace secret-looking values in /debug/pprof/cmdline with <redacted> (see "
+		 "cmdline_redact_patterns)."},
+	{.path = "diagnostics.cmdline_redact_patterns", .type = CT_TEXT_LIST, .max = 64,
+	 DIAG(cmdline_redact_patterns),
+	 .help = "Argument names whose values are redacted: case-insensitive substrings of NAME in "
+		 "--NAME=V, --NAME V, -NAME=V and NAME=V. Empty = password, passwd, secret, token, key, "
+		 "credential, auth."},
 	{.path = "diagnostics.limits", .type = CT_SECTION,
 	 .help = "Connection limits of the HTTP listeners (each listener; changes need a restart). They keep "
 		 "/metrics answering under idle, slow or many clients (docs/performance.md)."},

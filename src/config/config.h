@@ -65,6 +65,11 @@ struct pg_config_diag {
 	struct pg_config_diag_group health, metrics, pprof;
 	char audit_file[PG_CONFIG_PATH_MAX]; /* "" = stderr */
 	char audit_public_success[8];        /* "false" (default) or "true" */
+	char audit_hmac_key_file[PG_CONFIG_PATH_MAX]; /* "" = SHA-256 chain */
+	long audit_queue_lines;              /* default 4096 */
+	long audit_sync_ms;                  /* default 100; 0 = every write */
+	char cmdline_redact[8];              /* "true" (default) or "false" */
+	char cmdline_redact_patterns[PG_CONFIG_LIST_MAX]; /* one per line; "" = built-in list */
 	char plain_listen[PG_CONFIG_ADDR_MAX]; /* with TLS: plain /metrics, /healthz, /ready; "" = none */
 	/* The endpoint published in etcd (src/cluster/endpoint.h); "" = derived. */
 	char advertise_url[PG_CONFIG_TEXT_MAX];

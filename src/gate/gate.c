@@ -21,6 +21,7 @@
 #include "auth/scope.h"
 #include "auth/window.h"
 #include "auth/x509.h"
+#include "src/audit/audit.h"
 #include "src/util/clock.h"
 #include "src/util/buf.h"
 #include "src/util/json.h"
@@ -46,11 +47,9 @@ struct gstate {
 
 struct pg_gate {
 	pthread_mutex_t lock;       /* guards cur */
-	pthread_mutex_t audit_lock; /* guards audit_fd */
 	struct pg_auth_window *_Atomic window; /* borrowed; NULL = closed */
+	struct pg_audit *_Atomic audit;        /* borrowed; NULL = the log */
 	struct gstate *cur;
-	int audit_fd;
-	bool audit_is_file;
 	struct pg_family *requests; /* pprofgate_diag_requests_total */
 };
 
@@ -362,21 +361,6 @@ int pg_gate_check_exposure(const char *http_listen, const struct pg_config_diag 
 
 /* ---- audit ------------------------------------------------------------------ */
 
-static int open_audit(const char *path, int *fd)
-{
-	*fd = 2;
-	if (!path[0])
-		return PG_OK;
-	/* O_APPEND: each write() lands whole at the end, even with logrotate's
-	 * copytruncate or several writers. */
-	*fd = open(path, O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC | O_NOFOLLOW, 0600);
-	if (*fd < 0) {
-		*fd = 2;
-		return pg_fail(PG_EIO, "cannot open audit file diagnostics.audit_file %s: %s", path, strerror(errno));
-	}
-	return PG_OK;
-}
-
 #define B(x)                       \
 	do {                       \
 		if (rc == PG_OK)   \
@@ -406,40 +390,38 @@ static const char *status_reason(unsigned status)
 	}
 }
 
-/* Starts an audit line: {"time":"<RFC 3339 UTC, ms>" */
-static int audit_begin(struct pg_buf *b)
+/* Hands a line's fields to the audit log (or the log when there is none).
+ * reserved: the gate took a slot for this request when it let it through. */
+static void audit_submit(struct pg_gate *g, bool reserved, const struct pg_buf *b)
 {
-	char ts[40];
-	struct timespec now;
-	struct tm tm;
+	struct pg_audit *a = atomic_load(&g->audit);
 
-	clock_gettime(CLOCK_REALTIME, &now);
-	gmtime_r(&now.tv_sec, &tm);
-	strftime(ts, sizeof(ts), "%Y-%m-%dT%H:%M:%S", &tm);
-	return pg_buf_printf(b, "{\"time\":\"%s.%03ldZ\"", ts, now.tv_nsec / 1000000);
+	if (!a) {
+		pg_info(MOD, "audit: {%s}", b->data);
+		return;
+	}
+	if (pg_audit_submit(a, reserved, b->data, b->len) != PG_OK)
+		pg_err_clear(); /* counted and logged by the audit log */
 }
 
-/* One write() per line: lines from concurrent writers never interleave in an
- * O_APPEND file. */
-static void audit_write(struct pg_gate *g, const struct pg_buf *b)
+/* The gate reserved an audit slot for a diagnostics request it decided,
+ * unless the audit log had none (then it answered audit_unavailable). */
+static bool holds_reservation(const struct pg_http_done_info *info)
 {
-	pthread_mutex_lock(&g->audit_lock);
-	if (write(g->audit_fd, b->data, b->len) < 0)
-		pg_debug(MOD, "audit write failed: %s", strerror(errno));
-	pthread_mutex_unlock(&g->audit_lock);
+	return info->gated && info->note[0] && !strstr(info->note, "\"reason\":\"audit_unavailable\"");
 }
 
 void pg_gate_audit(void *arg, const struct pg_http_done_info *info)
 {
 	struct pg_gate *g = arg;
 	struct pg_buf b;
+	uint64_t us = info->duration_s > 0 ? (uint64_t)(info->duration_s * 1e6) : 0;
 	int rc = PG_OK;
 
 	/* Room for the whole target, every byte escaped (\u00XX): it is never
 	 * cut (libmicrohttpd's connection memory already bounds it). */
 	pg_buf_init(&b, AUDIT_LINE_MAX + 6 * info->path_len);
-	B(audit_begin(&b));
-	B(pg_buf_puts(&b, ",\"peer\":"));
+	B(pg_buf_puts(&b, "\"peer\":"));
 	B(pg_json_write_cstr(&b, info->peer));
 	if (info->note[0]) {
 		/* The gate's decision: client, identity, decision, reason. */
@@ -457,26 +439,13 @@ void pg_gate_audit(void *arg, const struct pg_http_done_info *info)
 	B(pg_json_write_cstr(&b, info->route));
 	B(pg_buf_puts(&b, ",\"path\":"));
 	B(pg_json_write_string(&b, info->path, info->path_len));
-	B(pg_buf_printf(&b, ",\"status\":%u,\"bytes\":%zu,\"duration_ms\":%.3f}\n", info->status, info->bytes,
-			    info->duration_s * 1000.0));
+	/* Integers only: no float formatting on the request path. */
+	B(pg_buf_printf(&b, ",\"status\":%u,\"bytes\":%zu,\"duration_ms\":%llu.%03u", info->status, info->bytes,
+			    (unsigned long long)(us / 1000), (unsigned)(us % 1000)));
 	if (rc == PG_OK)
-		audit_write(g, &b);
-	pg_buf_free(&b);
-}
-
-void pg_gate_audit_event(void *arg, const char *fields)
-{
-	struct pg_gate *g = arg;
-	struct pg_buf b;
-	int rc = PG_OK;
-
-	pg_buf_init(&b, AUDIT_LINE_MAX);
-	B(audit_begin(&b));
-	B(pg_buf_printf(&b, ",%s}\n", fields));
-	if (rc == PG_OK)
-		audit_write(g, &b);
+		audit_submit(g, holds_reservation(info), &b);
 	else
-		pg_warn(MOD, "audit event too long; dropped");
+		pg_warn(MOD, "audit line could not be formatted; dropped");
 	pg_buf_free(&b);
 }
 
@@ -689,9 +658,30 @@ static bool guard(struct pg_http_req *r, struct pg_gate *g, enum pg_auth_route r
 	return true;
 }
 
+/* A diagnostics request is served only if its audit line has a place in
+ * the audit queue (held until it completes): with the queue full, writes
+ * failing or the disk too slow, it is refused rather than served unaudited. */
+static bool reserve_audit(struct pg_http_req *r, struct pg_gate *g)
+{
+	static const char body[] = "{\"error\":\"service_unavailable\",\"reason\":\"audit_unavailable\"}";
+	struct pg_audit *a = atomic_load(&g->audit);
+
+	if (!a || pg_audit_reserve(a) == PG_OK)
+		return true;
+	pg_debug(MOD, "refused: %s", pg_errmsg());
+	pg_err_clear();
+	snprintf(pg_http_req_note(r), PG_HTTP_NOTE_MAX,
+		 "\"identity\":\"-\",\"decision\":\"deny\",\"reason\":\"audit_unavailable\"");
+	count(g, pg_http_req_path(r), "deny", "audit_unavailable");
+	if (pg_http_add_header(r, "Retry-After", "1") != PG_OK)
+		pg_err_clear();
+	pg_http_reply(r, 503, "application/json", body, sizeof(body) - 1);
+	return false;
+}
+
 bool pg_gate_check(struct pg_http_req *r, void *arg)
 {
-	return guard(r, arg, PG_AUTH_ROUTE_PPROF);
+	return reserve_audit(r, arg) && guard(r, arg, PG_AUTH_ROUTE_PPROF);
 }
 
 bool pg_gate_check_public(struct pg_http_req *r, void *arg)
@@ -713,12 +703,7 @@ int pg_gate_new(const struct pg_config_diag *d, struct pg_metrics *metrics, stru
 	if (!g)
 		return pg_fail(PG_ENOMEM, "out of memory creating the diagnostics gate");
 	pthread_mutex_init(&g->lock, NULL);
-	pthread_mutex_init(&g->audit_lock, NULL);
-	g->audit_fd = 2;
 	rc = state_build(d, &g->cur);
-	if (rc == PG_OK)
-		rc = open_audit(d->audit_file, &g->audit_fd);
-	g->audit_is_file = g->audit_fd != 2;
 	if (rc == PG_OK && metrics)
 		rc = pg_metrics_family(metrics, PG_METRIC_COUNTER, "pprofgate_diag_requests_total",
 				       "Diagnostics requests by route, gateway decision and reason.", labels, 3, NULL,
@@ -744,25 +729,15 @@ int pg_gate_new(const struct pg_config_diag *d, struct pg_metrics *metrics, stru
 int pg_gate_reload(struct pg_gate *g, const struct pg_config_diag *d)
 {
 	struct gstate *s = NULL, *old;
-	int fd = 2, rc;
+	int rc;
 
 	rc = state_build(d, &s);
-	if (rc == PG_OK)
-		rc = open_audit(d->audit_file, &fd);
-	if (rc != PG_OK) {
-		state_free(s);
+	if (rc != PG_OK)
 		return rc;
-	}
 	pthread_mutex_lock(&g->lock);
 	old = g->cur;
 	g->cur = s;
 	pthread_mutex_unlock(&g->lock);
-	pthread_mutex_lock(&g->audit_lock);
-	if (g->audit_is_file)
-		close(g->audit_fd); /* under the lock: no writer is using it */
-	g->audit_fd = fd;
-	g->audit_is_file = fd != 2;
-	pthread_mutex_unlock(&g->audit_lock);
 	state_put(old);
 	return PG_OK;
 }
@@ -820,9 +795,6 @@ void pg_gate_free(struct pg_gate **pp)
 		return;
 	g = *pp;
 	state_put(g->cur);
-	if (g->audit_is_file)
-		close(g->audit_fd);
-	pthread_mutex_destroy(&g->audit_lock);
 	pthread_mutex_destroy(&g->lock);
 	free(g);
 	*pp = NULL;
@@ -832,6 +804,12 @@ void pg_gate_set_window(struct pg_gate *g, struct pg_auth_window *w)
 {
 	if (g)
 		atomic_store(&g->window, w);
+}
+
+void pg_gate_set_audit(struct pg_gate *g, struct pg_audit *a)
+{
+	if (g)
+		atomic_store(&g->audit, a);
 }
 
 void pg_gate_http_opts(struct pg_gate *g, const struct pg_config_diag *d, struct pg_http_opts *o)

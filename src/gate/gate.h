@@ -2,13 +2,15 @@
  *
  * Built from the diagnostics: section of the config, it holds the access
  * policy (JWT verifier, client CA store, allowed identities, allowlists,
- * trusted proxies) and the audit log. Per request it collects what the
+ * trusted proxies). Per request it collects what the
  * policy needs (peer, X-Forwarded-For, Authorization, the client's
  * certificate chain, verified here: libmicrohttpd only requests it), calls
  * pg_auth_decide() and answers refusals itself (status, JSON reason,
  * WWW-Authenticate). Every diagnostics request, and every request the HTTP
- * server refused on any route, ends in one audit line and one
- * pprofgate_diag_requests_total{route,decision,reason} increment.
+ * server refused on any route, ends in one audit line (src/audit) and one
+ * pprofgate_diag_requests_total{route,decision,reason} increment. A
+ * diagnostics request holds a slot in the audit queue from the gate to its
+ * completion; without one it is refused (503 audit_unavailable).
  *
  * Reload (SIGHUP): pg_gate_reload() builds a complete new policy from a
  * config; requests in flight keep the state they started with (reference
@@ -43,8 +45,9 @@ PG_WUR int pg_gate_new(const struct pg_config_diag *d, struct pg_metrics *metric
  * pg_gate_http_opts does (its gate and audit hooks stay NULL). */
 PG_WUR int pg_gate_check_config(const struct pg_config_diag *d, struct pg_http_opts *o);
 
-/* Replaces policy, keys and audit file from `d`; the old state stays on
- * failure. TLS server certificates are reloaded by pg_http_reload_tls(). */
+/* Replaces policy and keys from `d`; the old state stays on failure. TLS
+ * server certificates are reloaded by pg_http_reload_tls(), the audit file by
+ * pg_audit_reopen(). */
 PG_WUR int pg_gate_reload(struct pg_gate *g, const struct pg_config_diag *d);
 
 void pg_gate_free(struct pg_gate **pp);
@@ -67,9 +70,10 @@ bool pg_gate_check_public(struct pg_http_req *r, void *arg);
 /* pg_http_done_fn: the audit line (arg = the gate). */
 void pg_gate_audit(void *arg, const struct pg_http_done_info *info);
 
-/* Writes one audit line {"time":...,<fields>} to the gateway's audit sink
- * (the audit file, or stderr). `fields` is JSON object members without
- * braces; arg is the struct pg_gate. Used for diagnostics-window events. */
-void pg_gate_audit_event(void *arg, const char *fields);
+/* The audit log the gate writes to (borrowed: it must outlive the gate's
+ * use; NULL = lines go to the log at info level, and nothing is refused for
+ * want of an audit slot). Thread-safe. */
+struct pg_audit;
+void pg_gate_set_audit(struct pg_gate *g, struct pg_audit *a);
 
 #endif

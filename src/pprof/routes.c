@@ -687,21 +687,11 @@ void pg_pprof_handle_block(struct pg_http_req *r, void *arg)
 	serve_sync(r, arg, "block", 2, pg_pprof_block);
 }
 
+/* Built once, redacted (src/pprof/cmdline.h), shared by every request. */
 void pg_pprof_handle_cmdline(struct pg_http_req *r, void *arg)
 {
-	const char *ctype = NULL;
-	struct pg_buf b;
-	int rc;
-
-	if (!routes_of(r, arg))
-		return;
-	pg_buf_init(&b, 1 << 20);
-	rc = pg_pprof_cmdline(&b, &ctype);
-	if (rc == PG_OK)
-		reply_profile(r, "cmdline", &b, ctype);
-	else
-		reply_failure(r, rc, "cmdline");
-	pg_buf_free(&b);
+	if (routes_of(r, arg))
+		pg_pprof_cmdline_reply(r);
 }
 
 struct rawq {

@@ -40,6 +40,11 @@ int pg_file_read(const char *path, size_t max, unsigned flags, char **out, size_
 		rc = pg_fail(PG_EINVAL, "%s: is a directory, not a file", path);
 		goto out;
 	}
+	if ((flags & PG_FILE_PRIVATE) && (st.st_mode & (S_IRWXG | S_IRWXO))) {
+		rc = pg_fail(PG_EDENIED, "%s is accessible by group or others (mode %03o); run: chmod 600 %s", path,
+			     (unsigned)(st.st_mode & 0777), path);
+		goto out;
+	}
 	if (S_ISREG(st.st_mode) && (uintmax_t)st.st_size > max) {
 		rc = pg_fail(PG_EINVAL, "%s: file is %lld bytes; at most %zu are accepted", path,
 			     (long long)st.st_size, max);

@@ -10,6 +10,9 @@
 /* Refuse a symbolic link as the last path component (files we wrote
  * ourselves in a private directory). */
 #define PG_FILE_NOFOLLOW 1u
+/* A secret: refuse (PG_EDENIED, naming the fix) a file that group or others
+ * may access, checked on the descriptor that is read. */
+#define PG_FILE_PRIVATE 2u
 
 /* Reads all of `path` (a regular file, or a pipe such as /dev/stdin) into a
  * new buffer that the caller frees with free(). The buffer holds *len bytes

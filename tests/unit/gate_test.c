@@ -18,6 +18,8 @@ static void t_ok(struct pg_http_req *r, void *arg);
 
 #include "src/http/server.c"
 #include "auth/window.h"
+#include "src/audit/audit.h"
+#include "src/audit/chain.h"
 #undef MOD
 #include "src/gate/gate.c" /* white box: the trust store's lookup counts */
 #include "tests/unit/test.h"
@@ -48,6 +50,7 @@ static const char *P(const char *name)
 
 static struct pg_http *http;
 static struct pg_gate *gate;
+static struct pg_audit *audit;
 static struct pg_config_diag diag;
 static int port;
 static bool plain; /* get() speaks plain HTTP to plain_port */
@@ -232,6 +235,12 @@ static int setup(void)
 		fprintf(stderr, "gate: %s\n", pg_errmsg());
 		return -1;
 	}
+	struct pg_audit_opts ao = {.path = diag.audit_file, .sync_ms = -1};
+	if (pg_audit_new(&ao, &audit) != PG_OK) {
+		fprintf(stderr, "audit: %s\n", pg_errmsg());
+		return -1;
+	}
+	pg_gate_set_audit(gate, audit);
 	pg_gate_http_opts(gate, &diag, &o);
 	if (pg_http_start(&o, &http) != PG_OK) {
 		fprintf(stderr, "http: %s\n", pg_errmsg());
@@ -671,12 +680,14 @@ static void test_audit(void)
 		.peer = "127.0.0.1", .status = 400, .note = "", .reason = "bad_path"};
 
 	pg_gate_audit(gate, &bytes);
-	/* Lines are written when libmicrohttpd completes a request, just
-	 * after the client has its answer. */
+	/* Lines are queued when libmicrohttpd completes a request, just
+	 * after the client has its answer, then written by the audit writer. */
 	usleep(200 * 1000);
+	CHECK_INT(pg_audit_flush(audit, 2000), PG_OK);
 	a = slurp(P("audit.log"), &len);
 	struct stat st;
 	size_t lines = 0;
+	struct pg_audit_verify_result vr;
 
 	CHECK(a != NULL);
 	if (!a)
@@ -697,7 +708,58 @@ static void test_audit(void)
 	CHECK(strstr(a, "eyJ") == NULL); /* no token (base64url JSON) ever */
 	CHECK(strstr(a, "Bearer") == NULL);
 	CHECK(stat(P("audit.log"), &st) == 0 && (st.st_mode & 0777) == 0600);
+	/* Every line chained, the last one the writer's. */
+	CHECK_INT(pg_audit_verify(a, len, NULL, 0, NULL, &vr), PG_OK);
+	CHECK_INT(vr.verdict, PG_AUDIT_OK);
+	CHECK_INT(vr.lines, lines);
+	CHECK(vr.last_seq == pg_audit_last_seq(audit));
 	free(a);
+}
+
+/* No room in the audit queue: diagnostics requests are refused (503
+ * audit_unavailable) before anything else, and served again once there is. */
+static void test_audit_unavailable(void)
+{
+	struct pg_audit_opts ao = {.path = P("audit-small.log"), .queue_lines = 16, .sync_ms = 0};
+	struct pg_audit *small = NULL;
+	struct pg_audit_verify_result vr;
+	struct resp r;
+	size_t len = 0;
+	char *a;
+	int held = 0;
+
+	CHECK_INT(pg_audit_new(&ao, &small), PG_OK);
+	if (!small)
+		return;
+	pg_gate_set_audit(gate, small);
+	while (pg_audit_reserve(small) == PG_OK)
+		held++;
+	pg_err_clear();
+	CHECK_INT(held, 16);
+	r = get("/debug/pprof/heap", NULL, NULL, NULL);
+	CHECK_INT(r.status, 503);
+	CHECK_CONTAINS(r.body, "\"reason\":\"audit_unavailable\"");
+	/* Public routes do not wait for the audit log. */
+	CHECK_INT(get("/healthz", NULL, NULL, NULL).status, 200);
+	for (; held > 0; held--)
+		CHECK_INT(pg_audit_submit(small, true, "\"event\":\"test\"", 14), PG_OK);
+	/* Queued lines hold their slots until written. */
+	CHECK_INT(pg_audit_flush(small, 2000), PG_OK);
+	r = get("/debug/pprof/heap", NULL, NULL, NULL);
+	CHECK_INT(r.status, 401);
+	usleep(200 * 1000);
+	CHECK_INT(pg_audit_flush(small, 2000), PG_OK);
+	pg_gate_set_audit(gate, audit);
+	a = slurp(P("audit-small.log"), &len);
+	CHECK(a != NULL);
+	if (a) {
+		CHECK_CONTAINS(a, "\"reason\":\"credentials_missing\"");
+		CHECK_INT(pg_audit_verify(a, len, NULL, 0, NULL, &vr), PG_OK);
+		CHECK_INT(vr.verdict, PG_AUDIT_OK);
+		CHECK_INT(vr.lines, 1 + 16 + 1);
+	}
+	free(a);
+	pg_audit_free(&small);
 }
 
 static void test_exposure_and_key_mode(void)
@@ -754,8 +816,10 @@ int main(void)
 	RUN(test_plain_listener);
 	RUN(test_config_errors);
 	RUN(test_audit);
+	RUN(test_audit_unavailable);
 	pg_http_stop(&http);
 	pg_gate_free(&gate);
+	pg_audit_free(&audit);
 	curl_global_cleanup();
 	{
 		char cmd[600];
