@@ -29,6 +29,33 @@ int pg_base64_encode(const void *in, size_t n, char *out, size_t cap)
 	return PG_OK;
 }
 
+int pg_base64url_encode(const void *in, size_t n, char *out, size_t cap)
+{
+	static const char url_alphabet[] = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_";
+	const unsigned char *p = in;
+	size_t o = 0;
+
+	if (n > (SIZE_MAX - 3) / 4 || (n * 4 + 2) / 3 + 1 > cap)
+		return pg_fail(PG_ENOMEM, "base64url: output buffer too small");
+	for (size_t i = 0; i < n; i += 3) {
+		uint32_t v = (uint32_t)p[i] << 16;
+		size_t left = n - i;
+
+		if (left > 1)
+			v |= (uint32_t)p[i + 1] << 8;
+		if (left > 2)
+			v |= p[i + 2];
+		out[o++] = url_alphabet[(v >> 18) & 63];
+		out[o++] = url_alphabet[(v >> 12) & 63];
+		if (left > 1)
+			out[o++] = url_alphabet[(v >> 6) & 63];
+		if (left > 2)
+			out[o++] = url_alphabet[v & 63];
+	}
+	out[o] = '\0';
+	return PG_OK;
+}
+
 static int value_of(unsigned char c, bool url)
 {
 	if (c >= 'A' && c <= 'Z')
