@@ -410,21 +410,23 @@ int pg_cli_cmd_window(struct pg_cli_conn *c, int argc, char **argv)
 	} else if (strcmp(argv[0], "approve") == 0 || strcmp(argv[0], "deny") == 0) {
 		Pprofgate__Admin__V1__DecideWindowRequest q = PPROFGATE__ADMIN__V1__DECIDE_WINDOW_REQUEST__INIT;
 		bool approve = strcmp(argv[0], "approve") == 0;
+		const char *id = NULL;
 
 		for (int i = 1; i < argc; i++) {
 			int m = approve ? 0 : pg_cli_flag(argc, argv, &i, "--reason", &v);
 
 			if (m == 1) {
 				q.reason = (char *)v;
-			} else if (m == 0 && argv[i][0] != '-' && !q.id) {
-				q.id = argv[i];
+			} else if (m == 0 && !id) {
+				id = argv[i]; /* ids may start with '-' (base64url) */
 			} else {
 				fprintf(stderr, "%s %s: %s %s\n", PFX, argv[0], argv[i],
 					m == -1 ? "needs a value" : "is not an argument of this command");
 				return PG_CLI_USAGE;
 			}
 		}
-		if (!q.id) {
+		q.id = (char *)id;
+		if (!id) {
 			fprintf(stderr, "%s %s: the request ID is required (see pprofgatectl window requests)\n", PFX,
 				argv[0]);
 			return PG_CLI_USAGE;
