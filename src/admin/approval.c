@@ -110,6 +110,22 @@ int pg_admin_approvals_request(struct pg_admin_approvals *a, const struct pg_adm
 	out->created_unix_ms = wall_ms();
 	out->expires_unix_ms = out->created_unix_ms + a->ttl_ms;
 	if (cluster) {
+		/* The same bound for the cluster's requests in etcd (two nodes
+		 * racing may pass it by one or two: it bounds growth, not a
+		 * count to the unit). */
+		struct pg_request_record *seen = calloc(PG_ADMIN_PENDING_MAX, sizeof(*seen));
+		size_t n = 0;
+
+		if (!seen)
+			return pg_fail(PG_ENOMEM, "admin: out of memory");
+		rc = pg_cluster_requests_list(a->cluster, seen, PG_ADMIN_PENDING_MAX, &n);
+		free(seen);
+		if (rc != PG_OK)
+			return PG_ENET; /* etcd's sentence stays in pg_errmsg() */
+		if (n >= PG_ADMIN_PENDING_MAX)
+			return pg_fail(PG_ENOMEM, "%d cluster window requests are pending, the most kept: approve "
+						  "or deny some (pprofgatectl window requests)",
+				       PG_ADMIN_PENDING_MAX);
 		if ((rc = pg_cluster_requests_put(a->cluster, out)) != PG_OK)
 			return PG_ENET; /* etcd's sentence stays in pg_errmsg() */
 	} else {

@@ -5,7 +5,8 @@
  * pending per node, so a caller cannot grow the node's memory; expired ones
  * are dropped when room is needed or the list is read. A cluster request
  * lives in etcd (src/cluster/request_record.h) on its own lease, and any
- * node approves, denies or lists it. Both expire after
+ * node approves, denies or lists it; a node refuses a new one when 64 are
+ * pending in etcd. Both expire after
  * admin.request_ttl_seconds. Approving checks pg_admin_approval_check
  * (src/admin/request.h: not the requester, not expired), removes the request
  * (so one approval opens one window), then opens the window through
@@ -46,7 +47,8 @@ struct pg_admin_caller {
 };
 
 /* Creates a pending request; *out receives it (its id for the reply).
- * PG_ENOMEM: 64 pending on this node. PG_ENET: etcd did not take it. */
+ * PG_ENOMEM: 64 pending on this node (or, for cluster requests, in etcd).
+ * PG_ENET: etcd did not take it. */
 PG_WUR int pg_admin_approvals_request(struct pg_admin_approvals *a, const struct pg_admin_caller *c,
 				      const char *reason, int64_t duration_ms, const char *const *profiles,
 				      size_t n_profiles, bool cluster, struct pg_request_record *out);

@@ -43,7 +43,7 @@ admin:
     max_seconds: 600
     cluster_grace_seconds: 3
   require_approval: true
-  request_ttl_seconds: 5
+  request_ttl_seconds: ${TTL:-60}
 diagnostics:
   tls_server_config:
     cert_file: $P/server.crt
@@ -180,12 +180,25 @@ grep -q "\"event\":\"window_deny\",\"identity\":\"cn:operator\".*\"request_id\":
 	pg_fail "no window_deny audit line"
 expect_exit 2 "no pending window request $DID" as operator A window approve "$DID"
 [ "$(as admin A window requests)" = "no pending window requests" ] || pg_fail "denied request still listed"
-EID=$(as admin A window request --for 1m --reason "INC-11" | request_id)
-XID=$(as admin A window request --cluster --for 1m --reason "INC-12" | request_id)
+# E keeps requests 5 s (admin.request_ttl_seconds).
+TTL=5 start_node E "cn:admin,cn:operator"
+EID=$(as admin E window request --for 1m --reason "INC-11" | request_id)
+XID=$(as admin E window request --cluster --for 1m --reason "INC-12" | request_id)
 sleep 6.5
-expect_exit 2 "request $EID expired" as operator A window approve "$EID"
-grep -q "\"event\":\"denied\",\"identity\":\"cn:operator\",\"reason\":\"request_expired\".*\"request_id\":\"$EID\",\"requester\":\"cn:admin\"" "$T/A.log" ||
+expect_exit 2 "request $EID expired" as operator E window approve "$EID"
+grep -q "\"event\":\"denied\",\"identity\":\"cn:operator\",\"reason\":\"request_expired\".*\"request_id\":\"$EID\",\"requester\":\"cn:admin\"" "$T/E.log" ||
 	pg_fail "no request_expired audit line"
-expect_exit 2 "no pending window request $XID" as operator A window approve "$XID"
-grep -q '"reason":"request_not_found"' "$T/A.log" || pg_fail "no request_not_found audit line"
+expect_exit 2 "no pending window request $XID" as operator E window approve "$XID"
+grep -q '"reason":"request_not_found"' "$T/E.log" || pg_fail "no request_not_found audit line"
 pg_pass "step 5: deny drops a request (audited); approval after expiry refused (node and cluster requests)"
+
+# ---- Bounds: at most 64 pending node requests ----
+# C keeps requests 10 minutes, so none expires while they are made.
+TTL=600 start_node C "cn:admin"
+for ((i = 0; i < 64; i++)); do
+	as admin C window request --for 1m --reason "fill $i" >/dev/null || pg_fail "request $i refused"
+done
+expect_exit 5 "64 window requests are pending on this node, the most it keeps" as admin C window request --for 1m --reason "one too many"
+grep -q '"event":"denied","identity":"cn:admin","reason":"too_many_requests"' "$T/C.log" || pg_fail "no too_many_requests audit line"
+[ "$(as admin C window requests | grep -c ' fill ')" = 64 ] || pg_fail "listing does not show the 64 pending requests"
+pg_pass "bounds: the 65th pending node request is refused (5), audited"
