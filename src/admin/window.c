@@ -128,16 +128,10 @@ static void holder_members(const struct pg_admin_window *a, struct pg_buf *b)
 {
 	int rc = PG_OK;
 
-	if (a->id[0]) {
-		rc = pg_buf_puts(b, ",\"window_id\":");
-		if (rc == PG_OK)
-			rc = pg_json_write_cstr(b, a->id);
-	}
-	if (rc == PG_OK && a->approved_by[0]) {
-		rc = pg_buf_puts(b, ",\"approved_by\":");
-		if (rc == PG_OK)
-			rc = pg_json_write_cstr(b, a->approved_by);
-	}
+	if (a->id[0])
+		rc = pg_record_put(b, rc, ",\"window_id\":", a->id);
+	if (a->approved_by[0])
+		rc = pg_record_put(b, rc, ",\"approved_by\":", a->approved_by);
 	if (rc != PG_OK)
 		pg_buf_reset(b);
 }
@@ -394,23 +388,12 @@ void pg_admin_window_audit_approval(struct pg_admin_window *a, const char *event
 	int rc;
 
 	pg_buf_init(&m, 2048);
-	rc = pg_buf_puts(&m, ",\"request_id\":");
-	if (rc == PG_OK)
-		rc = pg_json_write_cstr(&m, rec->id);
-	if (rc == PG_OK)
-		rc = pg_buf_puts(&m, ",\"requester\":");
-	if (rc == PG_OK)
-		rc = pg_json_write_cstr(&m, rec->requested_by[0] ? rec->requested_by : "-");
-	if (rc == PG_OK)
-		rc = pg_buf_puts(&m, ",\"approver\":");
-	if (rc == PG_OK)
-		rc = pg_json_write_cstr(&m, approver && approver[0] ? approver : "-");
+	rc = pg_record_put(&m, PG_OK, ",\"request_id\":", rec->id);
+	rc = pg_record_put(&m, rc, ",\"requester\":", rec->requested_by[0] ? rec->requested_by : "-");
+	rc = pg_record_put(&m, rc, ",\"approver\":", approver && approver[0] ? approver : "-");
 	/* The request's own reason, when "reason" holds a refusal's code. */
-	if (rc == PG_OK && rec->reason[0] && (!reason || strcmp(reason, rec->reason) != 0)) {
-		rc = pg_buf_puts(&m, ",\"request_reason\":");
-		if (rc == PG_OK)
-			rc = pg_json_write_cstr(&m, rec->reason);
-	}
+	if (rec->reason[0] && (!reason || strcmp(reason, rec->reason) != 0))
+		rc = pg_record_put(&m, rc, ",\"request_reason\":", rec->reason);
 	if (rc != PG_OK)
 		pg_buf_reset(&m);
 	audit_members(a, event, who, reason, rec->duration_ms > 0 ? rec->duration_ms : -1,

@@ -306,6 +306,18 @@ static int print_requests(const uint8_t *b, size_t n)
 	return rc;
 }
 
+/* A request message's bytes (malloc'd, at least 1 byte), or NULL. */
+static uint8_t *pack_msg(const ProtobufCMessage *m, size_t *len)
+{
+	uint8_t *b;
+
+	*len = protobuf_c_message_get_packed_size(m);
+	b = malloc(*len ? *len : 1);
+	if (b)
+		protobuf_c_message_pack(m, b);
+	return b;
+}
+
 int pg_cli_cmd_window(struct pg_cli_conn *c, int argc, char **argv)
 {
 	uint8_t *req = NULL, *resp = NULL;
@@ -370,11 +382,8 @@ int pg_cli_cmd_window(struct pg_cli_conn *c, int argc, char **argv)
 			pp[k] = profs[k];
 		q.profiles = pp;
 		q.n_profiles = np;
-		req_len = pprofgate__admin__v1__open_window_request__get_packed_size(&q);
-		req = malloc(req_len ? req_len : 1);
-		if (!req)
+		if (!(req = pack_msg(&q.base, &req_len)))
 			return PG_CLI_FAILED;
-		pprofgate__admin__v1__open_window_request__pack(&q, req);
 		if (strcmp(sub, "request") == 0) {
 			method = "/pprofgate.admin.v1.Diagnostics/RequestWindow";
 			kind = REPLY_REQUEST;
@@ -392,11 +401,8 @@ int pg_cli_cmd_window(struct pg_cli_conn *c, int argc, char **argv)
 			}
 			q.cluster = true;
 		}
-		req_len = pprofgate__admin__v1__close_window_request__get_packed_size(&q);
-		req = malloc(req_len ? req_len : 1);
-		if (!req)
+		if (!(req = pack_msg(&q.base, &req_len)))
 			return PG_CLI_FAILED;
-		pprofgate__admin__v1__close_window_request__pack(&q, req);
 		method = "/pprofgate.admin.v1.Diagnostics/CloseWindow";
 	} else if (strcmp(argv[0], "status") == 0) {
 		if (argc > 1) {
@@ -431,11 +437,8 @@ int pg_cli_cmd_window(struct pg_cli_conn *c, int argc, char **argv)
 				argv[0]);
 			return PG_CLI_USAGE;
 		}
-		req_len = pprofgate__admin__v1__decide_window_request__get_packed_size(&q);
-		req = malloc(req_len ? req_len : 1);
-		if (!req)
+		if (!(req = pack_msg(&q.base, &req_len)))
 			return PG_CLI_FAILED;
-		pprofgate__admin__v1__decide_window_request__pack(&q, req);
 		if (approve) {
 			method = "/pprofgate.admin.v1.Diagnostics/ApproveWindow";
 			verb = " (approved)";

@@ -85,14 +85,7 @@ int pg_request_record_parse(const char *text_in, size_t len, struct pg_request_r
 	rc = PG_OK;
 out:
 	pg_json_free(&doc);
-	if (rc != PG_OK) {
-		char msg[256];
-
-		snprintf(msg, sizeof(msg), "%s", pg_errmsg());
-		memset(out, 0, sizeof(*out));
-		return pg_fail(rc, "%s", msg);
-	}
-	return PG_OK;
+	return pg_record_end(rc, out, sizeof(*out));
 }
 
 int pg_request_record_encode(const struct pg_request_record *rec, char **out)
@@ -102,21 +95,10 @@ int pg_request_record_encode(const struct pg_request_record *rec, char **out)
 
 	*out = NULL;
 	pg_buf_init(&b, PG_REQUEST_RECORD_MAX);
-	rc = pg_buf_puts(&b, "{\"v\":1,\"id\":");
-	if (rc == PG_OK)
-		rc = pg_json_write_cstr(&b, rec->id);
-	if (rc == PG_OK)
-		rc = pg_buf_puts(&b, ",\"requested_by\":");
-	if (rc == PG_OK)
-		rc = pg_json_write_cstr(&b, rec->requested_by);
-	if (rc == PG_OK)
-		rc = pg_buf_puts(&b, ",\"requester_cert\":");
-	if (rc == PG_OK)
-		rc = pg_json_write_cstr(&b, rec->requester_cert);
-	if (rc == PG_OK)
-		rc = pg_buf_puts(&b, ",\"reason\":");
-	if (rc == PG_OK)
-		rc = pg_json_write_cstr(&b, rec->reason);
+	rc = pg_record_put(&b, PG_OK, "{\"v\":1,\"id\":", rec->id);
+	rc = pg_record_put(&b, rc, ",\"requested_by\":", rec->requested_by);
+	rc = pg_record_put(&b, rc, ",\"requester_cert\":", rec->requester_cert);
+	rc = pg_record_put(&b, rc, ",\"reason\":", rec->reason);
 	if (rc == PG_OK)
 		rc = pg_record_write_profiles(&b, rec->profiles, rec->n_profiles);
 	if (rc == PG_OK)

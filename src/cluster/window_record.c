@@ -69,6 +69,24 @@ int pg_record_write_profiles(struct pg_buf *b, const char (*profiles)[PG_AUTH_WI
 	return rc == PG_OK ? pg_buf_puts(b, "]") : rc;
 }
 
+int pg_record_end(int rc, void *out, size_t size)
+{
+	char msg[256];
+
+	if (rc == PG_OK)
+		return PG_OK;
+	snprintf(msg, sizeof(msg), "%s", pg_errmsg());
+	memset(out, 0, size);
+	return pg_fail(rc, "%s", msg);
+}
+
+int pg_record_put(struct pg_buf *b, int rc, const char *member, const char *value)
+{
+	if (rc == PG_OK)
+		rc = pg_buf_puts(b, member);
+	return rc == PG_OK ? pg_json_write_cstr(b, value) : rc;
+}
+
 #define WHAT "window record"
 
 int pg_window_record_parse(const char *text, size_t len, struct pg_window_record *out)
@@ -125,13 +143,7 @@ int pg_window_record_parse(const char *text, size_t len, struct pg_window_record
 	rc = pg_record_profiles(WHAT, pg_json_get(root, "profiles"), out->profiles, &out->n_profiles);
 out:
 	pg_json_free(&doc);
-	if (rc != PG_OK) {
-		char msg[256];
-		snprintf(msg, sizeof(msg), "%s", pg_errmsg());
-		memset(out, 0, sizeof(*out));
-		return pg_fail(rc, "%s", msg);
-	}
-	return PG_OK;
+	return pg_record_end(rc, out, sizeof(*out));
 }
 
 int pg_window_record_encode(const struct pg_window_record *rec, char **out)
@@ -141,23 +153,12 @@ int pg_window_record_encode(const struct pg_window_record *rec, char **out)
 
 	*out = NULL;
 	pg_buf_init(&b, PG_WINDOW_RECORD_MAX);
-	rc = pg_buf_puts(&b, "{\"v\":1,\"opened_by\":");
-	if (rc == PG_OK)
-		rc = pg_json_write_cstr(&b, rec->opened_by);
-	if (rc == PG_OK)
-		rc = pg_buf_puts(&b, ",\"reason\":");
-	if (rc == PG_OK)
-		rc = pg_json_write_cstr(&b, rec->reason);
-	if (rc == PG_OK && rec->id[0]) {
-		rc = pg_buf_puts(&b, ",\"id\":");
-		if (rc == PG_OK)
-			rc = pg_json_write_cstr(&b, rec->id);
-	}
-	if (rc == PG_OK && rec->approved_by[0]) {
-		rc = pg_buf_puts(&b, ",\"approved_by\":");
-		if (rc == PG_OK)
-			rc = pg_json_write_cstr(&b, rec->approved_by);
-	}
+	rc = pg_record_put(&b, PG_OK, "{\"v\":1,\"opened_by\":", rec->opened_by);
+	rc = pg_record_put(&b, rc, ",\"reason\":", rec->reason);
+	if (rec->id[0])
+		rc = pg_record_put(&b, rc, ",\"id\":", rec->id);
+	if (rec->approved_by[0])
+		rc = pg_record_put(&b, rc, ",\"approved_by\":", rec->approved_by);
 	if (rc == PG_OK)
 		rc = pg_record_write_profiles(&b, rec->profiles, rec->n_profiles);
 	if (rc == PG_OK)

@@ -68,6 +68,12 @@ PG_WUR int pg_record_profiles(const char *what, const struct pg_json_value *v,
 			      char out[][PG_AUTH_WINDOW_PROFILE_MAX], size_t *n);
 PG_WUR int pg_record_write_profiles(struct pg_buf *b, const char (*profiles)[PG_AUTH_WINDOW_PROFILE_MAX],
 				    size_t n);
+/* Ends a record parse with rc: on failure clears `out` (size bytes, so
+ * nothing is half-filled) and keeps the failure's sentence. */
+PG_WUR int pg_record_end(int rc, void *out, size_t size);
+/* Chains the writes of a JSON object: when rc is PG_OK, writes `member`
+ * (e.g. ",\"reason\":") then value as a JSON string; returns the new rc. */
+PG_WUR int pg_record_put(struct pg_buf *b, int rc, const char *member, const char *value);
 
 /* ---- the watcher ---- */
 
