@@ -177,6 +177,20 @@ static int judge(struct pg_admin_approvals *a, const struct pg_admin_caller *c, 
 	return PG_OK;
 }
 
+/* etcd failed (or held an unreadable record) while reading or removing
+ * request `id`: audited, PG_ENET. */
+static int etcd_failed(struct pg_admin_approvals *a, const struct pg_admin_caller *c, const char *id)
+{
+	struct pg_request_record none;
+	char msg[400];
+
+	memset(&none, 0, sizeof(none));
+	snprintf(none.id, sizeof(none.id), "%s", id);
+	snprintf(msg, sizeof(msg), "request %s could not be read or removed in etcd (%s); no window was opened", id,
+		 pg_errmsg());
+	return refuse(a, c, &none, true, PG_ENET, "etcd_unreachable", msg);
+}
+
 static int not_found(struct pg_admin_approvals *a, const struct pg_admin_caller *c, const char *id)
 {
 	struct pg_request_record none;
@@ -216,7 +230,7 @@ static int take(struct pg_admin_approvals *a, const struct pg_admin_caller *c, c
 	if (rc == PG_ENOTFOUND)
 		return not_found(a, c, id);
 	if (rc != PG_OK)
-		return PG_ENET;
+		return etcd_failed(a, c, id);
 	*cluster = true;
 	if (approve && (rc = judge(a, c, rec, true, now)) != PG_OK) {
 		if (rc == PG_EBUSY) {
@@ -233,7 +247,7 @@ static int take(struct pg_admin_approvals *a, const struct pg_admin_caller *c, c
 	rc = pg_cluster_requests_take(a->cluster, id);
 	if (rc == PG_ENOTFOUND)
 		return not_found(a, c, id);
-	return rc == PG_OK ? PG_OK : PG_ENET;
+	return rc == PG_OK ? PG_OK : etcd_failed(a, c, id);
 }
 
 int pg_admin_approvals_approve(struct pg_admin_approvals *a, const struct pg_admin_caller *c, const char *id)
