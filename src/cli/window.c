@@ -39,8 +39,9 @@ static void window_usage(FILE *f)
 	      "Four-eyes windows (admin.require_approval: true on the node; open is then refused):\n"
 	      "request creates a pending request and prints its id; another allowed admin identity\n"
 	      "runs approve ID (through any node, for --cluster requests) to open it for its\n"
-	      "duration; approving your own request is refused (3), as is one that expired\n"
-	      "(admin.request_ttl_seconds). deny drops a request; requests lists the pending ones.\n",
+	      "duration. Approving your own request is refused (exit 3); one that expired\n"
+	      "(admin.request_ttl_seconds), or was approved or denied already, exits 2. deny\n"
+	      "drops a request; requests lists the pending ones.\n",
 	      f);
 }
 
