@@ -29,7 +29,9 @@ struct fixture {
 	struct pg_auth_window *win;
 };
 
-static char *mint(const char *sub, const char *scope, long exp)
+/* A token with a "jti" (single use) and/or a window claim (bound) when
+ * those are not NULL. */
+static char *mint_claims(const char *sub, const char *scope, const char *jti, const char *window, long exp)
 {
 	jwt_t *j = NULL;
 	char *t;
@@ -40,24 +42,6 @@ static char *mint(const char *sub, const char *scope, long exp)
 	jwt_add_grant(j, "aud", "pprofgate");
 	if (scope)
 		jwt_add_grant(j, "scope", scope);
-	jwt_add_grant_int(j, "exp", exp);
-	jwt_set_alg(j, JWT_ALG_HS256, secret, (int)sizeof(secret) - 1);
-	t = jwt_encode_str(j);
-	jwt_free(j);
-	return t;
-}
-
-/* A token with a "jti" (single use) and/or a window claim (bound). */
-static char *mint_claims(const char *sub, const char *jti, const char *window, long exp)
-{
-	jwt_t *j = NULL;
-	char *t;
-
-	jwt_new(&j);
-	jwt_add_grant(j, "sub", sub);
-	jwt_add_grant(j, "iss", "iss.example");
-	jwt_add_grant(j, "aud", "pprofgate");
-	jwt_add_grant(j, "scope", "pprof:admin");
 	if (jti)
 		jwt_add_grant(j, "jti", jti);
 	if (window)
@@ -67,6 +51,11 @@ static char *mint_claims(const char *sub, const char *jti, const char *window, l
 	t = jwt_encode_str(j);
 	jwt_free(j);
 	return t;
+}
+
+static char *mint(const char *sub, const char *scope, long exp)
+{
+	return mint_claims(sub, scope, NULL, NULL, exp);
 }
 
 static char *bearer(const char *tok)
@@ -572,10 +561,10 @@ static void test_single_use(void)
 	struct pg_auth_replay *rp = NULL;
 	struct pg_auth_jwt_stats st;
 	struct peer lo = P("127.0.0.1");
-	char *t1 = mint_claims("alice", "jti-one", NULL, NOW + 300), *h1 = bearer(t1);
-	char *t2 = mint_claims("alice", "jti-two", NULL, NOW + 300), *h2 = bearer(t2);
-	char *t3 = mint_claims("alice", "jti-three", NULL, NOW + 300), *h3 = bearer(t3);
-	char *bad = mint_claims("alice", "has space", NULL, NOW + 300), *hb = bearer(bad);
+	char *t1 = mint_claims("alice", "pprof:admin", "jti-one", NULL, NOW + 300), *h1 = bearer(t1);
+	char *t2 = mint_claims("alice", "pprof:admin", "jti-two", NULL, NOW + 300), *h2 = bearer(t2);
+	char *t3 = mint_claims("alice", "pprof:admin", "jti-three", NULL, NOW + 300), *h3 = bearer(t3);
+	char *bad = mint_claims("alice", "pprof:admin", "has space", NULL, NOW + 300), *hb = bearer(bad);
 	struct pg_auth_request r;
 
 	setup(&f);
@@ -677,8 +666,8 @@ static void test_bound_window(void)
 	struct fixture f;
 	struct pg_auth_decision d;
 	struct peer lo = P("127.0.0.1");
-	char *t = mint_claims("alice", NULL, "win-1", NOW + 3600), *h = bearer(t);
-	char *bad = mint_claims("alice", NULL, "win/1", NOW + 3600), *hb = bearer(bad);
+	char *t = mint_claims("alice", "pprof:admin", NULL, "win-1", NOW + 3600), *h = bearer(t);
+	char *bad = mint_claims("alice", "pprof:admin", NULL, "win/1", NOW + 3600), *hb = bearer(bad);
 	struct pg_auth_request r;
 	struct pg_auth_route_rule open_rule = {.methods = PG_AUTH_METHOD_JWT};
 
