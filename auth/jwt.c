@@ -499,6 +499,41 @@ static void scope_text(unsigned bits, char *out, size_t cap)
 	}
 }
 
+static bool jti_char(unsigned char c)
+{
+	return c > 0x20 && c < 0x7f; /* printable, no space: it goes into audit lines */
+}
+
+static bool id_char(unsigned char c)
+{
+	return (c >= 'A' && c <= 'Z') || (c >= 'a' && c <= 'z') || (c >= '0' && c <= '9') || c == '-' || c == '_';
+}
+
+/* An optional string claim of 1..cap-1 bytes, each accepted by ok(), into out
+ * ("" when absent). -1 when present but not such a string (a number, an
+ * object, empty, too long, an odd byte): the token is malformed. */
+static int text_claim(jwt_t *j, const char *name, char *out, size_t cap, bool (*ok)(unsigned char))
+{
+	const char *s = jwt_get_grant(j, name);
+	size_t n;
+
+	out[0] = '\0';
+	if (!s) {
+		char *js = jwt_get_grants_json(j, name);
+
+		free(js);
+		return js ? -1 : 0;
+	}
+	n = strlen(s);
+	if (n == 0 || n >= cap)
+		return -1;
+	for (size_t i = 0; i < n; i++)
+		if (!ok((unsigned char)s[i]))
+			return -1;
+	memcpy(out, s, n + 1);
+	return 0;
+}
+
 static enum pg_auth_reason check_claims(struct pg_auth_jwt *v, jwt_t *j, int64_t now,
 					struct pg_auth_token *out)
 {
@@ -571,7 +606,11 @@ static enum pg_auth_reason check_claims(struct pg_auth_jwt *v, jwt_t *j, int64_t
 		free(js);
 	}
 	scope_text(out->scopes, out->scope_text, sizeof(out->scope_text));
+	if ((rc = text_claim(j, "jti", out->jti, sizeof(out->jti), jti_char)) != 0 ||
+	    (rc = text_claim(j, PG_AUTH_CLAIM_WINDOW, out->window_id, sizeof(out->window_id), id_char)) != 0)
+		return PG_AUTH_R_TOKEN_MALFORMED;
 	out->exp = exp;
+	out->valid_until = exp + v->skew;
 	return PG_AUTH_R_OK;
 }
 

@@ -8,7 +8,10 @@
  * nbf, iat, iss and aud itself, with a clock skew.
  *
  * Verified tokens are cached by SHA-256 of the token text (bounded, entries
- * expire with the token), so the hot path does one hash and one lookup.
+ * expire with the token), so the hot path does one hash and one lookup. The
+ * cache only spares the signature check: a cached token carries its "jti"
+ * and window claims like a fresh one, and the caller (auth/policy.c) counts
+ * every presentation as a use (auth/replay.h).
  *
  * A struct pg_auth_jwt is built single-threaded (new + add_key*), then
  * pg_auth_jwt_verify() is thread-safe. It owns copies of all key material and
@@ -20,6 +23,7 @@
 #include <stdint.h>
 
 #include "auth/reason.h"
+#include "auth/window.h"
 #include "src/util/err.h"
 
 /* Tokens longer than this are refused before any parsing. */
@@ -28,6 +32,9 @@
 #define PG_AUTH_SCOPE_TEXT_MAX 256
 #define PG_AUTH_KID_MAX 128
 #define PG_AUTH_JWT_MAX_KEYS 16
+#define PG_AUTH_JTI_MAX 129 /* a "jti" claim's bytes (1..128 printable, no space), with its NUL */
+/* The private claim naming the diagnostics window a token is bound to. */
+#define PG_AUTH_CLAIM_WINDOW "pprofgate_window"
 
 enum pg_auth_alg { PG_AUTH_ALG_HS256 = 1, PG_AUTH_ALG_RS256, PG_AUTH_ALG_ES256 };
 
@@ -45,6 +52,10 @@ struct pg_auth_token {
 	char scope_text[PG_AUTH_SCOPE_TEXT_MAX];  /* known scopes granted, space-separated */
 	unsigned scopes;                          /* PG_AUTH_SCOPE_* bits */
 	int64_t exp;                              /* "exp", seconds since the epoch */
+	int64_t valid_until;                      /* exp + clock skew: the last second it verifies */
+	char jti[PG_AUTH_JTI_MAX];                /* "jti", "" if absent; set = a single-use token */
+	char window_id[PG_AUTH_WINDOW_ID_MAX];    /* PG_AUTH_CLAIM_WINDOW, "" if absent: valid only
+						     while the window with this id is open */
 	enum pg_auth_alg alg;
 	int cached;                               /* 1 when served from the cache */
 };

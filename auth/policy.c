@@ -4,6 +4,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "auth/replay.h"
 #include "auth/scope.h"
 
 #define REALM "pprofgate"
@@ -13,6 +14,7 @@ struct pg_auth_policy {
 	struct pg_auth_jwt *jwt;
 	const struct pg_auth_idlist *ids;
 	const struct pg_auth_cidr_list *proxies;
+	struct pg_auth_replay *replay;
 };
 
 const char *pg_auth_route_name(enum pg_auth_route r)
@@ -64,6 +66,11 @@ void pg_auth_policy_set_client_ids(struct pg_auth_policy *p, const struct pg_aut
 void pg_auth_policy_set_trusted_proxies(struct pg_auth_policy *p, const struct pg_auth_cidr_list *l)
 {
 	p->proxies = l;
+}
+
+void pg_auth_policy_set_replay(struct pg_auth_policy *p, struct pg_auth_replay *r)
+{
+	p->replay = r;
 }
 
 int pg_auth_policy_check(const struct pg_auth_policy *p)
@@ -127,6 +134,7 @@ void pg_auth_decide(const struct pg_auth_policy *p, const struct pg_auth_request
 	struct pg_auth_addr peer, client;
 	unsigned scopes = 0;
 	bool authed = false, used_jwt = false;
+	struct pg_auth_token t;
 	const char *tok = NULL;
 	size_t tok_len = 0;
 	enum pg_auth_reason br = PG_AUTH_R_TOKEN_MISSING;
@@ -192,8 +200,8 @@ void pg_auth_decide(const struct pg_auth_policy *p, const struct pg_auth_request
 	}
 	if (rule->methods & PG_AUTH_METHOD_JWT)
 		br = pg_auth_bearer_parse(req->authorization, &tok, &tok_len);
+	memset(&t, 0, sizeof(t));
 	if ((rule->methods & PG_AUTH_METHOD_JWT) && br != PG_AUTH_R_TOKEN_MISSING) {
-		struct pg_auth_token t;
 		enum pg_auth_reason vr;
 
 		if (!req->tls && !rule->allow_plaintext_jwt) {
@@ -219,6 +227,8 @@ void pg_auth_decide(const struct pg_auth_policy *p, const struct pg_auth_request
 		scopes |= t.scopes;
 		used_jwt = true;
 		authed = true;
+		snprintf(d->jti, sizeof(d->jti), "%s", t.jti);
+		snprintf(d->window_id, sizeof(d->window_id), "%s", t.window_id);
 	}
 	if (!authed) {
 		if ((rule->methods & PG_AUTH_METHOD_JWT) && (rule->methods & PG_AUTH_METHOD_MTLS)) {
@@ -249,13 +259,34 @@ void pg_auth_decide(const struct pg_auth_policy *p, const struct pg_auth_request
 		}
 	}
 
-	/* 5. The window, only now that the caller is known. */
+	/* 5. The window, only now that the caller is known. A bound token
+	 * first: its window must be the one open, whatever the route. */
+	if (used_jwt && t.window_id[0] && !pg_auth_window_id_is_open(req->window, t.window_id, req->now_mono_ms)) {
+		challenge(d, "invalid_token", NULL);
+		deny(d, 401, PG_AUTH_R_WINDOW_MISMATCH);
+		return;
+	}
 	if (req->route == PG_AUTH_ROUTE_PPROF && rule->require_window) {
 		if (!req->window || !pg_auth_window_is_open_for(req->window, req->profile, req->now_mono_ms)) {
 			deny(d, 403, PG_AUTH_R_WINDOW_CLOSED);
 			return;
 		}
 		d->window_left_ms = pg_auth_window_time_left_ms(req->window, req->now_mono_ms);
+	}
+
+	/* 6. Spend a single-use token, last, so a refusal above keeps it. */
+	if (used_jwt && t.jti[0]) {
+		enum pg_auth_reason rr = p->replay ? pg_auth_replay_use(p->replay, t.jti, strlen(t.jti), t.valid_until,
+								      req->now_wall_s, !req->probe)
+						   : PG_AUTH_R_SINGLE_USE_FULL;
+
+		if (rr != PG_AUTH_R_OK) {
+			/* Full is the node's limit, not the token's fault: 403, no challenge. */
+			if (rr == PG_AUTH_R_TOKEN_REPLAYED)
+				challenge(d, "invalid_token", NULL);
+			deny(d, rr == PG_AUTH_R_TOKEN_REPLAYED ? 401 : rr == PG_AUTH_R_INTERNAL ? 500 : 403, rr);
+			return;
+		}
 	}
 	d->allow = true;
 	d->http_status = 200;

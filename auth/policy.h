@@ -16,7 +16,17 @@
  *      request (403 window_closed; NULL is closed). It comes after
  *      authentication so anonymous callers learn nothing about it. An
  *      allowed request gets the time left in it: the longest a timed capture
- *      may run (window_left_ms).
+ *      may run (window_left_ms). A window-bound token (claim
+ *      PG_AUTH_CLAIM_WINDOW) is valid only while the window with that id is
+ *      open, on every route, whether or not the route requires the window
+ *      (401 window_mismatch, invalid_token: the token can never pass again);
+ *   6. last, a single-use token ("jti") is spent: the first allowed
+ *      presentation is recorded in the replay set (auth/replay.h), a later
+ *      one is 401 token_replayed, invalid_token, served from the verifier's
+ *      cache or not. A request refused by an earlier step does not spend it,
+ *      nor does a probe (HEAD: headers only, no profile). No room to record
+ *      it, or no replay set at all: 403 single_use_full, never honoured
+ *      twice.
  * A route with no methods and no allowlist is open, except pprof: with no
  * security configured at all pprof is served to loopback peers only.
  *
@@ -66,6 +76,10 @@ PG_WUR int pg_auth_policy_set_route(struct pg_auth_policy *p, enum pg_auth_route
 void pg_auth_policy_set_jwt(struct pg_auth_policy *p, struct pg_auth_jwt *jwt);
 void pg_auth_policy_set_client_ids(struct pg_auth_policy *p, const struct pg_auth_idlist *ids);
 void pg_auth_policy_set_trusted_proxies(struct pg_auth_policy *p, const struct pg_auth_cidr_list *l);
+/* The node's seen single-use token ids (borrowed; outlives the policy, and
+ * is shared by the policies a reload builds). */
+struct pg_auth_replay;
+void pg_auth_policy_set_replay(struct pg_auth_policy *p, struct pg_auth_replay *r);
 
 /* Checks that the configured pieces fit together (a route using JWT has a
  * verifier, mTLS has an identity list, only pprof requires the window).
@@ -85,6 +99,7 @@ struct pg_auth_request {
 	int64_t now_wall_s;           /* time(NULL): token exp/nbf */
 	int64_t now_mono_ms;          /* CLOCK_MONOTONIC ms: the window */
 	struct pg_auth_window *window; /* the node's diagnostics window; NULL = closed */
+	bool probe;                   /* HEAD: checks a single-use token without spending it */
 };
 
 enum pg_auth_method_used { PG_AUTH_USED_NONE = 0, PG_AUTH_USED_MTLS, PG_AUTH_USED_JWT,
@@ -99,6 +114,8 @@ struct pg_auth_decision {
 	char client[PG_AUTH_ADDR_TEXT_MAX];  /* effective client address */
 	unsigned scopes;                 /* granted PG_AUTH_SCOPE_* bits */
 	char www_authenticate[160];      /* header value to send, "" for none */
+	char jti[PG_AUTH_JTI_MAX];       /* a single-use token's id (not secret), "" for none */
+	char window_id[PG_AUTH_WINDOW_ID_MAX]; /* the window a bound token names, "" for none */
 	int64_t window_left_ms;          /* allowed through a required window: the time left in
 					    it, which bounds timed captures; -1 otherwise (no bound) */
 };

@@ -14,6 +14,8 @@ static const char *const names[PG_AUTH_R__COUNT] = {
 	[PG_AUTH_R_WRONG_ISSUER] = "wrong_issuer",
 	[PG_AUTH_R_WRONG_AUDIENCE] = "wrong_audience",
 	[PG_AUTH_R_SCOPE_MISSING] = "scope_missing",
+	[PG_AUTH_R_TOKEN_REPLAYED] = "token_replayed",
+	[PG_AUTH_R_SINGLE_USE_FULL] = "single_use_full",
 	[PG_AUTH_R_CERT_MISSING] = "cert_missing",
 	[PG_AUTH_R_CERT_INVALID] = "cert_invalid",
 	[PG_AUTH_R_CERT_EXPIRED] = "cert_expired",
@@ -28,6 +30,7 @@ static const char *const names[PG_AUTH_R__COUNT] = {
 	[PG_AUTH_R_BAD_FORWARDED_FOR] = "bad_forwarded_for",
 	[PG_AUTH_R_LOOPBACK_ONLY] = "loopback_only",
 	[PG_AUTH_R_WINDOW_CLOSED] = "window_closed",
+	[PG_AUTH_R_WINDOW_MISMATCH] = "window_mismatch",
 	[PG_AUTH_R_INTERNAL] = "internal_error",
 };
 

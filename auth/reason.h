@@ -20,6 +20,8 @@ enum pg_auth_reason {
 	PG_AUTH_R_WRONG_ISSUER,
 	PG_AUTH_R_WRONG_AUDIENCE,
 	PG_AUTH_R_SCOPE_MISSING,
+	PG_AUTH_R_TOKEN_REPLAYED,   /* a single-use token ("jti") presented again */
+	PG_AUTH_R_SINGLE_USE_FULL,  /* no room left to remember one more single-use token */
 	/* client certificates */
 	PG_AUTH_R_CERT_MISSING,
 	PG_AUTH_R_CERT_INVALID,
@@ -37,6 +39,7 @@ enum pg_auth_reason {
 	PG_AUTH_R_LOOPBACK_ONLY,
 	/* diagnostics window */
 	PG_AUTH_R_WINDOW_CLOSED,
+	PG_AUTH_R_WINDOW_MISMATCH,  /* a window-bound token whose window is not the one open */
 	PG_AUTH_R_INTERNAL,
 	PG_AUTH_R__COUNT
 };

@@ -71,6 +71,26 @@ int pg_auth_window_open(struct pg_auth_window *w, int64_t now_ms, int64_t durati
 			const char *reason, const char *opener, const char *const *profiles,
 			size_t n_profiles)
 {
+	return pg_auth_window_open_id(w, now_ms, duration_ms, reason, opener, NULL, profiles, n_profiles);
+}
+
+static bool id_ok(const char *s)
+{
+	size_t n = strnlen(s, PG_AUTH_WINDOW_ID_MAX);
+
+	if (n == 0 || n >= PG_AUTH_WINDOW_ID_MAX)
+		return false;
+	for (size_t i = 0; i < n; i++)
+		if (!((s[i] >= 'a' && s[i] <= 'z') || (s[i] >= 'A' && s[i] <= 'Z') || (s[i] >= '0' && s[i] <= '9') ||
+		      s[i] == '_' || s[i] == '-'))
+			return false;
+	return true;
+}
+
+int pg_auth_window_open_id(struct pg_auth_window *w, int64_t now_ms, int64_t duration_ms,
+			   const char *reason, const char *opener, const char *id,
+			   const char *const *profiles, size_t n_profiles)
+{
 	struct pg_auth_window_status st;
 
 	if (!w)
@@ -86,7 +106,11 @@ int pg_auth_window_open(struct pg_auth_window *w, int64_t now_ms, int64_t durati
 	if (n_profiles > PG_AUTH_WINDOW_MAX_PROFILES)
 		return pg_fail(PG_EINVAL, "a window covers at most %d profiles",
 			       PG_AUTH_WINDOW_MAX_PROFILES);
+	if (id && !id_ok(id))
+		return pg_fail(PG_EINVAL, "a window id is 1..%d of [A-Za-z0-9_-]", PG_AUTH_WINDOW_ID_MAX - 1);
 	memset(&st, 0, sizeof(st));
+	if (id)
+		memcpy(st.id, id, strlen(id) + 1);
 	for (size_t i = 0; i < n_profiles; i++) {
 		if (!profiles || !profiles[i] || !profiles[i][0] ||
 		    strlen(profiles[i]) >= sizeof(st.profiles[0]))
@@ -137,6 +161,19 @@ bool pg_auth_window_is_open_for(struct pg_auth_window *w, const char *profile, i
 		return false;
 	pthread_mutex_lock(&w->mu);
 	r = covers(w, profile, now_ms);
+	pthread_mutex_unlock(&w->mu);
+	return r;
+}
+
+bool pg_auth_window_id_is_open(struct pg_auth_window *w, const char *id, int64_t now_ms)
+{
+	bool r;
+
+	if (!w || !id || !id[0])
+		return false;
+	pthread_mutex_lock(&w->mu);
+	r = w->st.open && now_ms >= w->st.opened_ms && now_ms < w->st.deadline_ms && w->st.id[0] &&
+	    strcmp(w->st.id, id) == 0;
 	pthread_mutex_unlock(&w->mu);
 	return r;
 }

@@ -16,6 +16,7 @@
 #define PG_AUTH_WINDOW_TEXT_MAX 256
 #define PG_AUTH_WINDOW_MAX_PROFILES 16
 #define PG_AUTH_WINDOW_PROFILE_MAX 32 /* a profile name's bytes, with its NUL */
+#define PG_AUTH_WINDOW_ID_MAX 65      /* a window id's bytes (1..64 of [A-Za-z0-9_-]), with its NUL */
 
 /* Whether s (n bytes) is a profile name a window may list: 1..31 of
  * [A-Za-z0-9_.-]. */
@@ -36,7 +37,18 @@ PG_WUR int pg_auth_window_open(struct pg_auth_window *w, int64_t now_ms, int64_t
 			       const char *reason, const char *opener, const char *const *profiles,
 			       size_t n_profiles);
 
+/* Same, giving the window an id (1..64 of [A-Za-z0-9_-], NULL = none) that
+ * window-bound tokens name: each open gets a fresh one, so a token bound to
+ * one window never serves the next. */
+PG_WUR int pg_auth_window_open_id(struct pg_auth_window *w, int64_t now_ms, int64_t duration_ms,
+				  const char *reason, const char *opener, const char *id,
+				  const char *const *profiles, size_t n_profiles);
+
 void pg_auth_window_close(struct pg_auth_window *w);
+
+/* Whether the window open at now_ms carries the id `id` (a window-bound
+ * token's claim). False when closed, over, without id, or another window. */
+bool pg_auth_window_id_is_open(struct pg_auth_window *w, const char *id, int64_t now_ms);
 
 /* Whether a request for `profile` is inside an open window at now_ms. */
 bool pg_auth_window_is_open_for(struct pg_auth_window *w, const char *profile, int64_t now_ms);
@@ -62,6 +74,7 @@ struct pg_auth_window_status {
 	int64_t opened_ms, deadline_ms, left_ms;
 	char reason[PG_AUTH_WINDOW_TEXT_MAX];
 	char opener[PG_AUTH_WINDOW_TEXT_MAX];
+	char id[PG_AUTH_WINDOW_ID_MAX]; /* "" = none */
 	size_t n_profiles; /* 0 = all */
 	char profiles[PG_AUTH_WINDOW_MAX_PROFILES][PG_AUTH_WINDOW_PROFILE_MAX];
 };

@@ -23,7 +23,7 @@ case "$secs" in '' | *[!0-9]*) echo "fuzz.sh: seconds must be a number, got '$se
 
 # Untrusted-input parsers first, then the profile-file parsers.
 order=(fuzz_http_path fuzz_auth_header fuzz_config fuzz_etcd fuzz_json fuzz_rpc_request
-       fuzz_window_record fuzz_endpoint fuzz_pprof_merge fuzz_cidr fuzz_pprof_params fuzz_cpu_legacy
+       fuzz_window_record fuzz_request_record fuzz_endpoint fuzz_pprof_merge fuzz_cidr fuzz_pprof_params fuzz_cpu_legacy
        fuzz_heap_sample fuzz_dwarf_line)
 if [ $# -gt 0 ]; then
   targets=("$@")

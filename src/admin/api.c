@@ -23,6 +23,7 @@
 #include "auth/window.h"
 #include "auth/x509.h"
 #include "proto/admin.pb-c.h"
+#include "src/admin/approval.h"
 #include "src/admin/request.h"
 #include "src/admin/window.h"
 #include "src/config/config.h"
@@ -38,6 +39,7 @@
 
 struct pg_admin_api {
 	struct pg_admin_window *win;
+	struct pg_admin_approvals *approvals;
 	struct pg_auth_idlist *ids;
 	struct pg_auth_x509_trust *trust; /* admin.tls.client_ca_file */
 	struct pg_series *c_handshake;
@@ -149,6 +151,7 @@ static void handshake_hook_remove(struct pg_admin_api *a)
 struct caller {
 	char peer[128];                        /* e.g. "ipv4:127.0.0.1:5555" */
 	char who[PG_AUTH_WINDOW_TEXT_MAX];     /* the matching allowlist entry, or a description */
+	char cert[PG_AUTH_WINDOW_TEXT_MAX];    /* the certificate's own identity (four-eyes) */
 	const char *method;                    /* short method name for audit lines */
 };
 
@@ -171,14 +174,29 @@ static void refuse(struct pg_admin_api *a, const struct caller *k, struct pg_cq_
 	pg_admin_window_audit(a->win, "denied", k->who, reason, detail, k->peer);
 }
 
+/* Packs a reply message into r (OK), or RESOURCE_EXHAUSTED. */
+static void pack_reply(struct pg_cq_reply *r, const ProtobufCMessage *m)
+{
+	r->len = protobuf_c_message_get_packed_size(m);
+	r->body = malloc(r->len ? r->len : 1);
+	if (!r->body) {
+		r->code = GRPC_STATUS_RESOURCE_EXHAUSTED;
+		snprintf(r->message, sizeof(r->message), "out of memory");
+		return;
+	}
+	protobuf_c_message_pack(m, r->body);
+	r->code = GRPC_STATUS_OK;
+}
+
 static void status_reply(struct pg_admin_api *a, struct pg_cq_reply *r, const char *cluster_error)
 {
 	Pprofgate__Admin__V1__WindowStatus st = PPROFGATE__ADMIN__V1__WINDOW_STATUS__INIT;
 	struct pg_auth_window_status ws;
 	char *profs[PG_AUTH_WINDOW_MAX_PROFILES];
+	char approved_by[PG_AUTH_WINDOW_TEXT_MAX];
 	bool cluster;
 
-	pg_admin_window_status(a->win, &ws, &cluster);
+	pg_admin_window_status(a->win, &ws, &cluster, approved_by, sizeof(approved_by));
 	st.open = ws.open && ws.left_ms > 0;
 	st.cluster = st.open && cluster;
 	st.opened_by = st.open ? ws.opener : (char *)"";
@@ -189,15 +207,9 @@ static void status_reply(struct pg_admin_api *a, struct pg_cq_reply *r, const ch
 	st.n_profiles = st.open ? ws.n_profiles : 0;
 	st.profiles = profs;
 	st.cluster_error = (char *)(cluster_error ? cluster_error : "");
-	r->len = pprofgate__admin__v1__window_status__get_packed_size(&st);
-	r->body = malloc(r->len ? r->len : 1);
-	if (!r->body) {
-		r->code = GRPC_STATUS_RESOURCE_EXHAUSTED;
-		snprintf(r->message, sizeof(r->message), "out of memory");
-		return;
-	}
-	pprofgate__admin__v1__window_status__pack(&st, r->body);
-	r->code = GRPC_STATUS_OK;
+	st.id = st.open ? ws.id : (char *)"";
+	st.approved_by = st.open ? approved_by : (char *)"";
+	pack_reply(r, (const ProtobufCMessage *)&st);
 }
 
 static void do_open(struct pg_admin_api *a, const struct caller *k, const struct pg_admin_request *q,
@@ -210,7 +222,7 @@ static void do_open(struct pg_admin_api *a, const struct caller *k, const struct
 		profs[i] = q->profiles[i];
 	if (q->cluster) {
 		if (pg_admin_window_open_cluster(a->win, k->who, q->reason, q->duration_ms, profs, q->n_profiles,
-						 k->peer) != PG_OK) {
+						 NULL, k->peer) != PG_OK) {
 			snprintf(why, sizeof(why), "%s", pg_errmsg());
 			pg_warn(MOD, "cluster window not opened: %s", why);
 			/* Tells the client the node answered and what behind it failed. */
@@ -221,7 +233,7 @@ static void do_open(struct pg_admin_api *a, const struct caller *k, const struct
 			return;
 		}
 	} else if (pg_admin_window_open_node(a->win, k->who, q->reason, q->duration_ms, profs, q->n_profiles,
-					     k->peer) != PG_OK) {
+					     NULL, k->peer) != PG_OK) {
 		snprintf(why, sizeof(why), "%s", pg_errmsg());
 		refuse(a, k, r, GRPC_STATUS_INVALID_ARGUMENT, "invalid_request", "%s", why);
 		return;
@@ -240,9 +252,138 @@ static void do_close(struct pg_admin_api *a, const struct caller *k, const struc
 	status_reply(a, r, note[0] ? note : NULL);
 }
 
+/* ---- four-eyes windows ---- */
+
+static void fill_request(Pprofgate__Admin__V1__WindowRequest *m, const struct pg_request_record *rec, bool cluster,
+			 char **profs, int64_t now)
+{
+	int64_t age = (now - rec->created_unix_ms) / 1000, left = (rec->expires_unix_ms - now + 999) / 1000;
+
+	pprofgate__admin__v1__window_request__init(m);
+	m->id = (char *)rec->id;
+	m->requested_by = (char *)rec->requested_by;
+	m->reason = (char *)rec->reason;
+	m->duration_seconds = (uint32_t)((rec->duration_ms + 999) / 1000);
+	for (size_t i = 0; i < rec->n_profiles; i++)
+		profs[i] = (char *)rec->profiles[i];
+	m->profiles = profs;
+	m->n_profiles = rec->n_profiles;
+	m->cluster = cluster;
+	m->age_seconds = age > 0 ? (uint32_t)age : 0;
+	m->expires_in_seconds = left > 0 ? (uint32_t)left : 0;
+}
+
+static void request_reply(struct pg_cq_reply *r, const struct pg_request_record *rec, bool cluster)
+{
+	Pprofgate__Admin__V1__WindowRequest m;
+	char *profs[PG_AUTH_WINDOW_MAX_PROFILES];
+
+	fill_request(&m, rec, cluster, profs, pg_clock_wall_ns() / 1000000);
+	pack_reply(r, (const ProtobufCMessage *)&m);
+}
+
+/* The status for an approval module error (already audited there). */
+static void approval_error(struct pg_cq_reply *r, int rc)
+{
+	r->code = rc == PG_EDENIED     ? GRPC_STATUS_PERMISSION_DENIED
+		  : rc == PG_ENOTFOUND ? GRPC_STATUS_NOT_FOUND
+		  : rc == PG_EBUSY     ? GRPC_STATUS_FAILED_PRECONDITION
+		  : rc == PG_ENOMEM    ? GRPC_STATUS_RESOURCE_EXHAUSTED
+		  : rc == PG_ENET      ? GRPC_STATUS_UNAVAILABLE
+				       : GRPC_STATUS_INVALID_ARGUMENT;
+	if (rc == PG_ENET) {
+		r->trailer_key = "pprofgate-component";
+		r->trailer_value = "etcd";
+	}
+	snprintf(r->message, sizeof(r->message), "%s", pg_errmsg());
+}
+
+static void do_four_eyes(struct pg_admin_api *a, const struct caller *k, const struct pg_admin_request *q,
+			 struct pg_cq_reply *r)
+{
+	struct pg_admin_caller c = {.who = k->who, .cert = k->cert, .peer = k->peer};
+	struct pg_request_record rec;
+	const char *profs[PG_AUTH_WINDOW_MAX_PROFILES];
+	bool cluster = false;
+	int rc;
+
+	switch (q->method) {
+	case PG_ADMIN_REQUEST:
+		for (size_t i = 0; i < q->n_profiles; i++)
+			profs[i] = q->profiles[i];
+		rc = pg_admin_approvals_request(a->approvals, &c, q->reason, q->duration_ms, profs, q->n_profiles,
+						q->cluster, &rec);
+		if (rc != PG_OK) {
+			char why[300];
+
+			snprintf(why, sizeof(why), "%s", pg_errmsg());
+			if (rc == PG_ENET) {
+				r->trailer_key = "pprofgate-component";
+				r->trailer_value = "etcd";
+				refuse(a, k, r, GRPC_STATUS_UNAVAILABLE, "etcd_unreachable",
+				       "etcd did not take the cluster window request (%s)", why);
+			} else {
+				refuse(a, k, r, rc == PG_ENOMEM ? GRPC_STATUS_RESOURCE_EXHAUSTED : GRPC_STATUS_INVALID_ARGUMENT,
+				       rc == PG_ENOMEM ? "too_many_requests" : "invalid_request", "%s", why);
+			}
+			return;
+		}
+		request_reply(r, &rec, q->cluster);
+		return;
+	case PG_ADMIN_APPROVE:
+		rc = pg_admin_approvals_approve(a->approvals, &c, q->id);
+		if (rc != PG_OK)
+			approval_error(r, rc);
+		else
+			status_reply(a, r, NULL);
+		return;
+	case PG_ADMIN_DENY:
+		rc = pg_admin_approvals_deny(a->approvals, &c, q->id, q->reason, &rec, &cluster);
+		if (rc != PG_OK)
+			approval_error(r, rc);
+		else
+			request_reply(r, &rec, cluster);
+		return;
+	default:
+		break;
+	}
+	/* ListWindowRequests */
+	{
+		Pprofgate__Admin__V1__WindowRequests list = PPROFGATE__ADMIN__V1__WINDOW_REQUESTS__INIT;
+		size_t cap = 2 * PG_ADMIN_PENDING_MAX, n = 0;
+		struct pg_request_record *recs = calloc(cap, sizeof(*recs));
+		bool *cl = calloc(cap, sizeof(*cl));
+		Pprofgate__Admin__V1__WindowRequest *ms = calloc(cap, sizeof(*ms)), **mp = calloc(cap, sizeof(*mp));
+		char **pbuf = calloc(cap * PG_AUTH_WINDOW_MAX_PROFILES, sizeof(*pbuf));
+		char err[400];
+		int64_t now = pg_clock_wall_ns() / 1000000;
+
+		if (!recs || !cl || !ms || !mp || !pbuf) {
+			r->code = GRPC_STATUS_RESOURCE_EXHAUSTED;
+			snprintf(r->message, sizeof(r->message), "out of memory");
+		} else {
+			pg_admin_approvals_list(a->approvals, recs, cl, cap, &n, err, sizeof(err));
+			for (size_t i = 0; i < n; i++) {
+				fill_request(&ms[i], &recs[i], cl[i], pbuf + i * PG_AUTH_WINDOW_MAX_PROFILES, now);
+				mp[i] = &ms[i];
+			}
+			list.requests = mp;
+			list.n_requests = n;
+			list.cluster_error = err;
+			pack_reply(r, (const ProtobufCMessage *)&list);
+		}
+		free(recs);
+		free(cl);
+		free(ms);
+		free(mp);
+		free(pbuf);
+	}
+}
+
 static const char *short_method(const char *m, size_t ml)
 {
-	static const char *const names[] = {"OpenWindow", "CloseWindow", "GetWindow"};
+	static const char *const names[] = {"OpenWindow",    "CloseWindow", "GetWindow",         "RequestWindow",
+					    "ApproveWindow", "DenyWindow",  "ListWindowRequests"};
 	size_t pl = strlen(PG_ADMIN_METHOD_PREFIX);
 
 	for (size_t i = 0; i < sizeof(names) / sizeof(names[0]); i++)
@@ -278,6 +419,7 @@ static void handle(void *arg, struct pg_cq_call *call, const char *m, size_t ml,
 		       "client certificate refused: %s", pg_auth_x509_status_text(cert.status));
 		return;
 	}
+	pg_auth_cert_id_describe(&cert.id, k.cert, sizeof(k.cert));
 	if (!pg_auth_idlist_match(a->ids, &cert.id, &scopes, k.who, sizeof(k.who))) {
 		pg_auth_cert_id_describe(&cert.id, k.who, sizeof(k.who));
 		refuse(a, &k, r, GRPC_STATUS_PERMISSION_DENIED, pg_auth_reason_str(PG_AUTH_R_IDENTITY_NOT_ALLOWED),
@@ -296,7 +438,15 @@ static void handle(void *arg, struct pg_cq_call *call, const char *m, size_t ml,
 		       "this node does not watch cluster windows (cluster.provider is not etcd)");
 		return;
 	}
-	if (q.method == PG_ADMIN_OPEN)
+	if (q.method == PG_ADMIN_OPEN && pg_admin_approvals_required(a->approvals)) {
+		refuse(a, &k, r, GRPC_STATUS_FAILED_PRECONDITION, "approval_required",
+		       "this node requires approved windows (admin.require_approval): ask with `pprofgatectl window "
+		       "request --for DURATION --reason TEXT`, then another admin runs `pprofgatectl window approve ID`");
+		return;
+	}
+	if (q.method >= PG_ADMIN_REQUEST)
+		do_four_eyes(a, &k, &q, r);
+	else if (q.method == PG_ADMIN_OPEN)
 		do_open(a, &k, &q, r);
 	else if (q.method == PG_ADMIN_CLOSE)
 		do_close(a, &k, &q, r);
@@ -477,7 +627,8 @@ int pg_admin_api_start(const struct pg_config *cfg, struct pg_metrics *metrics, 
 		return pg_fail(PG_ENOMEM, "admin: out of memory");
 	a->win = win;
 	if ((rc = load_ids(a, cfg->admin_allowed_identities)) != PG_OK ||
-	    (rc = register_metrics(a, metrics)) != PG_OK)
+	    (rc = register_metrics(a, metrics)) != PG_OK ||
+	    (rc = pg_admin_approvals_new(cfg, win, pg_admin_window_has_cluster(win), &a->approvals)) != PG_OK)
 		goto fail;
 	if (!all_tls) {
 		pg_info(MOD, "admin API not served: admin.tls is not configured (it is only served over "
@@ -515,6 +666,7 @@ void pg_admin_api_stop(struct pg_admin_api **pp)
 	pg_admin_window_on_tick(a->win, NULL, NULL);
 	handshake_hook_remove(a);
 	pg_cq_stop(&a->cq);
+	pg_admin_approvals_free(&a->approvals);
 	pg_auth_idlist_free(&a->ids);
 	pg_auth_x509_trust_free(&a->trust);
 	free(a);

@@ -11,6 +11,11 @@
  * PERMISSION_DENIED and a reason sentence. Without TLS the admin API is not
  * served at all (a notice is logged): admin is never served in plaintext.
  *
+ * Four-eyes windows (RequestWindow, ApproveWindow, DenyWindow,
+ * ListWindowRequests) go to src/admin/approval.h; with
+ * admin.require_approval, OpenWindow is refused (FAILED_PRECONDITION,
+ * approval_required) with a sentence pointing to `window request`.
+ *
  * Audit: every refused call is one line (event "denied", reason, detail,
  * peer) through the window's audit sink; TLS handshakes that fail inside gRPC
  * are counted (pprofgate_admin_tls_handshake_failures_total) and audited as

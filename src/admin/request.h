@@ -11,19 +11,22 @@
 #include <stdint.h>
 
 #include "auth/window.h"
+#include "src/cluster/request_record.h"
 #include "src/util/err.h"
 
 #define PG_ADMIN_METHOD_PREFIX "/pprofgate.admin.v1.Diagnostics/"
 #define PG_ADMIN_PROFILE_NAME_MAX PG_AUTH_WINDOW_PROFILE_MAX
 
-enum pg_admin_method { PG_ADMIN_OPEN = 1, PG_ADMIN_CLOSE, PG_ADMIN_GET };
+enum pg_admin_method { PG_ADMIN_OPEN = 1, PG_ADMIN_CLOSE, PG_ADMIN_GET, PG_ADMIN_REQUEST, PG_ADMIN_APPROVE,
+		       PG_ADMIN_DENY, PG_ADMIN_LIST };
 
 /* A decoded request: plain value. */
 struct pg_admin_request {
 	enum pg_admin_method method;
-	bool cluster;            /* OpenWindow/CloseWindow: on every node */
-	int64_t duration_ms;     /* OpenWindow: 1 s .. max_ms */
-	char reason[PG_AUTH_WINDOW_TEXT_MAX];
+	bool cluster;            /* OpenWindow/CloseWindow/RequestWindow: on every node */
+	int64_t duration_ms;     /* OpenWindow/RequestWindow: 1 s .. max_ms */
+	char reason[PG_AUTH_WINDOW_TEXT_MAX]; /* DenyWindow: optional */
+	char id[PG_REQUEST_ID_MAX]; /* ApproveWindow/DenyWindow: the request */
 	size_t n_profiles;       /* 0 = every profile */
 	char profiles[PG_AUTH_WINDOW_MAX_PROFILES][PG_ADMIN_PROFILE_NAME_MAX];
 };
@@ -35,5 +38,16 @@ struct pg_admin_request {
  * too long or with control bytes, too many or bad profile names. */
 PG_WUR int pg_admin_request_decode(const char *method, size_t method_len, const uint8_t *body, size_t len,
 				   int64_t max_ms, struct pg_admin_request *out);
+
+/* The four-eyes rule for approving `rec` at wall time now_unix_ms by the
+ * caller whose certificate matched the allowed_identities entry `approver`
+ * and whose certificate's own identity is `approver_cert`
+ * (pg_auth_cert_id_describe). SELF when either equals the requester's: the
+ * same entry (two certificates of one name) or the same certificate
+ * identity (one certificate matching two entries) is one person as far as
+ * the node can tell. Pure. */
+enum pg_admin_approval { PG_ADMIN_APPROVAL_OK = 0, PG_ADMIN_APPROVAL_SELF, PG_ADMIN_APPROVAL_EXPIRED };
+enum pg_admin_approval pg_admin_approval_check(const struct pg_request_record *rec, const char *approver,
+					       const char *approver_cert, int64_t now_unix_ms);
 
 #endif

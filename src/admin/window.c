@@ -11,6 +11,7 @@
 #include <string.h>
 #include <time.h>
 
+#include "src/cluster/request_record.h"
 #include "src/cluster/window_record.h"
 #include "src/config/config.h"
 #include "src/metrics/metrics.h"
@@ -18,6 +19,7 @@
 #include "src/util/buf.h"
 #include "src/util/json.h"
 #include "src/util/log.h"
+#include "src/util/rand.h"
 #include "src/util/thread.h"
 
 #define MOD "admin"
@@ -40,6 +42,8 @@ struct pg_admin_window {
 	pthread_cond_t cv;
 	enum scope scope;
 	char opener[PG_AUTH_WINDOW_TEXT_MAX], reason[PG_AUTH_WINDOW_TEXT_MAX];
+	char approved_by[PG_AUTH_WINDOW_TEXT_MAX]; /* "" = opened without approval */
+	char id[PG_AUTH_WINDOW_ID_MAX];
 	int64_t duration_ms;
 	int64_t cluster_deadline_unix_ms; /* the record applied, to apply each once */
 	/* The record last closed here (request or lost etcd): re-reading it never
@@ -62,9 +66,12 @@ static const char *scope_name(enum scope s)
 }
 
 /* One audit line: JSON, every text escaped by the JSON writer, no secrets.
- * duration_ms < 0 leaves out duration and scope; peer may be NULL. */
-static void audit_peer(struct pg_admin_window *a, const char *event, const char *who, const char *reason,
-		       int64_t duration_ms, enum scope scope, const char *extra, const char *peer)
+ * duration_ms < 0 leaves out duration and scope; peer may be NULL; members
+ * (may be NULL) are more JSON object members, already escaped, appended
+ * after the node (",\"requester\":...": approvals). */
+static void audit_members(struct pg_admin_window *a, const char *event, const char *who, const char *reason,
+			  int64_t duration_ms, enum scope scope, const char *extra, const char *peer,
+			  const char *members)
 {
 	struct pg_buf b;
 	int rc;
@@ -88,6 +95,8 @@ static void audit_peer(struct pg_admin_window *a, const char *event, const char 
 		rc = pg_buf_puts(&b, ",\"node\":");
 	if (rc == PG_OK)
 		rc = pg_json_write_cstr(&b, a->node);
+	if (rc == PG_OK && members)
+		rc = pg_buf_puts(&b, members);
 	if (rc == PG_OK && peer) {
 		rc = pg_buf_puts(&b, ",\"peer\":");
 		if (rc == PG_OK)
@@ -107,10 +116,43 @@ static void audit_peer(struct pg_admin_window *a, const char *event, const char 
 	pg_buf_free(&b);
 }
 
+static void audit_peer(struct pg_admin_window *a, const char *event, const char *who, const char *reason,
+		       int64_t duration_ms, enum scope scope, const char *extra, const char *peer)
+{
+	audit_members(a, event, who, reason, duration_ms, scope, extra, peer, NULL);
+}
+
+/* ,"window_id":...[,"approved_by":...] for the holder's open/close lines.
+ * Caller holds a->mu. */
+static void holder_members(const struct pg_admin_window *a, struct pg_buf *b)
+{
+	int rc = PG_OK;
+
+	if (a->id[0])
+		rc = pg_record_put(b, rc, ",\"window_id\":", a->id);
+	if (a->approved_by[0])
+		rc = pg_record_put(b, rc, ",\"approved_by\":", a->approved_by);
+	if (rc != PG_OK)
+		pg_buf_reset(b);
+}
+
+/* An event of the window held here, with its id and approver. Caller holds
+ * a->mu. */
+static void audit_holder(struct pg_admin_window *a, const char *event, const char *who, const char *reason,
+			 int64_t duration_ms, enum scope scope, const char *extra, const char *peer)
+{
+	struct pg_buf m;
+
+	pg_buf_init(&m, 1024);
+	holder_members(a, &m);
+	audit_members(a, event, who, reason, duration_ms, scope, extra, peer, m.len ? m.data : NULL);
+	pg_buf_free(&m);
+}
+
 static void audit(struct pg_admin_window *a, const char *event, const char *who, const char *reason,
 		  int64_t duration_ms, enum scope scope, const char *extra)
 {
-	audit_peer(a, event, who, reason, duration_ms, scope, extra, NULL);
+	audit_holder(a, event, who, reason, duration_ms, scope, extra, NULL);
 }
 
 static void update_gauges_locked(struct pg_admin_window *a, int64_t now)
@@ -134,11 +176,13 @@ static void count_open(struct pg_admin_window *a, const char *who)
 
 /* Records the holder after a successful open. Caller holds a->mu. */
 static void set_holder_locked(struct pg_admin_window *a, enum scope s, const char *who, const char *reason,
-			      int64_t duration_ms)
+			      const char *approved_by, const char *id, int64_t duration_ms)
 {
 	a->scope = s;
 	snprintf(a->opener, sizeof(a->opener), "%s", who);
 	snprintf(a->reason, sizeof(a->reason), "%s", reason);
+	snprintf(a->approved_by, sizeof(a->approved_by), "%s", approved_by ? approved_by : "");
+	snprintf(a->id, sizeof(a->id), "%s", id ? id : "");
 	a->duration_ms = duration_ms;
 }
 
@@ -153,6 +197,7 @@ static void close_locked(struct pg_admin_window *a, const char *event, const cha
 	if (a->scope != SCOPE_NONE)
 		audit(a, event, who, a->reason, a->duration_ms, a->scope, detail);
 	a->scope = SCOPE_NONE;
+	a->approved_by[0] = a->id[0] = '\0';
 	pg_auth_window_close(a->window);
 }
 
@@ -224,12 +269,12 @@ static void apply_cluster(const struct pg_window_record *rec, void *arg)
 		goto out;
 	for (size_t i = 0; i < rec->n_profiles; i++)
 		profs[i] = rec->profiles[i];
-	if (pg_auth_window_open(a->window, now, left, rec->reason, rec->opened_by, profs, rec->n_profiles) !=
-	    PG_OK) {
+	if (pg_auth_window_open_id(a->window, now, left, rec->reason, rec->opened_by, rec->id[0] ? rec->id : NULL,
+				   profs, rec->n_profiles) != PG_OK) {
 		pg_warn(MOD, "cluster window record not applied: %s", pg_errmsg());
 		goto out;
 	}
-	set_holder_locked(a, SCOPE_CLUSTER, rec->opened_by, rec->reason, left);
+	set_holder_locked(a, SCOPE_CLUSTER, rec->opened_by, rec->reason, rec->approved_by, rec->id, left);
 	a->cluster_deadline_unix_ms = rec->deadline_unix_ms;
 	audit(a, "open", rec->opened_by, rec->reason, left, SCOPE_CLUSTER, "applied from etcd");
 out:
@@ -239,17 +284,23 @@ out:
 
 
 int pg_admin_window_open_node(struct pg_admin_window *a, const char *who, const char *reason,
-			      int64_t duration_ms, const char *const *profiles, size_t n_profiles, const char *peer)
+			      int64_t duration_ms, const char *const *profiles, size_t n_profiles,
+			      const char *approved_by, const char *peer)
 {
 	int64_t now = pg_clock_mono_ms();
+	char id[PG_AUTH_WINDOW_ID_MAX];
 	int rc;
 
+	/* A fresh id per open: a token bound to an earlier window never
+	 * serves this one. */
+	if ((rc = pg_rand_id(id, sizeof(id))) != PG_OK)
+		return rc;
 	pthread_mutex_lock(&a->mu);
-	rc = pg_auth_window_open(a->window, now, duration_ms, reason, who, profiles, n_profiles);
+	rc = pg_auth_window_open_id(a->window, now, duration_ms, reason, who, id, profiles, n_profiles);
 	if (rc == PG_OK) {
-		set_holder_locked(a, SCOPE_NODE, who, reason, duration_ms);
+		set_holder_locked(a, SCOPE_NODE, who, reason, approved_by, id, duration_ms);
 		a->cluster_deadline_unix_ms = 0;
-		audit_peer(a, "open", who, reason, duration_ms, SCOPE_NODE, NULL, peer);
+		audit_holder(a, "open", who, reason, duration_ms, SCOPE_NODE, NULL, peer);
 		update_gauges_locked(a, now);
 	}
 	pthread_mutex_unlock(&a->mu);
@@ -261,13 +312,17 @@ int pg_admin_window_open_node(struct pg_admin_window *a, const char *who, const 
 
 int pg_admin_window_open_cluster(struct pg_admin_window *a, const char *who, const char *reason,
 				 int64_t duration_ms, const char *const *profiles, size_t n_profiles,
-				 const char *peer)
+				 const char *approved_by, const char *peer)
 {
 	struct pg_window_record rec;
+	int rc;
 
 	if (!a->cluster)
 		return pg_fail(PG_EINVAL, "this node does not watch cluster windows");
 	memset(&rec, 0, sizeof(rec));
+	if ((rc = pg_rand_id(rec.id, sizeof(rec.id))) != PG_OK)
+		return rc;
+	snprintf(rec.approved_by, sizeof(rec.approved_by), "%s", approved_by ? approved_by : "");
 	snprintf(rec.opened_by, sizeof(rec.opened_by), "%s", who);
 	snprintf(rec.reason, sizeof(rec.reason), "%s", reason);
 	for (size_t i = 0; i < n_profiles && i < PG_AUTH_WINDOW_MAX_PROFILES; i++)
@@ -311,7 +366,8 @@ void pg_admin_window_close(struct pg_admin_window *a, const char *who, bool clus
 	}
 }
 
-void pg_admin_window_status(struct pg_admin_window *a, struct pg_auth_window_status *ws, bool *cluster)
+void pg_admin_window_status(struct pg_admin_window *a, struct pg_auth_window_status *ws, bool *cluster,
+			    char *approved_by, size_t cap)
 {
 	int64_t now = pg_clock_mono_ms();
 
@@ -319,7 +375,30 @@ void pg_admin_window_status(struct pg_admin_window *a, struct pg_auth_window_sta
 	expire_check_locked(a, now);
 	pg_auth_window_status(a->window, now, ws);
 	*cluster = ws->open && a->scope == SCOPE_CLUSTER;
+	if (cap)
+		snprintf(approved_by, cap, "%s", ws->open ? a->approved_by : "");
 	pthread_mutex_unlock(&a->mu);
+}
+
+void pg_admin_window_audit_approval(struct pg_admin_window *a, const char *event, const char *who,
+				    const struct pg_request_record *rec, bool cluster, const char *approver,
+				    const char *reason, const char *detail, const char *peer)
+{
+	struct pg_buf m;
+	int rc;
+
+	pg_buf_init(&m, 2048);
+	rc = pg_record_put(&m, PG_OK, ",\"request_id\":", rec->id);
+	rc = pg_record_put(&m, rc, ",\"requester\":", rec->requested_by[0] ? rec->requested_by : "-");
+	rc = pg_record_put(&m, rc, ",\"approver\":", approver && approver[0] ? approver : "-");
+	/* The request's own reason, when "reason" holds a refusal's code. */
+	if (rec->reason[0] && (!reason || strcmp(reason, rec->reason) != 0))
+		rc = pg_record_put(&m, rc, ",\"request_reason\":", rec->reason);
+	if (rc != PG_OK)
+		pg_buf_reset(&m);
+	audit_members(a, event, who, reason, rec->duration_ms > 0 ? rec->duration_ms : -1,
+		      cluster ? SCOPE_CLUSTER : SCOPE_NODE, detail, peer, m.len ? m.data : NULL);
+	pg_buf_free(&m);
 }
 
 void pg_admin_window_audit(struct pg_admin_window *a, const char *event, const char *who, const char *reason,

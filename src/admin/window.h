@@ -62,17 +62,20 @@ int64_t pg_admin_window_max_ms(const struct pg_admin_window *w);
 /* Whether cluster windows can be opened here (etcd is watched). */
 bool pg_admin_window_has_cluster(const struct pg_admin_window *w);
 
-/* Opens the window on this node for who/reason. PG_EINVAL with the window's
- * sentence when it refuses (audited as "open" on success, with peer). */
+/* Opens the window on this node for who/reason, with a fresh window id
+ * (src/util/rand.h). approved_by: the approver of a four-eyes request (NULL
+ * = none). PG_EINVAL with the window's sentence when it refuses (audited as
+ * "open" on success, with peer, window_id and approved_by). */
 PG_WUR int pg_admin_window_open_node(struct pg_admin_window *w, const char *who, const char *reason,
 				     int64_t duration_ms, const char *const *profiles, size_t n_profiles,
-				     const char *peer);
+				     const char *approved_by, const char *peer);
 
-/* Writes a cluster window record to etcd and applies it here at once.
+/* Writes a cluster window record (with a fresh window id, and approved_by
+ * when not NULL) to etcd and applies it here at once.
  * PG_ENET (pg_errmsg says why) when etcd did not take it: nothing opened. */
 PG_WUR int pg_admin_window_open_cluster(struct pg_admin_window *w, const char *who, const char *reason,
 					int64_t duration_ms, const char *const *profiles, size_t n_profiles,
-					const char *peer);
+					const char *approved_by, const char *peer);
 
 /* Closes the window here at once, whatever etcd's state; with `cluster`,
  * then revokes the etcd record. When etcd fails, `note` (cap bytes) says so
@@ -82,13 +85,24 @@ void pg_admin_window_close(struct pg_admin_window *w, const char *who, bool clus
 
 /* The window as a caller should see it now (expiry and grace checked
  * first, so a "closed" answer never precedes its audit line); *cluster says
- * whether an open window is a cluster window. */
-void pg_admin_window_status(struct pg_admin_window *w, struct pg_auth_window_status *ws, bool *cluster);
+ * whether an open window is a cluster window; approved_by (cap bytes)
+ * receives its approver, "" when none. */
+void pg_admin_window_status(struct pg_admin_window *w, struct pg_auth_window_status *ws, bool *cluster,
+			    char *approved_by, size_t cap);
 
 /* One audit line without duration or scope (refused calls, failed
  * handshakes); who, detail and peer may be NULL. */
 void pg_admin_window_audit(struct pg_admin_window *w, const char *event, const char *who, const char *reason,
 			   const char *detail, const char *peer);
+
+/* One audit line of a four-eyes step (event "window_request",
+ * "window_approve", "window_deny", or "denied" with a reason code): the
+ * caller `who`, and request_id, requester (rec->requested_by), approver
+ * (NULL = "-") and the request's reason as their own members. */
+struct pg_request_record;
+void pg_admin_window_audit_approval(struct pg_admin_window *w, const char *event, const char *who,
+				    const struct pg_request_record *rec, bool cluster, const char *approver,
+				    const char *reason, const char *detail, const char *peer);
 
 /* Runs fn(arg, now_mono_ms) on every tick (about 5 times a second) until
  * replaced; fn NULL stops it. Returns once no call of the old fn runs. */

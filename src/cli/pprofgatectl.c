@@ -2,7 +2,8 @@
  *
  *   pprofgatectl [connection flags] COMMAND ...
  *
- * Commands: window open|close|status, token mint, fetch, nodes, proxy, audit verify. See usage() and
+ * Commands: window open|close|status|request|approve|deny|requests, token
+ * mint|verify, fetch, nodes, proxy, audit verify. See usage() and
  * docs/operations.md. Connection flags may come before or after the command;
  * each also has an environment variable so secrets stay out of `ps`. */
 #include <stdio.h>
@@ -21,8 +22,11 @@ static void usage(FILE *f)
 	      "  window open --for DURATION --reason TEXT [--profiles heap,profile] [--cluster]\n"
 	      "  window close [--cluster]\n"
 	      "  window status\n"
+	      "  window request --for DURATION --reason TEXT [--profiles heap,profile] [--cluster]\n"
+	      "  window approve ID | window deny ID [--reason TEXT] | window requests\n"
 	      "  token mint --key FILE --alg RS256|ES256|HS256 --sub S [--scope \"pprof:read\"]\n"
-	      "             [--aud A] [--iss I] [--ttl 10m] [--kid K]\n"
+	      "             [--aud A] [--iss I] [--ttl 10m] [--kid K] [--single-use]\n"
+	      "             [--bind-window WINDOW_ID]\n"
 	      "  fetch PROFILE [--seconds N] -o FILE\n"
 	      "  fetch --cluster PROFILE [--seconds N] [--parallel 8] -o DIR   every node, and merged\n"
 	      "  nodes                             the cluster's nodes, diagnostics URLs, windows\n"

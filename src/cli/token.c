@@ -1,6 +1,8 @@
 /* pprofgatectl token mint: signs a JWT (RFC 7519) with libjwt for operators
  * and tests. The claims match what auth/jwt.c checks: sub, scope (RFC 8693
- * §4.2, space-separated), aud, iss, iat, nbf, exp. */
+ * §4.2, space-separated), aud, iss, iat, nbf, exp; with --single-use a
+ * random jti (RFC 7519 §4.1.7, 128 bits, base64url), with --bind-window the
+ * window id claim (PG_AUTH_CLAIM_WINDOW). */
 #include <jwt.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -10,6 +12,7 @@
 #include "auth/jwt.h"
 #include "src/cli/args.h"
 #include "src/cli/cmd.h"
+#include "src/util/rand.h"
 
 #define PFX "pprofgatectl token mint"
 
@@ -17,9 +20,14 @@ static void token_usage(FILE *f)
 {
 	fputs("usage: pprofgatectl token mint --key FILE --alg RS256|ES256|HS256 --sub SUBJECT\n"
 	      "          [--scope \"pprof:read pprof:sensitive\"] [--aud AUDIENCE] [--iss ISSUER]\n"
-	      "          [--ttl 10m] [--kid KEY_ID]\n"
+	      "          [--ttl 10m] [--kid KEY_ID] [--single-use] [--bind-window WINDOW_ID]\n"
 	      "Prints a signed JWT on stdout. --key is a PEM private key (RS256, ES256) or the\n"
 	      "HS256 secret file (one trailing newline is dropped, as the node does).\n"
+	      "--single-use adds a random \"jti\": a node honours the token once (a second use is\n"
+	      "refused with token_replayed; HEAD probes do not count). It is remembered per node:\n"
+	      "each node it is presented to honours it once. --bind-window WINDOW_ID (the id\n"
+	      "`window open`/`window status` print) makes the token valid only while that window\n"
+	      "is open, whatever its exp (window_mismatch otherwise).\n"
 	      "\n"
 	      "usage: pprofgatectl token verify --key FILE --alg RS256|ES256|HS256 [--aud A] [--iss I]\n"
 	      "Reads a token on stdin and checks it exactly as the node does (auth/jwt): signature\n"
@@ -86,8 +94,9 @@ static int verify(int argc, char **argv)
 		rc = PG_CLI_DENIED;
 		goto out;
 	}
-	printf("valid: sub=%s scope=\"%s\" alg=%s exp=%lld\n", t.subject, t.scope_text, pg_auth_alg_name(t.alg),
-	       (long long)t.exp);
+	printf("valid: sub=%s scope=\"%s\" alg=%s exp=%lld%s%s%s%s\n", t.subject, t.scope_text,
+	       pg_auth_alg_name(t.alg), (long long)t.exp, t.jti[0] ? " single-use jti=" : "", t.jti,
+	       t.window_id[0] ? " window=" : "", t.window_id);
 	rc = PG_CLI_OK;
 out:
 	explicit_bzero(tok, sizeof(tok));
@@ -98,7 +107,9 @@ out:
 int pg_cli_cmd_token(int argc, char **argv)
 {
 	const char *keyf = NULL, *alg_s = NULL, *sub = NULL, *scope = "pprof:read", *aud = NULL, *iss = NULL,
-		   *kid = NULL, *v;
+		   *kid = NULL, *window = NULL, *v;
+	char jti[PG_RAND_ID_LEN + 1] = "";
+	bool single_use = false;
 	int64_t ttl_ms = 600000;
 	jwt_alg_t alg;
 	jwt_t *j = NULL;
@@ -137,6 +148,17 @@ int pg_cli_cmd_token(int argc, char **argv)
 			iss = v;
 		else if (m == 0 && (m = pg_cli_flag(argc, argv, &i, "--kid", &v)) == 1)
 			kid = v;
+		else if (m == 0 && (m = pg_cli_flag(argc, argv, &i, "--bind-window", &v)) == 1) {
+			if (!pg_rand_id_ok(v, strlen(v))) {
+				fprintf(stderr, "%s: --bind-window takes a window id as `pprofgatectl window status` "
+						"prints it\n", PFX);
+				return PG_CLI_USAGE;
+			}
+			window = v;
+		} else if (m == 0 && strcmp(argv[i], "--single-use") == 0) {
+			single_use = true;
+			continue;
+		}
 		else if (m == 0 && (m = pg_cli_flag(argc, argv, &i, "--ttl", &v)) == 1) {
 			if (pg_cli_parse_duration(v, &ttl_ms) != 0 || ttl_ms < 1000) {
 				fprintf(stderr, "%s: --ttl takes a duration of at least 1s, e.g. 10m\n", PFX);
@@ -163,6 +185,10 @@ int pg_cli_cmd_token(int argc, char **argv)
 		fprintf(stderr, "%s: --alg must be RS256, ES256 or HS256\n", PFX);
 		return PG_CLI_USAGE;
 	}
+	if (single_use && pg_rand_id(jti, sizeof(jti)) != PG_OK) {
+		fprintf(stderr, "%s: %s\n", PFX, pg_errmsg());
+		goto out;
+	}
 	if (pg_cli_read_file(keyf, &key, &klen) != 0) {
 		fprintf(stderr, "%s: %s\n", PFX, pg_errmsg());
 		goto out;
@@ -183,6 +209,8 @@ int pg_cli_cmd_token(int argc, char **argv)
 	    (aud && *aud && jwt_add_grant(j, "aud", aud) != 0) || (iss && *iss && jwt_add_grant(j, "iss", iss) != 0) ||
 	    jwt_add_grant_int(j, "iat", (long)now) != 0 || jwt_add_grant_int(j, "nbf", (long)now) != 0 ||
 	    jwt_add_grant_int(j, "exp", (long)(now + ttl_ms / 1000)) != 0 ||
+	    (jti[0] && jwt_add_grant(j, "jti", jti) != 0) ||
+	    (window && jwt_add_grant(j, PG_AUTH_CLAIM_WINDOW, window) != 0) ||
 	    (kid && *kid && jwt_add_header(j, "kid", kid) != 0)) {
 		fprintf(stderr, "%s: cannot build the token\n", PFX);
 		goto out;

@@ -1,5 +1,5 @@
-/* pprofgatectl window open|close|status: calls the admin API
- * (proto/admin.proto) over mutual TLS with the gRPC core C API. */
+/* pprofgatectl window open|close|status|request|approve|deny|requests: calls
+ * the admin API (proto/admin.proto) over mutual TLS with the gRPC core C API. */
 #include <grpc/byte_buffer.h>
 #include <grpc/byte_buffer_reader.h>
 #include <grpc/grpc.h>
@@ -24,12 +24,24 @@ static void window_usage(FILE *f)
 	      "  pprofgatectl window open --for DURATION --reason TEXT [--profiles a,b] [--cluster]\n"
 	      "  pprofgatectl window close [--cluster]\n"
 	      "  pprofgatectl window status\n"
+	      "  pprofgatectl window request --for DURATION --reason TEXT [--profiles a,b] [--cluster]\n"
+	      "  pprofgatectl window approve ID\n"
+	      "  pprofgatectl window deny ID [--reason TEXT]\n"
+	      "  pprofgatectl window requests\n"
 	      "Opens, closes or shows the diagnostics window of the node at --admin (PPROFGATE_ADMIN).\n"
 	      "--cluster opens/closes it on every node of the cluster through etcd. Needs --cert,\n"
 	      "--key and --cacert (PPROFGATE_CERT, PPROFGATE_KEY, PPROFGATE_CACERT): a client\n"
 	      "certificate listed in the node's admin.allowed_identities.\n"
 	      "close always closes the window on the node asked, at once; with --cluster and etcd\n"
-	      "unreachable it says so and exits 6 (other nodes close within their grace).\n",
+	      "unreachable it says so and exits 6 (other nodes close within their grace).\n"
+	      "status and open print the window's id, which `token mint --bind-window ID` names.\n"
+	      "\n"
+	      "Four-eyes windows (admin.require_approval: true on the node; open is then refused):\n"
+	      "request creates a pending request and prints its id; another allowed admin identity\n"
+	      "runs approve ID (through any node, for --cluster requests) to open it for its\n"
+	      "duration. Approving your own request is refused (exit 3); one that expired\n"
+	      "(admin.request_ttl_seconds), or was approved or denied already, exits 2. deny\n"
+	      "drops a request; requests lists the pending ones.\n",
 	      f);
 }
 
@@ -45,6 +57,8 @@ static int code_exit(grpc_status_code s)
 	case GRPC_STATUS_DEADLINE_EXCEEDED:
 		return PG_CLI_UNREACHABLE;
 	case GRPC_STATUS_INVALID_ARGUMENT:
+	case GRPC_STATUS_NOT_FOUND:
+	case GRPC_STATUS_FAILED_PRECONDITION:
 		return PG_CLI_USAGE;
 	default:
 		return PG_CLI_SERVER;
@@ -195,6 +209,14 @@ out_files:
 	return rc;
 }
 
+static void print_profiles(char **p, size_t n)
+{
+	if (n == 0)
+		printf("all");
+	for (size_t i = 0; i < n; i++)
+		printf("%s%s", i ? "," : "", p[i]);
+}
+
 static int print_status(const uint8_t *b, size_t n, const char *verb)
 {
 	Pprofgate__Admin__V1__WindowStatus *st = pprofgate__admin__v1__window_status__unpack(NULL, n, b);
@@ -211,11 +233,13 @@ static int print_status(const uint8_t *b, size_t n, const char *verb)
 	} else {
 		pg_cli_format_secs(st->seconds_left, left, sizeof(left));
 		printf("window: open%s (%s)\n", verb ? verb : "", st->cluster ? "cluster" : "this node");
-		printf("opened by: %s\nreason: %s\ntime left: %s\nprofiles: ", st->opened_by, st->reason, left);
-		if (st->n_profiles == 0)
-			printf("all");
-		for (size_t i = 0; i < st->n_profiles; i++)
-			printf("%s%s", i ? "," : "", st->profiles[i]);
+		printf("opened by: %s\n", st->opened_by);
+		if (st->approved_by && st->approved_by[0])
+			printf("approved by: %s\n", st->approved_by);
+		if (st->id && st->id[0])
+			printf("window id: %s\n", st->id);
+		printf("reason: %s\ntime left: %s\nprofiles: ", st->reason, left);
+		print_profiles(st->profiles, st->n_profiles);
 		printf("\n");
 	}
 	if (st->cluster_error && st->cluster_error[0]) {
@@ -227,11 +251,80 @@ static int print_status(const uint8_t *b, size_t n, const char *verb)
 	return rc;
 }
 
+/* RequestWindow and DenyWindow answer one request. */
+static int print_request(const uint8_t *b, size_t n, const char *what)
+{
+	Pprofgate__Admin__V1__WindowRequest *q = pprofgate__admin__v1__window_request__unpack(NULL, n, b);
+	char dur[32], exp[32];
+
+	if (!q || !q->id || !q->id[0]) {
+		fprintf(stderr, "%s: the node sent a malformed reply\n", PFX);
+		if (q)
+			pprofgate__admin__v1__window_request__free_unpacked(q, NULL);
+		return PG_CLI_SERVER;
+	}
+	pg_cli_format_secs(q->duration_seconds, dur, sizeof(dur));
+	pg_cli_format_secs(q->expires_in_seconds, exp, sizeof(exp));
+	printf("request %s: %s\nid: %s\nrequested by: %s\nreason: %s\nduration: %s (%s)\nprofiles: ", q->id, what,
+	       q->id, q->requested_by, q->reason, dur, q->cluster ? "cluster" : "this node");
+	print_profiles(q->profiles, q->n_profiles);
+	printf("\nexpires in: %s\n", exp);
+	pprofgate__admin__v1__window_request__free_unpacked(q, NULL);
+	return PG_CLI_OK;
+}
+
+/* ListWindowRequests: one line per pending request. */
+static int print_requests(const uint8_t *b, size_t n)
+{
+	Pprofgate__Admin__V1__WindowRequests *l = pprofgate__admin__v1__window_requests__unpack(NULL, n, b);
+	int rc = PG_CLI_OK;
+
+	if (!l) {
+		fprintf(stderr, "%s: the node sent a malformed reply\n", PFX);
+		return PG_CLI_SERVER;
+	}
+	if (l->n_requests == 0) {
+		printf("no pending window requests\n");
+	} else {
+		printf("%-22s  %-7s  %-32s  %-8s  %-7s  %-8s  %s\n", "ID", "SCOPE", "REQUESTER", "DURATION", "AGE",
+		       "EXPIRES", "REASON");
+	}
+	for (size_t i = 0; i < l->n_requests; i++) {
+		const Pprofgate__Admin__V1__WindowRequest *q = l->requests[i];
+		char dur[32], age[32], exp[32];
+
+		pg_cli_format_secs(q->duration_seconds, dur, sizeof(dur));
+		pg_cli_format_secs(q->age_seconds, age, sizeof(age));
+		pg_cli_format_secs(q->expires_in_seconds, exp, sizeof(exp));
+		printf("%-22s  %-7s  %-32s  %-8s  %-7s  %-8s  %s\n", q->id, q->cluster ? "cluster" : "node",
+		       q->requested_by, dur, age, exp, q->reason);
+	}
+	if (l->cluster_error && l->cluster_error[0]) {
+		fprintf(stderr, "%s: %s\n", PFX, l->cluster_error);
+		rc = PG_CLI_ETCD;
+	}
+	pprofgate__admin__v1__window_requests__free_unpacked(l, NULL);
+	return rc;
+}
+
+/* A request message's bytes (malloc'd, at least 1 byte), or NULL. */
+static uint8_t *pack_msg(const ProtobufCMessage *m, size_t *len)
+{
+	uint8_t *b;
+
+	*len = protobuf_c_message_get_packed_size(m);
+	b = malloc(*len ? *len : 1);
+	if (b)
+		protobuf_c_message_pack(m, b);
+	return b;
+}
+
 int pg_cli_cmd_window(struct pg_cli_conn *c, int argc, char **argv)
 {
 	uint8_t *req = NULL, *resp = NULL;
 	size_t req_len = 0, resp_len = 0;
 	const char *method, *verb = NULL, *v;
+	enum { REPLY_STATUS, REPLY_REQUEST, REPLY_LIST } kind = REPLY_STATUS;
 	int rc;
 
 	if (argc < 1 || strcmp(argv[0], "--help") == 0 || strcmp(argv[0], "-h") == 0) {
@@ -243,8 +336,9 @@ int pg_cli_cmd_window(struct pg_cli_conn *c, int argc, char **argv)
 			window_usage(stdout);
 			return PG_CLI_OK;
 		}
-	if (strcmp(argv[0], "open") == 0) {
+	if (strcmp(argv[0], "open") == 0 || strcmp(argv[0], "request") == 0) {
 		Pprofgate__Admin__V1__OpenWindowRequest q = PPROFGATE__ADMIN__V1__OPEN_WINDOW_REQUEST__INIT;
+		const char *sub = argv[0];
 		char profs[16][32];
 		char *pp[16];
 		size_t np = 0;
@@ -255,7 +349,7 @@ int pg_cli_cmd_window(struct pg_cli_conn *c, int argc, char **argv)
 			int m;
 			if ((m = pg_cli_flag(argc, argv, &i, "--for", &v)) == 1) {
 				if (pg_cli_parse_duration(v, &ms) != 0 || ms < 1000 || ms % 1000) {
-					fprintf(stderr, "%s open: --for takes whole seconds, e.g. 15m, 90s, 1h\n", PFX);
+					fprintf(stderr, "%s %s: --for takes whole seconds, e.g. 15m, 90s, 1h\n", PFX, sub);
 					return PG_CLI_USAGE;
 				}
 				have_for = true;
@@ -263,7 +357,7 @@ int pg_cli_cmd_window(struct pg_cli_conn *c, int argc, char **argv)
 				q.reason = (char *)v;
 			} else if (m == 0 && (m = pg_cli_flag(argc, argv, &i, "--profiles", &v)) == 1) {
 				if (pg_cli_split_profiles(v, profs, 16, &np) != 0) {
-					fprintf(stderr, "%s open: --profiles takes names like heap,profile\n", PFX);
+					fprintf(stderr, "%s %s: --profiles takes names like heap,profile\n", PFX, sub);
 					return PG_CLI_USAGE;
 				}
 			} else if (m == 0 && strcmp(argv[i], "--cluster") == 0) {
@@ -271,17 +365,17 @@ int pg_cli_cmd_window(struct pg_cli_conn *c, int argc, char **argv)
 				continue;
 			}
 			if (m != 1) {
-				fprintf(stderr, "%s open: %s %s\n", PFX, argv[i],
+				fprintf(stderr, "%s %s: %s %s\n", PFX, sub, argv[i],
 					m == -1 ? "needs a value" : "is not a flag of this command");
 				return PG_CLI_USAGE;
 			}
 		}
 		if (!have_for || !q.reason || !q.reason[0]) {
-			fprintf(stderr, "%s open: --for DURATION and --reason TEXT are required\n", PFX);
+			fprintf(stderr, "%s %s: --for DURATION and --reason TEXT are required\n", PFX, sub);
 			return PG_CLI_USAGE;
 		}
 		if (ms / 1000 > UINT32_MAX) {
-			fprintf(stderr, "%s open: --for is too long\n", PFX);
+			fprintf(stderr, "%s %s: --for is too long\n", PFX, sub);
 			return PG_CLI_USAGE;
 		}
 		q.duration_seconds = (uint32_t)(ms / 1000);
@@ -289,13 +383,16 @@ int pg_cli_cmd_window(struct pg_cli_conn *c, int argc, char **argv)
 			pp[k] = profs[k];
 		q.profiles = pp;
 		q.n_profiles = np;
-		req_len = pprofgate__admin__v1__open_window_request__get_packed_size(&q);
-		req = malloc(req_len ? req_len : 1);
-		if (!req)
+		if (!(req = pack_msg(&q.base, &req_len)))
 			return PG_CLI_FAILED;
-		pprofgate__admin__v1__open_window_request__pack(&q, req);
-		method = "/pprofgate.admin.v1.Diagnostics/OpenWindow";
-		verb = "";
+		if (strcmp(sub, "request") == 0) {
+			method = "/pprofgate.admin.v1.Diagnostics/RequestWindow";
+			kind = REPLY_REQUEST;
+			verb = "pending approval";
+		} else {
+			method = "/pprofgate.admin.v1.Diagnostics/OpenWindow";
+			verb = "";
+		}
 	} else if (strcmp(argv[0], "close") == 0) {
 		Pprofgate__Admin__V1__CloseWindowRequest q = PPROFGATE__ADMIN__V1__CLOSE_WINDOW_REQUEST__INIT;
 		for (int i = 1; i < argc; i++) {
@@ -305,11 +402,8 @@ int pg_cli_cmd_window(struct pg_cli_conn *c, int argc, char **argv)
 			}
 			q.cluster = true;
 		}
-		req_len = pprofgate__admin__v1__close_window_request__get_packed_size(&q);
-		req = malloc(req_len ? req_len : 1);
-		if (!req)
+		if (!(req = pack_msg(&q.base, &req_len)))
 			return PG_CLI_FAILED;
-		pprofgate__admin__v1__close_window_request__pack(&q, req);
 		method = "/pprofgate.admin.v1.Diagnostics/CloseWindow";
 	} else if (strcmp(argv[0], "status") == 0) {
 		if (argc > 1) {
@@ -320,13 +414,61 @@ int pg_cli_cmd_window(struct pg_cli_conn *c, int argc, char **argv)
 		if (!req)
 			return PG_CLI_FAILED;
 		method = "/pprofgate.admin.v1.Diagnostics/GetWindow";
+	} else if (strcmp(argv[0], "approve") == 0 || strcmp(argv[0], "deny") == 0) {
+		Pprofgate__Admin__V1__DecideWindowRequest q = PPROFGATE__ADMIN__V1__DECIDE_WINDOW_REQUEST__INIT;
+		bool approve = strcmp(argv[0], "approve") == 0;
+		const char *id = NULL;
+
+		for (int i = 1; i < argc; i++) {
+			int m = approve ? 0 : pg_cli_flag(argc, argv, &i, "--reason", &v);
+
+			if (m == 1) {
+				q.reason = (char *)v;
+			} else if (m == 0 && !id) {
+				id = argv[i]; /* ids may start with '-' (base64url) */
+			} else {
+				fprintf(stderr, "%s %s: %s %s\n", PFX, argv[0], argv[i],
+					m == -1 ? "needs a value" : "is not an argument of this command");
+				return PG_CLI_USAGE;
+			}
+		}
+		q.id = (char *)id;
+		if (!id) {
+			fprintf(stderr, "%s %s: the request ID is required (see pprofgatectl window requests)\n", PFX,
+				argv[0]);
+			return PG_CLI_USAGE;
+		}
+		if (!(req = pack_msg(&q.base, &req_len)))
+			return PG_CLI_FAILED;
+		if (approve) {
+			method = "/pprofgate.admin.v1.Diagnostics/ApproveWindow";
+			verb = " (approved)";
+		} else {
+			method = "/pprofgate.admin.v1.Diagnostics/DenyWindow";
+			kind = REPLY_REQUEST;
+			verb = "denied";
+		}
+	} else if (strcmp(argv[0], "requests") == 0) {
+		if (argc > 1) {
+			fprintf(stderr, "%s requests: takes no arguments\n", PFX);
+			return PG_CLI_USAGE;
+		}
+		req = malloc(1);
+		if (!req)
+			return PG_CLI_FAILED;
+		method = "/pprofgate.admin.v1.Diagnostics/ListWindowRequests";
+		kind = REPLY_LIST;
 	} else {
-		fprintf(stderr, "%s: unknown subcommand \"%.40s\"; use open, close or status\n", PFX, argv[0]);
+		fprintf(stderr, "%s: unknown subcommand \"%.40s\"; use open, close, status, request, approve, deny "
+				"or requests\n",
+			PFX, argv[0]);
 		return PG_CLI_USAGE;
 	}
 	rc = call(c, method, req, req_len, &resp, &resp_len);
 	if (rc == PG_CLI_OK)
-		rc = print_status(resp, resp_len, verb);
+		rc = kind == REPLY_REQUEST ? print_request(resp, resp_len, verb)
+		     : kind == REPLY_LIST  ? print_requests(resp, resp_len)
+					   : print_status(resp, resp_len, verb);
 	free(req);
 	free(resp);
 	return rc;

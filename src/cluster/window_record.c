@@ -14,6 +14,7 @@
 #include "src/util/buf.h"
 #include "src/util/json.h"
 #include "src/util/log.h"
+#include "src/util/rand.h"
 #include "src/util/thread.h"
 
 #define MOD "cluster"
@@ -22,18 +23,71 @@
 
 /* ---- the record ---- */
 
-static int copy_text(const struct pg_json_value *v, const char *name, char *dst, size_t cap)
+int pg_record_text(const char *what, const struct pg_json_value *v, const char *name, char *dst, size_t cap)
 {
 	size_t n;
 	const char *s = pg_json_str(v, &n);
 
 	if (!s || n == 0)
-		return pg_fail(PG_EPROTO, "window record: \"%s\" must be a non-empty string", name);
+		return pg_fail(PG_EPROTO, "%s: \"%s\" must be a non-empty string", what, name);
 	if (n >= cap || memchr(s, '\0', n))
-		return pg_fail(PG_EPROTO, "window record: \"%s\" is too long or holds a NUL", name);
+		return pg_fail(PG_EPROTO, "%s: \"%s\" is too long or holds a NUL", what, name);
 	memcpy(dst, s, n + 1);
 	return PG_OK;
 }
+
+int pg_record_profiles(const char *what, const struct pg_json_value *v,
+		       char out[][PG_AUTH_WINDOW_PROFILE_MAX], size_t *n)
+{
+	*n = 0;
+	if (!v || pg_json_is(v, PG_JSON_NULL))
+		return PG_OK;
+	if (!pg_json_is(v, PG_JSON_ARRAY) || pg_json_count(v) > PG_AUTH_WINDOW_MAX_PROFILES)
+		return pg_fail(PG_EPROTO, "%s: \"profiles\" must be a list of at most %d names", what,
+			       PG_AUTH_WINDOW_MAX_PROFILES);
+	for (const struct pg_json_value *e = pg_json_first(v); e; e = pg_json_next(e)) {
+		size_t len;
+		const char *s = pg_json_str(e, &len);
+
+		if (!s || !pg_auth_window_profile_name_ok(s, len))
+			return pg_fail(PG_EPROTO, "%s: bad profile name in \"profiles\"", what);
+		memcpy(out[(*n)++], s, len + 1);
+	}
+	return PG_OK;
+}
+
+int pg_record_write_profiles(struct pg_buf *b, const char (*profiles)[PG_AUTH_WINDOW_PROFILE_MAX], size_t n)
+{
+	int rc = pg_buf_puts(b, ",\"profiles\":[");
+
+	for (size_t i = 0; rc == PG_OK && i < n && i < PG_AUTH_WINDOW_MAX_PROFILES; i++) {
+		if (i)
+			rc = pg_buf_puts(b, ",");
+		if (rc == PG_OK)
+			rc = pg_json_write_cstr(b, profiles[i]);
+	}
+	return rc == PG_OK ? pg_buf_puts(b, "]") : rc;
+}
+
+int pg_record_end(int rc, void *out, size_t size)
+{
+	char msg[256];
+
+	if (rc == PG_OK)
+		return PG_OK;
+	snprintf(msg, sizeof(msg), "%s", pg_errmsg());
+	memset(out, 0, size);
+	return pg_fail(rc, "%s", msg);
+}
+
+int pg_record_put(struct pg_buf *b, int rc, const char *member, const char *value)
+{
+	if (rc == PG_OK)
+		rc = pg_buf_puts(b, member);
+	return rc == PG_OK ? pg_json_write_cstr(b, value) : rc;
+}
+
+#define WHAT "window record"
 
 int pg_window_record_parse(const char *text, size_t len, struct pg_window_record *out)
 {
@@ -59,9 +113,21 @@ int pg_window_record_parse(const char *text, size_t len, struct pg_window_record
 		rc = pg_fail(PG_EPROTO, "window record: version \"v\" must be 1");
 		goto out;
 	}
-	if ((rc = copy_text(pg_json_get(root, "opened_by"), "opened_by", out->opened_by,
-			    sizeof(out->opened_by))) != PG_OK ||
-	    (rc = copy_text(pg_json_get(root, "reason"), "reason", out->reason, sizeof(out->reason))) != PG_OK)
+	if ((rc = pg_record_text(WHAT, pg_json_get(root, "opened_by"), "opened_by", out->opened_by,
+				 sizeof(out->opened_by))) != PG_OK ||
+	    (rc = pg_record_text(WHAT, pg_json_get(root, "reason"), "reason", out->reason, sizeof(out->reason))) !=
+		    PG_OK)
+		goto out;
+	/* Optional: the window's id (window-bound tokens) and, for an approved
+	 * request, who approved it. */
+	if ((v = pg_json_get(root, "id")) &&
+	    ((rc = pg_record_text(WHAT, v, "id", out->id, sizeof(out->id))) != PG_OK ||
+	     !pg_rand_id_ok(out->id, strlen(out->id)))) {
+		rc = pg_fail(PG_EPROTO, "window record: \"id\" must be 1..64 of [A-Za-z0-9_-]");
+		goto out;
+	}
+	if ((v = pg_json_get(root, "approved_by")) &&
+	    (rc = pg_record_text(WHAT, v, "approved_by", out->approved_by, sizeof(out->approved_by))) != PG_OK)
 		goto out;
 	if (pg_json_int64(pg_json_get(root, "duration_ms"), true, &out->duration_ms) != PG_OK ||
 	    out->duration_ms < 1 || out->duration_ms > MAX_DURATION_MS) {
@@ -74,33 +140,10 @@ int pg_window_record_parse(const char *text, size_t len, struct pg_window_record
 		rc = pg_fail(PG_EPROTO, "window record: \"deadline_unix_ms\" must be a positive integer");
 		goto out;
 	}
-	v = pg_json_get(root, "profiles");
-	if (v && !pg_json_is(v, PG_JSON_NULL)) {
-		if (!pg_json_is(v, PG_JSON_ARRAY) || pg_json_count(v) > PG_AUTH_WINDOW_MAX_PROFILES) {
-			rc = pg_fail(PG_EPROTO, "window record: \"profiles\" must be a list of at most %d names",
-				     PG_AUTH_WINDOW_MAX_PROFILES);
-			goto out;
-		}
-		for (const struct pg_json_value *e = pg_json_first(v); e; e = pg_json_next(e)) {
-			size_t n;
-			const char *s = pg_json_str(e, &n);
-			if (!s || !pg_auth_window_profile_name_ok(s, n)) {
-				rc = pg_fail(PG_EPROTO, "window record: bad profile name in \"profiles\"");
-				goto out;
-			}
-			memcpy(out->profiles[out->n_profiles++], s, n + 1);
-		}
-	}
-	rc = PG_OK;
+	rc = pg_record_profiles(WHAT, pg_json_get(root, "profiles"), out->profiles, &out->n_profiles);
 out:
 	pg_json_free(&doc);
-	if (rc != PG_OK) {
-		char msg[256];
-		snprintf(msg, sizeof(msg), "%s", pg_errmsg());
-		memset(out, 0, sizeof(*out));
-		return pg_fail(rc, "%s", msg);
-	}
-	return PG_OK;
+	return pg_record_end(rc, out, sizeof(*out));
 }
 
 int pg_window_record_encode(const struct pg_window_record *rec, char **out)
@@ -110,23 +153,16 @@ int pg_window_record_encode(const struct pg_window_record *rec, char **out)
 
 	*out = NULL;
 	pg_buf_init(&b, PG_WINDOW_RECORD_MAX);
-	rc = pg_buf_puts(&b, "{\"v\":1,\"opened_by\":");
+	rc = pg_record_put(&b, PG_OK, "{\"v\":1,\"opened_by\":", rec->opened_by);
+	rc = pg_record_put(&b, rc, ",\"reason\":", rec->reason);
+	if (rec->id[0])
+		rc = pg_record_put(&b, rc, ",\"id\":", rec->id);
+	if (rec->approved_by[0])
+		rc = pg_record_put(&b, rc, ",\"approved_by\":", rec->approved_by);
 	if (rc == PG_OK)
-		rc = pg_json_write_cstr(&b, rec->opened_by);
+		rc = pg_record_write_profiles(&b, rec->profiles, rec->n_profiles);
 	if (rc == PG_OK)
-		rc = pg_buf_puts(&b, ",\"reason\":");
-	if (rc == PG_OK)
-		rc = pg_json_write_cstr(&b, rec->reason);
-	if (rc == PG_OK)
-		rc = pg_buf_puts(&b, ",\"profiles\":[");
-	for (size_t i = 0; rc == PG_OK && i < rec->n_profiles && i < PG_AUTH_WINDOW_MAX_PROFILES; i++) {
-		if (i)
-			rc = pg_buf_puts(&b, ",");
-		if (rc == PG_OK)
-			rc = pg_json_write_cstr(&b, rec->profiles[i]);
-	}
-	if (rc == PG_OK)
-		rc = pg_buf_printf(&b, "],\"duration_ms\":%lld,\"deadline_unix_ms\":%lld}",
+		rc = pg_buf_printf(&b, ",\"duration_ms\":%lld,\"deadline_unix_ms\":%lld}",
 				   (long long)rec->duration_ms, (long long)rec->deadline_unix_ms);
 	if (rc != PG_OK) {
 		pg_buf_free(&b);

@@ -11,8 +11,11 @@
  * window open. CloseWindow{cluster} revokes the record's lease.
  *
  * Record (version 1), at most PG_WINDOW_RECORD_MAX bytes:
- *   {"v":1,"opened_by":"uri:spiffe://...","reason":"...","profiles":["heap"],
+ *   {"v":1,"opened_by":"uri:spiffe://...","reason":"...","id":"Zk3...",
+ *    "approved_by":"cn:admin","profiles":["heap"],
  *    "duration_ms":300000,"deadline_unix_ms":1795000000000}
+ * id (the window id window-bound tokens name) and approved_by (a window
+ * opened by approving a request) are optional.
  * The record parser is pure and fuzzed (tests/fuzz/fuzz_window_record.c). */
 #ifndef PG_CLUSTER_WINDOW_RECORD_H
 #define PG_CLUSTER_WINDOW_RECORD_H
@@ -30,6 +33,8 @@ struct pg_config;
 /* A parsed record: plain value. */
 struct pg_window_record {
 	char opened_by[PG_AUTH_WINDOW_TEXT_MAX];
+	char approved_by[PG_AUTH_WINDOW_TEXT_MAX]; /* "" = opened without approval */
+	char id[PG_AUTH_WINDOW_ID_MAX];            /* "" = none */
 	char reason[PG_AUTH_WINDOW_TEXT_MAX];
 	size_t n_profiles; /* 0 = every profile */
 	char profiles[PG_AUTH_WINDOW_MAX_PROFILES][PG_AUTH_WINDOW_PROFILE_MAX];
@@ -50,6 +55,25 @@ PG_WUR int pg_window_record_encode(const struct pg_window_record *rec, char **ou
  * now_unix_ms: min(deadline - now, duration), capped to max_ms; <= 0 = over. */
 int64_t pg_window_record_remaining_ms(const struct pg_window_record *rec,
 					    int64_t now_unix_ms, int64_t max_ms);
+
+/* Shared by the record codecs of src/cluster (what = "window record", ...):
+ * a non-empty JSON string without NUL into dst (PG_EPROTO otherwise); an
+ * optional list of profile names (absent or null = none); writing that list
+ * as the member ,"profiles":[...]. */
+struct pg_json_value;
+struct pg_buf;
+PG_WUR int pg_record_text(const char *what, const struct pg_json_value *v, const char *name, char *dst,
+			  size_t cap);
+PG_WUR int pg_record_profiles(const char *what, const struct pg_json_value *v,
+			      char out[][PG_AUTH_WINDOW_PROFILE_MAX], size_t *n);
+PG_WUR int pg_record_write_profiles(struct pg_buf *b, const char (*profiles)[PG_AUTH_WINDOW_PROFILE_MAX],
+				    size_t n);
+/* Ends a record parse with rc: on failure clears `out` (size bytes, so
+ * nothing is half-filled) and keeps the failure's sentence. */
+PG_WUR int pg_record_end(int rc, void *out, size_t size);
+/* Chains the writes of a JSON object: when rc is PG_OK, writes `member`
+ * (e.g. ",\"reason\":") then value as a JSON string; returns the new rc. */
+PG_WUR int pg_record_put(struct pg_buf *b, int rc, const char *member, const char *value);
 
 /* ---- the watcher ---- */
 

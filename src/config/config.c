@@ -174,6 +174,14 @@ static const struct setting rows[] = {
 	 CFG(admin_window_cluster_grace_seconds), .example = "0",
 	 .help = "A node that cannot confirm a cluster window's etcd record for this many seconds closes "
 		 "its cluster window (audited); 0 = cluster.etcd.lease_ttl."},
+	{.path = "admin.require_approval", .type = CT_ENUM, .choices = "false|true", .def = "false",
+	 CFG(admin_require_approval), .example = "false",
+	 .help = "true: four-eyes windows. OpenWindow is refused; `pprofgatectl window request` creates a "
+		 "pending request that another allowed identity opens with `window approve ID`."},
+	{.path = "admin.request_ttl_seconds", .type = CT_INT, .min = 5, .max = 86400, .def = "600",
+	 CFG(admin_request_ttl_seconds), .example = "600",
+	 .help = "A pending window request nobody approved or denied expires after this many seconds "
+		 "(cluster requests: the TTL of their etcd lease)."},
 	{.path = "nodes", .type = CT_NODES, .max = PG_CONFIG_MAX_NODES,
 	 .help = "The cluster's nodes; --node-id picks this process's entry."},
 

@@ -117,6 +117,8 @@ struct pg_config {
 	long admin_window_max_seconds;                  /* default 3600 */
 	long admin_window_min_capture_seconds;          /* default 1 */
 	long admin_window_cluster_grace_seconds;        /* 0 = etcd_lease_ttl */
+	char admin_require_approval[8];                 /* "false" (default) or "true": four-eyes windows */
+	long admin_request_ttl_seconds;                 /* pending window requests expire; default 600 */
 
 	/* nodes: as read from the file (empty without --config). */
 	struct pg_config_node *nodes;

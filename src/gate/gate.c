@@ -17,6 +17,7 @@
 #include "auth/cidr.h"
 #include "auth/identity.h"
 #include "auth/jwt.h"
+#include "auth/replay.h"
 #include "auth/policy.h"
 #include "auth/scope.h"
 #include "auth/window.h"
@@ -51,6 +52,9 @@ struct pg_gate {
 	struct pg_audit *_Atomic audit;        /* borrowed; NULL = the log */
 	struct gstate *cur;
 	struct pg_family *requests; /* pprofgate_diag_requests_total */
+	/* Single-use token ids seen (auth/replay.h): outside the reloaded state,
+	 * so a SIGHUP does not forget them. */
+	struct pg_auth_replay *replay;
 };
 
 /* ---- building a state ------------------------------------------------------ */
@@ -617,6 +621,7 @@ static bool guard(struct pg_http_req *r, struct pg_gate *g, enum pg_auth_route r
 	}
 	rq.now_mono_ms = pg_clock_mono_ms();
 	rq.window = atomic_load(&g->window);
+	rq.probe = strcmp(pg_http_req_method(r), "HEAD") == 0;
 	pg_auth_decide(s->pol, &rq, &d);
 	state_put(s);
 	/* The handler bounds timed captures by what is left of the window. */
@@ -631,6 +636,16 @@ static bool guard(struct pg_http_req *r, struct pg_gate *g, enum pg_auth_route r
 	B(pg_json_write_cstr(&nb, d.identity));
 	B(pg_buf_printf(&nb, ",\"auth\":\"%s\",\"decision\":\"%s\",\"reason\":\"%s\"", method_name(d.method),
 			    d.allow ? "allow" : "deny", pg_auth_reason_str(d.reason)));
+	/* A single-use token's id and a bound token's window: not secrets, and
+	 * what ties a replay refusal to the first use. */
+	if (d.jti[0]) {
+		B(pg_buf_puts(&nb, ",\"jti\":"));
+		B(pg_json_write_cstr(&nb, d.jti));
+	}
+	if (d.window_id[0]) {
+		B(pg_buf_puts(&nb, ",\"token_window\":"));
+		B(pg_json_write_cstr(&nb, d.window_id));
+	}
 	if (rc == PG_OK && nb.len < PG_HTTP_NOTE_MAX) {
 		memcpy(note, nb.data, nb.len);
 		note[nb.len] = '\0';
@@ -703,7 +718,11 @@ int pg_gate_new(const struct pg_config_diag *d, struct pg_metrics *metrics, stru
 	if (!g)
 		return pg_fail(PG_ENOMEM, "out of memory creating the diagnostics gate");
 	pthread_mutex_init(&g->lock, NULL);
-	rc = state_build(d, &g->cur);
+	rc = pg_auth_replay_new(PG_AUTH_REPLAY_DEFAULT_MAX, &g->replay);
+	if (rc == PG_OK)
+		rc = state_build(d, &g->cur);
+	if (rc == PG_OK)
+		pg_auth_policy_set_replay(g->cur->pol, g->replay);
 	if (rc == PG_OK && metrics)
 		rc = pg_metrics_family(metrics, PG_METRIC_COUNTER, "pprofgate_diag_requests_total",
 				       "Diagnostics requests by route, gateway decision and reason.", labels, 3, NULL,
@@ -734,6 +753,7 @@ int pg_gate_reload(struct pg_gate *g, const struct pg_config_diag *d)
 	rc = state_build(d, &s);
 	if (rc != PG_OK)
 		return rc;
+	pg_auth_policy_set_replay(s->pol, g->replay);
 	pthread_mutex_lock(&g->lock);
 	old = g->cur;
 	g->cur = s;
@@ -795,6 +815,7 @@ void pg_gate_free(struct pg_gate **pp)
 		return;
 	g = *pp;
 	state_put(g->cur);
+	pg_auth_replay_free(&g->replay);
 	pthread_mutex_destroy(&g->lock);
 	free(g);
 	*pp = NULL;

@@ -5,12 +5,16 @@
 
 static const char std_alphabet[] = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
 
-int pg_base64_encode(const void *in, size_t n, char *out, size_t cap)
+/* RFC 4648 sections 4 and 5: `pad` writes '=' to a multiple of 4. */
+static int encode(const void *in, size_t n, const char *alphabet, bool pad, char *out, size_t cap)
 {
 	const unsigned char *p = in;
-	size_t o = 0;
+	size_t o = 0, need;
 
-	if (n > (SIZE_MAX - 1) / 4 * 3 - 3 || (n + 2) / 3 * 4 + 1 > cap)
+	if (n > (SIZE_MAX - 8) / 4)
+		return pg_fail(PG_ENOMEM, "base64: output buffer too small");
+	need = (pad ? (n + 2) / 3 * 4 : (n * 4 + 2) / 3) + 1;
+	if (need > cap)
 		return pg_fail(PG_ENOMEM, "base64: output buffer too small");
 	for (size_t i = 0; i < n; i += 3) {
 		uint32_t v = (uint32_t)p[i] << 16;
@@ -20,13 +24,27 @@ int pg_base64_encode(const void *in, size_t n, char *out, size_t cap)
 			v |= (uint32_t)p[i + 1] << 8;
 		if (left > 2)
 			v |= p[i + 2];
-		out[o++] = std_alphabet[(v >> 18) & 63];
-		out[o++] = std_alphabet[(v >> 12) & 63];
-		out[o++] = left > 1 ? std_alphabet[(v >> 6) & 63] : '=';
-		out[o++] = left > 2 ? std_alphabet[v & 63] : '=';
+		out[o++] = alphabet[(v >> 18) & 63];
+		out[o++] = alphabet[(v >> 12) & 63];
+		if (left > 1 || pad)
+			out[o++] = left > 1 ? alphabet[(v >> 6) & 63] : '=';
+		if (left > 2 || pad)
+			out[o++] = left > 2 ? alphabet[v & 63] : '=';
 	}
 	out[o] = '\0';
 	return PG_OK;
+}
+
+int pg_base64_encode(const void *in, size_t n, char *out, size_t cap)
+{
+	return encode(in, n, std_alphabet, true, out, cap);
+}
+
+int pg_base64url_encode(const void *in, size_t n, char *out, size_t cap)
+{
+	static const char url_alphabet[] = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_";
+
+	return encode(in, n, url_alphabet, false, out, cap);
 }
 
 static int value_of(unsigned char c, bool url)

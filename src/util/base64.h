@@ -19,6 +19,10 @@ PG_WUR int pg_base64_encode(const void *in, size_t n, char *out, size_t cap);
 PG_WUR int pg_base64_decode(const char *in, size_t n, unsigned char *out, size_t cap,
 			    size_t *out_len);
 
+/* base64url without padding (RFC 4648 section 5); writes a NUL-terminated
+ * string. cap must be at least (n * 4 + 2) / 3 + 1, else PG_ENOMEM. */
+PG_WUR int pg_base64url_encode(const void *in, size_t n, char *out, size_t cap);
+
 /* base64url without padding ('=' is refused). Same errors. */
 PG_WUR int pg_base64url_decode(const char *in, size_t n, unsigned char *out, size_t cap,
 			       size_t *out_len);

@@ -686,6 +686,48 @@ static void test_cost(void)
 	free(th);
 }
 
+/* jti and the window claim: optional strings, read into the token (cached
+ * copies too), anything else malformed. */
+static void test_single_use_and_window_claims(void)
+{
+	struct pg_auth_jwt *v = verifier();
+	struct pg_auth_token tok;
+	struct claims c = good();
+	static const char *const bad[] = {
+		"{\"jti\":7}", "{\"jti\":\"\"}", "{\"jti\":\"a b\"}", "{\"jti\":[\"a\"]}",
+		"{\"pprofgate_window\":\"a/b\"}", "{\"pprofgate_window\":null}", "{\"pprofgate_window\":\"\"}",
+	};
+	char *t;
+
+	c.extra_json = "{\"jti\":\"J-1\",\"pprofgate_window\":\"Zk3-_q\"}";
+	t = mint(JWT_ALG_RS256, rsa_priv, strlen(rsa_priv), &c);
+	CHECK_INT(verify_at(v, t, NOW, &tok), PG_AUTH_R_OK);
+	CHECK_STR(tok.jti, "J-1");
+	CHECK_STR(tok.window_id, "Zk3-_q");
+	CHECK_INT(tok.valid_until, NOW + 300 + 60);
+	CHECK_INT(verify_at(v, t, NOW, &tok), PG_AUTH_R_OK);
+	CHECK_INT(tok.cached, 1);
+	CHECK_STR(tok.jti, "J-1"); /* the cache keeps what makes it single use */
+	CHECK_STR(tok.window_id, "Zk3-_q");
+	free(t);
+	c = good();
+	t = mint(JWT_ALG_RS256, rsa_priv, strlen(rsa_priv), &c);
+	CHECK_INT(verify_at(v, t, NOW, &tok), PG_AUTH_R_OK);
+	CHECK_STR(tok.jti, "");
+	CHECK_STR(tok.window_id, "");
+	free(t);
+	for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
+		c = good();
+		c.extra_json = bad[i];
+		t = mint(JWT_ALG_RS256, rsa_priv, strlen(rsa_priv), &c);
+		if (verify_fresh(t) != PG_AUTH_R_TOKEN_MALFORMED)
+			fprintf(stderr, "accepted claims %s\n", bad[i]);
+		CHECK_INT(verify_fresh(t), PG_AUTH_R_TOKEN_MALFORMED);
+		free(t);
+	}
+	pg_auth_jwt_free(&v);
+}
+
 int main(void)
 {
 	make_keys();
@@ -698,6 +740,7 @@ int main(void)
 	RUN(test_scopes);
 	RUN(test_tampered_and_malformed);
 	RUN(test_large_claims);
+	RUN(test_single_use_and_window_claims);
 	RUN(test_kid);
 	RUN(test_key_loading);
 	RUN(test_bearer_parse);

@@ -9,6 +9,7 @@
 #include <time.h>
 
 #include "auth/policy.h"
+#include "auth/replay.h"
 #include "auth/scope.h"
 #include "tests/unit/test.h"
 
@@ -28,7 +29,9 @@ struct fixture {
 	struct pg_auth_window *win;
 };
 
-static char *mint(const char *sub, const char *scope, long exp)
+/* A token with a "jti" (single use) and/or a window claim (bound) when
+ * those are not NULL. */
+static char *mint_claims(const char *sub, const char *scope, const char *jti, const char *window, long exp)
 {
 	jwt_t *j = NULL;
 	char *t;
@@ -39,11 +42,20 @@ static char *mint(const char *sub, const char *scope, long exp)
 	jwt_add_grant(j, "aud", "pprofgate");
 	if (scope)
 		jwt_add_grant(j, "scope", scope);
+	if (jti)
+		jwt_add_grant(j, "jti", jti);
+	if (window)
+		jwt_add_grant(j, PG_AUTH_CLAIM_WINDOW, window);
 	jwt_add_grant_int(j, "exp", exp);
 	jwt_set_alg(j, JWT_ALG_HS256, secret, (int)sizeof(secret) - 1);
 	t = jwt_encode_str(j);
 	jwt_free(j);
 	return t;
+}
+
+static char *mint(const char *sub, const char *scope, long exp)
+{
+	return mint_claims(sub, scope, NULL, NULL, exp);
 }
 
 static char *bearer(const char *tok)
@@ -538,6 +550,171 @@ static void test_cost(void)
 	free(h);
 }
 
+/* Single use: the first allowed presentation spends the token; a second one
+ * (served from the verifier's cache, which must not skip the count) is
+ * token_replayed. Refusals before the last step and HEAD probes do not
+ * spend it; without a replay set it is refused, never honoured twice. */
+static void test_single_use(void)
+{
+	struct fixture f;
+	struct pg_auth_decision d;
+	struct pg_auth_replay *rp = NULL;
+	struct pg_auth_jwt_stats st;
+	struct peer lo = P("127.0.0.1");
+	char *t1 = mint_claims("alice", "pprof:admin", "jti-one", NULL, NOW + 300), *h1 = bearer(t1);
+	char *t2 = mint_claims("alice", "pprof:admin", "jti-two", NULL, NOW + 300), *h2 = bearer(t2);
+	char *t3 = mint_claims("alice", "pprof:admin", "jti-three", NULL, NOW + 300), *h3 = bearer(t3);
+	char *bad = mint_claims("alice", "pprof:admin", "has space", NULL, NOW + 300), *hb = bearer(bad);
+	struct pg_auth_request r;
+
+	setup(&f);
+	r = req(PG_AUTH_ROUTE_PPROF, "heap", &lo);
+	r.authorization = h1;
+	/* No replay set: refused. */
+	CHECK_INT(pg_auth_window_open(f.win, MONO - 1000, 60000, "INC-1", "jwt:ops", NULL, 0), PG_OK);
+	pg_auth_decide(f.p, &r, &d);
+	EXPECT(d, 403, "single_use_full");
+	CHECK_INT(pg_auth_replay_new(2, &rp), PG_OK);
+	pg_auth_policy_set_replay(f.p, rp);
+	/* Window closed: refused, not spent. */
+	pg_auth_window_close(f.win);
+	pg_auth_decide(f.p, &r, &d);
+	EXPECT(d, 403, "window_closed");
+	CHECK_INT(pg_auth_replay_count(rp), 0);
+	CHECK_INT(pg_auth_window_open(f.win, MONO - 1000, 60000, "INC-1", "jwt:ops", NULL, 0), PG_OK);
+	/* A HEAD probe checks without spending. */
+	r.probe = true;
+	pg_auth_decide(f.p, &r, &d);
+	EXPECT(d, 200, "ok");
+	CHECK_INT(pg_auth_replay_count(rp), 0);
+	r.probe = false;
+	pg_auth_decide(f.p, &r, &d);
+	EXPECT(d, 200, "ok");
+	CHECK_STR(d.jti, "jti-one");
+	CHECK_INT(pg_auth_replay_count(rp), 1);
+	pg_auth_jwt_stats(f.jwt, &st);
+	CHECK(st.hits >= 1); /* the second presentation above came from the cache */
+	pg_auth_decide(f.p, &r, &d);
+	EXPECT(d, 401, "token_replayed");
+	CHECK_STR(d.www_authenticate, "Bearer realm=\"pprofgate\", error=\"invalid_token\"");
+	CHECK_STR(d.jti, "jti-one");
+	/* A probe after the use is refused too. */
+	r.probe = true;
+	pg_auth_decide(f.p, &r, &d);
+	EXPECT(d, 401, "token_replayed");
+	r.probe = false;
+	/* The set holds 2: the third single-use token is refused, none forgotten. */
+	r.authorization = h2;
+	pg_auth_decide(f.p, &r, &d);
+	EXPECT(d, 200, "ok");
+	r.authorization = h3;
+	pg_auth_decide(f.p, &r, &d);
+	EXPECT(d, 403, "single_use_full");
+	r.authorization = h1;
+	pg_auth_decide(f.p, &r, &d);
+	EXPECT(d, 401, "token_replayed");
+	/* Past exp + skew the verifier refuses the token before the set is asked
+	 * (test_replay_set shows the room being reused). */
+	r.now_wall_s = NOW + 300 + 60 + 1;
+	r.authorization = h3;
+	pg_auth_decide(f.p, &r, &d);
+	EXPECT(d, 401, "token_expired"); /* the verifier refuses it first */
+	/* A jti with a space is malformed (it goes into audit lines). */
+	r.now_wall_s = NOW;
+	r.authorization = hb;
+	pg_auth_decide(f.p, &r, &d);
+	EXPECT(d, 401, "token_malformed");
+	teardown(&f);
+	pg_auth_replay_free(&rp);
+	free(t1), free(h1), free(t2), free(h2), free(t3), free(h3), free(bad), free(hb);
+}
+
+/* The replay set alone: bound, expiry, reuse of expired room. */
+static void test_replay_set(void)
+{
+	struct pg_auth_replay *rp = NULL;
+
+	CHECK_INT(pg_auth_replay_new(0, &rp), PG_EINVAL);
+	CHECK_INT(pg_auth_replay_new(PG_AUTH_REPLAY_MAX_MAX + 1, &rp), PG_EINVAL);
+	CHECK_INT(pg_auth_replay_new(3, &rp), PG_OK);
+	CHECK_INT(pg_auth_replay_use(rp, "a", 1, 100, 10, false), PG_AUTH_R_OK);
+	CHECK_INT(pg_auth_replay_count(rp), 0);
+	CHECK_INT(pg_auth_replay_use(rp, "a", 1, 100, 10, true), PG_AUTH_R_OK);
+	CHECK_INT(pg_auth_replay_use(rp, "a", 1, 100, 11, true), PG_AUTH_R_TOKEN_REPLAYED);
+	CHECK_INT(pg_auth_replay_use(rp, "a", 1, 100, 100, false), PG_AUTH_R_TOKEN_REPLAYED);
+	CHECK_INT(pg_auth_replay_use(rp, "b", 1, 50, 10, true), PG_AUTH_R_OK);
+	CHECK_INT(pg_auth_replay_use(rp, "c", 1, 200, 10, true), PG_AUTH_R_OK);
+	CHECK_INT(pg_auth_replay_use(rp, "d", 1, 200, 10, true), PG_AUTH_R_SINGLE_USE_FULL);
+	CHECK_INT(pg_auth_replay_use(rp, "d", 1, 200, 10, false), PG_AUTH_R_OK); /* probe: not recorded */
+	/* At 51, "b" is over: its room goes to "d"; "a" and "c" stay. */
+	CHECK_INT(pg_auth_replay_use(rp, "d", 1, 200, 51, true), PG_AUTH_R_OK);
+	CHECK_INT(pg_auth_replay_count(rp), 3);
+	CHECK_INT(pg_auth_replay_use(rp, "a", 1, 100, 51, true), PG_AUTH_R_TOKEN_REPLAYED);
+	CHECK_INT(pg_auth_replay_use(rp, "c", 1, 200, 51, true), PG_AUTH_R_TOKEN_REPLAYED);
+	CHECK_INT(pg_auth_replay_use(rp, "d", 1, 200, 51, true), PG_AUTH_R_TOKEN_REPLAYED);
+	CHECK_INT(pg_auth_replay_use(rp, "e", 1, 200, 51, true), PG_AUTH_R_SINGLE_USE_FULL);
+	CHECK_INT(pg_auth_replay_use(rp, "", 0, 200, 51, true), PG_AUTH_R_INTERNAL);
+	pg_auth_replay_free(&rp);
+	CHECK(rp == NULL);
+	pg_auth_replay_free(&rp);
+}
+
+/* Window-bound: valid only while the window with its id is open, even when
+ * exp is later; a new window (new id) does not revive it. */
+static void test_bound_window(void)
+{
+	struct fixture f;
+	struct pg_auth_decision d;
+	struct peer lo = P("127.0.0.1");
+	char *t = mint_claims("alice", "pprof:admin", NULL, "win-1", NOW + 3600), *h = bearer(t);
+	char *bad = mint_claims("alice", "pprof:admin", NULL, "win/1", NOW + 3600), *hb = bearer(bad);
+	struct pg_auth_request r;
+	struct pg_auth_route_rule open_rule = {.methods = PG_AUTH_METHOD_JWT};
+
+	setup(&f);
+	r = req(PG_AUTH_ROUTE_PPROF, "heap", &lo);
+	r.authorization = h;
+	pg_auth_decide(f.p, &r, &d);
+	EXPECT(d, 401, "window_mismatch");
+	CHECK_STR(d.window_id, "win-1");
+	CHECK_INT(pg_auth_window_open_id(f.win, MONO - 1000, 60000, "INC-1", "jwt:ops", "win-1", NULL, 0), PG_OK);
+	pg_auth_decide(f.p, &r, &d);
+	EXPECT(d, 200, "ok");
+	/* The window's time runs out: refused though exp is an hour away. */
+	r.now_mono_ms = MONO + 60000;
+	pg_auth_decide(f.p, &r, &d);
+	EXPECT(d, 401, "window_mismatch");
+	CHECK_STR(d.www_authenticate, "Bearer realm=\"pprofgate\", error=\"invalid_token\"");
+	r.now_mono_ms = MONO;
+	pg_auth_window_close(f.win);
+	pg_auth_decide(f.p, &r, &d);
+	EXPECT(d, 401, "window_mismatch");
+	/* A new window has a new id. */
+	CHECK_INT(pg_auth_window_open_id(f.win, MONO - 1000, 60000, "INC-2", "jwt:ops", "win-2", NULL, 0), PG_OK);
+	pg_auth_decide(f.p, &r, &d);
+	EXPECT(d, 401, "window_mismatch");
+	/* A window without id never matches. */
+	CHECK_INT(pg_auth_window_open(f.win, MONO - 1000, 60000, "INC-3", "jwt:ops", NULL, 0), PG_OK);
+	pg_auth_decide(f.p, &r, &d);
+	EXPECT(d, 401, "window_mismatch");
+	/* The binding holds on a route that does not require the window. */
+	CHECK_INT(pg_auth_policy_set_route(f.p, PG_AUTH_ROUTE_METRICS, &open_rule), PG_OK);
+	r = req(PG_AUTH_ROUTE_METRICS, NULL, &lo);
+	r.authorization = h;
+	pg_auth_decide(f.p, &r, &d);
+	EXPECT(d, 401, "window_mismatch");
+	CHECK_INT(pg_auth_window_open_id(f.win, MONO - 1000, 60000, "INC-1", "jwt:ops", "win-1", NULL, 0), PG_OK);
+	pg_auth_decide(f.p, &r, &d);
+	EXPECT(d, 200, "ok");
+	/* A window claim that is no window id: malformed. */
+	r.authorization = hb;
+	pg_auth_decide(f.p, &r, &d);
+	EXPECT(d, 401, "token_malformed");
+	CHECK_INT(pg_auth_window_open_id(f.win, MONO, 1000, "r", "o", "bad id", NULL, 0), PG_EINVAL);
+	teardown(&f);
+	free(t), free(h), free(bad), free(hb);
+}
+
 int main(void)
 {
 	RUN(test_no_security);
@@ -547,5 +724,8 @@ int main(void)
 	RUN(test_single_method_routes);
 	RUN(test_check_and_json);
 	RUN(test_cost);
+	RUN(test_single_use);
+	RUN(test_replay_set);
+	RUN(test_bound_window);
 	TEST_END();
 }

@@ -1,4 +1,5 @@
 #include "src/util/base64.h"
+#include "src/util/rand.h"
 #include "src/util/buf.h"
 #include "src/util/clock.h"
 #include "src/util/err.h"
@@ -86,6 +87,40 @@ static void test_base64url(void)
 	CHECK_INT(pg_base64url_decode("YWJjZA", 6, out, 3, &n), PG_ENOMEM);
 }
 
+/* base64url encoding round-trips, and random ids are 22 url-safe characters,
+ * different each time. */
+static void test_base64url_encode_and_ids(void)
+{
+	char txt[32], id1[PG_RAND_ID_LEN + 1], id2[PG_RAND_ID_LEN + 1];
+	unsigned char back[16];
+	size_t n = 0;
+
+	CHECK_INT(pg_base64url_encode("\xfb\xff", 2, txt, sizeof(txt)), PG_OK);
+	CHECK_STR(txt, "-_8");
+	CHECK_INT(pg_base64url_encode("{\"a\":1}", 7, txt, sizeof(txt)), PG_OK);
+	CHECK_STR(txt, "eyJhIjoxfQ");
+	CHECK_INT(pg_base64url_encode("", 0, txt, sizeof(txt)), PG_OK);
+	CHECK_STR(txt, "");
+	CHECK_INT(pg_base64url_encode("abc", 3, txt, 4), PG_ENOMEM);
+	CHECK_INT(pg_base64url_encode("abc", 3, txt, 5), PG_OK);
+	CHECK_STR(txt, "YWJj");
+	CHECK_INT(pg_rand_id(id1, sizeof(id1)), PG_OK);
+	CHECK_INT(pg_rand_id(id2, sizeof(id2)), PG_OK);
+	CHECK_INT(strlen(id1), PG_RAND_ID_LEN);
+	CHECK(strcmp(id1, id2) != 0);
+	CHECK(pg_rand_id_ok(id1, strlen(id1)));
+	CHECK_INT(pg_base64url_decode(id1, strlen(id1), back, sizeof(back), &n), PG_OK);
+	CHECK_INT(n, 16);
+	CHECK_INT(pg_rand_id(id1, PG_RAND_ID_LEN), PG_ENOMEM);
+	CHECK(!pg_rand_id_ok("", 0));
+	CHECK(!pg_rand_id_ok("a/b", 3));
+	CHECK(!pg_rand_id_ok("a=", 2));
+	CHECK(!pg_rand_id_ok("a\0b", 3));
+	CHECK(!pg_rand_id_ok(NULL, 3));
+	memset(txt, 'a', sizeof(txt));
+	CHECK(pg_rand_id_ok(txt, 32));
+}
+
 static void test_clock(void)
 {
 	int64_t ns0 = pg_clock_mono_ns(), ms = pg_clock_mono_ms(), ns1 = pg_clock_mono_ns();
@@ -170,6 +205,7 @@ int main(void)
 	RUN(test_err_detail);
 	RUN(test_log_level_parse);
 	RUN(test_base64url);
+	RUN(test_base64url_encode_and_ids);
 	RUN(test_file_read);
 	RUN(test_clock);
 	TEST_END();

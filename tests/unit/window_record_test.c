@@ -31,6 +31,19 @@ static void test_parse_good(void)
 			"\"deadline_unix_ms\":\"1\"}", &r), PG_OK);
 	CHECK_INT(r.n_profiles, 0);
 	CHECK_INT(r.duration_ms, 5000);
+	CHECK_STR(r.id, "");
+	CHECK_STR(r.approved_by, "");
+	/* The optional window id and approver. */
+	CHECK_INT(parse("{\"v\":1,\"opened_by\":\"a\",\"reason\":\"b\",\"id\":\"Zk3-_q\",\"approved_by\":\"cn:op\","
+			"\"duration_ms\":5000,\"deadline_unix_ms\":1}", &r), PG_OK);
+	CHECK_STR(r.id, "Zk3-_q");
+	CHECK_STR(r.approved_by, "cn:op");
+	CHECK_INT(parse("{\"v\":1,\"opened_by\":\"a\",\"reason\":\"b\",\"id\":\"a/b\","
+			"\"duration_ms\":5000,\"deadline_unix_ms\":1}", &r), PG_EPROTO);
+	CHECK_INT(parse("{\"v\":1,\"opened_by\":\"a\",\"reason\":\"b\",\"id\":\"\","
+			"\"duration_ms\":5000,\"deadline_unix_ms\":1}", &r), PG_EPROTO);
+	CHECK_INT(parse("{\"v\":1,\"opened_by\":\"a\",\"reason\":\"b\",\"approved_by\":7,"
+			"\"duration_ms\":5000,\"deadline_unix_ms\":1}", &r), PG_EPROTO);
 }
 
 static void test_parse_bad(void)
@@ -107,6 +120,13 @@ static void test_roundtrip_and_remaining(void)
 	CHECK_STR(b.reason, a.reason);
 	CHECK_STR(b.opened_by, a.opened_by);
 	CHECK_INT(b.n_profiles, 1);
+	CHECK_STR(b.id, "");
+	free(s);
+	snprintf(a.id, sizeof(a.id), "w1");
+	snprintf(a.approved_by, sizeof(a.approved_by), "cn:operator");
+	CHECK_INT(pg_window_record_encode(&a, &s), PG_OK);
+	CHECK_INT(pg_window_record_parse(s, strlen(s), &b), PG_OK);
+	CHECK(memcmp(&a, &b, sizeof(a)) == 0);
 	free(s);
 	/* min(deadline - now, duration, max) */
 	CHECK_INT(pg_window_record_remaining_ms(&a, 990000, 3600000), 10000);
