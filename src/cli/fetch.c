@@ -323,7 +323,7 @@ int pg_cli_cmd_fetch(struct pg_cli_conn *c, int argc, char **argv)
 	if (strcmp(profile, "trace") == 0)
 		fprintf(stderr, "%s is Chrome Trace Event JSON: open it in https://ui.perfetto.dev or "
 				"chrome://tracing; go tool trace cannot read it\n", outf);
-	else
+	else if (strcmp(profile, "cmdline") != 0) /* the command line is text */
 		printf("go tool pprof %s\n", outf);
 	rc = PG_CLI_OK;
 out:

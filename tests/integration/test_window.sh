@@ -232,7 +232,12 @@ CAP=profile
 rm -f "$T/cap.out"
 out=$("$CTL" --node "127.0.0.1:$A_HTTPP" "${MTLS[@]}" \
 	fetch $CAP --seconds 2 -o "$T/cap.out" 2>"$T/fetch.err") || { cat "$T/fetch.err" >&2; pg_fail "mTLS fetch $CAP failed"; }
-[ "$out" = "go tool pprof $T/cap.out" ] || pg_fail "fetch did not suggest go tool pprof: $out"
+if [ "$CAP" = trace ]; then
+	# A trace is not a pprof profile: fetch names the viewer instead.
+	[ -z "$out" ] && grep -q "ui.perfetto.dev" "$T/fetch.err" || pg_fail "fetch trace did not name its viewer: $out"
+else
+	[ "$out" = "go tool pprof $T/cap.out" ] || pg_fail "fetch did not suggest go tool pprof: $out"
+fi
 grep -q "capturing: [12]s left" "$T/fetch.err" || pg_fail "no countdown on stderr: $(cat "$T/fetch.err")"
 [ -s "$T/cap.out" ] || pg_fail "fetched file empty"
 ls "$T"/cap.out.tmp.* >/dev/null 2>&1 && pg_fail "temporary file left behind"
