@@ -364,12 +364,8 @@ static int check_goverse(struct pg_etcd *etcd, const char *prefix, bool unsafe)
 	char found[4 * PG_CONFIG_ADDR_MAX];
 	bool live = false;
 
-	if (goverse_keys(etcd, prefix, found, sizeof(found), &live) != PG_OK) {
-		char why[256];
-
-		snprintf(why, sizeof(why), "%s", pg_errmsg()); /* pg_fail overwrites it */
-		return pg_fail(PG_ENET, "cannot check etcd prefix %s for Goverse nodes: %s", prefix, why);
-	}
+	if (goverse_keys(etcd, prefix, found, sizeof(found), &live) != PG_OK)
+		return pg_fail(PG_ENET, "cannot check etcd prefix %s for Goverse nodes: %s", prefix, pg_errmsg());
 	if (!found[0])
 		return PG_OK;
 	if (unsafe) {

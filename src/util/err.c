@@ -2,17 +2,23 @@
 
 #include <stdarg.h>
 #include <stdio.h>
+#include <string.h>
 
 static _Thread_local char detail[512];
 static _Thread_local int detail_rc;
 
+/* Callers wrap the previous failure ("%s: %s", what, pg_errmsg()), so the
+ * arguments may point into detail itself: format into a copy first
+ * (vsnprintf with overlapping source and destination is undefined). */
 int pg_fail(int rc, const char *fmt, ...)
 {
+	char out[sizeof(detail)];
 	va_list ap;
 
 	va_start(ap, fmt);
-	vsnprintf(detail, sizeof(detail), fmt, ap);
+	vsnprintf(out, sizeof(out), fmt, ap);
 	va_end(ap);
+	memcpy(detail, out, sizeof(detail));
 	detail_rc = rc;
 	return rc;
 }

@@ -58,6 +58,16 @@ static void test_err_detail(void)
 	CHECK_STR(pg_strerror(-999), "unknown error");
 }
 
+/* Wrapping the previous message in a new one (the arguments point into the
+ * message buffer itself) keeps both parts. */
+static void test_err_wrap(void)
+{
+	CHECK_INT(pg_fail(PG_EIO, "inner %d", 7), PG_EIO);
+	CHECK_INT(pg_fail(PG_EINVAL, "outer: %s (%s)", pg_errmsg(), pg_errmsg()), PG_EINVAL);
+	CHECK_STR(pg_errmsg(), "outer: inner 7 (inner 7)");
+	pg_err_clear();
+}
+
 static void test_log_level_parse(void)
 {
 	CHECK_INT(pg_log_level_parse("debug"), PG_LOG_DEBUG);
@@ -203,6 +213,7 @@ int main(void)
 	RUN(test_buf_bounded);
 	RUN(test_buf_steal);
 	RUN(test_err_detail);
+	RUN(test_err_wrap);
 	RUN(test_log_level_parse);
 	RUN(test_base64url);
 	RUN(test_base64url_encode_and_ids);
