@@ -775,7 +775,12 @@ bool pg_http_req_peer_gone(struct pg_http_req *r)
 	} else if (r->state == REQ_SUSPENDED && !r->answered) {
 		/* Still suspended and unanswered: MHD has not resumed the
 		 * connection, so its socket is open. A suspended connection is
-		 * not polled by MHD; peek at it: 0 bytes is the peer's FIN. */
+		 * not polled by MHD; peek at it: 0 bytes is the peer's FIN.
+		 * Bytes before the FIN (a TLS client's close_notify, which
+		 * TLS 1.3 sends as opaque application data) hide it from the
+		 * peek; the TCP state still says the peer has closed its side
+		 * (CLOSE_WAIT), as Go's server cancels a request whose
+		 * connection reads EOF. */
 		const union MHD_ConnectionInfo *ci =
 			MHD_get_connection_info(r->conn, MHD_CONNECTION_INFO_CONNECTION_FD);
 		char c;
@@ -784,6 +789,14 @@ bool pg_http_req_peer_gone(struct pg_http_req *r)
 			ssize_t n = recv(ci->connect_fd, &c, 1, MSG_PEEK | MSG_DONTWAIT);
 
 			gone = n == 0 || (n < 0 && errno != EAGAIN && errno != EWOULDBLOCK && errno != EINTR);
+			if (n > 0) {
+				struct tcp_info ti;
+				socklen_t tl = sizeof(ti);
+
+				memset(&ti, 0, sizeof(ti));
+				gone = getsockopt(ci->connect_fd, IPPROTO_TCP, TCP_INFO, &ti, &tl) == 0 &&
+				       ti.tcpi_state == TCP_CLOSE_WAIT;
+			}
 		}
 	}
 	pthread_mutex_unlock(&r->lock);

@@ -91,13 +91,20 @@ grep -q "num_symbols" <<<"$out" || pg_fail "symbol POST via proxy: $out"
 pg_pass "step 4: curl trace?seconds=1; X-Pprofgate-Capture headers and POST /symbol pass through"
 
 # A client that goes away mid-capture: the proxy drops the node's request
-# within about a second (the node, over TLS, finishes its capture alone).
+# within about a second, and the node, which sees its TLS client close,
+# cancels the capture: the next one is served at once (not 429 busy).
 curl -s -o /dev/null --max-time 1 "$B/profile?seconds=20" || true
 sleep 1.5
 line=$(grep "GET /debug/pprof/profile?seconds=20 -> " "$T/proxy.log") || pg_fail "no line for the abandoned capture"
 secs=$(sed -E 's/.* ([0-9.]+) s$/\1/' <<<"$line")
 awk -v s="$secs" 'BEGIN { exit !(s < 3) }' || pg_fail "abandoned capture held for $secs s: $line"
-pg_pass "a client that goes away: the proxy drops the node's request (${secs} s)"
+if [ "$HEAP" != goroutine ]; then
+	grep -q "client closed the connection: CPU profile capture cancelled" "$T/n1.log" ||
+		pg_fail "the node did not cancel the capture its TLS client abandoned"
+	c=$(curl -s -o "$T/next.pb.gz" -w '%{http_code}' "$B/profile?seconds=1")
+	[ "$c" = 200 ] && [ -s "$T/next.pb.gz" ] || pg_fail "capture after the abandoned one: $c"
+fi
+pg_pass "a client that goes away: the proxy drops the node's request (${secs} s) and the node its capture"
 
 # The node's audit names the operator, never the proxy; one proxy line per request.
 grep '"route":"/debug/pprof/goroutine"' "$T/n1.log" | grep -q '"identity":"[^"]*operator' ||
