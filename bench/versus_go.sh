@@ -26,8 +26,10 @@
 #
 # Usage: bench/versus_go.sh [build-dir]
 # Env:   SECS (4, at most 30) ROUNDS (3, at most 9) CONNS (8)
-#        HEAP_AB=1: also handshakes against a node with heap sampling off
-#        (TCMALLOC_SAMPLE_PARAMETER=0) alternating with the default node.
+#        HEAP_AB=1: also full handshakes and guarded requests against a
+#        node with heap sampling off (TCMALLOC_SAMPLE_PARAMETER=0) and one
+#        walking sampled stacks with libunwind (TCMALLOC_STACKTRACE_METHOD=
+#        libunwind, gperftools' default), alternating with the default node.
 # Output: one line per scenario and round, then a table with the medians
 # and the pprofgate/Go ratio of each figure.
 set -euo pipefail
@@ -174,12 +176,19 @@ done
 kill "$PID_pgr" 2>/dev/null || true
 
 if [ "${HEAP_AB:-0}" = 1 ]; then
+	# Heap sampling's cost: the node as it runs (libgcc's stack walker),
+	# sampling off, and gperftools' default walker (libunwind).
 	node pgoff 5 TCMALLOC_SAMPLE_PARAMETER=0
+	node pguw 5 TCMALLOC_STACKTRACE_METHOD=libunwind
 	for r in $(seq 1 "$ROUNDS"); do
 		run handshake_sampling_on pg "$PID_pg" load pg new
 		run handshake_sampling_off pg "$PID_pgoff" load pgoff new
+		run handshake_libunwind pg "$PID_pguw" load pguw new
+		run guarded_sampling_on pg "$PID_pg" load pg keep -H "Authorization: Bearer $TOKEN"
+		run guarded_sampling_off pg "$PID_pgoff" load pgoff keep -H "Authorization: Bearer $TOKEN"
+		run guarded_libunwind pg "$PID_pguw" load pguw keep -H "Authorization: Bearer $TOKEN"
 	done
-	kill "$PID_pgoff" 2>/dev/null || true
+	kill "$PID_pgoff" "$PID_pguw" 2>/dev/null || true
 fi
 
 # The delay of a 1-second CPU profile after its second (time_total - 1 s).
@@ -218,9 +227,16 @@ row "server CPU us per full mTLS handshake (+ request)" handshake 8
 row "resumed handshakes per second" resumed 5
 row "server CPU us per resumed handshake (+ request)" resumed 8
 if [ "${HEAP_AB:-0}" = 1 ]; then
-	a=$(m handshake_sampling_on pg 8)
-	b=$(m handshake_sampling_off pg 8)
-	awk -v a="$a" -v b="$b" 'BEGIN { printf "| server CPU us per full handshake, heap sampling on / off | %s | %s (off) | %.2f |\n", a, b, a / b }'
+	ab() { # label scenario_a scenario_b what_b
+		local a b
+		a=$(m "$2" pg 8)
+		b=$(m "$3" pg 8)
+		awk -v l="$1" -v a="$a" -v b="$b" -v w="$4" 'BEGIN { printf "| %s | %s | %s (%s) | %.2f |\n", l, a, b, w, a / b }'
+	}
+	ab "server CPU us per full handshake, heap sampling on / off" handshake_sampling_on handshake_sampling_off off
+	ab "server CPU us per guarded request, heap sampling on / off" guarded_sampling_on guarded_sampling_off off
+	ab "server CPU us per full handshake, libgcc / libunwind stack walker" handshake_sampling_on handshake_libunwind libunwind
+	ab "server CPU us per guarded request, libgcc / libunwind stack walker" guarded_sampling_on guarded_libunwind libunwind
 fi
 kib() { awk -v a="$2" -v b="$3" -v l="$1" 'BEGIN { printf "| %s | %.1f MiB | %.1f MiB | %.2f |\n", l, a / 1024, b / 1024, a / b }'; }
 kib "idle RSS" "$IDLE_RSS_pg" "$IDLE_RSS_go"
