@@ -28,6 +28,9 @@
 /* At stop, queued lines get this long to reach the file. */
 #define STOP_DRAIN_MS 5000
 #define REOPEN_WAIT_MS 2000
+/* While lines keep coming, the writer writes at most once per this many ms
+ * (one write() for all of them, no wake-up per line). */
+#define GATHER_MS PG_AUDIT_GATHER_MS
 
 /* A queued line: the caller's fields and when they were submitted. */
 struct entry {
@@ -57,6 +60,7 @@ struct pg_audit {
 	unsigned cap, head, count, reserved;
 	uint64_t enq, deq, synced; /* lines queued, written, written and synced, ever */
 	bool failing, stopping, sync_now;
+	bool idle;                 /* the writer waits for a signal (nothing queued) */
 	struct sink *pending;      /* a reopen the writer has not applied yet */
 	uint64_t pending_after;    /* ... once this many lines are written */
 	uint64_t reopen_req, reopen_done;
@@ -389,6 +393,7 @@ static void *writer(void *arg)
 			}
 			if (a->stopping)
 				break;
+			a->idle = true;
 			if (a->dirty_since_ms >= 0) {
 				struct timespec ts =
 					pg_clock_deadline(CLOCK_MONOTONIC, a->dirty_since_ms + a->sync_ms - now);
@@ -396,6 +401,7 @@ static void *writer(void *arg)
 			} else {
 				pthread_cond_wait(&a->work, &a->mu);
 			}
+			a->idle = false;
 			continue;
 		}
 		/* Lines before a pending reopen go to the old file. */
@@ -437,6 +443,13 @@ static void *writer(void *arg)
 		if (a->dirty_since_ms < 0)
 			a->synced = a->deq;
 		pthread_cond_broadcast(&a->done);
+		/* Let the next lines gather: submitters signal only an idle
+		 * writer or a half-full queue; flush, reopen and stop always do. */
+		if (!a->stopping && !a->sync_now && !a->pending && a->count < a->cap / 2) {
+			struct timespec ts = pg_clock_deadline(CLOCK_MONOTONIC, GATHER_MS);
+
+			pthread_cond_timedwait(&a->work, &a->mu, &ts);
+		}
 	}
 	pthread_mutex_unlock(&a->mu);
 	return NULL;
@@ -575,9 +588,12 @@ int pg_audit_submit(struct pg_audit *a, bool reserved, const char *fields, size_
 		a->ring[(a->head + a->count) % a->cap] = e;
 		a->count++;
 		a->enq++;
-		/* The writer waits only when nothing is queued. */
-		if (a->count == 1)
+		/* An idle writer is woken by the first line; a gathering one
+		 * by a half-full queue, or at the end of its GATHER_MS. */
+		if (a->idle || a->count == a->cap / 2) {
+			a->idle = false;
 			pthread_cond_signal(&a->work);
+		}
 	}
 	pthread_mutex_unlock(&a->mu);
 	if (rc != PG_OK) {

@@ -9,7 +9,9 @@
  * and hash, appends whole lines to the file (O_APPEND, created 0600) or
  * stderr, and syncs by one rule:
  *
- *   - a line is written as soon as the writer gets it (one write() per batch);
+ *   - a line is written within PG_AUDIT_GATHER_MS of its submit: an idle
+ *     writer writes the first line at once, then gathers what comes in the
+ *     next PG_AUDIT_GATHER_MS into one write() (no wake-up per line);
  *   - the file is fdatasync()ed within opts.sync_ms of the first line written
  *     since the last sync (0: after every batch);
  *   - the queue holds at most opts.queue_lines lines, counting lines reserved
@@ -18,9 +20,10 @@
  *     pg_audit_reserve and pg_audit_submit fail: the caller refuses the request
  *     (503 audit_unavailable) instead of serving it unaudited.
  *
- * So a process crash loses at most the lines still queued (at most
- * queue_lines, and none older than PG_AUDIT_STALL_MS while requests are
- * served), a machine crash at most the last sync_ms of written lines too.
+ * So a process crash loses at most the lines still queued (normally those of
+ * the last PG_AUDIT_GATHER_MS; at most queue_lines, and none older than
+ * PG_AUDIT_STALL_MS while requests are served), a machine crash at most the
+ * last sync_ms of written lines too.
  *
  * The chain resumes from the file's last line at start; SIGHUP
  * (pg_audit_reopen) continues it into a rotated file with a chain-start line
@@ -39,6 +42,8 @@
 
 #define PG_AUDIT_QUEUE_LINES 4096
 #define PG_AUDIT_SYNC_MS 100
+/* Lines coming in after a write wait at most this long for the next one. */
+#define PG_AUDIT_GATHER_MS 2
 /* The oldest queued line may wait this long before new requests are refused. */
 #define PG_AUDIT_STALL_MS 1000
 /* Largest fields text one line may carry (the writer adds < 200 bytes). */
