@@ -1918,8 +1918,7 @@ int pg_http_check_opts(const struct pg_http_opts *o)
 int pg_http_start(const struct pg_http_opts *opts, struct pg_http **out)
 {
 	struct pg_http *h = calloc(1, sizeof(*h));
-	unsigned flags = MHD_USE_INTERNAL_POLLING_THREAD | MHD_USE_EPOLL | MHD_ALLOW_SUSPEND_RESUME |
-			 MHD_USE_ERROR_LOG;
+	unsigned flags = MHD_USE_INTERNAL_POLLING_THREAD | MHD_ALLOW_SUSPEND_RESUME | MHD_USE_ERROR_LOG;
 	int rc;
 
 	*out = NULL;
@@ -1960,7 +1959,18 @@ int pg_http_start(const struct pg_http_opts *opts, struct pg_http **out)
 			rc = pg_http_tls_install(opts->tls_cert_file, opts->tls_key_file);
 		if (rc == PG_OK && opts->tls_client_ca_file && *opts->tls_client_ca_file)
 			rc = pg_file_read(opts->tls_client_ca_file, 1u << 20, 0, &h->client_ca, &ca_len);
-		flags |= MHD_USE_TLS;
+		/* poll(), not epoll: libmicrohttpd 0.9.75 in epoll mode keeps a
+		 * connection whose TLS handshake waits for the client in its
+		 * ready list, so the polling thread spins (epoll_wait with no
+		 * timeout, recv, EAGAIN) until the client's next flight: a
+		 * ClientHello and silence held a CPU at 100 % until the header
+		 * deadline, and every handshake cost ~3x its crypto.
+		 * poll() waits for the socket. Its cost grows with the open
+		 * connections (docs/performance.md); the plain listener, which
+		 * has no handshake, keeps epoll. */
+		flags |= MHD_USE_TLS | MHD_USE_POLL;
+	} else {
+		flags |= MHD_USE_EPOLL;
 	}
 	if (rc == PG_OK)
 		rc = open_listener(opts->listen ? opts->listen : "", &h->listen_fd, &h->port);
@@ -2009,7 +2019,7 @@ int pg_http_start(const struct pg_http_opts *opts, struct pg_http **out)
 		goto fail;
 	}
 	if (opts->plain_listen && *opts->plain_listen) {
-		unsigned pflags = flags & ~(unsigned)(MHD_USE_TLS | MHD_USE_IPv6);
+		unsigned pflags = (flags & ~(unsigned)(MHD_USE_TLS | MHD_USE_IPv6 | MHD_USE_POLL)) | MHD_USE_EPOLL;
 		struct MHD_OptionItem notify[] = {
 			{MHD_OPTION_NOTIFY_CONNECTION, (intptr_t)on_connection, h},
 			{MHD_OPTION_END, 0, NULL},

@@ -12,7 +12,9 @@
 #   (cert_untrusted);
 # - after SIGHUP drops the identity from client_identities, the ticket of the
 #   earlier allowed client still resumes but is refused (identity_not_allowed):
-#   the decision is made per request against the configuration in force.
+#   the decision is made per request against the configuration in force;
+# - clients that send a ClientHello and then nothing cost the node no CPU
+#   while it waits for them.
 source "$(dirname "$0")/lib.sh"
 
 BIN="$PG_BUILD_DIR/pprofgate"
@@ -95,6 +97,38 @@ s_client revoked -sess_in "$PG_TMP/admin.sess"
 [ "$(status revoked)" = 403 ] || pg_fail "resumed session after its identity was removed: $(status revoked)"
 last_audit | grep -q '"reason":"identity_not_allowed"' || pg_fail "revoked resume audit: $(last_audit)"
 pg_pass "after SIGHUP removed the identity, its ticket still resumes but is refused (identity_not_allowed)"
+
+# Two clients send a ClientHello and then nothing: the node waits for them
+# (poll) instead of spinning until the header deadline (libmicrohttpd's epoll
+# mode kept such a connection ready: a CPU at 100 % per stalled handshake).
+ticks() { awk '{ print $14 + $15 }' "/proc/$NODE/stat"; }
+t0=$(ticks)
+"$PG_PY" - "$H" <<'PY' || pg_fail "stalled handshakes could not be opened"
+import socket, ssl, sys, time
+held = []
+for _ in range(2):
+    ctx = ssl.create_default_context()
+    ctx.check_hostname = False
+    ctx.verify_mode = ssl.CERT_NONE
+    inc, out = ssl.MemoryBIO(), ssl.MemoryBIO()
+    tls = ctx.wrap_bio(inc, out, server_hostname="localhost")
+    try:
+        tls.do_handshake()
+    except ssl.SSLWantReadError:
+        pass
+    s = socket.create_connection(("127.0.0.1", int(sys.argv[1])))
+    s.sendall(out.read())
+    held.append(s)
+time.sleep(0.5)
+for s in held:  # the server's flight came back: the handshake is under way
+    s.settimeout(2)
+    if not s.recv(5):
+        sys.exit("no ServerHello")
+time.sleep(3)
+PY
+cpu_ms=$((($(ticks) - t0) * 1000 / $(getconf CLK_TCK)))
+[ "$cpu_ms" -lt 600 ] || pg_fail "2 stalled TLS handshakes cost the node $cpu_ms ms of CPU in 3.5 s (spinning)"
+pg_pass "2 stalled TLS handshakes: the node waits for them ($cpu_ms ms of CPU in 3.5 s)"
 
 pg_stop "$NODE" || pg_fail "node did not stop cleanly"
 pg_pass "test_tls_resume"
