@@ -19,6 +19,7 @@
 #include "src/util/file.h"
 #include "src/util/json.h"
 #include "src/util/log.h"
+#include "src/util/zmem.h"
 
 #define HEADER_MAX 1024   /* decoded JOSE header bytes */
 #define KEY_FILE_MAX 65536
@@ -104,7 +105,8 @@ int pg_auth_jwt_new(const struct pg_auth_jwt_config *cfg, struct pg_auth_jwt **o
 		while (sets < want)
 			sets <<= 1;
 		v->n_sets = sets;
-		v->cache = calloc(sets * CACHE_WAYS, sizeof(*v->cache));
+		/* Pages are used as tokens arrive: an idle node holds none. */
+		v->cache = pg_zmem_new(sets * CACHE_WAYS, sizeof(*v->cache));
 		if (!v->cache)
 			goto out;
 	}
@@ -127,10 +129,8 @@ void pg_auth_jwt_free(struct pg_auth_jwt **pp)
 		wipe(v->keys[i].bytes, v->keys[i].len);
 		free(v->keys[i].bytes);
 	}
-	if (v->cache) {
-		wipe(v->cache, v->n_sets * CACHE_WAYS * sizeof(*v->cache));
-		free(v->cache);
-	}
+	/* Unmapped pages leave the process (nothing to wipe by hand). */
+	pg_zmem_free(v->cache, v->n_sets * CACHE_WAYS, sizeof(*v->cache));
 	free(v->issuer);
 	free(v->audience);
 	pthread_mutex_destroy(&v->mu);
@@ -141,8 +141,7 @@ void pg_auth_jwt_free(struct pg_auth_jwt **pp)
 static void cache_clear(struct pg_auth_jwt *v)
 {
 	pthread_mutex_lock(&v->mu);
-	if (v->cache)
-		memset(v->cache, 0, v->n_sets * CACHE_WAYS * sizeof(*v->cache));
+	pg_zmem_clear(v->cache, v->n_sets * CACHE_WAYS, sizeof(*v->cache));
 	pthread_mutex_unlock(&v->mu);
 }
 

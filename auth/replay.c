@@ -12,6 +12,8 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "src/util/zmem.h"
+
 #define KEY_LEN 16
 
 struct slot {
@@ -41,14 +43,15 @@ int pg_auth_replay_new(size_t max, struct pg_auth_replay **out)
 	if (!r)
 		return pg_fail(PG_ENOMEM, "out of memory for the single-use token set");
 	pthread_mutex_init(&r->mu, NULL);
-	r->slots = calloc(n, sizeof(*r->slots));
-	r->scratch = calloc(max, sizeof(*r->scratch));
+	r->n_slots = n;
+	r->max = max;
+	/* Pages are used as ids arrive: an idle node holds none. */
+	r->slots = pg_zmem_new(n, sizeof(*r->slots));
+	r->scratch = pg_zmem_new(max, sizeof(*r->scratch));
 	if (!r->slots || !r->scratch) {
 		pg_auth_replay_free(&r);
 		return pg_fail(PG_ENOMEM, "out of memory for the single-use token set");
 	}
-	r->n_slots = n;
-	r->max = max;
 	r->earliest = INT64_MAX;
 	*out = r;
 	return PG_OK;
@@ -61,8 +64,8 @@ void pg_auth_replay_free(struct pg_auth_replay **pp)
 	if (!r)
 		return;
 	pthread_mutex_destroy(&r->mu);
-	free(r->slots);
-	free(r->scratch);
+	pg_zmem_free(r->slots, r->n_slots, sizeof(*r->slots));
+	pg_zmem_free(r->scratch, r->max, sizeof(*r->scratch));
 	free(r);
 	*pp = NULL;
 }
@@ -91,7 +94,7 @@ static void purge_locked(struct pg_auth_replay *r, int64_t now)
 	for (size_t i = 0; i < r->n_slots; i++)
 		if (r->slots[i].until != 0 && r->slots[i].until >= now)
 			r->scratch[live++] = r->slots[i];
-	memset(r->slots, 0, r->n_slots * sizeof(*r->slots));
+	pg_zmem_clear(r->slots, r->n_slots, sizeof(*r->slots));
 	r->earliest = INT64_MAX;
 	for (size_t i = 0; i < live; i++) {
 		*probe(r, r->scratch[i].key) = r->scratch[i];

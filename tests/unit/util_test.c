@@ -5,6 +5,7 @@
 #include "src/util/err.h"
 #include "src/util/file.h"
 #include "src/util/log.h"
+#include "src/util/zmem.h"
 #include "tests/unit/test.h"
 
 #include <stdio.h>
@@ -208,6 +209,42 @@ static void test_file_read(void)
 	rmdir(dir);
 }
 
+static long rss_anon_kb(void)
+{
+	char line[256];
+	long kb = -1;
+	FILE *f = fopen("/proc/self/status", "r");
+
+	while (f && fgets(line, sizeof(line), f))
+		if (sscanf(line, "RssAnon: %ld", &kb) == 1)
+			break;
+	if (f)
+		fclose(f);
+	return kb;
+}
+
+/* A 4 MiB table costs only the pages touched; clear zeroes it again. */
+static void test_zmem(void)
+{
+	size_t n = 16384, size = 256;
+	long before = rss_anon_kb(), after;
+	unsigned char *t = pg_zmem_new(n, size);
+
+	CHECK(t != NULL);
+	CHECK(before > 0);
+	CHECK(t[0] == 0 && t[n * size / 2] == 0);
+	t[5 * size] = 7;
+	t[n * size - 1] = 9;
+	after = rss_anon_kb();
+	CHECK(after - before < 1024); /* a calloc'd table would add 4096 KiB */
+	pg_zmem_clear(t, n, size);
+	CHECK(t[5 * size] == 0 && t[n * size - 1] == 0);
+	pg_zmem_free(t, n, size);
+	pg_zmem_free(NULL, n, size);
+	CHECK(pg_zmem_new((size_t)-1 / 2, 4) == NULL);
+	CHECK(pg_zmem_new(0, 4) == NULL);
+}
+
 int main(void)
 {
 	RUN(test_buf_bounded);
@@ -219,5 +256,6 @@ int main(void)
 	RUN(test_base64url_encode_and_ids);
 	RUN(test_file_read);
 	RUN(test_clock);
+	RUN(test_zmem);
 	TEST_END();
 }
