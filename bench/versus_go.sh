@@ -30,6 +30,9 @@
 #        node with heap sampling off (TCMALLOC_SAMPLE_PARAMETER=0) and one
 #        walking sampled stacks with libunwind (TCMALLOC_STACKTRACE_METHOD=
 #        libunwind, gperftools' default), alternating with the default node.
+#        ATTACK=1: also guarded requests while the TLS ports of both servers
+#        hold 4 stalled handshakes (bench/stalled_handshakes.py), then 3,000
+#        idle connections (bench/slow_clients).
 # Output: one line per scenario and round, then a table with the medians
 # and the pprofgate/Go ratio of each figure.
 set -euo pipefail
@@ -191,6 +194,45 @@ if [ "${HEAP_AB:-0}" = 1 ]; then
 	kill "$PID_pgoff" "$PID_pguw" 2>/dev/null || true
 fi
 
+if [ "${ATTACK:-0}" = 1 ]; then
+	# The guarded request while the TLS port is attacked, both servers at
+	# once: first 4 clients that send a ClientHello and then nothing, then
+	# 3,000 idle connections from 60 loopback addresses (under the node's
+	# per-address limit). Either kind is opened again when a server cuts it.
+	hold=$((ROUNDS * 2 * SECS + 10))
+	apids=()
+	for s in pg go; do
+		eval "port=\$TLS_$s"
+		"$SRC/bench/stalled_handshakes.py" "$port" 4 "$hold" >/dev/null &
+		apids+=($!)
+	done
+	PIDS+=("${apids[@]}")
+	sleep 2
+	for r in $(seq 1 "$ROUNDS"); do
+		for s in pg go; do
+			eval "pid=\$PID_$s"
+			run guarded_stalled "$s" "$pid" load "$s" keep -H "Authorization: Bearer $TOKEN"
+		done
+	done
+	kill "${apids[@]}" 2>/dev/null || true
+	apids=()
+	for s in pg go; do
+		eval "port=\$TLS_$s plain=\$PLAIN_$s"
+		"$BUILD/bench/slow_clients" --port "$port" --scrape-port "$plain" --idle 3000 --slow 0 --sources 60 \
+			--seconds "$hold" --scrape-every-ms 1000 >"$TMP/idle-$s.log" 2>&1 &
+		apids+=($!)
+	done
+	PIDS+=("${apids[@]}")
+	sleep 5
+	for r in $(seq 1 "$ROUNDS"); do
+		for s in pg go; do
+			eval "pid=\$PID_$s"
+			run guarded_idle "$s" "$pid" load "$s" keep -H "Authorization: Bearer $TOKEN"
+		done
+	done
+	kill "${apids[@]}" 2>/dev/null || true
+fi
+
 # The delay of a 1-second CPU profile after its second (time_total - 1 s).
 for s in pg go; do
 	eval "port=\$TLS_$s"
@@ -237,6 +279,12 @@ if [ "${HEAP_AB:-0}" = 1 ]; then
 	ab "server CPU us per guarded request, heap sampling on / off" guarded_sampling_on guarded_sampling_off off
 	ab "server CPU us per full handshake, libgcc / libunwind stack walker" handshake_sampling_on handshake_libunwind libunwind
 	ab "server CPU us per guarded request, libgcc / libunwind stack walker" guarded_sampling_on guarded_libunwind libunwind
+fi
+if [ "${ATTACK:-0}" = 1 ]; then
+	row "guarded request with 4 stalled TLS handshakes, server CPU us" guarded_stalled 8
+	row "guarded request with 4 stalled TLS handshakes, p99 ms" guarded_stalled 7
+	row "guarded request with 3,000 idle TLS connections, server CPU us" guarded_idle 8
+	row "guarded request with 3,000 idle TLS connections, p99 ms" guarded_idle 7
 fi
 kib() { awk -v a="$2" -v b="$3" -v l="$1" 'BEGIN { printf "| %s | %.1f MiB | %.1f MiB | %.2f |\n", l, a / 1024, b / 1024, a / b }'; }
 kib "idle RSS" "$IDLE_RSS_pg" "$IDLE_RSS_go"
