@@ -1,9 +1,10 @@
 /* The HTTP server: a transport. It answers /metrics, /healthz and /ready
  * itself and the routes its caller lists (src/main_routes.c: /debug/pprof/).
  *
- * Built on libmicrohttpd (internal polling threads, one per CPU: poll() on an
- * HTTPS listener, epoll on a plain one, see pg_http_start; suspend/resume
- * enabled so that long handlers never pin a thread).
+ * Built on libmicrohttpd (internal polling threads: opts.threads on the main
+ * listener, one on the plain one; poll() on an HTTPS listener, epoll on a
+ * plain one, see pg_http_start; suspend/resume enabled so that long handlers
+ * never pin a thread).
  *
  * Routing. The server's own routes and opts.routes (struct pg_http_route:
  * exact path, also its metrics label; allowed methods; handler and its arg;
